@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The one definition of what the kernel side hands to user space.
+ * Included by the BPF program (bpf/tcptrace.bpf.c) and by the addon
+ * (native/addon.cc). Every struct is laid out by hand with no implicit
+ * padding; the addon asserts the sizes and exports the offsets so the
+ * TypeScript decoder can be checked against them.
+ */
+#ifndef TCPTRACE_H
+#define TCPTRACE_H
+
+#define TCPTRACE_COMM_LEN 16
+#define TCPTRACE_MAX_FILTER 8
+
+/* Where the owner (pid, comm) on an event or record came from. */
+enum tcptrace_owner_src {
+	OWNER_NONE = 0,     /* not known: never guessed from the interrupted task */
+	OWNER_CURRENT = 1,  /* this transition ran in the owner's own syscall */
+	OWNER_CACHED = 2,   /* learned earlier in process context (connect, accept, I/O, close) */
+	OWNER_LISTENER = 3, /* child not accepted yet: the process listening on its port */
+	OWNER_SNAPSHOT = 4, /* from the open file tables when tracing started */
+};
+
+/* One TCP state transition. 96 bytes. */
+struct tcptrace_event {
+	__u64 ts_ns;         /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
+	__u64 skaddr;        /* kernel address of the sock: reused after free */
+	__u64 sock_id;       /* unique per socket life in this trace (never 0) */
+	__u64 prev_state_ns; /* time spent in oldstate; 0 = not known */
+	__u8 saddr[16];      /* IPv4 in the first 4 bytes, or IPv6 */
+	__u8 daddr[16];
+	__u32 netns;         /* network namespace inode */
+	__u32 pid;           /* owner tgid; 0 = not known */
+	__u16 sport;         /* host byte order */
+	__u16 dport;         /* host byte order */
+	__u8 family;         /* AF_INET or AF_INET6 */
+	__u8 oldstate;
+	__u8 newstate;
+	__u8 owner_src;      /* enum tcptrace_owner_src */
+	char comm[TCPTRACE_COMM_LEN];
+};
+
+/* One socket found by the start-up snapshot (BPF iter/tcp). 72 bytes. */
+struct tcptrace_sock_rec {
+	__u64 skaddr;
+	__u64 sock_id;       /* 0 for TIME_WAIT and request sockets: not tracked */
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u32 netns;
+	__u32 uid;
+	__u32 inode;         /* socket inode, as ss and /proc/net/tcp show; 0 if none */
+	__u16 sport;
+	__u16 dport;
+	__u8 family;
+	__u8 state;
+	__u8 pad[6];
+};
+
+/* One open file that is a TCP socket (BPF iter/task_file). 40 bytes. */
+struct tcptrace_file_rec {
+	__u64 skaddr;
+	__u64 sock_id;       /* 0 if the socket is not tracked */
+	__u32 pid;           /* tgid holding the fd */
+	__u32 fd;
+	char comm[TCPTRACE_COMM_LEN];
+};
+
+/* Counters kept by the BPF program, read by the addon. */
+struct tcptrace_counters {
+	__u64 lost_events;     /* ring buffer full: events dropped */
+	__u64 untracked_socks; /* socket map full: socket has no id, age or owner */
+};
+
+#define TCPTRACE_NR_STATES 16
+
+#endif /* TCPTRACE_H */

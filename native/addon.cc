@@ -1,0 +1,318 @@
+// Node binding of Tracer: options in, binary batches out. No per-event JS
+// objects are made here; src/decoder.ts reads the batches.
+#include <napi.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cstddef>
+#include <atomic>
+#include <memory>
+#include <thread>
+
+#include <linux/types.h>
+
+#include "tcptrace.h"
+#include "tracer.h"
+
+namespace {
+
+struct AddonData {
+	Napi::FunctionReference error_class;  // TcptraceError from src/errors.ts
+};
+
+Napi::Value ThrowTracerError(Napi::Env env, const TracerError &err) {
+	auto *data = env.GetInstanceData<AddonData>();
+	Napi::Object error;
+	if (data && !data->error_class.IsEmpty())
+		error = data->error_class.New({Napi::String::New(env, err.message)});
+	else
+		error = Napi::Error::New(env, err.message).Value();
+	error.Set("code", err.code);
+	error.Set("details", err.details);
+	Napi::Error(env, error).ThrowAsJavaScriptException();
+	return env.Undefined();
+}
+
+std::vector<uint32_t> NumberList(const Napi::Object &opts, const char *key) {
+	std::vector<uint32_t> out;
+	Napi::Value v = opts.Get(key);
+	if (!v.IsArray())
+		return out;
+	auto arr = v.As<Napi::Array>();
+	for (uint32_t i = 0; i < arr.Length() && i < TCPTRACE_MAX_FILTER; i++)
+		out.push_back(arr.Get(i).As<Napi::Number>().Uint32Value());
+	return out;
+}
+
+uint32_t NumberOr(const Napi::Object &opts, const char *key, uint32_t fallback) {
+	Napi::Value v = opts.Get(key);
+	return v.IsNumber() ? v.As<Napi::Number>().Uint32Value() : fallback;
+}
+
+TracerOptions ParseOptions(const Napi::Object &opts) {
+	TracerOptions o;
+	o.ring_buffer_bytes = NumberOr(opts, "ringBufferBytes", o.ring_buffer_bytes);
+	o.wakeup_bytes = NumberOr(opts, "wakeupBytes", 0);
+	o.family = NumberOr(opts, "family", 0);
+	o.state_mask = NumberOr(opts, "stateMask", 0);
+	for (uint32_t port : NumberList(opts, "ports"))
+		o.ports.push_back(static_cast<uint16_t>(port));
+	o.pids = NumberList(opts, "pids");
+	return o;
+}
+
+// Drains the ring buffer on its own thread, so a busy event loop never
+// stalls the kernel side, and hands each batch to JS in order through a
+// thread-safe function. Deletes itself once the last batch is delivered.
+class Reader {
+public:
+	using Batch = std::vector<uint8_t>;
+
+	static Reader *Start(Napi::Env env, Tracer *tracer, Napi::Function on_batch,
+			     Napi::Function on_end, int poll_ms) {
+		auto *reader = new Reader(tracer, poll_ms);
+		reader->on_end_ = Napi::Persistent(on_end);
+		reader->tsfn_ = Tsfn::New(env, on_batch, "tcptrace-reader", 0, 1, reader,
+					  [](Napi::Env env, void *, Reader *r) { r->Finish(env); });
+		reader->thread_ = std::thread([reader] { reader->Run(); });
+		return reader;
+	}
+
+	// Ends the thread after one last drain; batches still queued are delivered,
+	// then on_end runs. The kernel side may be closed as soon as this returns.
+	void Stop() {
+		stopping_ = true;
+		uint64_t one = 1;
+		if (write(wake_fd_, &one, sizeof(one)) < 0) { /* the poll timeout wakes it */ }
+		thread_.join();
+		tsfn_.Release();
+	}
+
+private:
+	static void CallJs(Napi::Env env, Napi::Function on_batch, Reader *reader, Batch *batch) {
+		reader->pending_bytes_ -= batch->size();
+		if (!env) {
+			delete batch;
+			return;
+		}
+		on_batch.Call({Napi::Buffer<uint8_t>::New(env, batch->data(), batch->size(),
+			[](Napi::Env, uint8_t *, Batch *bytes) { delete bytes; }, batch)});
+	}
+	using Tsfn = Napi::TypedThreadSafeFunction<Reader, Batch, CallJs>;
+
+	Reader(Tracer *tracer, int poll_ms) : tracer_(tracer), poll_ms_(poll_ms) {
+		wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+		struct epoll_event ev = {};
+		ev.events = EPOLLIN;
+		epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, tracer->EpollFd(), &ev);
+		epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev);
+	}
+
+	~Reader() {
+		close(wake_fd_);
+		close(epoll_fd_);
+	}
+
+	void Run() {
+		struct epoll_event ev[2];
+		while (!stopping_) {
+			epoll_wait(epoll_fd_, ev, 2, poll_ms_);
+			// JS is far behind: leave records in the ring, where a full ring
+			// is counted exactly as lost events, rather than grow without bound.
+			if (pending_bytes_ < kMaxPendingBytes)
+				Hand(TakeBatch());
+		}
+		Hand(TakeBatch());
+	}
+
+	Batch *TakeBatch() {
+		auto *batch = new Batch();
+		tracer_->Drain(batch);
+		return batch;
+	}
+
+	void Hand(Batch *batch) {
+		if (batch->empty()) {
+			delete batch;
+			return;
+		}
+		pending_bytes_ += batch->size();
+		if (tsfn_.BlockingCall(batch) != napi_ok) {
+			pending_bytes_ -= batch->size();
+			delete batch;
+		}
+	}
+
+	void Finish(Napi::Env env) {
+		Napi::FunctionReference on_end = std::move(on_end_);
+		delete this;
+		if (env && !on_end.IsEmpty())
+			on_end.Call({});
+	}
+
+	static constexpr size_t kMaxPendingBytes = 256u << 20;
+	Tracer *tracer_;
+	int poll_ms_;
+	int wake_fd_ = -1;
+	int epoll_fd_ = -1;
+	std::atomic<bool> stopping_{false};
+	std::atomic<size_t> pending_bytes_{0};
+	std::thread thread_;
+	Tsfn tsfn_;
+	Napi::FunctionReference on_end_;
+};
+
+class TracerWrap : public Napi::ObjectWrap<TracerWrap> {
+public:
+	static Napi::Function Define(Napi::Env env) {
+		return DefineClass(env, "Tracer", {
+			InstanceMethod("start", &TracerWrap::Start),
+			InstanceMethod("stop", &TracerWrap::Stop),
+			InstanceMethod("counters", &TracerWrap::GetCounters),
+			InstanceMethod("runIterator", &TracerWrap::RunIterator),
+			InstanceMethod("skippedPrograms", &TracerWrap::SkippedPrograms),
+		});
+	}
+
+	explicit TracerWrap(const Napi::CallbackInfo &info) : Napi::ObjectWrap<TracerWrap>(info) {
+		Napi::Object opts = info.Length() > 0 && info[0].IsObject() ? info[0].As<Napi::Object>()
+									: Napi::Object::New(info.Env());
+		TracerError err;
+		if (!tracer_.Open(ParseOptions(opts), &err))
+			ThrowTracerError(info.Env(), err);
+	}
+
+	~TracerWrap() override {
+		if (reader_)
+			reader_->Stop();
+	}
+
+private:
+	// start(onBatch, onEnd, pollMs): batches arrive when the kernel wakes the
+	// reader (backlog past wakeupBytes) or every pollMs at the latest; onEnd
+	// runs after stop(), once the last batch has been delivered.
+	Napi::Value Start(const Napi::CallbackInfo &info) {
+		if (!reader_)
+			reader_ = Reader::Start(info.Env(), &tracer_, info[0].As<Napi::Function>(),
+						info[1].As<Napi::Function>(), info[2].As<Napi::Number>().Int32Value());
+		return info.Env().Undefined();
+	}
+
+	// stop(): detach now. Batches already read are still delivered, then onEnd.
+	Napi::Value Stop(const Napi::CallbackInfo &info) {
+		if (reader_) {
+			reader_->Stop();
+			reader_ = nullptr;
+		}
+		tracer_.Close();
+		return info.Env().Undefined();
+	}
+
+	Napi::Value GetCounters(const Napi::CallbackInfo &info) {
+		TracerCounters c = tracer_.Counters();
+		Napi::Object out = Napi::Object::New(info.Env());
+		out.Set("lostEvents", static_cast<double>(c.lost_events));
+		out.Set("untrackedSockets", static_cast<double>(c.untracked_socks));
+		return out;
+	}
+
+	Napi::Value RunIterator(const Napi::CallbackInfo &info) {
+		std::string name = info[0].As<Napi::String>();
+		std::vector<uint8_t> out;
+		TracerError err;
+		if (!tracer_.RunIterator(name.c_str(), &out, &err))
+			return ThrowTracerError(info.Env(), err);
+		return Napi::Buffer<uint8_t>::Copy(info.Env(), out.data(), out.size());
+	}
+
+	Napi::Value SkippedPrograms(const Napi::CallbackInfo &info) {
+		Napi::Array out = Napi::Array::New(info.Env());
+		uint32_t i = 0;
+		for (const std::string &name : tracer_.SkippedPrograms())
+			out.Set(i++, name);
+		return out;
+	}
+
+	Tracer tracer_;
+	Reader *reader_ = nullptr;
+};
+
+#define FIELD(obj, type, field) obj.Set(#field, static_cast<double>(offsetof(type, field)))
+
+// Where every field sits, from the compiler that built the addon: the
+// decoder's own table is checked against this in test/decoder.test.ts.
+Napi::Object Layout(Napi::Env env) {
+	Napi::Object event = Napi::Object::New(env);
+	event.Set("size", static_cast<double>(sizeof(tcptrace_event)));
+	FIELD(event, tcptrace_event, ts_ns);
+	FIELD(event, tcptrace_event, skaddr);
+	FIELD(event, tcptrace_event, sock_id);
+	FIELD(event, tcptrace_event, prev_state_ns);
+	FIELD(event, tcptrace_event, saddr);
+	FIELD(event, tcptrace_event, daddr);
+	FIELD(event, tcptrace_event, netns);
+	FIELD(event, tcptrace_event, pid);
+	FIELD(event, tcptrace_event, sport);
+	FIELD(event, tcptrace_event, dport);
+	FIELD(event, tcptrace_event, family);
+	FIELD(event, tcptrace_event, oldstate);
+	FIELD(event, tcptrace_event, newstate);
+	FIELD(event, tcptrace_event, owner_src);
+	FIELD(event, tcptrace_event, comm);
+
+	Napi::Object sock = Napi::Object::New(env);
+	sock.Set("size", static_cast<double>(sizeof(tcptrace_sock_rec)));
+	FIELD(sock, tcptrace_sock_rec, skaddr);
+	FIELD(sock, tcptrace_sock_rec, sock_id);
+	FIELD(sock, tcptrace_sock_rec, saddr);
+	FIELD(sock, tcptrace_sock_rec, daddr);
+	FIELD(sock, tcptrace_sock_rec, netns);
+	FIELD(sock, tcptrace_sock_rec, uid);
+	FIELD(sock, tcptrace_sock_rec, inode);
+	FIELD(sock, tcptrace_sock_rec, sport);
+	FIELD(sock, tcptrace_sock_rec, dport);
+	FIELD(sock, tcptrace_sock_rec, family);
+	FIELD(sock, tcptrace_sock_rec, state);
+
+	Napi::Object file = Napi::Object::New(env);
+	file.Set("size", static_cast<double>(sizeof(tcptrace_file_rec)));
+	FIELD(file, tcptrace_file_rec, skaddr);
+	FIELD(file, tcptrace_file_rec, sock_id);
+	FIELD(file, tcptrace_file_rec, pid);
+	FIELD(file, tcptrace_file_rec, fd);
+	FIELD(file, tcptrace_file_rec, comm);
+
+	Napi::Object owner = Napi::Object::New(env);
+	owner.Set("none", static_cast<double>(OWNER_NONE));
+	owner.Set("current", static_cast<double>(OWNER_CURRENT));
+	owner.Set("cached", static_cast<double>(OWNER_CACHED));
+	owner.Set("listener", static_cast<double>(OWNER_LISTENER));
+	owner.Set("snapshot", static_cast<double>(OWNER_SNAPSHOT));
+
+	Napi::Object layout = Napi::Object::New(env);
+	layout.Set("event", event);
+	layout.Set("sockRec", sock);
+	layout.Set("fileRec", file);
+	layout.Set("ownerSource", owner);
+	layout.Set("stateCountsSize", static_cast<double>(TCPTRACE_NR_STATES * sizeof(uint32_t)));
+	return layout;
+}
+
+Napi::Value SetErrorClass(const Napi::CallbackInfo &info) {
+	info.Env().GetInstanceData<AddonData>()->error_class = Napi::Persistent(info[0].As<Napi::Function>());
+	return info.Env().Undefined();
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+	env.SetInstanceData(new AddonData());
+	exports.Set("Tracer", TracerWrap::Define(env));
+	exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClass));
+	exports.Set("layout", Layout(env));
+	return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(tcptrace, Init)

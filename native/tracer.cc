@@ -1,0 +1,208 @@
+#include "tracer.h"
+
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tcptrace.h"
+#include "tcptrace.skel.h"
+
+namespace {
+
+// libbpf reports through one process-wide callback; keep what it said during
+// the current operation so a failure can carry the verifier's reason.
+std::string g_libbpf_log;
+
+int capture_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args) {
+	if (level == LIBBPF_DEBUG)
+		return 0;
+	char line[4096];
+	int n = vsnprintf(line, sizeof(line), fmt, args);
+	if (g_libbpf_log.size() < (1u << 20))
+		g_libbpf_log.append(line);
+	return n;
+}
+
+bool kernel_has_btf_type(const char *name) {
+	struct btf *vmlinux = btf__load_vmlinux_btf();
+	if (!vmlinux)
+		return false;
+	bool found = btf__find_by_name_kind(vmlinux, name, BTF_KIND_TYPEDEF) >= 0;
+	btf__free(vmlinux);
+	return found;
+}
+
+TracerError make_error(const char *code, const std::string &message) {
+	return TracerError{code, message, g_libbpf_log};
+}
+
+std::string errno_text(int err) {
+	return strerror(err < 0 ? -err : err);
+}
+
+bool is_permission_error(int err) {
+	return err == -EPERM || err == -EACCES;
+}
+
+const char *kPermissionHint =
+	"permission denied by the kernel: run as root (or with CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN)";
+
+int append_record(void *ctx, void *data, size_t size) {
+	// ctx is &Tracer::sink_: the batch being filled by the current Drain().
+	auto *sink = *static_cast<std::vector<uint8_t> **>(ctx);
+	auto *bytes = static_cast<const uint8_t *>(data);
+	sink->insert(sink->end(), bytes, bytes + size);
+	return 0;
+}
+
+}  // namespace
+
+static_assert(sizeof(struct tcptrace_event) == 96, "event layout changed: update the decoder");
+static_assert(sizeof(struct tcptrace_sock_rec) == 72, "socket record layout changed");
+static_assert(sizeof(struct tcptrace_file_rec) == 40, "file record layout changed");
+
+bool Tracer::Open(const TracerOptions &opts, TracerError *err) {
+	g_libbpf_log.clear();
+	libbpf_set_print(capture_libbpf_print);
+
+	skel_ = tcptrace_bpf__open();
+	if (!skel_) {
+		*err = make_error("EOPEN", "cannot open the BPF object: " + errno_text(errno));
+		return false;
+	}
+
+	auto *ro = skel_->rodata;
+	ro->filter_family = opts.family;
+	ro->filter_state_mask = opts.state_mask;
+	ro->filter_nports = opts.ports.size();
+	for (size_t i = 0; i < opts.ports.size() && i < TCPTRACE_MAX_FILTER; i++)
+		ro->filter_ports[i] = opts.ports[i];
+	ro->filter_npids = opts.pids.size();
+	for (size_t i = 0; i < opts.pids.size() && i < TCPTRACE_MAX_FILTER; i++)
+		ro->filter_pids[i] = opts.pids[i];
+	ro->wakeup_bytes = opts.wakeup_bytes;
+	bpf_map__set_max_entries(skel_->maps.events, opts.ring_buffer_bytes);
+
+	// send/recv tracepoints arrived in Linux 6.3; without them owners are
+	// still learned at connect, accept and close.
+	if (!kernel_has_btf_type("btf_trace_sock_send_length")) {
+		bpf_program__set_autoload(skel_->progs.on_send, false);
+		bpf_program__set_autoload(skel_->progs.on_recv, false);
+		skipped_ = {"on_send", "on_recv"};
+	}
+
+	int rc = tcptrace_bpf__load(skel_);
+	if (rc) {
+		if (is_permission_error(rc))
+			*err = make_error("EPERM", kPermissionHint);
+		else if (g_libbpf_log.find("vmlinux BTF") != std::string::npos ||
+			 g_libbpf_log.find("kernel BTF") != std::string::npos)
+			*err = make_error("ENOBTF", "the kernel has no usable BTF (/sys/kernel/btf/vmlinux): CONFIG_DEBUG_INFO_BTF=y is needed");
+		else
+			*err = make_error("ELOAD", "the kernel rejected the BPF program: " + errno_text(rc) +
+							   " (run with --verbose for the verifier's reason)");
+		Close();
+		return false;
+	}
+	if (!Attach(err)) {
+		Close();
+		return false;
+	}
+
+	rb_ = ring_buffer__new(bpf_map__fd(skel_->maps.events), append_record, &sink_, nullptr);
+	if (!rb_) {
+		*err = make_error("ERINGBUF", "cannot map the ring buffer: " + errno_text(errno));
+		Close();
+		return false;
+	}
+	return true;
+}
+
+bool Tracer::Attach(TracerError *err) {
+	struct bpf_program *prog;
+	bpf_object__for_each_program(prog, skel_->obj) {
+		if (!bpf_program__autoload(prog))
+			continue;
+		const char *name = bpf_program__name(prog);
+		const char *section = bpf_program__section_name(prog);
+		struct bpf_link *link = strncmp(section, "iter/", 5) == 0
+			? bpf_program__attach_iter(prog, nullptr)
+			: bpf_program__attach(prog);
+		if (!link) {
+			int e = -errno;
+			if (strncmp(section, "tracepoint/", 11) == 0 && e == -ENOENT)
+				*err = make_error("ETRACEFS", std::string("cannot attach to ") + (section + 11) +
+								 ": tracefs is not mounted at /sys/kernel/tracing");
+			else if (is_permission_error(e))
+				*err = make_error("EPERM", kPermissionHint);
+			else
+				*err = make_error("EATTACH", std::string("cannot attach ") + name + " (" +
+								section + "): " + errno_text(e));
+			return false;
+		}
+		links_.emplace_back(name, link);
+	}
+	return true;
+}
+
+void Tracer::Close() {
+	final_counters_ = Counters();  // still readable after detach
+	ring_buffer__free(rb_);
+	rb_ = nullptr;
+	for (auto &named : links_)
+		bpf_link__destroy(named.second);
+	links_.clear();
+	tcptrace_bpf__destroy(skel_);
+	skel_ = nullptr;
+}
+
+int Tracer::Drain(std::vector<uint8_t> *batch) {
+	if (!rb_)
+		return -EBADF;
+	// The ring buffer callback writes through sink_: point it at this batch.
+	sink_ = batch;
+	int rc = ring_buffer__consume(rb_);
+	sink_ = nullptr;
+	return rc;
+}
+
+int Tracer::EpollFd() const {
+	return rb_ ? ring_buffer__epoll_fd(rb_) : -1;
+}
+
+TracerCounters Tracer::Counters() const {
+	if (!skel_)
+		return final_counters_;
+	const volatile struct tcptrace_counters *c = &skel_->bss->counters;
+	return {c->lost_events, c->untracked_socks};
+}
+
+bool Tracer::RunIterator(const char *program, std::vector<uint8_t> *out, TracerError *err) {
+	g_libbpf_log.clear();
+	for (auto &named : links_) {
+		if (named.first != program)
+			continue;
+		int fd = bpf_iter_create(bpf_link__fd(named.second));
+		if (fd < 0) {
+			*err = make_error("EITER", std::string("cannot start iterator ") + program + ": " + errno_text(errno));
+			return false;
+		}
+		uint8_t chunk[65536];
+		ssize_t n;
+		while ((n = read(fd, chunk, sizeof(chunk))) > 0)
+			out->insert(out->end(), chunk, chunk + n);
+		int read_errno = errno;
+		close(fd);
+		if (n < 0) {
+			*err = make_error("EITER", std::string("iterator ") + program + " failed: " + errno_text(read_errno));
+			return false;
+		}
+		return true;
+	}
+	*err = make_error("EITER", std::string("no attached iterator named ") + program);
+	return false;
+}

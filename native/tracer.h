@@ -1,0 +1,64 @@
+// The kernel side, seen from user space: load, attach, drain, snapshot, detach.
+// No JavaScript in here: addon.cc wraps it for Node.
+#pragma once
+
+#include <linux/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+struct tcptrace_bpf;
+struct ring_buffer;
+struct bpf_link;
+
+struct TracerOptions {
+	uint32_t ring_buffer_bytes = 8u << 20;
+	uint64_t wakeup_bytes = 0;      // 0: let the kernel wake us per batch
+	uint8_t family = 0;             // AF_INET, AF_INET6 or 0 for both
+	uint32_t state_mask = 0;        // bit per TCP state; 0 for all
+	std::vector<uint16_t> ports;    // local or remote; empty for all
+	std::vector<uint32_t> pids;     // owner tgid; empty for all
+};
+
+// A failure with a stable code for JavaScript and, where there is one, the
+// kernel's or libbpf's own account of it (verifier log) for --verbose.
+struct TracerError {
+	std::string code;
+	std::string message;
+	std::string details;
+};
+
+struct TracerCounters {
+	uint64_t lost_events;
+	uint64_t untracked_socks;
+};
+
+class Tracer {
+public:
+	// Opens, loads and attaches; on failure returns false and fills *err,
+	// with everything it had made already released.
+	bool Open(const TracerOptions &opts, TracerError *err);
+	void Close();
+	~Tracer() { Close(); }
+
+	// Appends every record waiting in the ring buffer to *batch.
+	int Drain(std::vector<uint8_t> *batch);
+	int EpollFd() const;
+	TracerCounters Counters() const;
+	std::vector<std::string> SkippedPrograms() const { return skipped_; }
+
+	// Walk an iterator program to its end: snapshot records or state counts.
+	bool RunIterator(const char *program, std::vector<uint8_t> *out, TracerError *err);
+
+private:
+	bool Attach(TracerError *err);
+
+	tcptrace_bpf *skel_ = nullptr;
+	ring_buffer *rb_ = nullptr;
+	std::vector<std::pair<std::string, bpf_link *>> links_;
+	std::vector<std::string> skipped_;
+	std::vector<uint8_t> *sink_ = nullptr;
+	TracerCounters final_counters_ = {0, 0};
+};

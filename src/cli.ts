@@ -1,0 +1,63 @@
+/** The command line: commander wiring only. Each command lives in commands/. */
+import { Command, CommanderError, Option } from 'commander';
+import { runLive } from './commands/live';
+import { TcptraceError } from './errors';
+import { parsePids, parsePorts, parseRingBufferSize, parseSeconds, parseStates } from './options';
+
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const { version } = require('../../package.json') as { version: string };
+
+function addFilterOptions(command: Command): Command {
+  return command
+    .option('-p, --pid <pids>', 'only sockets owned by these PIDs (comma list, up to 8)', (v, prev?: number[]) => parsePids(v, prev))
+    .option('-P, --port <ports>', 'only sockets with this local or remote port (comma list, up to 8)', (v, prev?: number[]) => parsePorts(v, prev))
+    .option('-s, --state <states>', 'only transitions from or to these states (e.g. CLOSE_WAIT,TIME_WAIT)', (v, prev?: number[]) => parseStates(v, prev))
+    .option('-4, --ipv4', 'IPv4 sockets only')
+    .option('-6, --ipv6', 'IPv6 sockets only')
+    .addOption(new Option('--ring-buffer <size>', 'kernel ring buffer size, a power of two (64K-1G)').argParser(parseRingBufferSize).default(8 << 20, '8M'))
+    .option('-v, --verbose', 'say more, and on failure print the kernel\'s own reason (verifier log)');
+}
+
+export function buildProgram(): Command {
+  const program = new Command('tcptrace')
+    .description('eBPF TCP socket tracer: every state transition, with the process that owns it')
+    .version(version)
+    .exitOverride()
+    .showHelpAfterError('(run with --help for usage)');
+
+  addFilterOptions(
+    program.command('live')
+      .description('show every TCP state transition on this host as it happens')
+      .option('-e, --events', 'one line per transition (default when stdout is not a terminal)')
+      .option('-j, --json', 'newline-delimited JSON, one object per transition')
+      .option('-d, --duration <seconds>', 'stop after this many seconds', (v) => parseSeconds('--duration', v))
+      .option('--top <n>', 'rows per table in the live view', (v) => Number(parseSeconds('--top', v).toFixed(0))),
+  ).action(runLive);
+
+  return program;
+}
+
+function fail(err: unknown, verbose: boolean): never {
+  if (err instanceof CommanderError) {
+    // Commander has printed its own one-line message (or the help).
+    const benign = ['commander.helpDisplayed', 'commander.version', 'commander.help'].includes(err.code);
+    process.exit(benign ? 0 : 2);
+  }
+  if (err instanceof TcptraceError) {
+    process.stderr.write(`tcptrace: ${err.message}\n`);
+    if (verbose && err.details) process.stderr.write(`${err.details.trimEnd()}\n`);
+    process.exit(err.exitCode);
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`tcptrace: internal error: ${message}\n`);
+  if (verbose && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
+  process.exit(1);
+}
+
+export function main(argv: string[]): void {
+  const verbose = argv.includes('--verbose') || argv.includes('-v');
+  process.on('uncaughtException', (err) => fail(err, verbose));
+  buildProgram()
+    .parseAsync(argv)
+    .then(() => process.exit(0), (err) => fail(err, verbose));
+}

@@ -1,0 +1,97 @@
+/** `tcptrace live`: every transition as it happens, as a view, text lines or JSON. */
+import { Clock } from '../clock';
+import { TransitionEvent } from '../decoder';
+import { eventHeader, eventLine, endpointWidth } from '../format/event-text';
+import { eventJsonLine, lostJsonLine } from '../format/event-json';
+import { renderLiveView } from '../format/live-view';
+import { LiveStats } from '../live-stats';
+import { FilterFlags, tracerOptions } from '../options';
+import { LineOutput } from '../output';
+import { TraceSession } from '../session';
+import { stateName } from '../states';
+import { runUntilStopped } from './run';
+
+export interface LiveFlags extends FilterFlags {
+  events?: boolean;
+  json?: boolean;
+  duration?: number;
+  verbose?: boolean;
+  top?: number;
+}
+
+type Mode = 'view' | 'events' | 'json';
+
+function chooseMode(flags: LiveFlags): Mode {
+  if (flags.json) return 'json';
+  if (flags.events || !process.stdout.isTTY) return 'events';
+  return 'view';
+}
+
+export function describeFilters(flags: FilterFlags): string {
+  const parts: string[] = [];
+  if (flags.pid?.length) parts.push(`pid ${flags.pid.join(',')}`);
+  if (flags.port?.length) parts.push(`port ${flags.port.join(',')}`);
+  if (flags.state?.length) parts.push(`state ${flags.state.map(stateName).join(',')}`);
+  if (flags.ipv4 && !flags.ipv6) parts.push('IPv4');
+  if (flags.ipv6 && !flags.ipv4) parts.push('IPv6');
+  return parts.join(' ');
+}
+
+export async function runLive(flags: LiveFlags): Promise<void> {
+  const session = TraceSession.open(tracerOptions(flags));
+  if (flags.verbose) for (const note of session.notes) process.stderr.write(`tcptrace: ${note}\n`);
+  // Existing sockets enter the kernel's socket map here, with their holders
+  // as owners, so their later transitions carry an id and a PID.
+  session.snapshot();
+
+  const mode = chooseMode(flags);
+  const clock = new Clock();
+  const startedNs = clock.nowNs();
+  const stats = new LiveStats();
+  let stop = () => {};
+  const out = new LineOutput(process.stdout, () => stop());
+  const width = endpointWidth(Boolean(flags.ipv6 && !flags.ipv4));
+
+  const render: Record<Mode, (events: TransitionEvent[]) => void> = {
+    view: (events) => stats.add(events),
+    events: (events) => out.writeLines(events.map((e) => eventLine(e, clock, width))),
+    json: (events) => out.writeLines(events.map((e) => eventJsonLine(e, clock))),
+  };
+  if (mode === 'events') out.writeLines([eventHeader(width)]);
+
+  const redraw = () => {
+    stats.tick();
+    out.redraw(renderLiveView({
+      now: clock.timeOfDay(clock.nowNs()),
+      elapsedSeconds: (clock.nowNs() - startedNs) / 1e9,
+      intervalSeconds: 1,
+      stateCounts: session.stateCounts(),
+      stats,
+      counters: session.counters(),
+      filters: describeFilters(flags),
+      topN: flags.top ?? 8,
+    }));
+  };
+  const viewTimer = mode === 'view' ? setInterval(redraw, 1000) : undefined;
+
+  await runUntilStopped({
+    session,
+    durationSeconds: flags.duration,
+    bindStop: (fn) => { stop = fn; },
+    handlers: {
+      onEvents: render[mode],
+      onLost: (newlyLost, total) => {
+        if (mode === 'json') out.writeLines([lostJsonLine(newlyLost)]);
+        else if (mode === 'events') process.stderr.write(`tcptrace: ${newlyLost} events lost (ring buffer full; ${total} in all)\n`);
+      },
+    },
+  });
+
+  if (viewTimer) clearInterval(viewTimer);
+  if (mode === 'view') redraw();
+  const { lostEvents, untrackedSockets } = session.counters();
+  if (mode !== 'json' && (lostEvents || untrackedSockets || flags.verbose)) {
+    process.stderr.write(`tcptrace: ${lostEvents} events lost, ${untrackedSockets} sockets untracked (socket map full)\n`);
+  }
+  await out.flush();
+}

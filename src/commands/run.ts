@@ -1,0 +1,33 @@
+/**
+ * The one way a tracing command runs and ends: until --duration, Ctrl-C,
+ * SIGTERM, SIGHUP or a closed output, then a clean detach that still
+ * delivers every event read before it.
+ */
+import { SessionHandlers, TraceSession } from '../session';
+
+export interface RunOptions {
+  session: TraceSession;
+  handlers: SessionHandlers;
+  durationSeconds?: number;
+  /** Receives the function that ends the run, for stops the command detects. */
+  bindStop?(stop: () => void): void;
+}
+
+const STOP_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+export function runUntilStopped({ session, handlers, durationSeconds, bindStop }: RunOptions): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let stopping = false;
+    const timer = durationSeconds ? setTimeout(() => stop(), durationSeconds * 1000) : undefined;
+    const stop = () => {
+      if (stopping) return;
+      stopping = true;
+      if (timer) clearTimeout(timer);
+      for (const signal of STOP_SIGNALS) process.removeListener(signal, stop);
+      session.stop().then(resolve, reject);
+    };
+    for (const signal of STOP_SIGNALS) process.on(signal, stop);
+    bindStop?.(stop);
+    session.start(handlers);
+  });
+}

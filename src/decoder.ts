@@ -1,0 +1,175 @@
+/**
+ * Binary records from the addon -> plain objects. The offsets below mirror
+ * bpf/tcptrace.h; test/decoder.test.ts checks them against the offsets the
+ * addon's compiler used, so the two cannot drift apart unnoticed.
+ */
+import { formatAddress } from './addr';
+import { AF_INET } from './states';
+
+export const EVENT_LAYOUT = {
+  size: 96, ts_ns: 0, skaddr: 8, sock_id: 16, prev_state_ns: 24, saddr: 32, daddr: 48,
+  netns: 64, pid: 68, sport: 72, dport: 74, family: 76, oldstate: 77, newstate: 78,
+  owner_src: 79, comm: 80,
+} as const;
+
+export const SOCK_REC_LAYOUT = {
+  size: 72, skaddr: 0, sock_id: 8, saddr: 16, daddr: 32, netns: 48, uid: 52, inode: 56,
+  sport: 60, dport: 62, family: 64, state: 65,
+} as const;
+
+export const FILE_REC_LAYOUT = { size: 40, skaddr: 0, sock_id: 8, pid: 16, fd: 20, comm: 24 } as const;
+
+export const COMM_LEN = 16;
+export const STATE_COUNT_SLOTS = 16;
+
+/** Where an event's owner came from (enum tcptrace_owner_src). */
+export const OWNER_SOURCES = [null, 'syscall', 'cached', 'listener', 'snapshot'] as const;
+export type OwnerSource = (typeof OWNER_SOURCES)[number];
+
+export interface TransitionEvent {
+  /** CLOCK_MONOTONIC nanoseconds (the kernel's bpf_ktime_get_ns). */
+  tsNs: number;
+  skaddr: string;
+  /** Unique per socket life within one trace. */
+  sockId: number;
+  family: 4 | 6;
+  saddr: string;
+  sport: number;
+  daddr: string;
+  dport: number;
+  netns: number;
+  oldstate: number;
+  newstate: number;
+  /** Time spent in oldstate, or null where the trace did not see it begin. */
+  prevStateNs: number | null;
+  /** Owner tgid, or null where no process context has named it. */
+  pid: number | null;
+  comm: string | null;
+  ownerSource: OwnerSource;
+}
+
+export interface SnapshotSocket {
+  skaddr: string;
+  /** 0 for TIME_WAIT and request sockets, which are not tracked. */
+  sockId: number;
+  family: 4 | 6;
+  saddr: string;
+  sport: number;
+  daddr: string;
+  dport: number;
+  netns: number;
+  uid: number;
+  inode: number;
+  state: number;
+}
+
+export interface SnapshotFile {
+  skaddr: string;
+  sockId: number;
+  pid: number;
+  fd: number;
+  comm: string;
+}
+
+function u64(buf: Buffer, offset: number): number {
+  return buf.readUInt32LE(offset) + buf.readUInt32LE(offset + 4) * 0x1_0000_0000;
+}
+
+function hex64(buf: Buffer, offset: number): string {
+  const high = buf.readUInt32LE(offset + 4).toString(16);
+  const low = buf.readUInt32LE(offset).toString(16).padStart(8, '0');
+  return high === '0' ? low : high + low;
+}
+
+function cString(buf: Buffer, offset: number, length: number): string {
+  const end = buf.indexOf(0, offset);
+  return buf.toString('utf8', offset, end < 0 || end > offset + length ? offset + length : end);
+}
+
+function familyOf(raw: number): 4 | 6 {
+  return raw === AF_INET ? 4 : 6;
+}
+
+function checkWhole(buf: Buffer, size: number, what: string): void {
+  if (buf.length % size !== 0) {
+    throw new Error(`${what}: ${buf.length} bytes is not a whole number of ${size}-byte records`);
+  }
+}
+
+export function decodeEvent(buf: Buffer, at: number): TransitionEvent {
+  const L = EVENT_LAYOUT;
+  const rawFamily = buf[at + L.family];
+  const source = OWNER_SOURCES[buf[at + L.owner_src]] ?? null;
+  const prev = u64(buf, at + L.prev_state_ns);
+  return {
+    tsNs: u64(buf, at + L.ts_ns),
+    skaddr: hex64(buf, at + L.skaddr),
+    sockId: u64(buf, at + L.sock_id),
+    family: familyOf(rawFamily),
+    saddr: formatAddress(buf, at + L.saddr, rawFamily),
+    sport: buf.readUInt16LE(at + L.sport),
+    daddr: formatAddress(buf, at + L.daddr, rawFamily),
+    dport: buf.readUInt16LE(at + L.dport),
+    netns: buf.readUInt32LE(at + L.netns),
+    oldstate: buf[at + L.oldstate],
+    newstate: buf[at + L.newstate],
+    prevStateNs: prev === 0 ? null : prev,
+    pid: source === null ? null : buf.readUInt32LE(at + L.pid),
+    comm: source === null ? null : cString(buf, at + L.comm, COMM_LEN),
+    ownerSource: source,
+  };
+}
+
+export function decodeEvents(batch: Buffer): TransitionEvent[] {
+  checkWhole(batch, EVENT_LAYOUT.size, 'event batch');
+  const events: TransitionEvent[] = new Array(batch.length / EVENT_LAYOUT.size);
+  for (let i = 0, at = 0; at < batch.length; i++, at += EVENT_LAYOUT.size) events[i] = decodeEvent(batch, at);
+  return events;
+}
+
+export function decodeSnapshotSockets(buf: Buffer): SnapshotSocket[] {
+  const L = SOCK_REC_LAYOUT;
+  checkWhole(buf, L.size, 'socket snapshot');
+  const out: SnapshotSocket[] = [];
+  for (let at = 0; at < buf.length; at += L.size) {
+    const rawFamily = buf[at + L.family];
+    out.push({
+      skaddr: hex64(buf, at + L.skaddr),
+      sockId: u64(buf, at + L.sock_id),
+      family: familyOf(rawFamily),
+      saddr: formatAddress(buf, at + L.saddr, rawFamily),
+      sport: buf.readUInt16LE(at + L.sport),
+      daddr: formatAddress(buf, at + L.daddr, rawFamily),
+      dport: buf.readUInt16LE(at + L.dport),
+      netns: buf.readUInt32LE(at + L.netns),
+      uid: buf.readUInt32LE(at + L.uid),
+      inode: buf.readUInt32LE(at + L.inode),
+      state: buf[at + L.state],
+    });
+  }
+  return out;
+}
+
+export function decodeSnapshotFiles(buf: Buffer): SnapshotFile[] {
+  const L = FILE_REC_LAYOUT;
+  checkWhole(buf, L.size, 'file snapshot');
+  const out: SnapshotFile[] = [];
+  for (let at = 0; at < buf.length; at += L.size) {
+    out.push({
+      skaddr: hex64(buf, at + L.skaddr),
+      sockId: u64(buf, at + L.sock_id),
+      pid: buf.readUInt32LE(at + L.pid),
+      fd: buf.readUInt32LE(at + L.fd),
+      comm: cString(buf, at + L.comm, COMM_LEN),
+    });
+  }
+  return out;
+}
+
+/** Sockets per state number, from the count_states iterator. */
+export function decodeStateCounts(buf: Buffer): number[] {
+  checkWhole(buf, 4 * STATE_COUNT_SLOTS, 'state counts');
+  const counts: number[] = [];
+  for (let i = 0; i < STATE_COUNT_SLOTS; i++) counts.push(buf.readUInt32LE(i * 4));
+  return counts;
+}

@@ -1,0 +1,50 @@
+/** `live --json`: newline-delimited JSON, one object per transition. */
+import { Clock } from '../clock';
+import { TransitionEvent } from '../decoder';
+import { stateName } from '../states';
+
+export interface EventJson {
+  ts: number;
+  sk: number;
+  skaddr: string;
+  family: 4 | 6;
+  saddr: string;
+  sport: number;
+  daddr: string;
+  dport: number;
+  oldstate: string;
+  newstate: string;
+  pid: number | null;
+  comm: string | null;
+  ownerSource: string | null;
+  prevStateMs: number | null;
+  netns: number;
+}
+
+export function eventJson(e: TransitionEvent, clock: Clock): EventJson {
+  return {
+    ts: clock.wallMs(e.tsNs),
+    sk: e.sockId,
+    skaddr: e.skaddr,
+    family: e.family,
+    saddr: e.saddr,
+    sport: e.sport,
+    daddr: e.daddr,
+    dport: e.dport,
+    oldstate: stateName(e.oldstate),
+    newstate: stateName(e.newstate),
+    pid: e.pid,
+    comm: e.comm,
+    ownerSource: e.ownerSource,
+    prevStateMs: e.prevStateNs === null ? null : Math.round(e.prevStateNs / 1e3) / 1e3,
+    netns: e.netns,
+  };
+}
+
+export function eventJsonLine(e: TransitionEvent, clock: Clock): string {
+  return JSON.stringify(eventJson(e, clock));
+}
+
+export function lostJsonLine(newlyLost: number): string {
+  return JSON.stringify({ lost: newlyLost });
+}

@@ -1,0 +1,103 @@
+/**
+ * One tracing session: the kernel side attached, its start-up snapshot, and
+ * decoded transitions delivered in batches until stop(). Every command that
+ * watches the kernel goes through here; none touches the addon directly.
+ */
+import {
+  decodeEvents, decodeSnapshotFiles, decodeSnapshotSockets, decodeStateCounts,
+  SnapshotFile, SnapshotSocket, TransitionEvent,
+} from './decoder';
+import { loadNative, NativeTracer, TracerCounters, TracerOptions } from './native';
+import { preflight } from './preflight';
+
+export interface Snapshot {
+  sockets: SnapshotSocket[];
+  files: SnapshotFile[];
+}
+
+export interface SessionHandlers {
+  onEvents(events: TransitionEvent[]): void;
+  /** Events the kernel could not hand over (ring buffer full), as they are counted. */
+  onLost?(newlyLost: number, totalLost: number): void;
+}
+
+export interface SessionOptions extends TracerOptions {
+  /** Longest wait before a waiting batch is read, in ms. */
+  pollMs?: number;
+}
+
+export class TraceSession {
+  private readonly tracer: NativeTracer;
+  private readonly pollMs: number;
+  private lostSeen = 0;
+  private stopped?: Promise<void>;
+  private finishStop?: () => void;
+  readonly notes: string[] = [];
+
+  private constructor(tracer: NativeTracer, pollMs: number) {
+    this.tracer = tracer;
+    this.pollMs = pollMs;
+  }
+
+  /** Checks the host, loads and attaches. Throws TcptraceError on any failure. */
+  static open(options: SessionOptions = {}): TraceSession {
+    const { tracefsMounted } = preflight();
+    const addon = loadNative();
+    const ringBufferBytes = options.ringBufferBytes ?? 8 << 20;
+    const tracer = new addon.Tracer({
+      wakeupBytes: Math.floor(ringBufferBytes / 4),
+      ...options,
+      ringBufferBytes,
+    });
+    const session = new TraceSession(tracer, options.pollMs ?? 100);
+    if (tracefsMounted) session.notes.push('mounted tracefs at /sys/kernel/tracing');
+    const skipped = tracer.skippedPrograms();
+    if (skipped.length) session.notes.push(`kernel lacks sock_send_length/sock_recv_length: owners are learned at connect, accept and close only`);
+    return session;
+  }
+
+  /** Every TCP socket of this network namespace now, and who holds each. */
+  snapshot(): Snapshot {
+    const sockets = decodeSnapshotSockets(this.tracer.runIterator('snapshot_socks'));
+    const files = decodeSnapshotFiles(this.tracer.runIterator('snapshot_files'));
+    return { sockets, files };
+  }
+
+  /** Sockets per state number right now, after the family and port filters. */
+  stateCounts(): number[] {
+    return decodeStateCounts(this.tracer.runIterator('count_states'));
+  }
+
+  counters(): TracerCounters {
+    return this.tracer.counters();
+  }
+
+  start(handlers: SessionHandlers): void {
+    this.stopped = new Promise((resolve) => { this.finishStop = resolve; });
+    this.tracer.start(
+      (batch) => {
+        handlers.onEvents(decodeEvents(batch));
+        this.reportLost(handlers);
+      },
+      () => {
+        this.reportLost(handlers);
+        this.finishStop?.();
+      },
+      this.pollMs,
+    );
+  }
+
+  /** Detaches at once; resolves when every event read before that is delivered. */
+  stop(): Promise<void> {
+    this.tracer.stop();
+    return this.stopped ?? Promise.resolve();
+  }
+
+  private reportLost(handlers: SessionHandlers): void {
+    const { lostEvents } = this.tracer.counters();
+    if (lostEvents > this.lostSeen) {
+      handlers.onLost?.(lostEvents - this.lostSeen, lostEvents);
+      this.lostSeen = lostEvents;
+    }
+  }
+}
