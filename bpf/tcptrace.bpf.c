@@ -51,6 +51,8 @@ struct sock_info {
 	__u8 birth_pending; /* child socket: its birth event waits for its addresses */
 	__u16 sport;        /* last local port seen: the kernel zeroes it before ->CLOSE */
 	char comm[TCPTRACE_COMM_LEN];
+	__u8 state;         /* state after the last transition seen; 0 = not known */
+	__u8 pad[7];
 };
 
 struct listen_key {
@@ -191,7 +193,7 @@ static __always_inline __u64 wakeup_flags(void)
 
 static __always_inline void emit(const struct sock *sk, const struct sock_info *si,
 				 __u64 ts, int old, int new, __u64 prev_state_ns,
-				 __u8 owner_src)
+				 __u8 owner_src, __u8 flags)
 {
 	const struct sock_common *skc = &sk->__sk_common;
 	__u8 family = skc->skc_family;
@@ -220,6 +222,8 @@ static __always_inline void emit(const struct sock *sk, const struct sock_info *
 	e->oldstate = old;
 	e->newstate = new;
 	e->owner_src = owner_src;
+	e->flags = flags;
+	__builtin_memset(e->pad, 0, sizeof(e->pad));
 	if (owner_src == OWNER_NONE)
 		__builtin_memset(e->comm, 0, sizeof(e->comm));
 	else
@@ -263,8 +267,7 @@ static __always_inline void own_by_listener(const struct sock *child, struct soc
 	si->owner_src = OWNER_LISTENER;
 }
 
-SEC("tp_btf/inet_sock_set_state")
-int BPF_PROG(on_set_state, const struct sock *sk, const int old, const int new)
+static __always_inline void handle_transition(const struct sock *sk, int old, int new)
 {
 	__u64 key = (__u64)sk, now = bpf_ktime_get_ns(), prev_state_ns = 0;
 	bool child_born = old == TCP_LISTEN && new == TCP_SYN_RECV;
@@ -273,15 +276,15 @@ int BPF_PROG(on_set_state, const struct sock *sk, const int old, const int new)
 	__u8 owner_src;
 
 	if (!is_tcp_inet(sk))
-		return 0;
+		return;
 
 	if (!born)
 		si = bpf_map_lookup_elem(&socks, &key);
 	if (!si)
 		si = track_new(key, born ? now : 0);
 	if (!si) {
-		emit(sk, NULL, now, old, new, 0, OWNER_NONE);
-		return 0;
+		emit(sk, NULL, now, old, new, 0, OWNER_NONE, 0);
+		return;
 	}
 
 	if (child_born) {
@@ -289,20 +292,30 @@ int BPF_PROG(on_set_state, const struct sock *sk, const int old, const int new)
 		 * with the next transition, when they are the child's own. */
 		own_by_listener(sk, si);
 		si->birth_pending = 1;
-		return 0;
+		si->state = new;
+		return;
 	}
 	if (sk->__sk_common.skc_num)
 		si->sport = sk->__sk_common.skc_num;
 	if (si->birth_pending) {
 		si->birth_pending = 0;
-		emit(sk, si, si->birth_ts, TCP_LISTEN, TCP_SYN_RECV, 0, si->owner_src);
+		emit(sk, si, si->birth_ts, TCP_LISTEN, TCP_SYN_RECV, 0, si->owner_src, 0);
 	}
 
+	owner_src = si->owner_src == OWNER_CURRENT ? OWNER_CACHED : si->owner_src;
+	if (!born && si->state && si->state != old) {
+		/* Rarely the kernel does not run its BPF programs for a transition
+		 * (and counts it nowhere); this one shows it happened. When, and so
+		 * the time spent in either state, is not known. */
+		__sync_fetch_and_add(&counters.inferred, 1);
+		emit(sk, si, now, si->state, old, 0, owner_src, TCPTRACE_EVENT_INFERRED);
+		si->state_ts = 0;
+	}
 	if (!born && si->state_ts)
 		prev_state_ns = now - si->state_ts;
 	si->state_ts = now;
+	si->state = new;
 
-	owner_src = si->owner_src == OWNER_CURRENT ? OWNER_CACHED : si->owner_src;
 	if (runs_in_owner_syscall(old, new) && current_is_user_task()) {
 		own_by_current(si, OWNER_CURRENT);
 		owner_src = OWNER_CURRENT;
@@ -313,10 +326,71 @@ int BPF_PROG(on_set_state, const struct sock *sk, const int old, const int new)
 	else if (old == TCP_LISTEN)
 		forget_listener(sk);
 
-	emit(sk, si, now, old, new, prev_state_ns, owner_src);
+	emit(sk, si, now, old, new, prev_state_ns, owner_src, 0);
 
 	if (new == TCP_CLOSE)
 		bpf_map_delete_elem(&socks, &key);
+}
+
+/*
+ * The kernel runs a tracing program at most once per CPU at a time: when a
+ * softirq interrupts on_set_state and changes another socket's state, that
+ * nested run is skipped (counted in the program's recursion_misses). So a
+ * second program, attached after the first and therefore run after it for
+ * every transition, handles the ones on_set_state did not record having seen
+ * on this CPU. The last few are kept because a nested transition may land
+ * between the two programs' runs for an outer one.
+ */
+#define RECENT_SLOTS 4
+
+struct recent_transitions {
+	__u64 sk[RECENT_SLOTS];
+	__u32 states[RECENT_SLOTS];
+	__u32 next;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct recent_transitions);
+} recent SEC(".maps");
+
+static __always_inline struct recent_transitions *recent_on_this_cpu(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&recent, &zero);
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(on_set_state, const struct sock *sk, const int old, const int new)
+{
+	struct recent_transitions *r = recent_on_this_cpu();
+
+	if (r) {
+		__u32 slot = r->next++ % RECENT_SLOTS;
+
+		r->sk[slot] = (__u64)sk;
+		r->states[slot] = old << 8 | new;
+	}
+	handle_transition(sk, old, new);
+	return 0;
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(on_set_state_nested, const struct sock *sk, const int old, const int new)
+{
+	struct recent_transitions *r = recent_on_this_cpu();
+
+	if (!r)
+		return 0;
+	for (int i = 0; i < RECENT_SLOTS; i++)
+		if (r->sk[i] == (__u64)sk && r->states[i] == (old << 8 | new))
+			return 0;
+	__sync_fetch_and_add(&counters.nested_caught, 1);
+	handle_transition(sk, old, new);
 	return 0;
 }
 
@@ -426,6 +500,8 @@ int snapshot_socks(struct bpf_iter__tcp *ctx)
 	if (tp) {
 		rec.inode = BPF_CORE_READ(tp, inet_conn.icsk_inet.sk.sk_socket, file, f_inode, i_ino);
 		fresh.id = __sync_fetch_and_add(&next_sock_id, 1) + 1;
+		fresh.sport = rec.sport;
+		fresh.state = rec.state;
 		/* An entry made by a transition since attach is newer: keep it. */
 		bpf_map_update_elem(&socks, &key, &fresh, BPF_NOEXIST);
 		si = bpf_map_lookup_elem(&socks, &key);

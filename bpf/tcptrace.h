@@ -21,7 +21,10 @@ enum tcptrace_owner_src {
 	OWNER_SNAPSHOT = 4, /* from the open file tables when tracing started */
 };
 
-/* One TCP state transition. 96 bytes. */
+/* Event flags. */
+#define TCPTRACE_EVENT_INFERRED 0x1 /* not seen: deduced from the socket's next transition */
+
+/* One TCP state transition. 104 bytes. */
 struct tcptrace_event {
 	__u64 ts_ns;         /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
 	__u64 skaddr;        /* kernel address of the sock: reused after free */
@@ -38,6 +41,8 @@ struct tcptrace_event {
 	__u8 newstate;
 	__u8 owner_src;      /* enum tcptrace_owner_src */
 	char comm[TCPTRACE_COMM_LEN];
+	__u8 flags;          /* TCPTRACE_EVENT_* */
+	__u8 pad[7];
 };
 
 /* One socket found by the start-up snapshot (BPF iter/tcp). 72 bytes. */
@@ -69,6 +74,8 @@ struct tcptrace_file_rec {
 struct tcptrace_counters {
 	__u64 lost_events;     /* ring buffer full: events dropped */
 	__u64 untracked_socks; /* socket map full: socket has no id, age or owner */
+	__u64 nested_caught;   /* transitions on_set_state_nested handled for on_set_state */
+	__u64 inferred;        /* transitions the kernel never ran us for, deduced afterwards */
 };
 
 #define TCPTRACE_NR_STATES 16

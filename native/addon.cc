@@ -213,7 +213,11 @@ private:
 	Napi::Value GetCounters(const Napi::CallbackInfo &info) {
 		TracerCounters c = tracer_.Counters();
 		Napi::Object out = Napi::Object::New(info.Env());
-		out.Set("lostEvents", static_cast<double>(c.lost_events));
+		out.Set("lostEvents", static_cast<double>(c.ring_buffer_full + c.nested_missed));
+		out.Set("lostRingBufferFull", static_cast<double>(c.ring_buffer_full));
+		out.Set("lostNested", static_cast<double>(c.nested_missed));
+		out.Set("nestedCaught", static_cast<double>(c.nested_caught));
+		out.Set("inferred", static_cast<double>(c.inferred));
 		out.Set("untrackedSockets", static_cast<double>(c.untracked_socks));
 		return out;
 	}
@@ -261,6 +265,7 @@ Napi::Object Layout(Napi::Env env) {
 	FIELD(event, tcptrace_event, newstate);
 	FIELD(event, tcptrace_event, owner_src);
 	FIELD(event, tcptrace_event, comm);
+	FIELD(event, tcptrace_event, flags);
 
 	Napi::Object sock = Napi::Object::New(env);
 	sock.Set("size", static_cast<double>(sizeof(tcptrace_sock_rec)));
@@ -296,6 +301,9 @@ Napi::Object Layout(Napi::Env env) {
 	layout.Set("sockRec", sock);
 	layout.Set("fileRec", file);
 	layout.Set("ownerSource", owner);
+	Napi::Object flags = Napi::Object::New(env);
+	flags.Set("inferred", static_cast<double>(TCPTRACE_EVENT_INFERRED));
+	layout.Set("eventFlags", flags);
 	layout.Set("stateCountsSize", static_cast<double>(TCPTRACE_NR_STATES * sizeof(uint32_t)));
 	return layout;
 }

@@ -61,7 +61,7 @@ int append_record(void *ctx, void *data, size_t size) {
 
 }  // namespace
 
-static_assert(sizeof(struct tcptrace_event) == 96, "event layout changed: update the decoder");
+static_assert(sizeof(struct tcptrace_event) == 104, "event layout changed: update the decoder");
 static_assert(sizeof(struct tcptrace_sock_rec) == 72, "socket record layout changed");
 static_assert(sizeof(struct tcptrace_file_rec) == 40, "file record layout changed");
 
@@ -122,31 +122,38 @@ bool Tracer::Open(const TracerOptions &opts, TracerError *err) {
 	return true;
 }
 
+bool Tracer::AttachOne(struct bpf_program *prog, TracerError *err) {
+	const char *name = bpf_program__name(prog);
+	const char *section = bpf_program__section_name(prog);
+	struct bpf_link *link = strncmp(section, "iter/", 5) == 0
+		? bpf_program__attach_iter(prog, nullptr)
+		: bpf_program__attach(prog);
+	if (!link) {
+		int e = -errno;
+		if (strncmp(section, "tracepoint/", 11) == 0 && e == -ENOENT)
+			*err = make_error("ETRACEFS", std::string("cannot attach to ") + (section + 11) +
+							 ": tracefs is not mounted at /sys/kernel/tracing");
+		else if (is_permission_error(e))
+			*err = make_error("EPERM", kPermissionHint);
+		else
+			*err = make_error("EATTACH", std::string("cannot attach ") + name + " (" + section +
+							"): " + errno_text(e));
+		return false;
+	}
+	links_.emplace_back(name, link);
+	return true;
+}
+
 bool Tracer::Attach(TracerError *err) {
+	// The understudy must run after on_set_state for every transition, and
+	// a tracepoint calls its programs in the order they were attached.
+	struct bpf_program *understudy = skel_->progs.on_set_state_nested;
 	struct bpf_program *prog;
 	bpf_object__for_each_program(prog, skel_->obj) {
-		if (!bpf_program__autoload(prog))
-			continue;
-		const char *name = bpf_program__name(prog);
-		const char *section = bpf_program__section_name(prog);
-		struct bpf_link *link = strncmp(section, "iter/", 5) == 0
-			? bpf_program__attach_iter(prog, nullptr)
-			: bpf_program__attach(prog);
-		if (!link) {
-			int e = -errno;
-			if (strncmp(section, "tracepoint/", 11) == 0 && e == -ENOENT)
-				*err = make_error("ETRACEFS", std::string("cannot attach to ") + (section + 11) +
-								 ": tracefs is not mounted at /sys/kernel/tracing");
-			else if (is_permission_error(e))
-				*err = make_error("EPERM", kPermissionHint);
-			else
-				*err = make_error("EATTACH", std::string("cannot attach ") + name + " (" +
-								section + "): " + errno_text(e));
+		if (prog != understudy && bpf_program__autoload(prog) && !AttachOne(prog, err))
 			return false;
-		}
-		links_.emplace_back(name, link);
 	}
-	return true;
+	return AttachOne(understudy, err);
 }
 
 void Tracer::Close() {
@@ -174,11 +181,23 @@ int Tracer::EpollFd() const {
 	return rb_ ? ring_buffer__epoll_fd(rb_) : -1;
 }
 
+// Transitions the kernel skipped because on_set_state was already running on
+// that CPU (see on_set_state_nested in the BPF program).
+static uint64_t recursion_misses(const struct bpf_program *prog) {
+	struct bpf_prog_info info = {};
+	uint32_t len = sizeof(info);
+	if (bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len))
+		return 0;
+	return info.recursion_misses;
+}
+
 TracerCounters Tracer::Counters() const {
 	if (!skel_)
 		return final_counters_;
 	const volatile struct tcptrace_counters *c = &skel_->bss->counters;
-	return {c->lost_events, c->untracked_socks};
+	uint64_t skipped = recursion_misses(skel_->progs.on_set_state);
+	uint64_t caught = c->nested_caught;
+	return {c->lost_events, skipped > caught ? skipped - caught : 0, caught, c->inferred, c->untracked_socks};
 }
 
 bool Tracer::RunIterator(const char *program, std::vector<uint8_t> *out, TracerError *err) {

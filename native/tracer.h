@@ -12,6 +12,7 @@
 struct tcptrace_bpf;
 struct ring_buffer;
 struct bpf_link;
+struct bpf_program;
 
 struct TracerOptions {
 	uint32_t ring_buffer_bytes = 8u << 20;
@@ -31,7 +32,10 @@ struct TracerError {
 };
 
 struct TracerCounters {
-	uint64_t lost_events;
+	uint64_t ring_buffer_full;   // dropped: no room in the ring buffer
+	uint64_t nested_missed;      // skipped by the kernel and not caught by the understudy
+	uint64_t nested_caught;      // skipped by the kernel, handled by the understudy
+	uint64_t inferred;           // never run for by the kernel, deduced from the next transition
 	uint64_t untracked_socks;
 };
 
@@ -54,11 +58,12 @@ public:
 
 private:
 	bool Attach(TracerError *err);
+	bool AttachOne(struct bpf_program *prog, TracerError *err);
 
 	tcptrace_bpf *skel_ = nullptr;
 	ring_buffer *rb_ = nullptr;
 	std::vector<std::pair<std::string, bpf_link *>> links_;
 	std::vector<std::string> skipped_;
 	std::vector<uint8_t> *sink_ = nullptr;
-	TracerCounters final_counters_ = {0, 0};
+	TracerCounters final_counters_ = {};
 };

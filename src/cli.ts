@@ -2,7 +2,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { runLive } from './commands/live';
 import { TcptraceError } from './errors';
-import { parsePids, parsePorts, parseRingBufferSize, parseSeconds, parseStates } from './options';
+import { parseCount, parsePids, parsePorts, parseRingBufferSize, parseSeconds, parseStates } from './options';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const { version } = require('../../package.json') as { version: string };
@@ -31,7 +31,7 @@ export function buildProgram(): Command {
       .option('-e, --events', 'one line per transition (default when stdout is not a terminal)')
       .option('-j, --json', 'newline-delimited JSON, one object per transition')
       .option('-d, --duration <seconds>', 'stop after this many seconds', (v) => parseSeconds('--duration', v))
-      .option('--top <n>', 'rows per table in the live view', (v) => Number(parseSeconds('--top', v).toFixed(0))),
+      .option('--top <n>', 'rows per table in the live view', (v) => parseCount('--top', v)),
   ).action(runLive);
 
   return program;

@@ -7,10 +7,13 @@ import { formatAddress } from './addr';
 import { AF_INET } from './states';
 
 export const EVENT_LAYOUT = {
-  size: 96, ts_ns: 0, skaddr: 8, sock_id: 16, prev_state_ns: 24, saddr: 32, daddr: 48,
+  size: 104, ts_ns: 0, skaddr: 8, sock_id: 16, prev_state_ns: 24, saddr: 32, daddr: 48,
   netns: 64, pid: 68, sport: 72, dport: 74, family: 76, oldstate: 77, newstate: 78,
-  owner_src: 79, comm: 80,
+  owner_src: 79, comm: 80, flags: 96,
 } as const;
+
+/** TCPTRACE_EVENT_* bits of the flags field. */
+export const EVENT_FLAGS = { inferred: 0x1 } as const;
 
 export const SOCK_REC_LAYOUT = {
   size: 72, skaddr: 0, sock_id: 8, saddr: 16, daddr: 32, netns: 48, uid: 52, inode: 56,
@@ -46,6 +49,9 @@ export interface TransitionEvent {
   pid: number | null;
   comm: string | null;
   ownerSource: OwnerSource;
+  /** Not seen: the kernel skipped its BPF programs for this transition and the
+   *  socket's next one revealed it. Its time is when that was noticed. */
+  inferred: boolean;
 }
 
 export interface SnapshotSocket {
@@ -117,6 +123,7 @@ export function decodeEvent(buf: Buffer, at: number): TransitionEvent {
     pid: source === null ? null : buf.readUInt32LE(at + L.pid),
     comm: source === null ? null : cString(buf, at + L.comm, COMM_LEN),
     ownerSource: source,
+    inferred: (buf[at + L.flags] & EVENT_FLAGS.inferred) !== 0,
   };
 }
 
@@ -168,7 +175,9 @@ export function decodeSnapshotFiles(buf: Buffer): SnapshotFile[] {
 
 /** Sockets per state number, from the count_states iterator. */
 export function decodeStateCounts(buf: Buffer): number[] {
-  checkWhole(buf, 4 * STATE_COUNT_SLOTS, 'state counts');
+  if (buf.length !== 4 * STATE_COUNT_SLOTS) {
+    throw new Error(`state counts: ${buf.length} bytes, expected ${4 * STATE_COUNT_SLOTS}`);
+  }
   const counts: number[] = [];
   for (let i = 0; i < STATE_COUNT_SLOTS; i++) counts.push(buf.readUInt32LE(i * 4));
   return counts;

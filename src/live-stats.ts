@@ -48,9 +48,12 @@ class Tally {
       .slice(0, n);
   }
 
+  /** Keeps the busiest totals and every key of the interval just shown. */
   private prune(): void {
-    const kept = [...this.totals.entries()].sort((a, b) => b[1] - a[1]).slice(0, KEEP_AFTER_PRUNE);
-    this.totals = new Map(kept);
+    const busiest = [...this.totals.entries()].sort((a, b) => b[1] - a[1]).slice(0, KEEP_AFTER_PRUNE);
+    const kept = new Map(busiest);
+    for (const key of this.lastInterval.keys()) kept.set(key, this.totals.get(key) ?? 0);
+    this.totals = kept;
     for (const key of this.labels.keys()) if (!this.totals.has(key) && !this.interval.has(key)) this.labels.delete(key);
   }
 }

@@ -15,7 +15,16 @@ export interface TracerOptions {
 }
 
 export interface TracerCounters {
+  /** Transitions that never reached user space: the sum of the two below. */
   lostEvents: number;
+  /** No room in the ring buffer (raise --ring-buffer). */
+  lostRingBufferFull: number;
+  /** Skipped by the kernel while the program was already running on that CPU. */
+  lostNested: number;
+  /** Skipped by the kernel for that reason but handled by the understudy program. */
+  nestedCaught: number;
+  /** Never run for by the kernel, and deduced from the socket's next transition. */
+  inferred: number;
   untrackedSockets: number;
 }
 
@@ -36,6 +45,7 @@ export interface NativeLayout {
   sockRec: Offsets;
   fileRec: Offsets;
   ownerSource: Record<'none' | 'current' | 'cached' | 'listener' | 'snapshot', number>;
+  eventFlags: Record<'inferred', number>;
   stateCountsSize: number;
 }
 

@@ -57,6 +57,11 @@ export function parseSeconds(flag: string, text: string): number {
   return seconds;
 }
 
+/** A whole number from 1 up to max ("--top 10"). */
+export function parseCount(flag: string, text: string, max = 1000): number {
+  return integerIn(flag, text.trim(), 1, max);
+}
+
 const SIZE_UNITS: Record<string, number> = { '': 1, k: 1 << 10, m: 1 << 20, g: 1 << 30 };
 
 /** Ring buffer size: a power of two from 64 KiB to 1 GiB ("8M", "16MiB", "65536"). */

@@ -48,8 +48,8 @@ export async function runLive(flags: LiveFlags): Promise<void> {
   const clock = new Clock();
   const startedNs = clock.nowNs();
   const stats = new LiveStats();
-  let stop = () => {};
-  const out = new LineOutput(process.stdout, () => stop());
+  let stop = (reason: string) => {};
+  const out = new LineOutput(process.stdout, () => stop('output closed'));
   const width = endpointWidth(Boolean(flags.ipv6 && !flags.ipv4));
 
   const render: Record<Mode, (events: TransitionEvent[]) => void> = {
@@ -77,6 +77,7 @@ export async function runLive(flags: LiveFlags): Promise<void> {
   await runUntilStopped({
     session,
     durationSeconds: flags.duration,
+    verbose: flags.verbose,
     bindStop: (fn) => { stop = fn; },
     handlers: {
       onEvents: render[mode],
@@ -89,9 +90,10 @@ export async function runLive(flags: LiveFlags): Promise<void> {
 
   if (viewTimer) clearInterval(viewTimer);
   if (mode === 'view') redraw();
-  const { lostEvents, untrackedSockets } = session.counters();
-  if (mode !== 'json' && (lostEvents || untrackedSockets || flags.verbose)) {
-    process.stderr.write(`tcptrace: ${lostEvents} events lost, ${untrackedSockets} sockets untracked (socket map full)\n`);
+  const c = session.counters();
+  if ((mode !== 'json' && (c.lostEvents || c.untrackedSockets || c.inferred)) || flags.verbose) {
+    process.stderr.write(`tcptrace: ${c.lostEvents} events lost (${c.lostRingBufferFull} ring buffer full, ` +
+      `${c.lostNested} nested), ${c.inferred} inferred (*), ${c.nestedCaught} nested caught, ${c.untrackedSockets} sockets untracked\n`);
   }
   await out.flush();
 }

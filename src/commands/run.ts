@@ -3,25 +3,29 @@
  * SIGTERM, SIGHUP or a closed output, then a clean detach that still
  * delivers every event read before it.
  */
+import { performance } from 'node:perf_hooks';
 import { SessionHandlers, TraceSession } from '../session';
 
 export interface RunOptions {
   session: TraceSession;
   handlers: SessionHandlers;
   durationSeconds?: number;
+  /** Say on stderr when attached and when stopping. */
+  verbose?: boolean;
   /** Receives the function that ends the run, for stops the command detects. */
-  bindStop?(stop: () => void): void;
+  bindStop?(stop: (reason: string) => void): void;
 }
 
 const STOP_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
-export function runUntilStopped({ session, handlers, durationSeconds, bindStop }: RunOptions): Promise<void> {
+export function runUntilStopped({ session, handlers, durationSeconds, verbose, bindStop }: RunOptions): Promise<void> {
   return new Promise((resolve, reject) => {
     let stopping = false;
-    const timer = durationSeconds ? setTimeout(() => stop(), durationSeconds * 1000) : undefined;
-    const stop = () => {
+    const timer = durationSeconds ? setTimeout(() => stop('--duration reached'), durationSeconds * 1000) : undefined;
+    const stop = (reason = 'done') => {
       if (stopping) return;
       stopping = true;
+      if (verbose) process.stderr.write(`tcptrace: stopping (${reason})\n`);
       if (timer) clearTimeout(timer);
       for (const signal of STOP_SIGNALS) process.removeListener(signal, stop);
       session.stop().then(resolve, reject);
@@ -29,5 +33,6 @@ export function runUntilStopped({ session, handlers, durationSeconds, bindStop }
     for (const signal of STOP_SIGNALS) process.on(signal, stop);
     bindStop?.(stop);
     session.start(handlers);
+    if (verbose) process.stderr.write(`tcptrace: attached ${Math.round(performance.now())} ms after start\n`);
   });
 }

@@ -19,6 +19,7 @@ export interface EventJson {
   ownerSource: string | null;
   prevStateMs: number | null;
   netns: number;
+  inferred: boolean;
 }
 
 export function eventJson(e: TransitionEvent, clock: Clock): EventJson {
@@ -38,6 +39,7 @@ export function eventJson(e: TransitionEvent, clock: Clock): EventJson {
     ownerSource: e.ownerSource,
     prevStateMs: e.prevStateNs === null ? null : Math.round(e.prevStateNs / 1e3) / 1e3,
     netns: e.netns,
+    inferred: e.inferred,
   };
 }
 

@@ -1,4 +1,5 @@
-/** `live --events`: one line per transition, tcpstates-like, with the right PID. */
+/** `live --events`: one line per transition, tcpstates-like, with the right PID.
+ *  A '*' after the new state marks a transition inferred from the next one. */
 import { formatEndpoint } from '../addr';
 import { Clock } from '../clock';
 import { TransitionEvent } from '../decoder';
@@ -31,7 +32,7 @@ export function eventLine(e: TransitionEvent, clock: Clock, width: number): stri
     formatEndpoint(e.saddr, e.sport).padEnd(width),
     formatEndpoint(e.daddr, e.dport).padEnd(width),
     stateName(e.oldstate).padEnd(11),
-    `-> ${stateName(e.newstate)}`.padEnd(14),
+    `-> ${stateName(e.newstate)}${e.inferred ? '*' : ''}`.padEnd(14),
     formatMs(e.prevStateNs).padStart(10),
   ].join(' ');
 }

@@ -1,0 +1,117 @@
+/** Shared pieces of the real-BPF tests: peer processes, event collection, checks. */
+import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import * as path from 'node:path';
+import * as readline from 'node:readline';
+import { TransitionEvent } from '../../src/decoder';
+import { TraceSession } from '../../src/session';
+import { stateName } from '../../src/states';
+
+export const ROOT = path.resolve(__dirname, '..', '..', '..');
+export const CLI = path.join(ROOT, 'bin', 'tcptrace');
+export const FIXTURES = path.resolve(__dirname, '..', 'fixtures');
+
+type Message = { event?: string } & Record<string, unknown>;
+
+/** Resolves when check() holds, polling; rejects after timeoutMs. */
+export async function until(what: string, check: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** A child process speaking JSON lines on stdout. */
+export class LineProcess {
+  readonly messages: Message[] = [];
+  readonly child: ChildProcess;
+  stderr = '';
+
+  constructor(command: string, args: string[]) {
+    this.child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    readline.createInterface({ input: this.child.stdout! }).on('line', (line) => {
+      try { this.messages.push(JSON.parse(line)); } catch { this.messages.push({ text: line }); }
+    });
+    this.child.stderr!.on('data', (d) => { this.stderr += d; });
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  async next(event: string, timeoutMs = 5000): Promise<Message> {
+    await until(`"${event}" from pid ${this.pid}`, () => this.messages.some((m) => m.event === event), timeoutMs);
+    return this.messages.find((m) => m.event === event)!;
+  }
+
+  send(line: string): void {
+    this.child.stdin!.write(`${line}\n`);
+  }
+
+  exited(): Promise<number | null> {
+    if (this.child.exitCode !== null) return Promise.resolve(this.child.exitCode);
+    return new Promise((resolve) => this.child.once('exit', (code) => resolve(code)));
+  }
+}
+
+export function peer(role: 'server' | 'client', host: string, port: number, onEnd: 'close' | 'hold' = 'close'): LineProcess {
+  return new LineProcess(process.execPath, [path.join(FIXTURES, 'tcp-peer.js'), role, host, String(port), '--on-end', onEnd]);
+}
+
+/** A tracing session in this process that keeps every event it receives. */
+export class Recorder {
+  readonly events: TransitionEvent[] = [];
+  readonly session: TraceSession;
+
+  constructor() {
+    this.session = TraceSession.open();
+    this.session.snapshot();
+    this.session.start({ onEvents: (events) => { this.events.push(...events); } });
+  }
+
+  onPort(port: number): TransitionEvent[] {
+    return this.events.filter((e) => e.sport === port || e.dport === port);
+  }
+
+  async waitFor(what: string, check: (events: TransitionEvent[]) => boolean, timeoutMs = 5000): Promise<void> {
+    await until(what, () => check(this.events), timeoutMs);
+  }
+
+  stop(): Promise<void> {
+    return this.session.stop();
+  }
+}
+
+export function transitionsOf(events: TransitionEvent[]): string[] {
+  return events.map((e) => `${stateName(e.oldstate)}>${stateName(e.newstate)}`);
+}
+
+/** Events grouped per socket life, in arrival order. */
+export function bySocket(events: TransitionEvent[]): Map<number, TransitionEvent[]> {
+  const out = new Map<number, TransitionEvent[]>();
+  for (const e of events) {
+    if (!out.has(e.sockId)) out.set(e.sockId, []);
+    out.get(e.sockId)!.push(e);
+  }
+  return out;
+}
+
+/** The socket whose first event is this transition (and matches more). */
+export function socketStartingWith(events: TransitionEvent[], first: string, match: (e: TransitionEvent) => boolean = () => true): TransitionEvent[] {
+  const found = [...bySocket(events).values()].filter((evs) => transitionsOf(evs)[0] === first && match(evs[0]));
+  if (found.length !== 1) {
+    throw new Error(`expected one socket starting with ${first}, found ${found.length}: ${JSON.stringify(transitionsOf(events))}`);
+  }
+  return found[0];
+}
+
+const OUR_PROGRAMS = new Set([
+  'on_set_state', 'on_set_state_nested', 'on_send', 'on_recv', 'on_accept4_exit', 'on_accept_exit',
+  'snapshot_socks', 'snapshot_files', 'count_states',
+]);
+
+/** BPF programs of a tcptrace still loaded in the kernel. */
+export function loadedTcptracePrograms(): string[] {
+  const progs = JSON.parse(execFileSync('bpftool', ['-j', 'prog', 'list'], { encoding: 'utf8' })) as { name?: string }[];
+  return progs.map((p) => p.name ?? '').filter((name) => OUR_PROGRAMS.has(name));
+}

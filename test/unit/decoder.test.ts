@@ -1,0 +1,324 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  COMM_LEN, decodeEvents, EVENT_FLAGS, decodeSnapshotFiles, decodeSnapshotSockets, decodeStateCounts,
+  EVENT_LAYOUT, FILE_REC_LAYOUT, OWNER_SOURCES, SOCK_REC_LAYOUT, STATE_COUNT_SLOTS, TransitionEvent,
+} from '../../src/decoder';
+import { loadNative } from '../../src/native';
+import { AF_INET, AF_INET6, TCP } from '../../src/states';
+
+// ---- building records by the layout tables --------------------------------
+
+type Addr = number[]; // 4 bytes (IPv4) or 16 bytes (IPv6), network order
+
+const ipv4 = (a: number, b: number, c: number, d: number): Addr => [a, b, c, d];
+const ipv6 = (...groups: number[]): Addr => groups.flatMap((g) => [g >> 8, g & 0xff]);
+
+function putU64(buf: Buffer, at: number, value: bigint): void {
+  buf.writeBigUInt64LE(value, at);
+}
+
+function putAddr(buf: Buffer, at: number, addr: Addr): void {
+  Buffer.from(addr).copy(buf, at);
+}
+
+/** Writes `comm` raw: a string gets no terminator added beyond the zeroed record. */
+function putComm(buf: Buffer, at: number, comm: string | Buffer): void {
+  const bytes = typeof comm === 'string' ? Buffer.from(comm, 'latin1') : comm;
+  assert.ok(bytes.length <= COMM_LEN, 'test comm longer than the field');
+  bytes.copy(buf, at);
+}
+
+interface RawEvent {
+  ts: bigint; skaddr: bigint; sockId: bigint; prevNs: bigint;
+  saddr: Addr; daddr: Addr; netns: number; pid: number; sport: number; dport: number;
+  family: number; oldstate: number; newstate: number; ownerSrc: number; comm: string | Buffer;
+  flags?: number;
+}
+
+function eventRecord(r: RawEvent): Buffer {
+  const L = EVENT_LAYOUT;
+  const buf = Buffer.alloc(L.size);
+  putU64(buf, L.ts_ns, r.ts);
+  putU64(buf, L.skaddr, r.skaddr);
+  putU64(buf, L.sock_id, r.sockId);
+  putU64(buf, L.prev_state_ns, r.prevNs);
+  putAddr(buf, L.saddr, r.saddr);
+  putAddr(buf, L.daddr, r.daddr);
+  buf.writeUInt32LE(r.netns, L.netns);
+  buf.writeUInt32LE(r.pid, L.pid);
+  buf.writeUInt16LE(r.sport, L.sport);
+  buf.writeUInt16LE(r.dport, L.dport);
+  buf[L.family] = r.family;
+  buf[L.oldstate] = r.oldstate;
+  buf[L.newstate] = r.newstate;
+  buf[L.owner_src] = r.ownerSrc;
+  putComm(buf, L.comm, r.comm);
+  buf[L.flags] = r.flags ?? 0;
+  return buf;
+}
+
+const V4_EVENT: RawEvent = {
+  ts: 5_000_123_456_789n, // > 2^32
+  skaddr: 0xffff88810a879380n,
+  sockId: 0x1_0000_0007n, // > 2^32
+  prevNs: 1_234_567n,
+  saddr: ipv4(10, 0, 0, 1),
+  daddr: ipv4(192, 168, 1, 20),
+  netns: 4026531840, // > 2^31: read unsigned
+  pid: 4321,
+  sport: 43210,
+  dport: 443,
+  family: AF_INET,
+  oldstate: TCP.ESTABLISHED,
+  newstate: TCP.CLOSE_WAIT,
+  ownerSrc: 1,
+  comm: Buffer.from('curl\0stale-bytes'), // comm ends at the NUL
+};
+
+const V6_EVENT: RawEvent = {
+  ts: 0xffff_ffff_ffffn, // 2^48 - 1
+  skaddr: 0xffff9c3e00000040n,
+  sockId: 3n,
+  prevNs: 0n, // not known
+  saddr: ipv6(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1),
+  daddr: ipv6(0, 0, 0, 0, 0, 0xffff, 0x7f00, 0x0001),
+  netns: 4026532008,
+  pid: 77,
+  sport: 8080,
+  dport: 65535,
+  family: AF_INET6,
+  oldstate: TCP.SYN_RECV,
+  newstate: TCP.ESTABLISHED,
+  ownerSrc: 4,
+  comm: 'abcdefghijklmnop', // all 16 bytes, no NUL
+};
+
+const V4_DECODED: TransitionEvent = {
+  tsNs: 5_000_123_456_789,
+  skaddr: 'ffff88810a879380',
+  sockId: 4294967303,
+  family: 4,
+  saddr: '10.0.0.1',
+  sport: 43210,
+  daddr: '192.168.1.20',
+  dport: 443,
+  netns: 4026531840,
+  oldstate: TCP.ESTABLISHED,
+  newstate: TCP.CLOSE_WAIT,
+  prevStateNs: 1_234_567,
+  pid: 4321,
+  comm: 'curl',
+  ownerSource: 'syscall',
+  inferred: false,
+};
+
+const V6_DECODED: TransitionEvent = {
+  tsNs: 281474976710655,
+  skaddr: 'ffff9c3e00000040',
+  sockId: 3,
+  family: 6,
+  saddr: '2001:db8::1',
+  sport: 8080,
+  daddr: '::ffff:127.0.0.1',
+  dport: 65535,
+  netns: 4026532008,
+  oldstate: TCP.SYN_RECV,
+  newstate: TCP.ESTABLISHED,
+  prevStateNs: null,
+  pid: 77,
+  comm: 'abcdefghijklmnop',
+  ownerSource: 'snapshot',
+  inferred: false,
+};
+
+// ---- the layout tables against the addon's compiler -----------------------
+
+function assertSameLayout(name: string, native: Record<string, number>, ts: Record<string, number>): void {
+  for (const [key, offset] of Object.entries(native)) {
+    assert.ok(key in ts, `${name}.${key} is in the addon's layout but not in the TypeScript table`);
+    assert.equal(ts[key], offset, `${name}.${key}: TypeScript says ${ts[key]}, the addon says ${offset}`);
+  }
+  for (const key of Object.keys(ts)) {
+    assert.ok(key in native, `${name}.${key} is in the TypeScript table but not in the addon's layout`);
+  }
+}
+
+test('EVENT_LAYOUT matches the addon', () => {
+  assertSameLayout('event', loadNative().layout.event, EVENT_LAYOUT);
+});
+
+test('SOCK_REC_LAYOUT matches the addon', () => {
+  assertSameLayout('sockRec', loadNative().layout.sockRec, SOCK_REC_LAYOUT);
+});
+
+test('FILE_REC_LAYOUT matches the addon', () => {
+  assertSameLayout('fileRec', loadNative().layout.fileRec, FILE_REC_LAYOUT);
+});
+
+test('comm fields are COMM_LEN bytes and the state counts STATE_COUNT_SLOTS u32s', () => {
+  const { layout } = loadNative();
+  assert.equal(layout.event.flags - layout.event.comm, COMM_LEN);
+  assert.equal(layout.fileRec.size - layout.fileRec.comm, COMM_LEN);
+  assert.equal(layout.stateCountsSize, 4 * STATE_COUNT_SLOTS);
+});
+
+test('OWNER_SOURCES indices match enum tcptrace_owner_src', () => {
+  const native = loadNative().layout.ownerSource;
+  const expected = { none: null, current: 'syscall', cached: 'cached', listener: 'listener', snapshot: 'snapshot' };
+  assert.deepEqual(Object.keys(native).sort(), Object.keys(expected).sort());
+  for (const [name, value] of Object.entries(expected)) {
+    const index = native[name as keyof typeof native];
+    assert.equal(OWNER_SOURCES[index], value, `owner source ${name} (${index})`);
+  }
+  assert.equal(OWNER_SOURCES.length, Object.keys(native).length);
+});
+
+// ---- decodeEvents --------------------------------------------------------
+
+test('decodeEvents decodes an IPv4 and an IPv6 record field by field', () => {
+  const events = decodeEvents(Buffer.concat([eventRecord(V4_EVENT), eventRecord(V6_EVENT)]));
+  assert.equal(events.length, 2);
+  assert.deepEqual(events[0], V4_DECODED);
+  assert.deepEqual(events[1], V6_DECODED);
+});
+
+test('a 16-byte comm with no NUL ends at the field, not in the next record', () => {
+  const events = decodeEvents(Buffer.concat([eventRecord(V6_EVENT), eventRecord(V4_EVENT)]));
+  assert.deepEqual(events, [V6_DECODED, V4_DECODED]);
+});
+
+test('owner source 0: pid and comm are null whatever the record holds', () => {
+  const [e] = decodeEvents(eventRecord({ ...V4_EVENT, ownerSrc: 0, pid: 999, comm: 'ghost' }));
+  assert.equal(e.ownerSource, null);
+  assert.equal(e.pid, null);
+  assert.equal(e.comm, null);
+});
+
+test('every owner source index decodes to its name; unknown ones to null', () => {
+  const names = [0, 1, 2, 3, 4, 5, 255].map((ownerSrc) => decodeEvents(eventRecord({ ...V4_EVENT, ownerSrc }))[0].ownerSource);
+  assert.deepEqual(names, [null, 'syscall', 'cached', 'listener', 'snapshot', null, null]);
+});
+
+test('an empty comm with a known owner is the empty string', () => {
+  const [e] = decodeEvents(eventRecord({ ...V4_EVENT, comm: '' }));
+  assert.equal(e.comm, '');
+  assert.equal(e.pid, 4321);
+});
+
+test('skaddr keeps the leading zeros of its low half', () => {
+  const [e] = decodeEvents(eventRecord({ ...V4_EVENT, skaddr: 0xffff888100000abcn }));
+  assert.equal(e.skaddr, 'ffff888100000abc');
+  const [small] = decodeEvents(eventRecord({ ...V4_EVENT, skaddr: 0x12345678n }));
+  assert.equal(small.skaddr, '12345678');
+});
+
+test('an empty batch is no events', () => {
+  assert.deepEqual(decodeEvents(Buffer.alloc(0)), []);
+});
+
+test('a batch that is not a whole number of records throws', () => {
+  for (const length of [1, 95, 97, 100, 191]) {
+    assert.throws(() => decodeEvents(Buffer.alloc(length)), {
+      message: `event batch: ${length} bytes is not a whole number of ${EVENT_LAYOUT.size}-byte records`,
+    });
+  }
+});
+
+// ---- snapshot records and state counts --------------------------------------
+
+interface RawSock {
+  skaddr: bigint; sockId: bigint; saddr: Addr; daddr: Addr; netns: number; uid: number;
+  inode: number; sport: number; dport: number; family: number; state: number;
+}
+
+function sockRecord(r: RawSock): Buffer {
+  const L = SOCK_REC_LAYOUT;
+  const buf = Buffer.alloc(L.size, 0);
+  putU64(buf, L.skaddr, r.skaddr);
+  putU64(buf, L.sock_id, r.sockId);
+  putAddr(buf, L.saddr, r.saddr);
+  putAddr(buf, L.daddr, r.daddr);
+  buf.writeUInt32LE(r.netns, L.netns);
+  buf.writeUInt32LE(r.uid, L.uid);
+  buf.writeUInt32LE(r.inode, L.inode);
+  buf.writeUInt16LE(r.sport, L.sport);
+  buf.writeUInt16LE(r.dport, L.dport);
+  buf[L.family] = r.family;
+  buf[L.state] = r.state;
+  buf.fill(0xaa, L.state + 1); // padding: must be ignored
+  return buf;
+}
+
+function fileRecord(skaddr: bigint, sockId: bigint, pid: number, fd: number, comm: string): Buffer {
+  const L = FILE_REC_LAYOUT;
+  const buf = Buffer.alloc(L.size);
+  putU64(buf, L.skaddr, skaddr);
+  putU64(buf, L.sock_id, sockId);
+  buf.writeUInt32LE(pid, L.pid);
+  buf.writeUInt32LE(fd, L.fd);
+  putComm(buf, L.comm, comm);
+  return buf;
+}
+
+test('decodeSnapshotSockets decodes IPv4 and IPv6 records', () => {
+  const buf = Buffer.concat([
+    sockRecord({
+      skaddr: 0xffff88810a879380n, sockId: 0x2_0000_0001n, saddr: ipv4(127, 0, 0, 1), daddr: ipv4(127, 0, 0, 1),
+      netns: 4026531840, uid: 1000, inode: 3_000_000_000, sport: 5432, dport: 51000, family: AF_INET, state: TCP.ESTABLISHED,
+    }),
+    sockRecord({
+      skaddr: 0xffff8881000000f0n, sockId: 0n, saddr: ipv6(0xfe80, 0, 0, 0, 0, 0, 0, 1), daddr: ipv6(0, 0, 0, 0, 0, 0, 0, 0),
+      netns: 4026532008, uid: 0, inode: 0, sport: 22, dport: 0, family: AF_INET6, state: TCP.TIME_WAIT,
+    }),
+  ]);
+  assert.deepEqual(decodeSnapshotSockets(buf), [
+    {
+      skaddr: 'ffff88810a879380', sockId: 8589934593, family: 4, saddr: '127.0.0.1', sport: 5432,
+      daddr: '127.0.0.1', dport: 51000, netns: 4026531840, uid: 1000, inode: 3_000_000_000, state: TCP.ESTABLISHED,
+    },
+    {
+      skaddr: 'ffff8881000000f0', sockId: 0, family: 6, saddr: 'fe80::1', sport: 22,
+      daddr: '::', dport: 0, netns: 4026532008, uid: 0, inode: 0, state: TCP.TIME_WAIT,
+    },
+  ]);
+});
+
+test('decodeSnapshotFiles decodes records, comm with and without a NUL', () => {
+  const buf = Buffer.concat([
+    fileRecord(0xffff88810a879380n, 0x1_0000_0000n, 1234, 3, 'nginx'),
+    fileRecord(0xffff888100000001n, 0n, 4_194_304, 4096, 'sixteen-chars-xx'),
+  ]);
+  assert.deepEqual(decodeSnapshotFiles(buf), [
+    { skaddr: 'ffff88810a879380', sockId: 4294967296, pid: 1234, fd: 3, comm: 'nginx' },
+    { skaddr: 'ffff888100000001', sockId: 0, pid: 4_194_304, fd: 4096, comm: 'sixteen-chars-xx' },
+  ]);
+});
+
+test('snapshot decoders reject partial records', () => {
+  assert.throws(() => decodeSnapshotSockets(Buffer.alloc(SOCK_REC_LAYOUT.size + 8)), /socket snapshot: 80 bytes/);
+  assert.throws(() => decodeSnapshotFiles(Buffer.alloc(FILE_REC_LAYOUT.size - 1)), /file snapshot: 39 bytes/);
+  assert.deepEqual(decodeSnapshotSockets(Buffer.alloc(0)), []);
+  assert.deepEqual(decodeSnapshotFiles(Buffer.alloc(0)), []);
+});
+
+test('decodeStateCounts reads 16 little-endian u32 slots', () => {
+  const expected = Array.from({ length: STATE_COUNT_SLOTS }, (_, i) => i * 1000 + i);
+  expected[TCP.TIME_WAIT] = 70_000;
+  expected[15] = 0xffff_ffff;
+  const buf = Buffer.alloc(4 * STATE_COUNT_SLOTS);
+  expected.forEach((n, i) => buf.writeUInt32LE(n, 4 * i));
+  assert.deepEqual(decodeStateCounts(buf), expected);
+});
+
+test('decodeStateCounts rejects a buffer of the wrong size', () => {
+  assert.throws(() => decodeStateCounts(Buffer.alloc(60)), /state counts: 60 bytes/);
+  assert.throws(() => decodeStateCounts(Buffer.alloc(0)), /state counts: 0 bytes/);
+  assert.throws(() => decodeStateCounts(Buffer.alloc(128)), /state counts: 128 bytes/);
+});
+
+test('the inferred flag bit decodes to inferred: true, and only that bit', () => {
+  assert.equal(decodeEvents(eventRecord({ ...V4_EVENT, flags: EVENT_FLAGS.inferred }))[0].inferred, true);
+  assert.equal(decodeEvents(eventRecord({ ...V4_EVENT, flags: 0x2 }))[0].inferred, false);
+  assert.equal(loadNative().layout.eventFlags.inferred, EVENT_FLAGS.inferred);
+});

@@ -1,0 +1,195 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { formatEndpoint } from '../../src/addr';
+import { Clock } from '../../src/clock';
+import { TransitionEvent } from '../../src/decoder';
+import { eventJson, eventJsonLine, lostJsonLine } from '../../src/format/event-json';
+import { endpointWidth, eventHeader, eventLine, formatMs } from '../../src/format/event-text';
+import { TCP } from '../../src/states';
+
+// Monotonic 0 is this wall-clock instant; the event below is 5000.123456789 s later.
+const WALL_OFFSET_MS = 1_700_000_000_000;
+const clock = new Clock(WALL_OFFSET_MS);
+const EVENT_WALL_MS = 1_700_005_000_123.457; // rounded to the microsecond
+
+/** "HH:MM:SS.mmm" of a wall-clock millisecond instant, in this process's time zone. */
+function localTimeOfDay(ms: number): string {
+  const d = new Date(Math.floor(ms));
+  const two = (n: number) => String(n).padStart(2, '0');
+  return `${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}.${String(d.getMilliseconds()).padStart(3, '0')}`;
+}
+
+const EVENT: TransitionEvent = {
+  tsNs: 5_000_123_456_789,
+  skaddr: 'ffff88810a879380',
+  sockId: 4294967303,
+  family: 4,
+  saddr: '10.0.0.1',
+  sport: 43210,
+  daddr: '192.168.1.20',
+  dport: 443,
+  netns: 4026531840,
+  oldstate: TCP.ESTABLISHED,
+  newstate: TCP.CLOSE_WAIT,
+  prevStateNs: 1_234_567,
+  pid: 4321,
+  comm: 'curl',
+  ownerSource: 'syscall',
+  inferred: false,
+};
+
+const ANONYMOUS: TransitionEvent = {
+  ...EVENT,
+  family: 6,
+  saddr: '2001:db8::1',
+  sport: 8080,
+  daddr: '::ffff:127.0.0.1',
+  dport: 5555,
+  oldstate: TCP.SYN_RECV,
+  newstate: TCP.ESTABLISHED,
+  prevStateNs: null,
+  pid: null,
+  comm: null,
+  ownerSource: null,
+};
+
+// ---- clock ----------------------------------------------------------------
+
+test('Clock maps monotonic ns to wall ms rounded to the microsecond', () => {
+  assert.equal(clock.wallMs(EVENT.tsNs), EVENT_WALL_MS);
+  assert.equal(clock.wallMs(0), WALL_OFFSET_MS);
+  const zero = new Clock(0);
+  assert.equal(zero.wallMs(1_499), 0.001); // 1.499 us -> 1 us
+  assert.equal(zero.wallMs(2_500_000), 2.5);
+  assert.equal(clock.timeOfDay(EVENT.tsNs), localTimeOfDay(EVENT_WALL_MS));
+  assert.match(clock.timeOfDay(EVENT.tsNs), /^\d\d:\d\d:\d\d\.123$/);
+});
+
+// ---- text lines --------------------------------------------------------------
+
+test('formatMs: nanoseconds as milliseconds with three decimals, unknown as "-"', () => {
+  assert.equal(formatMs(null), '-');
+  assert.equal(formatMs(1_234_567), '1.235');
+  assert.equal(formatMs(5_000_000_000), '5000.000');
+  assert.equal(formatMs(400), '0.000');
+});
+
+test('endpoint widths fit the widest IPv4 and IPv6 endpoints', () => {
+  assert.equal(endpointWidth(false), formatEndpoint('255.255.255.255', 65535).length);
+  assert.equal(endpointWidth(true), formatEndpoint('ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', 65535).length);
+  assert.equal(endpointWidth(false), 21);
+  assert.equal(endpointWidth(true), 47);
+});
+
+test('eventLine: a known event gives the exact line', () => {
+  const expected = [
+    localTimeOfDay(EVENT_WALL_MS),
+    '   4321',
+    'curl           ',
+    '10.0.0.1:43210       ',
+    '192.168.1.20:443     ',
+    'ESTABLISHED',
+    '-> CLOSE_WAIT ',
+    '     1.235',
+  ].join(' ');
+  assert.equal(eventLine(EVENT, clock, 21), expected);
+});
+
+test('eventLine: unknown owner and age are "-"; IPv6 in brackets', () => {
+  const expected = [
+    localTimeOfDay(EVENT_WALL_MS),
+    '      -',
+    '-              ',
+    '[2001:db8::1]:8080'.padEnd(47),
+    '[::ffff:127.0.0.1]:5555'.padEnd(47),
+    'SYN_RECV   ',
+    '-> ESTABLISHED',
+    '         -',
+  ].join(' ');
+  assert.equal(eventLine(ANONYMOUS, clock, 47), expected);
+});
+
+test('eventLine columns line up under eventHeader', () => {
+  const header = eventHeader(21);
+  const line = eventLine(EVENT, clock, 21);
+  assert.equal(header.indexOf('LADDR:LPORT'), line.indexOf('10.0.0.1:43210'));
+  assert.equal(header.indexOf('RADDR:RPORT'), line.indexOf('192.168.1.20:443'));
+  assert.equal(header.indexOf('OLDSTATE'), line.indexOf('ESTABLISHED'));
+  assert.equal(header.indexOf('NEWSTATE'), line.indexOf('CLOSE_WAIT'));
+  assert.equal(header.indexOf('COMM'), line.indexOf('curl'));
+  assert.equal(header.indexOf('PID') + 'PID'.length, line.indexOf('4321') + '4321'.length);
+  assert.equal(header.length, line.length); // MS and the age both end the line
+  assert.ok(header.startsWith('TIME '));
+});
+
+// ---- JSON -----------------------------------------------------------------
+
+test('eventJson: a known event gives the exact object, keys in order', () => {
+  const json = eventJson(EVENT, clock);
+  assert.deepEqual(json, {
+    ts: EVENT_WALL_MS,
+    sk: 4294967303,
+    skaddr: 'ffff88810a879380',
+    family: 4,
+    saddr: '10.0.0.1',
+    sport: 43210,
+    daddr: '192.168.1.20',
+    dport: 443,
+    oldstate: 'ESTABLISHED',
+    newstate: 'CLOSE_WAIT',
+    pid: 4321,
+    comm: 'curl',
+    ownerSource: 'syscall',
+    prevStateMs: 1.235,
+    netns: 4026531840,
+    inferred: false,
+  });
+  assert.deepEqual(Object.keys(json), [
+    'ts', 'sk', 'skaddr', 'family', 'saddr', 'sport', 'daddr', 'dport',
+    'oldstate', 'newstate', 'pid', 'comm', 'ownerSource', 'prevStateMs', 'netns', 'inferred',
+  ]);
+});
+
+test('an inferred transition is marked: "*" after the new state, inferred: true in JSON', () => {
+  const inferred = { ...EVENT, inferred: true };
+  assert.match(eventLine(inferred, clock, 21), / -> CLOSE_WAIT\* /);
+  assert.doesNotMatch(eventLine(EVENT, clock, 21), /\*/);
+  assert.equal(eventJson(inferred, clock).inferred, true);
+});
+
+test('eventJson: unknown owner and age are null', () => {
+  const json = eventJson(ANONYMOUS, clock);
+  assert.equal(json.pid, null);
+  assert.equal(json.comm, null);
+  assert.equal(json.ownerSource, null);
+  assert.equal(json.prevStateMs, null);
+  assert.equal(json.family, 6);
+  assert.equal(json.daddr, '::ffff:127.0.0.1');
+  assert.equal(json.oldstate, 'SYN_RECV');
+});
+
+test('eventJson: prevStateMs is rounded to the microsecond', () => {
+  const ms = (prevStateNs: number) => eventJson({ ...EVENT, prevStateNs }, clock).prevStateMs;
+  assert.equal(ms(1_234_567), 1.235);
+  assert.equal(ms(1_234_499), 1.234);
+  assert.equal(ms(1), 0);
+  assert.equal(ms(999_999_999_999), 1_000_000);
+  assert.equal(ms(60_000_000_000), 60_000);
+});
+
+test('eventJson: unnamed state numbers print as STATE_n', () => {
+  assert.equal(eventJson({ ...EVENT, newstate: 42 }, clock).newstate, 'STATE_42');
+});
+
+test('eventJsonLine is one line of valid JSON that round-trips odd comms', () => {
+  const comm = 'a"b\\c\u0001\n\t';
+  const line = eventJsonLine({ ...EVENT, comm }, clock);
+  assert.ok(!line.includes('\n'));
+  const parsed = JSON.parse(line);
+  assert.equal(parsed.comm, comm);
+  assert.deepEqual(parsed, { ...eventJson(EVENT, clock), comm });
+});
+
+test('lostJsonLine', () => {
+  assert.equal(lostJsonLine(17), '{"lost":17}');
+});

@@ -1,0 +1,217 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { TransitionEvent } from '../../src/decoder';
+import { LiveViewInput, renderLiveView } from '../../src/format/live-view';
+import { LiveStats } from '../../src/live-stats';
+import { TracerCounters } from '../../src/native';
+import { TCP } from '../../src/states';
+
+const MAX_TOTAL_KEYS = 10_000; // src/live-stats.ts
+
+function ev(over: Partial<TransitionEvent> = {}): TransitionEvent {
+  return {
+    tsNs: 1, skaddr: 'ffff888100000001', sockId: 1, family: 4,
+    saddr: '10.0.0.1', sport: 40000, daddr: '10.0.0.2', dport: 5555, netns: 4026531840,
+    oldstate: TCP.ESTABLISHED, newstate: TCP.CLOSE_WAIT, prevStateNs: null,
+    pid: 100, comm: 'nginx', ownerSource: 'cached', inferred: false,
+    ...over,
+  };
+}
+
+function repeat(n: number, e: TransitionEvent): TransitionEvent[] {
+  return Array.from({ length: n }, () => e);
+}
+
+/** One interval: nginx closing 3 peers' sockets, curl connecting, two listeners with no owner. */
+function firstInterval(): TransitionEvent[] {
+  return [
+    ...repeat(3, ev()),
+    ev({ pid: 200, comm: 'curl', daddr: '10.0.0.3', dport: 443, oldstate: TCP.SYN_SENT, newstate: TCP.ESTABLISHED }),
+    ...repeat(2, ev({ pid: null, comm: null, ownerSource: null, daddr: '0.0.0.0', dport: 0, oldstate: TCP.CLOSE, newstate: TCP.LISTEN })),
+  ];
+}
+
+function statsAfterFirstInterval(): LiveStats {
+  const stats = new LiveStats();
+  stats.add(firstInterval());
+  stats.tick();
+  return stats;
+}
+
+// ---- LiveStats ----------------------------------------------------------
+
+test('totals and interval totals', () => {
+  const stats = new LiveStats();
+  stats.add(firstInterval());
+  assert.equal(stats.total, 6);
+  assert.equal(stats.intervalTotal, 6);
+  assert.equal(stats.lastIntervalTotal, 0);
+  stats.tick();
+  assert.equal(stats.intervalTotal, 0);
+  assert.equal(stats.lastIntervalTotal, 6);
+  stats.add([ev()]);
+  stats.tick();
+  assert.equal(stats.total, 7);
+  assert.equal(stats.lastIntervalTotal, 1);
+});
+
+test('transitions are ranked by count in the last interval', () => {
+  assert.deepEqual(statsAfterFirstInterval().transitions.top(10, 1), [
+    { key: 'ESTABLISHED -> CLOSE_WAIT', label: 'ESTABLISHED -> CLOSE_WAIT', perSecond: 3, total: 3 },
+    { key: 'CLOSE -> LISTEN', label: 'CLOSE -> LISTEN', perSecond: 2, total: 2 },
+    { key: 'SYN_SENT -> ESTABLISHED', label: 'SYN_SENT -> ESTABLISHED', perSecond: 1, total: 1 },
+  ]);
+});
+
+test('events without a pid are not counted as a process', () => {
+  assert.deepEqual(statsAfterFirstInterval().processes.top(10, 1), [
+    { key: '100', label: '100 nginx', perSecond: 3, total: 3 },
+    { key: '200', label: '200 curl', perSecond: 1, total: 1 },
+  ]);
+});
+
+test('dport 0 (a listener) is not a peer', () => {
+  assert.deepEqual(statsAfterFirstInterval().peers.top(10, 1), [
+    { key: '10.0.0.2', label: '10.0.0.2', perSecond: 3, total: 3 },
+    { key: '10.0.0.3', label: '10.0.0.3', perSecond: 1, total: 1 },
+  ]);
+});
+
+test('per second divides by the interval; top(n) keeps the first n', () => {
+  const stats = statsAfterFirstInterval();
+  assert.deepEqual(stats.peers.top(1, 2), [{ key: '10.0.0.2', label: '10.0.0.2', perSecond: 1.5, total: 3 }]);
+  assert.deepEqual(stats.peers.top(0, 1), []);
+});
+
+test('a quiet key keeps its total and ranks after active ones', () => {
+  const stats = statsAfterFirstInterval();
+  stats.add([ev({ pid: 200, comm: 'curl', daddr: '10.0.0.3' })]);
+  stats.tick();
+  assert.deepEqual(stats.processes.top(10, 1), [
+    { key: '200', label: '200 curl', perSecond: 1, total: 2 },
+    { key: '100', label: '100 nginx', perSecond: 0, total: 3 },
+  ]);
+  stats.tick();
+  assert.deepEqual(stats.processes.top(10, 1).map((r) => [r.key, r.perSecond, r.total]), [['100', 0, 3], ['200', 0, 2]]);
+});
+
+test('a process keeps the label it was first seen with; a pid with no comm is just the pid', () => {
+  const stats = new LiveStats();
+  stats.add([ev({ pid: 5, comm: 'bash' }), ev({ pid: 5, comm: 'curl' }), ev({ pid: 6, comm: null })]);
+  stats.tick();
+  assert.deepEqual(stats.processes.top(10, 1).map((r) => r.label), ['5 bash', '6']);
+});
+
+test('totals stay bounded under 20,000 distinct peers, and the busiest peer survives', () => {
+  const stats = new LiveStats();
+  const sizes: number[] = [];
+  for (let tick = 0; tick < 20; tick++) {
+    const events = repeat(5, ev({ daddr: '192.0.2.1' }));
+    for (let i = 0; i < 1000; i++) events.push(ev({ daddr: `10.${tick}.${i >> 8}.${i & 255}` }));
+    stats.add(events);
+    stats.tick();
+    sizes.push(stats.peers.top(100_000, 1).length);
+  }
+  assert.ok(Math.max(...sizes) <= MAX_TOTAL_KEYS, `sizes ${sizes.join(',')}`);
+  assert.ok(sizes.some((n, i) => i > 0 && n < sizes[i - 1]), `never pruned: ${sizes.join(',')}`);
+  assert.ok(sizes[sizes.length - 1] < 20_001);
+  assert.deepEqual(stats.peers.top(1, 1), [{ key: '192.0.2.1', label: '192.0.2.1', perSecond: 5, total: 100 }]);
+  assert.equal(stats.total, 20 * 1005);
+});
+
+test('a key active in the last interval keeps its label and total through a prune', () => {
+  const stats = new LiveStats();
+  const events: TransitionEvent[] = [];
+  for (let pid = 1; pid <= MAX_TOTAL_KEYS + 1; pid++) events.push(ev({ pid, comm: 'p' }));
+  stats.add(events);
+  stats.tick();
+  const last = stats.processes.top(100_000, 1).find((r) => r.key === String(MAX_TOTAL_KEYS + 1));
+  assert.deepEqual(last, { key: '10001', label: '10001 p', perSecond: 1, total: 1 });
+});
+
+// ---- the live view ---------------------------------------------------------
+
+function stateCounts(byState: Record<number, number>): number[] {
+  const counts = new Array(16).fill(0);
+  for (const [state, n] of Object.entries(byState)) counts[Number(state)] = n;
+  return counts;
+}
+
+function counters(lostEvents: number, untrackedSockets: number): TracerCounters {
+  return { lostEvents, lostRingBufferFull: lostEvents, lostNested: 0, nestedCaught: 0, inferred: 0, untrackedSockets };
+}
+
+function view(over: Partial<LiveViewInput> = {}): string[] {
+  return renderLiveView({
+    now: '12:00:00.000',
+    elapsedSeconds: 5.7,
+    intervalSeconds: 1,
+    stateCounts: stateCounts({ [TCP.ESTABLISHED]: 42, [TCP.TIME_WAIT]: 1234, [TCP.CLOSE_WAIT]: 3, [TCP.NEW_SYN_RECV]: 2, [TCP.CLOSE]: 99 }),
+    stats: statsAfterFirstInterval(),
+    counters: counters(7, 0),
+    filters: 'port 443',
+    topN: 8,
+    ...over,
+  }).split('\n');
+}
+
+/** The value printed under `header` in the state table (values are right-aligned to the header's end). */
+function countUnder(lines: string[], header: string): string {
+  const title = lines.findIndex((l) => l.startsWith('Sockets by state'));
+  assert.ok(title > 0, 'no state table');
+  const [headers, values] = [lines[title + 1], lines[title + 2]];
+  const match = new RegExp(`(?<=\\s)${header.replace(/[()]/g, '\\$&')}(?=\\s|$)`).exec(headers);
+  assert.ok(match, `no ${header} column in "${headers}"`);
+  return values.slice(0, match.index + header.length).trim().split(/\s+/).pop()!;
+}
+
+test('the status line: uptime, transitions and rate, lost events, filters', () => {
+  assert.equal(view()[0], 'tcptrace live  12:00:00.000  up 5s  transitions 6 (6/s)  LOST 7  filters: port 443');
+  assert.equal(view({ counters: counters(0, 12345), filters: '', intervalSeconds: 2 })[0],
+    'tcptrace live  12:00:00.000  up 5s  transitions 6 (3/s)  lost 0  untracked sockets 12,345');
+});
+
+test('the state table shows each state count under its name', () => {
+  const lines = view();
+  assert.equal(countUnder(lines, 'TIME_WAIT'), '1,234');
+  assert.equal(countUnder(lines, 'ESTABLISHED'), '42');
+  assert.equal(countUnder(lines, 'CLOSE_WAIT'), '3');
+  assert.equal(countUnder(lines, 'SYN_RECV(req)'), '2');
+  assert.equal(countUnder(lines, 'SYN_RECV'), '0');
+  assert.equal(countUnder(lines, 'LISTEN'), '0');
+  const headers = lines[lines.findIndex((l) => l.startsWith('Sockets by state')) + 1].trim().split(/\s+/);
+  assert.deepEqual(headers, [
+    'ESTABLISHED', 'SYN_SENT', 'SYN_RECV', 'FIN_WAIT1', 'FIN_WAIT2', 'TIME_WAIT',
+    'CLOSE_WAIT', 'LAST_ACK', 'CLOSING', 'LISTEN', 'SYN_RECV(req)',
+  ]); // CLOSE (99 here) is not shown
+  const values = lines[lines.findIndex((l) => l.startsWith('Sockets by state')) + 2].trim().split(/\s+/);
+  assert.deepEqual(values, ['42', '0', '0', '0', '0', '1,234', '3', '0', '0', '0', '2']);
+});
+
+test('the ranked tables', () => {
+  const lines = view();
+  const at = lines.indexOf('  PROCESS    PER SEC  TOTAL');
+  assert.ok(at > 0, lines.join('\n'));
+  assert.deepEqual(lines.slice(at, at + 3), [
+    '  PROCESS    PER SEC  TOTAL',
+    '  100 nginx        3      3',
+    '  200 curl         1      1',
+  ]);
+  const peers = lines.findIndex((l) => l.startsWith('  PEER'));
+  assert.deepEqual(lines.slice(peers + 1, peers + 3).map((l) => l.trim().split(/\s+/)), [['10.0.0.2', '3', '3'], ['10.0.0.3', '1', '1']]);
+  assert.equal(lines[lines.length - 1], 'Ctrl-C to stop');
+});
+
+test('empty tables say so; topN limits rows', () => {
+  const empty = view({ stats: new LiveStats() });
+  assert.equal(empty[0], 'tcptrace live  12:00:00.000  up 5s  transitions 0 (0/s)  LOST 7  filters: port 443');
+  for (const title of ['TRANSITION', 'PROCESS', 'PEER']) {
+    const at = empty.indexOf(`  ${title}`);
+    assert.ok(at > 0, title);
+    assert.equal(empty[at + 1], '  (none yet)');
+  }
+  const one = view({ topN: 1 });
+  const at = one.findIndex((l) => l.startsWith('  PROCESS'));
+  assert.equal(one[at + 1], '  100 nginx        3      3');
+  assert.equal(one[at + 2], '');
+});
