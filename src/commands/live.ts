@@ -59,20 +59,28 @@ export async function runLive(flags: LiveFlags): Promise<void> {
   };
   if (mode === 'events') out.writeLines([eventHeader(width)]);
 
+  let stateCounts: number[] = [];
+  let lastTickNs = startedNs;
   const redraw = () => {
+    const nowNs = clock.nowNs();
     stats.tick();
     out.redraw(renderLiveView({
-      now: clock.timeOfDay(clock.nowNs()),
-      elapsedSeconds: (clock.nowNs() - startedNs) / 1e9,
-      intervalSeconds: 1,
-      stateCounts: session.stateCounts(),
+      now: clock.timeOfDay(nowNs),
+      elapsedSeconds: (nowNs - startedNs) / 1e9,
+      intervalSeconds: Math.max((nowNs - lastTickNs) / 1e9, 0.001),
+      stateCounts,
       stats,
       counters: session.counters(),
       filters: describeFilters(flags),
       topN: flags.top ?? 8,
     }));
+    lastTickNs = nowNs;
   };
-  const viewTimer = mode === 'view' ? setInterval(redraw, 1000) : undefined;
+  const refresh = () => {
+    stateCounts = session.stateCounts();
+    redraw();
+  };
+  const viewTimer = mode === 'view' ? setInterval(refresh, 1000) : undefined;
 
   await runUntilStopped({
     session,
@@ -89,6 +97,7 @@ export async function runLive(flags: LiveFlags): Promise<void> {
   });
 
   if (viewTimer) clearInterval(viewTimer);
+  // Detached now: the last view keeps the last state counts taken.
   if (mode === 'view') redraw();
   const c = session.counters();
   if ((mode !== 'json' && (c.lostEvents || c.untrackedSockets || c.inferred)) || flags.verbose) {

@@ -23,7 +23,7 @@ const STATE_ORDER = [
 function rankedTable(title: string, rows: Ranked[]): string[] {
   const columns: Column<Ranked>[] = [
     { header: title, value: (r) => r.label },
-    { header: 'PER SEC', value: (r) => r.perSecond.toFixed(0), align: 'right' },
+    { header: 'PER SEC', value: (r) => thousands(r.perSecond), align: 'right' },
     { header: 'TOTAL', value: (r) => thousands(r.total), align: 'right' },
   ];
   return rows.length ? renderTable(columns, rows, '  ') : [`  ${title}`, '  (none yet)'];
@@ -43,7 +43,7 @@ export function renderLiveView(v: LiveViewInput): string {
   const rate = stats.lastIntervalTotal / v.intervalSeconds;
   const lost = counters.lostEvents ? `LOST ${thousands(counters.lostEvents)}` : 'lost 0';
   const lines = [
-    `tcptrace live  ${v.now}  up ${Math.floor(v.elapsedSeconds)}s  transitions ${thousands(stats.total)} (${rate.toFixed(0)}/s)  ${lost}` +
+    `tcptrace live  ${v.now}  up ${Math.floor(v.elapsedSeconds)}s  transitions ${thousands(stats.total)} (${thousands(rate)}/s)  ${lost}` +
       (counters.untrackedSockets ? `  untracked sockets ${thousands(counters.untrackedSockets)}` : '') +
       (v.filters ? `  filters: ${v.filters}` : ''),
     '',

@@ -3,7 +3,7 @@ import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
 import { TransitionEvent } from '../../src/decoder';
-import { TraceSession } from '../../src/session';
+import { SessionOptions, TraceSession } from '../../src/session';
 import { stateName } from '../../src/states';
 
 export const ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -63,8 +63,8 @@ export class Recorder {
   readonly events: TransitionEvent[] = [];
   readonly session: TraceSession;
 
-  constructor() {
-    this.session = TraceSession.open();
+  constructor(options: SessionOptions = {}) {
+    this.session = TraceSession.open(options);
     this.session.snapshot();
     this.session.start({ onEvents: (events) => { this.events.push(...events); } });
   }
