@@ -54,8 +54,33 @@ export class LineProcess {
   }
 }
 
-export function peer(role: 'server' | 'client', host: string, port: number, onEnd: 'close' | 'hold' = 'close'): LineProcess {
+/** What a peer does when the other side's FIN arrives: close too, or hold CLOSE_WAIT. */
+export type OnEnd = 'close' | 'hold';
+
+export function peer(role: 'server' | 'client', host: string, port: number, onEnd: OnEnd = 'close'): LineProcess {
   return new LineProcess(process.execPath, [path.join(FIXTURES, 'tcp-peer.js'), role, host, String(port), '--on-end', onEnd]);
+}
+
+export interface Pair {
+  server: LineProcess;
+  client: LineProcess;
+  port: number;
+  clientPort: number;
+}
+
+/** A server process and a client process with one established connection. */
+export async function connectPair(host: string, serverOnEnd: OnEnd = 'close', clientOnEnd: OnEnd = 'close'): Promise<Pair> {
+  const server = peer('server', host, 0, serverOnEnd);
+  const port = (await server.next('listening')).port as number;
+  const client = peer('client', host, port, clientOnEnd);
+  const clientPort = (await client.next('connected')).localPort as number;
+  await server.next('accepted');
+  return { server, client, port, clientPort };
+}
+
+export async function exitAll(...processes: LineProcess[]): Promise<void> {
+  for (const p of processes) p.send('exit');
+  await Promise.all(processes.map((p) => p.exited()));
 }
 
 /** A tracing session in this process that keeps every event it receives. */

@@ -8,27 +8,11 @@ import { describe, test } from 'node:test';
 import { TcptraceError } from '../../src/errors';
 import { loadNative } from '../../src/native';
 import { AF_INET6, TCP } from '../../src/states';
-import { CLI, LineProcess, peer, Recorder, socketStartingWith, transitionsOf, until } from './helpers';
-
-type OnEnd = 'close' | 'hold';
-
-async function establishedPair(host: string, serverOnEnd: OnEnd = 'close', clientOnEnd: OnEnd = 'close') {
-  const server = peer('server', host, 0, serverOnEnd);
-  const port = (await server.next('listening')).port as number;
-  const client = peer('client', host, port, clientOnEnd);
-  const clientPort = (await client.next('connected')).localPort as number;
-  await server.next('accepted');
-  return { server, client, port, clientPort };
-}
-
-async function exitAll(...processes: LineProcess[]): Promise<void> {
-  for (const p of processes) p.send('exit');
-  await Promise.all(processes.map((p) => p.exited()));
-}
+import { CLI, connectPair, exitAll, peer, Recorder, socketStartingWith, transitionsOf, until } from './helpers';
 
 describe('sockets that exist before tracing starts', () => {
   test('the snapshot finds them with their holders, and their transitions carry ids and owners', async () => {
-    const pair = await establishedPair('127.0.0.1');
+    const pair = await connectPair('127.0.0.1');
     const recorder = new Recorder();
     try {
       const { sockets, files } = recorder.session.snapshot();
@@ -65,8 +49,8 @@ describe('sockets that exist before tracing starts', () => {
 
 describe('kernel-side filters', () => {
   test('--port, --state and -6 pass only matching transitions', async () => {
-    const v4 = await establishedPair('127.0.0.1');
-    const v6 = await establishedPair('::1');
+    const v4 = await connectPair('127.0.0.1');
+    const v6 = await connectPair('::1');
     const recorder = new Recorder({ ports: [v4.port, v6.port], family: AF_INET6, stateMask: 1 << TCP.CLOSE_WAIT });
     try {
       v4.server.send('close');
@@ -85,7 +69,7 @@ describe('kernel-side filters', () => {
   });
 
   test('--pid passes only the transitions owned by that process', async () => {
-    const pair = await establishedPair('127.0.0.1');
+    const pair = await connectPair('127.0.0.1');
     const recorder = new Recorder({ pids: [pair.client.pid] });
     try {
       pair.client.send('close');
@@ -105,7 +89,7 @@ describe('state counts', () => {
     // The server closes both connections: the first client holds its socket
     // (CLOSE_WAIT; the server's child waits in FIN_WAIT2), the second closes
     // too, so the server's child for it ends in TIME_WAIT.
-    const held = await establishedPair('127.0.0.1', 'hold', 'hold');
+    const held = await connectPair('127.0.0.1', 'hold', 'hold');
     const gone = peer('client', '127.0.0.1', held.port, 'close');
     await gone.next('connected');
     await until('second accept', () => held.server.messages.filter((m) => m.event === 'accepted').length === 2);

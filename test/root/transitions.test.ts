@@ -6,35 +6,17 @@ import assert from 'node:assert/strict';
 import * as net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { TransitionEvent } from '../../src/decoder';
-import { LineProcess, peer, Recorder, socketStartingWith, transitionsOf } from './helpers';
+import { connectPair, exitAll, Pair, peer, Recorder, socketStartingWith, transitionsOf } from './helpers';
 
 const ACTIVE_CLOSE = ['CLOSE>SYN_SENT', 'SYN_SENT>ESTABLISHED', 'ESTABLISHED>FIN_WAIT1', 'FIN_WAIT1>FIN_WAIT2', 'FIN_WAIT2>CLOSE'];
 const PASSIVE_CLOSE_CLIENT = ['CLOSE>SYN_SENT', 'SYN_SENT>ESTABLISHED', 'ESTABLISHED>CLOSE_WAIT', 'CLOSE_WAIT>LAST_ACK', 'LAST_ACK>CLOSE'];
 const CHILD_PASSIVE_CLOSE = ['LISTEN>SYN_RECV', 'SYN_RECV>ESTABLISHED', 'ESTABLISHED>CLOSE_WAIT', 'CLOSE_WAIT>LAST_ACK', 'LAST_ACK>CLOSE'];
 const CHILD_ACTIVE_CLOSE = ['LISTEN>SYN_RECV', 'SYN_RECV>ESTABLISHED', 'ESTABLISHED>FIN_WAIT1', 'FIN_WAIT1>FIN_WAIT2', 'FIN_WAIT2>CLOSE'];
 
-interface Pair {
-  server: LineProcess;
-  client: LineProcess;
-  port: number;
-  clientPort: number;
-}
-
-async function connectPair(host: string, serverOnEnd: 'close' | 'hold', clientOnEnd: 'close' | 'hold'): Promise<Pair> {
-  const server = peer('server', host, 0, serverOnEnd);
-  const port = (await server.next('listening')).port as number;
-  const client = peer('client', host, port, clientOnEnd);
-  const clientPort = (await client.next('connected')).localPort as number;
-  await server.next('accepted');
-  return { server, client, port, clientPort };
-}
-
 async function finish(pair: Pair): Promise<void> {
   pair.server.send('close-listener');
   await pair.server.next('listener-closed');
-  pair.server.send('exit');
-  pair.client.send('exit');
-  await Promise.all([pair.server.exited(), pair.client.exited()]);
+  await exitAll(pair.server, pair.client);
 }
 
 function assertOwner(events: TransitionEvent[], pid: number, who: string): void {
