@@ -23,6 +23,7 @@
 #define PF_KTHREAD 0x00200000
 #define S_IFMT 00170000
 #define S_IFSOCK 0140000
+#define SOCK_DONE 1 /* enum sock_flags: set by tcp_fin() when the peer's FIN is processed */
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
@@ -35,6 +36,7 @@ const volatile __u16 filter_ports[TCPTRACE_MAX_FILTER] = {};
 const volatile __u32 filter_npids = 0;
 const volatile __u32 filter_pids[TCPTRACE_MAX_FILTER] = {};
 const volatile __u64 wakeup_bytes = 0;          /* wake the reader only past this backlog */
+const volatile bool emit_accepts = false;       /* send KIND_ACCEPT records (accept-queue wait) */
 
 struct tcptrace_counters counters = {};
 __u64 next_sock_id = 0;
@@ -46,6 +48,7 @@ struct sock_info {
 	__u64 state_ts;     /* entered its current state; 0 = before tracing began */
 	__u64 birth_ts;
 	__u64 last_io_ns;   /* last send/recv seen; 0 = none */
+	__u64 established_ts; /* entered ESTABLISHED; 0 = not seen */
 	__u32 pid;
 	__u8 owner_src;
 	__u8 birth_pending; /* child socket: its birth event waits for its addresses */
@@ -191,43 +194,63 @@ static __always_inline __u64 wakeup_flags(void)
 		       BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 }
 
+/* What one record says, besides what is read from the socket itself. */
+struct record {
+	__u64 ts;
+	__u64 prev_state_ns;
+	__u8 old;
+	__u8 new;
+	__u8 owner_src;
+	__u8 flags;
+	__u8 kind;
+};
+
 static __always_inline void emit(const struct sock *sk, const struct sock_info *si,
-				 __u64 ts, int old, int new, __u64 prev_state_ns,
-				 __u8 owner_src, __u8 flags)
+				 const struct record *r)
 {
+	/* Read through CO-RE: the accept path knows sk only as a plain address. */
 	const struct sock_common *skc = &sk->__sk_common;
-	__u8 family = skc->skc_family;
-	__u16 sport = skc->skc_num ?: (si ? si->sport : 0);
-	__u16 dport = bpf_ntohs(skc->skc_dport);
-	__u32 pid = owner_src == OWNER_NONE ? 0 : si->pid;
+	const struct tcp_sock *tp = (const struct tcp_sock *)sk;
+	__u8 family = BPF_CORE_READ(skc, skc_family);
+	__u16 sport = BPF_CORE_READ(skc, skc_num) ?: (si ? si->sport : 0);
+	__u16 dport = bpf_ntohs(BPF_CORE_READ(skc, skc_dport));
+	__u32 pid = r->owner_src == OWNER_NONE ? 0 : si->pid;
 	struct tcptrace_event *e;
 
-	if (!wanted(family, old, new, sport, dport, pid))
+	if (!wanted(family, r->old, r->new, sport, dport, pid))
 		return;
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		__sync_fetch_and_add(&counters.lost_events, 1);
 		return;
 	}
-	e->ts_ns = ts;
+	e->ts_ns = r->ts;
 	e->skaddr = (__u64)sk;
 	e->sock_id = si ? si->id : 0;
-	e->prev_state_ns = prev_state_ns;
+	e->prev_state_ns = r->prev_state_ns;
 	read_addrs(skc, family, e->saddr, e->daddr);
 	e->netns = netns_of(skc);
 	e->pid = pid;
 	e->sport = sport;
 	e->dport = dport;
 	e->family = family;
-	e->oldstate = old;
-	e->newstate = new;
-	e->owner_src = owner_src;
-	e->flags = flags;
-	__builtin_memset(e->pad, 0, sizeof(e->pad));
-	if (owner_src == OWNER_NONE)
+	e->oldstate = r->old;
+	e->newstate = r->new;
+	e->owner_src = r->owner_src;
+	if (r->owner_src == OWNER_NONE)
 		__builtin_memset(e->comm, 0, sizeof(e->comm));
 	else
 		__builtin_memcpy(e->comm, si->comm, sizeof(e->comm));
+	e->flags = r->flags;
+	e->kind = r->kind;
+	e->pad0 = 0;
+	e->pad1 = 0;
+	/* Why the socket ended: only meaningful once it has. */
+	/* Not sk_shutdown: close() sets RCV_SHUTDOWN on orphans whatever the peer did. */
+	e->peer_fin = r->new == TCP_CLOSE ? (BPF_CORE_READ(sk, __sk_common.skc_flags) >> SOCK_DONE) & 1 : 0;
+	e->sk_err = r->new == TCP_CLOSE ? BPF_CORE_READ(sk, sk_err) : 0;
+	e->tx_bytes = BPF_CORE_READ(tp, bytes_acked);
+	e->rx_bytes = BPF_CORE_READ(tp, bytes_received);
 	bpf_ringbuf_submit(e, wakeup_flags());
 }
 
@@ -283,7 +306,9 @@ static __always_inline void handle_transition(const struct sock *sk, int old, in
 	if (!si)
 		si = track_new(key, born ? now : 0);
 	if (!si) {
-		emit(sk, NULL, now, old, new, 0, OWNER_NONE, 0);
+		struct record r = { .ts = now, .old = old, .new = new };
+
+		emit(sk, NULL, &r);
 		return;
 	}
 
@@ -299,7 +324,10 @@ static __always_inline void handle_transition(const struct sock *sk, int old, in
 		si->sport = sk->__sk_common.skc_num;
 	if (si->birth_pending) {
 		si->birth_pending = 0;
-		emit(sk, si, si->birth_ts, TCP_LISTEN, TCP_SYN_RECV, 0, si->owner_src, 0);
+		struct record birth = { .ts = si->birth_ts, .old = TCP_LISTEN, .new = TCP_SYN_RECV,
+					.owner_src = si->owner_src };
+
+		emit(sk, si, &birth);
 	}
 
 	owner_src = si->owner_src == OWNER_CURRENT ? OWNER_CACHED : si->owner_src;
@@ -307,14 +335,19 @@ static __always_inline void handle_transition(const struct sock *sk, int old, in
 		/* Rarely the kernel does not run its BPF programs for a transition
 		 * (and counts it nowhere); this one shows it happened. When, and so
 		 * the time spent in either state, is not known. */
+		struct record missed = { .ts = now, .old = si->state, .new = old,
+					 .owner_src = owner_src, .flags = TCPTRACE_EVENT_INFERRED };
+
 		__sync_fetch_and_add(&counters.inferred, 1);
-		emit(sk, si, now, si->state, old, 0, owner_src, TCPTRACE_EVENT_INFERRED);
+		emit(sk, si, &missed);
 		si->state_ts = 0;
 	}
 	if (!born && si->state_ts)
 		prev_state_ns = now - si->state_ts;
 	si->state_ts = now;
 	si->state = new;
+	if (new == TCP_ESTABLISHED)
+		si->established_ts = now;
 
 	if (runs_in_owner_syscall(old, new) && current_is_user_task()) {
 		own_by_current(si, OWNER_CURRENT);
@@ -326,7 +359,10 @@ static __always_inline void handle_transition(const struct sock *sk, int old, in
 	else if (old == TCP_LISTEN)
 		forget_listener(sk);
 
-	emit(sk, si, now, old, new, prev_state_ns, owner_src, 0);
+	struct record r = { .ts = now, .prev_state_ns = prev_state_ns, .old = old, .new = new,
+			    .owner_src = owner_src };
+
+	emit(sk, si, &r);
 
 	if (new == TCP_CLOSE)
 		bpf_map_delete_elem(&socks, &key);
@@ -456,8 +492,19 @@ static __always_inline int learn_from_accept(long fd)
 		return 0;
 	key = (__u64)sk;
 	si = bpf_map_lookup_elem(&socks, &key);
-	if (si)
-		own_by_current(si, OWNER_CURRENT);
+	if (!si)
+		return 0;
+	own_by_current(si, OWNER_CURRENT);
+	if (emit_accepts) {
+		__u64 now = bpf_ktime_get_ns();
+		struct record r = {
+			.ts = now, .old = si->state, .new = si->state, .owner_src = OWNER_CURRENT,
+			.kind = KIND_ACCEPT,
+			.prev_state_ns = si->established_ts ? now - si->established_ts : 0,
+		};
+
+		emit(sk, si, &r);
+	}
 	return 0;
 }
 

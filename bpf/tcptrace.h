@@ -24,7 +24,13 @@ enum tcptrace_owner_src {
 /* Event flags. */
 #define TCPTRACE_EVENT_INFERRED 0x1 /* not seen: deduced from the socket's next transition */
 
-/* One TCP state transition. 104 bytes. */
+/* What an event record reports. */
+enum tcptrace_event_kind {
+	KIND_TRANSITION = 0, /* oldstate -> newstate */
+	KIND_ACCEPT = 1,     /* accept() returned this socket; prev_state_ns = time queued since ESTABLISHED */
+};
+
+/* One TCP state transition (or accept). 120 bytes. */
 struct tcptrace_event {
 	__u64 ts_ns;         /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
 	__u64 skaddr;        /* kernel address of the sock: reused after free */
@@ -42,7 +48,13 @@ struct tcptrace_event {
 	__u8 owner_src;      /* enum tcptrace_owner_src */
 	char comm[TCPTRACE_COMM_LEN];
 	__u8 flags;          /* TCPTRACE_EVENT_* */
-	__u8 pad[7];
+	__u8 kind;           /* enum tcptrace_event_kind */
+	__u8 peer_fin;       /* at ->CLOSE: 1 if the peer's FIN was processed (SOCK_DONE) */
+	__u8 pad0;
+	__u16 sk_err;        /* at ->CLOSE: the socket's error (ECONNREFUSED, ETIMEDOUT, ...) */
+	__u16 pad1;
+	__u64 tx_bytes;      /* tcp_sock.bytes_acked: counts an acked SYN and FIN too */
+	__u64 rx_bytes;      /* tcp_sock.bytes_received: counts the peer's FIN too */
 };
 
 /* One socket found by the start-up snapshot (BPF iter/tcp). 72 bytes. */

@@ -59,6 +59,7 @@ TracerOptions ParseOptions(const Napi::Object &opts) {
 	for (uint32_t port : NumberList(opts, "ports"))
 		o.ports.push_back(static_cast<uint16_t>(port));
 	o.pids = NumberList(opts, "pids");
+	o.emit_accepts = opts.Get("emitAccepts").ToBoolean();
 	return o;
 }
 
@@ -266,6 +267,11 @@ Napi::Object Layout(Napi::Env env) {
 	FIELD(event, tcptrace_event, owner_src);
 	FIELD(event, tcptrace_event, comm);
 	FIELD(event, tcptrace_event, flags);
+	FIELD(event, tcptrace_event, kind);
+	FIELD(event, tcptrace_event, peer_fin);
+	FIELD(event, tcptrace_event, sk_err);
+	FIELD(event, tcptrace_event, tx_bytes);
+	FIELD(event, tcptrace_event, rx_bytes);
 
 	Napi::Object sock = Napi::Object::New(env);
 	sock.Set("size", static_cast<double>(sizeof(tcptrace_sock_rec)));
@@ -304,6 +310,10 @@ Napi::Object Layout(Napi::Env env) {
 	Napi::Object flags = Napi::Object::New(env);
 	flags.Set("inferred", static_cast<double>(TCPTRACE_EVENT_INFERRED));
 	layout.Set("eventFlags", flags);
+	Napi::Object kinds = Napi::Object::New(env);
+	kinds.Set("transition", static_cast<double>(KIND_TRANSITION));
+	kinds.Set("accept", static_cast<double>(KIND_ACCEPT));
+	layout.Set("eventKinds", kinds);
 	layout.Set("stateCountsSize", static_cast<double>(TCPTRACE_NR_STATES * sizeof(uint32_t)));
 	return layout;
 }

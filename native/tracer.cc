@@ -61,7 +61,7 @@ int append_record(void *ctx, void *data, size_t size) {
 
 }  // namespace
 
-static_assert(sizeof(struct tcptrace_event) == 104, "event layout changed: update the decoder");
+static_assert(sizeof(struct tcptrace_event) == 120, "event layout changed: update the decoder");
 static_assert(sizeof(struct tcptrace_sock_rec) == 72, "socket record layout changed");
 static_assert(sizeof(struct tcptrace_file_rec) == 40, "file record layout changed");
 
@@ -85,6 +85,7 @@ bool Tracer::Open(const TracerOptions &opts, TracerError *err) {
 	for (size_t i = 0; i < opts.pids.size() && i < TCPTRACE_MAX_FILTER; i++)
 		ro->filter_pids[i] = opts.pids[i];
 	ro->wakeup_bytes = opts.wakeup_bytes;
+	ro->emit_accepts = opts.emit_accepts;
 	bpf_map__set_max_entries(skel_->maps.events, opts.ring_buffer_bytes);
 
 	// send/recv tracepoints arrived in Linux 6.3; without them owners are

@@ -1,5 +1,7 @@
 /** The command line: commander wiring only. Each command lives in commands/. */
 import { Command, CommanderError, Option } from 'commander';
+import { runHist } from './commands/hist';
+import { runLife } from './commands/life';
 import { runLive } from './commands/live';
 import { TcptraceError } from './errors';
 import { parseCount, parsePids, parsePorts, parseRingBufferSize, parseSeconds, parseStates } from './options';
@@ -18,6 +20,12 @@ function addFilterOptions(command: Command): Command {
     .option('-v, --verbose', 'say more, and on failure print the kernel\'s own reason (verifier log)');
 }
 
+function addRunOptions(command: Command, jsonHelp: string): Command {
+  return command
+    .option('-j, --json', jsonHelp)
+    .option('-d, --duration <seconds>', 'stop after this many seconds', (v) => parseSeconds('--duration', v));
+}
+
 export function buildProgram(): Command {
   const program = new Command('tcptrace')
     .description('eBPF TCP socket tracer: every state transition, with the process that owns it')
@@ -25,14 +33,28 @@ export function buildProgram(): Command {
     .exitOverride()
     .showHelpAfterError('(run with --help for usage)');
 
-  addFilterOptions(
+  addFilterOptions(addRunOptions(
     program.command('live')
       .description('show every TCP state transition on this host as it happens')
       .option('-e, --events', 'one line per transition (default when stdout is not a terminal)')
-      .option('-j, --json', 'newline-delimited JSON, one object per transition')
-      .option('-d, --duration <seconds>', 'stop after this many seconds', (v) => parseSeconds('--duration', v))
       .option('--top <n>', 'rows per table in the live view', (v) => parseCount('--top', v)),
-  ).action(runLive);
+    'newline-delimited JSON, one object per transition',
+  )).action(runLive);
+
+  addFilterOptions(addRunOptions(
+    program.command('life')
+      .description('one line per connection that ends: owner, endpoints, bytes, lifetime, how it ended'),
+    'newline-delimited JSON, one object per connection',
+  )).action(runLife);
+
+  addFilterOptions(addRunOptions(
+    program.command('hist')
+      .description('log2 histograms: connect latency, accept-queue wait, lifetime, time in CLOSE_WAIT and FIN_WAIT2')
+      .addOption(new Option('-b, --by <key>', 'one histogram per key').choices(['pid', 'peer', 'port']))
+      .option('-i, --interval <seconds>', 'print and reset every interval', (v) => parseSeconds('--interval', v))
+      .addOption(new Option('-u, --unit <unit>', 'time unit').choices(['us', 'ms']).default('us')),
+    'one JSON object per print, buckets as numbers',
+  )).action(runHist);
 
   return program;
 }

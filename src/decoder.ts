@@ -7,13 +7,19 @@ import { formatAddress } from './addr';
 import { AF_INET } from './states';
 
 export const EVENT_LAYOUT = {
-  size: 104, ts_ns: 0, skaddr: 8, sock_id: 16, prev_state_ns: 24, saddr: 32, daddr: 48,
+  size: 120, ts_ns: 0, skaddr: 8, sock_id: 16, prev_state_ns: 24, saddr: 32, daddr: 48,
   netns: 64, pid: 68, sport: 72, dport: 74, family: 76, oldstate: 77, newstate: 78,
-  owner_src: 79, comm: 80, flags: 96,
+  owner_src: 79, comm: 80, flags: 96, kind: 97, peer_fin: 98, sk_err: 100,
+  tx_bytes: 104, rx_bytes: 112,
 } as const;
 
 /** TCPTRACE_EVENT_* bits of the flags field. */
 export const EVENT_FLAGS = { inferred: 0x1 } as const;
+
+/** enum tcptrace_event_kind. */
+export const EVENT_KINDS = ['transition', 'accept'] as const;
+export type EventKind = (typeof EVENT_KINDS)[number];
+
 
 export const SOCK_REC_LAYOUT = {
   size: 72, skaddr: 0, sock_id: 8, saddr: 16, daddr: 32, netns: 48, uid: 52, inode: 56,
@@ -30,6 +36,8 @@ export const OWNER_SOURCES = [null, 'syscall', 'cached', 'listener', 'snapshot']
 export type OwnerSource = (typeof OWNER_SOURCES)[number];
 
 export interface TransitionEvent {
+  /** 'accept': accept() returned the socket; prevStateNs is then its wait in the accept queue. */
+  kind: EventKind;
   /** CLOCK_MONOTONIC nanoseconds (the kernel's bpf_ktime_get_ns). */
   tsNs: number;
   skaddr: string;
@@ -52,6 +60,12 @@ export interface TransitionEvent {
   /** Not seen: the kernel skipped its BPF programs for this transition and the
    *  socket's next one revealed it. Its time is when that was noticed. */
   inferred: boolean;
+  /** The kernel's byte counters: tx counts an acked SYN and FIN, rx the peer's FIN (see tracker). */
+  txBytes: number;
+  rxBytes: number;
+  /** At ->CLOSE: the socket's errno (0 if none), and whether the peer's FIN had been processed. */
+  error: number;
+  peerFinReceived: boolean;
 }
 
 export interface SnapshotSocket {
@@ -108,6 +122,7 @@ export function decodeEvent(buf: Buffer, at: number): TransitionEvent {
   const source = OWNER_SOURCES[buf[at + L.owner_src]] ?? null;
   const prev = u64(buf, at + L.prev_state_ns);
   return {
+    kind: EVENT_KINDS[buf[at + L.kind]] ?? 'transition',
     tsNs: u64(buf, at + L.ts_ns),
     skaddr: hex64(buf, at + L.skaddr),
     sockId: u64(buf, at + L.sock_id),
@@ -124,6 +139,10 @@ export function decodeEvent(buf: Buffer, at: number): TransitionEvent {
     comm: source === null ? null : cString(buf, at + L.comm, COMM_LEN),
     ownerSource: source,
     inferred: (buf[at + L.flags] & EVENT_FLAGS.inferred) !== 0,
+    txBytes: u64(buf, at + L.tx_bytes),
+    rxBytes: u64(buf, at + L.rx_bytes),
+    error: buf.readUInt16LE(at + L.sk_err),
+    peerFinReceived: buf[at + L.peer_fin] === 1,
   };
 }
 

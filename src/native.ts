@@ -12,6 +12,8 @@ export interface TracerOptions {
   stateMask?: number;
   ports?: number[];
   pids?: number[];
+  /** Also report accept() returning each socket (the accept-queue wait). */
+  emitAccepts?: boolean;
 }
 
 export interface TracerCounters {
@@ -46,6 +48,7 @@ export interface NativeLayout {
   fileRec: Offsets;
   ownerSource: Record<'none' | 'current' | 'cached' | 'listener' | 'snapshot', number>;
   eventFlags: Record<'inferred', number>;
+  eventKinds: Record<'transition' | 'accept', number>;
   stateCountsSize: number;
 }
 

@@ -2,14 +2,14 @@
 import { Clock } from '../clock';
 import { TransitionEvent } from '../decoder';
 import { eventHeader, eventLine, endpointWidth } from '../format/event-text';
-import { eventJsonLine, lostJsonLine } from '../format/event-json';
+import { eventJsonLine } from '../format/event-json';
 import { renderLiveView } from '../format/live-view';
 import { LiveStats } from '../live-stats';
 import { FilterFlags, tracerOptions } from '../options';
 import { LineOutput } from '../output';
 import { TraceSession } from '../session';
 import { stateName } from '../states';
-import { runUntilStopped } from './run';
+import { printCounters, reportLostLine, runUntilStopped } from './run';
 
 export interface LiveFlags extends FilterFlags {
   events?: boolean;
@@ -89,20 +89,14 @@ export async function runLive(flags: LiveFlags): Promise<void> {
     bindStop: (fn) => { stop = fn; },
     handlers: {
       onEvents: render[mode],
-      onLost: (newlyLost, total) => {
-        if (mode === 'json') out.writeLines([lostJsonLine(newlyLost)]);
-        else if (mode === 'events') process.stderr.write(`tcptrace: ${newlyLost} events lost (ring buffer full; ${total} in all)\n`);
-      },
+      // The view shows lost events itself.
+      onLost: (newlyLost, total) => { if (mode !== 'view') reportLostLine(out, mode === 'json', newlyLost, total); },
     },
   });
 
   if (viewTimer) clearInterval(viewTimer);
   // Detached now: the last view keeps the last state counts taken.
   if (mode === 'view') redraw();
-  const c = session.counters();
-  if ((mode !== 'json' && (c.lostEvents || c.untrackedSockets || c.inferred)) || flags.verbose) {
-    process.stderr.write(`tcptrace: ${c.lostEvents} events lost (${c.lostRingBufferFull} ring buffer full, ` +
-      `${c.lostNested} nested), ${c.inferred} inferred (*), ${c.nestedCaught} nested caught, ${c.untrackedSockets} sockets untracked\n`);
-  }
+  printCounters(session, Boolean(flags.verbose));
   await out.flush();
 }

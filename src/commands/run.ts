@@ -4,6 +4,8 @@
  * delivers every event read before it.
  */
 import { performance } from 'node:perf_hooks';
+import { lostJsonLine } from '../format/event-json';
+import { LineOutput } from '../output';
 import { SessionHandlers, TraceSession } from '../session';
 
 export interface RunOptions {
@@ -35,4 +37,19 @@ export function runUntilStopped({ session, handlers, durationSeconds, verbose, b
     session.start(handlers);
     if (verbose) process.stderr.write(`tcptrace: attached ${Math.round(performance.now())} ms after start\n`);
   });
+}
+
+/** Lost events as they are counted: a {"lost": N} line in JSON, else a note on stderr. */
+export function reportLostLine(out: LineOutput, json: boolean, newlyLost: number, total: number): void {
+  if (json) out.writeLines([lostJsonLine(newlyLost)]);
+  else process.stderr.write(`tcptrace: ${newlyLost} events lost (ring buffer full; ${total} in all)\n`);
+}
+
+/** At exit: what was lost, inferred or untracked, always when any was, and with -v. */
+export function printCounters(session: TraceSession, verbose: boolean): void {
+  const c = session.counters();
+  if (!verbose && !c.lostEvents && !c.untrackedSockets && !c.inferred) return;
+  process.stderr.write(`tcptrace: ${c.lostEvents} events lost (${c.lostRingBufferFull} ring buffer full, ` +
+    `${c.lostNested} nested), ${c.inferred} inferred (*), ${c.nestedCaught} nested caught, ` +
+    `${c.untrackedSockets} sockets untracked\n`);
 }

@@ -1,0 +1,70 @@
+/** `tcptrace life`: one line (or JSON object) per finished connection, tcplife-like. */
+import { constants } from 'node:os';
+import { formatEndpoint } from '../addr';
+import { Clock } from '../clock';
+import { FinishedConnection } from '../tracker';
+
+const ERRNO_NAMES = new Map(Object.entries(constants.errno).map(([name, code]) => [code, name]));
+
+export function errnoName(code: number): string | null {
+  return code ? ERRNO_NAMES.get(code) ?? `errno ${code}` : null;
+}
+
+/** "1234.567", or ">1234.567" when the connection began before tracing. */
+export function lifetimeText(c: FinishedConnection): string {
+  return `${c.lifetimeIsLowerBound ? '>' : ''}${(c.lifetimeNs / 1e6).toFixed(3)}`;
+}
+
+/** "active", or "active +TIME_WAIT*" where the kernel keeps an untraced timewait socket. */
+export function endingText(c: FinishedConnection): string {
+  return c.afterlife ? `${c.ending} +${c.afterlife}*` : c.ending;
+}
+
+export function lifeHeader(width: number): string {
+  return [
+    'TIME'.padEnd(12), 'PID'.padStart(7), 'COMM'.padEnd(15), 'LADDR:LPORT'.padEnd(width), 'RADDR:RPORT'.padEnd(width),
+    'TX_BYTES'.padStart(10), 'RX_BYTES'.padStart(10), 'MS'.padStart(11), 'END',
+  ].join(' ');
+}
+
+export function lifeLine(c: FinishedConnection, clock: Clock, width: number): string {
+  return [
+    clock.timeOfDay(c.endNs),
+    (c.pid === null ? '-' : String(c.pid)).padStart(7),
+    (c.comm ?? '-').padEnd(15),
+    formatEndpoint(c.saddr, c.sport).padEnd(width),
+    formatEndpoint(c.daddr, c.dport).padEnd(width),
+    String(c.txBytes).padStart(10),
+    String(c.rxBytes).padStart(10),
+    lifetimeText(c).padStart(11),
+    endingText(c),
+  ].join(' ');
+}
+
+const round3 = (ns: number) => Math.round(ns / 1e3) / 1e3;
+
+export function lifeJson(c: FinishedConnection, clock: Clock): Record<string, unknown> {
+  return {
+    ts: clock.wallMs(c.endNs),
+    sk: c.sockId,
+    family: c.family,
+    saddr: c.saddr,
+    sport: c.sport,
+    daddr: c.daddr,
+    dport: c.dport,
+    pid: c.pid,
+    comm: c.comm,
+    ownerSource: c.ownerSource,
+    role: c.role,
+    txBytes: c.txBytes,
+    rxBytes: c.rxBytes,
+    lifetimeMs: round3(c.lifetimeNs),
+    lifetimeIsLowerBound: c.lifetimeIsLowerBound,
+    ending: c.ending,
+    closedFirst: c.closedFirst,
+    error: errnoName(c.error),
+    // Never a transition: tcptrace infers it from how the socket ended.
+    afterlife: c.afterlife,
+    stateMs: Object.fromEntries(Object.entries(c.dwellNs).map(([state, ns]) => [state, round3(ns)])),
+  };
+}
