@@ -68,6 +68,7 @@ export class LiveStats {
 
   add(events: TransitionEvent[]): void {
     for (const e of events) {
+      if (e.kind !== 'transition') continue;
       this.total++;
       this.intervalTotal++;
       const kind = `${stateName(e.oldstate)} -> ${stateName(e.newstate)}`;

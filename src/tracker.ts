@@ -93,8 +93,8 @@ export class ConnectionTracker {
       this.add({
         sockId: s.sockId, family: s.family, saddr: s.saddr, sport: s.sport, daddr: s.daddr, dport: s.dport,
         netns: s.netns, pid: null, comm: null, ownerSource: null, role, preexisting: true,
-        startNs: nowNs, state: s.state, stateSinceNs: null, dwellNs: {}, closedFirst: null,
-        synAcked: role === 'client', finAcked: false,
+        startNs: nowNs, state: s.state, stateSinceNs: null, dwellNs: {}, synAcked: role === 'client',
+        ...closingSoFar(s.state),
       });
     }
   }
@@ -139,8 +139,8 @@ export class ConnectionTracker {
       sockId: e.sockId, family: e.family, saddr: e.saddr, sport: e.sport, daddr: e.daddr, dport: e.dport,
       netns: e.netns, pid: e.pid, comm: e.comm, ownerSource: e.ownerSource, role,
       preexisting: role === null, startNs: e.tsNs, state: e.oldstate,
-      stateSinceNs: role === null ? null : e.tsNs, dwellNs: {}, closedFirst: null,
-      synAcked: false, finAcked: false,
+      stateSinceNs: role === null ? null : e.tsNs, dwellNs: {}, synAcked: false,
+      ...closingSoFar(e.oldstate),
     });
   }
 
@@ -223,6 +223,16 @@ export function endingOf(last: TransitionEvent): Ending {
     case TCP.SYN_SENT: return 'aborted';
     // ESTABLISHED, CLOSE_WAIT, SYN_RECV, FIN_WAIT1 straight to CLOSE: a reset, sent or received.
     default: return 'reset';
+  }
+}
+
+/** For a connection first seen in `state`: who had closed, and whether our FIN was acked. */
+function closingSoFar(state: number): Pick<Connection, 'closedFirst' | 'finAcked'> {
+  switch (state) {
+    case TCP.FIN_WAIT1: case TCP.CLOSING: return { closedFirst: 'local', finAcked: false };
+    case TCP.FIN_WAIT2: return { closedFirst: 'local', finAcked: true };
+    case TCP.CLOSE_WAIT: case TCP.LAST_ACK: return { closedFirst: 'remote', finAcked: false };
+    default: return { closedFirst: null, finAcked: false };
   }
 }
 

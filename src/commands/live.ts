@@ -4,11 +4,13 @@ import { TransitionEvent } from '../decoder';
 import { eventHeader, eventLine, endpointWidth } from '../format/event-text';
 import { eventJsonLine } from '../format/event-json';
 import { renderLiveView } from '../format/live-view';
+import { LatencySet } from '../latency';
 import { LiveStats } from '../live-stats';
 import { FilterFlags, tracerOptions } from '../options';
 import { LineOutput } from '../output';
 import { TraceSession } from '../session';
 import { stateName } from '../states';
+import { ConnectionTracker } from '../tracker';
 import { printCounters, reportLostLine, runUntilStopped } from './run';
 
 export interface LiveFlags extends FilterFlags {
@@ -38,14 +40,19 @@ export function describeFilters(flags: FilterFlags): string {
 }
 
 export async function runLive(flags: LiveFlags): Promise<void> {
-  const session = TraceSession.open(tracerOptions(flags));
+  const mode = chooseMode(flags);
+  const session = TraceSession.open({ ...tracerOptions(flags), emitAccepts: mode === 'view' });
   if (flags.verbose) for (const note of session.notes) process.stderr.write(`tcptrace: ${note}\n`);
+  const clock = new Clock();
   // Existing sockets enter the kernel's socket map here, with their holders
   // as owners, so their later transitions carry an id and a PID.
-  session.snapshot();
+  const { sockets } = session.snapshot();
+  // Only the view follows connections (for its distributions): the event
+  // modes stay a straight pass from the ring buffer to stdout.
+  const latencies = new LatencySet('us');
+  const tracker = new ConnectionTracker({ onMeasure: (kind, ns, conn) => latencies.add(kind, ns, conn) });
+  if (mode === 'view') tracker.loadSnapshot(sockets, clock.nowNs());
 
-  const mode = chooseMode(flags);
-  const clock = new Clock();
   const startedNs = clock.nowNs();
   const stats = new LiveStats();
   let stop = (reason: string) => {};
@@ -53,7 +60,10 @@ export async function runLive(flags: LiveFlags): Promise<void> {
   const width = endpointWidth(Boolean(flags.ipv6 && !flags.ipv4));
 
   const render: Record<Mode, (events: TransitionEvent[]) => void> = {
-    view: (events) => stats.add(events),
+    view: (events) => {
+      stats.add(events);
+      tracker.apply(events);
+    },
     events: (events) => out.writeLines(events.map((e) => eventLine(e, clock, width))),
     json: (events) => out.writeLines(events.map((e) => eventJsonLine(e, clock))),
   };
@@ -73,6 +83,7 @@ export async function runLive(flags: LiveFlags): Promise<void> {
       counters: session.counters(),
       filters: describeFilters(flags),
       topN: flags.top ?? 8,
+      latencies,
     }));
     lastTickNs = nowNs;
   };

@@ -1,4 +1,6 @@
 /** The terminal view of `tcptrace live`, redrawn every second. */
+import { Log2Histogram } from '../hist';
+import { LatencySet, MEASURES } from '../latency';
 import { LiveStats, Ranked } from '../live-stats';
 import { TracerCounters } from '../native';
 import { stateName, TCP } from '../states';
@@ -13,6 +15,49 @@ export interface LiveViewInput {
   counters: TracerCounters;
   filters: string;
   topN: number;
+  /** Durations since start, in microseconds. */
+  latencies: LatencySet;
+}
+
+const SHORT_TITLES: Record<string, string> = {
+  connect: 'connect (SYN_SENT -> ESTABLISHED)',
+  accept: 'accept-queue wait',
+  lifetime: 'connection lifetime',
+  closeWait: "CLOSE_WAIT: peer's FIN -> close",
+  finWait2: 'FIN_WAIT2',
+};
+
+/** 63 -> "63us", 1023 -> "1.0ms", 2097151 -> "2.1s" (a log2 bucket's upper bound). */
+export function formatMicros(us: number): string {
+  if (us < 1000) return `${us}us`;
+  if (us < 1e6) return `${(us / 1e3).toFixed(1)}ms`;
+  return `${(us / 1e6).toFixed(1)}s`;
+}
+
+const BLOCKS = ' ▁▂▃▄▅▆▇█';
+
+/** One character per log2 bucket, from the first non-empty to the last. */
+export function sparkline(h: Log2Histogram): string {
+  const rows = h.buckets();
+  const first = rows.findIndex((b) => b.count > 0);
+  const shown = rows.slice(first);
+  const max = Math.max(...shown.map((b) => b.count));
+  return shown.map((b) => BLOCKS[b.count === 0 ? 0 : Math.max(1, Math.round((b.count / max) * 8))]).join('');
+}
+
+function latencyTable(latencies: LatencySet): string[] {
+  const rows = MEASURES.map(({ kind }) => ({ kind, h: latencies.get(kind).entries()[0]?.[1] }))
+    .filter((r): r is { kind: (typeof MEASURES)[number]['kind']; h: Log2Histogram } => r.h !== undefined);
+  if (rows.length === 0) return ['  DISTRIBUTION', '  (none yet)'];
+  const pct = (p: number) => (r: { h: Log2Histogram }) => formatMicros(r.h.percentile(p) ?? 0);
+  return renderTable([
+    { header: 'DISTRIBUTION', value: (r) => SHORT_TITLES[r.kind] },
+    { header: 'SAMPLES', value: (r) => thousands(r.h.count), align: 'right' },
+    { header: 'P50<=', value: pct(50), align: 'right' },
+    { header: 'P90<=', value: pct(90), align: 'right' },
+    { header: 'P99<=', value: pct(99), align: 'right' },
+    { header: 'SHAPE (log2 buckets)', value: (r) => sparkline(r.h) },
+  ], rows, '  ');
 }
 
 const STATE_ORDER = [
@@ -49,6 +94,8 @@ export function renderLiveView(v: LiveViewInput): string {
     '',
     'Sockets by state (now, this network namespace; TIME_WAIT has no owner)',
     ...stateTable(v.stateCounts),
+    '',
+    ...latencyTable(v.latencies),
     '',
     ...rankedTable('TRANSITION', stats.transitions.top(v.topN, v.intervalSeconds)),
     '',

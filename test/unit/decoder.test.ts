@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  COMM_LEN, decodeEvents, EVENT_FLAGS, decodeSnapshotFiles, decodeSnapshotSockets, decodeStateCounts,
+  COMM_LEN, decodeEvents, EVENT_FLAGS, EVENT_KINDS, decodeSnapshotFiles, decodeSnapshotSockets, decodeStateCounts,
   EVENT_LAYOUT, FILE_REC_LAYOUT, OWNER_SOURCES, SOCK_REC_LAYOUT, STATE_COUNT_SLOTS, TransitionEvent,
 } from '../../src/decoder';
 import { loadNative } from '../../src/native';
@@ -33,7 +33,7 @@ interface RawEvent {
   ts: bigint; skaddr: bigint; sockId: bigint; prevNs: bigint;
   saddr: Addr; daddr: Addr; netns: number; pid: number; sport: number; dport: number;
   family: number; oldstate: number; newstate: number; ownerSrc: number; comm: string | Buffer;
-  flags?: number;
+  flags?: number; kind?: number; peerFin?: number; err?: number; tx?: bigint; rx?: bigint;
 }
 
 function eventRecord(r: RawEvent): Buffer {
@@ -55,6 +55,11 @@ function eventRecord(r: RawEvent): Buffer {
   buf[L.owner_src] = r.ownerSrc;
   putComm(buf, L.comm, r.comm);
   buf[L.flags] = r.flags ?? 0;
+  buf[L.kind] = r.kind ?? 0;
+  buf[L.peer_fin] = r.peerFin ?? 0;
+  buf.writeUInt16LE(r.err ?? 0, L.sk_err);
+  putU64(buf, L.tx_bytes, r.tx ?? 0n);
+  putU64(buf, L.rx_bytes, r.rx ?? 0n);
   return buf;
 }
 
@@ -111,6 +116,11 @@ const V4_DECODED: TransitionEvent = {
   comm: 'curl',
   ownerSource: 'syscall',
   inferred: false,
+  kind: 'transition',
+  txBytes: 0,
+  rxBytes: 0,
+  error: 0,
+  peerFinReceived: false,
 };
 
 const V6_DECODED: TransitionEvent = {
@@ -130,6 +140,11 @@ const V6_DECODED: TransitionEvent = {
   comm: 'abcdefghijklmnop',
   ownerSource: 'snapshot',
   inferred: false,
+  kind: 'transition',
+  txBytes: 0,
+  rxBytes: 0,
+  error: 0,
+  peerFinReceived: false,
 };
 
 // ---- the layout tables against the addon's compiler -----------------------
@@ -321,4 +336,15 @@ test('the inferred flag bit decodes to inferred: true, and only that bit', () =>
   assert.equal(decodeEvents(eventRecord({ ...V4_EVENT, flags: EVENT_FLAGS.inferred }))[0].inferred, true);
   assert.equal(decodeEvents(eventRecord({ ...V4_EVENT, flags: 0x2 }))[0].inferred, false);
   assert.equal(loadNative().layout.eventFlags.inferred, EVENT_FLAGS.inferred);
+});
+
+test('accept records, close reasons and byte counts decode', () => {
+  const [e] = decodeEvents(eventRecord({
+    ...V4_EVENT, newstate: TCP.CLOSE, kind: 1, peerFin: 1, err: 111, tx: 0x1_0000_0001n, rx: 42n,
+  }));
+  assert.deepEqual([e.kind, e.peerFinReceived, e.error, e.txBytes, e.rxBytes], ['accept', true, 111, 4294967297, 42]);
+  const [plain] = decodeEvents(eventRecord({ ...V4_EVENT }));
+  assert.equal(plain.peerFinReceived, false);
+  const { eventKinds } = loadNative().layout;
+  assert.deepEqual(EVENT_KINDS.map((k) => eventKinds[k]), [0, 1]);
 });

@@ -36,6 +36,11 @@ const EVENT: TransitionEvent = {
   comm: 'curl',
   ownerSource: 'syscall',
   inferred: false,
+  kind: 'transition',
+  txBytes: 0,
+  rxBytes: 0,
+  error: 0,
+  peerFinReceived: false,
 };
 
 const ANONYMOUS: TransitionEvent = {

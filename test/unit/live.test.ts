@@ -1,10 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TransitionEvent } from '../../src/decoder';
-import { LiveViewInput, renderLiveView } from '../../src/format/live-view';
+import { formatMicros, LiveViewInput, renderLiveView } from '../../src/format/live-view';
+import { LatencySet } from '../../src/latency';
 import { LiveStats } from '../../src/live-stats';
 import { TracerCounters } from '../../src/native';
 import { TCP } from '../../src/states';
+import { Connection } from '../../src/tracker';
 
 const MAX_TOTAL_KEYS = 10_000; // src/live-stats.ts
 
@@ -14,6 +16,7 @@ function ev(over: Partial<TransitionEvent> = {}): TransitionEvent {
     saddr: '10.0.0.1', sport: 40000, daddr: '10.0.0.2', dport: 5555, netns: 4026531840,
     oldstate: TCP.ESTABLISHED, newstate: TCP.CLOSE_WAIT, prevStateNs: null,
     pid: 100, comm: 'nginx', ownerSource: 'cached', inferred: false,
+    kind: 'transition', txBytes: 0, rxBytes: 0, error: 0, peerFinReceived: false,
     ...over,
   };
 }
@@ -151,6 +154,7 @@ function view(over: Partial<LiveViewInput> = {}): string[] {
     counters: counters(7, 0),
     filters: 'port 443',
     topN: 8,
+    latencies: new LatencySet('us'),
     ...over,
   }).split('\n');
 }
@@ -214,4 +218,22 @@ test('empty tables say so; topN limits rows', () => {
   const at = one.findIndex((l) => l.startsWith('  PROCESS'));
   assert.equal(one[at + 1], '  100 nginx        3      3');
   assert.equal(one[at + 2], '');
+});
+
+test('the view shows each distribution with samples, percentile bounds and a log2 shape', () => {
+  const latencies = new LatencySet('us');
+  const conn = { pid: 1, comm: 'x', role: 'client', daddr: '10.0.0.2', dport: 80, sport: 5000 } as unknown as Connection;
+  for (const us of [10, 12, 14, 40]) latencies.add('connect', us * 1000, conn);
+  latencies.add('closeWait', 3_000_000_000, conn);
+  const lines = view({ latencies });
+  const connect = lines.find((l) => l.includes('connect (SYN_SENT -> ESTABLISHED)'))!;
+  // 10, 12, 14 fall in 8..15 us, 40 in 32..63: p50 <= 15us, p90 and p99 <= 63us; shape has a gap bucket.
+  assert.match(connect, /\s4\s+15us\s+63us\s+63us\s+█ ▃$/);
+  const closeWait = lines.find((l) => l.includes("CLOSE_WAIT: peer's FIN -> close"))!;
+  assert.match(closeWait, /\s1\s+4\.2s\s+4\.2s\s+4\.2s\s+█$/);
+  assert.ok(!lines.some((l) => l.includes('accept-queue wait')), 'no row without samples');
+});
+
+test('formatMicros picks the unit from the size', () => {
+  assert.deepEqual([1, 999, 1023, 999_999, 2_097_151].map(formatMicros), ['1us', '999us', '1.0ms', '1000.0ms', '2.1s']);
 });

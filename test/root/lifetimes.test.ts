@@ -1,0 +1,114 @@
+/**
+ * `tcptrace life` and `tcptrace hist` on real loopback connections: bytes,
+ * endings, and durations that land in the right log2 bucket.
+ */
+import assert from 'node:assert/strict';
+import * as path from 'node:path';
+import { describe, test } from 'node:test';
+import { CLI, connectPair, exitAll, LineProcess, peer, ROOT, until } from './helpers';
+
+type Json = Record<string, any>;
+
+async function startCli(args: string[]): Promise<LineProcess> {
+  const cli = new LineProcess(process.execPath, [CLI, ...args, '-v']);
+  await until('tcptrace to attach', () => /attached/.test(cli.stderr), 10_000);
+  return cli;
+}
+
+async function finish(cli: LineProcess): Promise<Json[]> {
+  cli.child.kill('SIGINT');
+  assert.equal(await cli.exited(), 0, cli.stderr);
+  return cli.messages as Json[];
+}
+
+/** The one bucket holding samples in a histogram from `hist --json`. */
+function onlyBucket(histograms: Json[], name: string): Json {
+  const h = histograms.find((x) => x.name === name);
+  assert.ok(h, `${name} histogram present`);
+  const filled = h.buckets.filter((b: Json) => b.count > 0);
+  assert.equal(filled.length, 1, `${name}: one filled bucket, got ${JSON.stringify(filled)}`);
+  return filled[0];
+}
+
+describe('tcptrace life', () => {
+  test('bytes are the payload written, and each side says how it ended', async () => {
+    const pair = await connectPair('127.0.0.1');
+    const life = await startCli(['life', '--json', '-P', String(pair.port)]);
+    pair.client.send('send 12345');
+    await pair.client.next('sent');
+    pair.server.send('send 54321');
+    await pair.server.next('sent');
+    await new Promise((r) => setTimeout(r, 100));
+    pair.client.send('close');
+    await pair.client.next('closed');
+    await until('both ends reported', () => life.messages.length >= 2);
+    const lines = await finish(life);
+    await exitAll(pair.server, pair.client);
+
+    const client = lines.find((l) => l.sport === pair.clientPort)!;
+    const server = lines.find((l) => l.sport === pair.port)!;
+    assert.deepEqual([client.txBytes, client.rxBytes, client.ending, client.afterlife, client.pid, client.role],
+      [12345, 54321, 'active', 'TIME_WAIT', pair.client.pid, 'client']);
+    assert.deepEqual([server.txBytes, server.rxBytes, server.ending, server.afterlife, server.pid, server.role],
+      [54321, 12345, 'passive', null, pair.server.pid, 'server']);
+    assert.equal(client.lifetimeIsLowerBound, true, 'opened before the trace');
+    assert.ok(server.stateMs.CLOSE_WAIT >= 0 && server.stateMs.LAST_ACK >= 0);
+  });
+
+  test('refused and reset connections say so', async () => {
+    const pair = await connectPair('127.0.0.1', 'hold', 'hold');
+    const life = await startCli(['life', '--json', '-P', String(pair.port)]);
+    pair.client.send('reset');
+    pair.server.send('close-listener');
+    await pair.server.next('listener-closed');
+    const refused = peer('client', '127.0.0.1', pair.port);
+    await refused.next('error');
+    await until('three connections reported', () => life.messages.length >= 3);
+    const lines = await finish(life);
+    await exitAll(pair.server, pair.client, refused);
+
+    const endings = lines.map((l) => `${l.role}:${l.ending}:${l.error}`).sort();
+    assert.deepEqual(endings, ['client:refused:ECONNREFUSED', 'client:reset:null', 'server:reset:ECONNRESET']);
+    const refusedLine = lines.find((l) => l.ending === 'refused')!;
+    assert.equal(refusedLine.pid, refused.pid);
+    assert.equal(refusedLine.lifetimeIsLowerBound, false);
+  });
+});
+
+describe('tcptrace hist', () => {
+  test('a connection left 300 ms in the accept queue lands in the 262144-524287 us bucket', async () => {
+    const server = new LineProcess('python3', [path.join(ROOT, 'test', 'fixtures', 'slow-accept.py')]);
+    await until('python server', () => server.messages.length > 0);
+    const port = server.messages[0] as unknown as number;
+    const hist = await startCli(['hist', '--json', '-P', String(port)]);
+    const client = peer('client', '127.0.0.1', port, 'close');
+    await client.next('connected');
+    server.child.stdin!.write('accept 300\n');
+    await client.next('closed');
+    const [report] = await finish(hist);
+    server.child.stdin!.write('exit\n');
+    await exitAll(client);
+    await server.exited();
+
+    assert.equal(onlyBucket(report.histograms, 'accept').low, 262144);
+    assert.equal(report.unit, 'us');
+  });
+
+  test('a program that waits 180 ms after the peer\'s FIN shows it in CLOSE_WAIT, split by pid', async () => {
+    const pair = await connectPair('127.0.0.1', 'close', 'hold');
+    const hist = await startCli(['hist', '--json', '--by', 'pid', '-u', 'ms', '-P', String(pair.port)]);
+    pair.server.send('close');
+    await pair.client.next('peer-ended');
+    await new Promise((r) => setTimeout(r, 180));
+    pair.client.send('close');
+    await pair.client.next('closed');
+    await new Promise((r) => setTimeout(r, 200));
+    const [report] = await finish(hist);
+    await exitAll(pair.server, pair.client);
+
+    const closeWait = report.histograms.filter((h: Json) => h.name === 'closeWait');
+    assert.deepEqual(closeWait.map((h: Json) => h.key), [`pid ${pair.client.pid} node`]);
+    assert.equal(onlyBucket(closeWait, 'closeWait').low, 128, '180 ms is in 128-255 ms');
+    assert.equal(report.unit, 'ms');
+  });
+});
