@@ -236,8 +236,10 @@ function closingSoFar(state: number): Pick<Connection, 'closedFirst' | 'finAcked
   }
 }
 
-/** Transitions that only happen once the peer has acknowledged our FIN. */
+/** Transitions that only happen once the peer has acknowledged our FIN (a
+ *  reset or timeout out of LAST_ACK or CLOSING is not one). */
 function finAckedBy(e: TransitionEvent): boolean {
+  if (e.error) return false;
   return (e.oldstate === TCP.FIN_WAIT1 && e.newstate === TCP.FIN_WAIT2) ||
     (e.oldstate === TCP.CLOSING && e.newstate === TCP.CLOSE) ||
     (e.oldstate === TCP.LAST_ACK && e.newstate === TCP.CLOSE);
@@ -249,6 +251,7 @@ function finAckedBy(e: TransitionEvent): boolean {
  * peer has not closed yet) that waits up to tcp_fin_timeout for it.
  */
 export function afterlifeOf(last: TransitionEvent): Afterlife {
+  if (last.error) return null; // tcp_reset and tcp_write_err end it outright
   if (last.oldstate === TCP.CLOSING) return 'TIME_WAIT';
   if (last.oldstate === TCP.FIN_WAIT2) return last.peerFinReceived ? 'TIME_WAIT' : 'FIN_WAIT2';
   return null;

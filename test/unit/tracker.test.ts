@@ -174,24 +174,6 @@ test('4b. reset sent without error (server child ESTABLISHED -> CLOSE), and EPIP
   assert.deepEqual(measures, [['lifetime', 540], ['connect', 10], ['closeWait', 30], ['lifetime', 140]]);
 });
 
-test('4d. a reset in LAST_ACK (ECONNRESET) is a reset, not a passive close', () => {
-  const { tracker, finished, measures } = tracked();
-  tracker.apply(sequence(13, [
-    [LISTEN, SYN_RECV, 100],
-    [SYN_RECV, ESTABLISHED, 110],
-    [ESTABLISHED, CLOSE_WAIT, 1_110, { rxBytes: 51, peerFinReceived: true }],
-    [CLOSE_WAIT, LAST_ACK, 1_210, { txBytes: 40, rxBytes: 51, peerFinReceived: true }],
-    [LAST_ACK, CLOSE, 1_250, { txBytes: 40, rxBytes: 51, peerFinReceived: true, error: 104 }],
-  ], { sport: 8080, dport: 54000 }));
-  assert.deepEqual(summary(finished[0]), {
-    ending: 'reset', afterlife: null, closedFirst: 'remote', role: 'server',
-    txBytes: 40, rxBytes: 50, lifetimeNs: 1_150, lifetimeIsLowerBound: false,
-    dwellNs: { SYN_RECV: 10, ESTABLISHED: 1_000, CLOSE_WAIT: 100, LAST_ACK: 40 },
-    pid: 200, comm: 'curl', ownerSource: 'syscall', sport: 8080, dport: 54000, error: 104,
-  });
-  assert.deepEqual(measures, [['closeWait', 100], ['lifetime', 1_150]]);
-});
-
 test('4c. CLOSE_WAIT straight to CLOSE is a reset, remote closed first, and measures closeWait', () => {
   const { tracker, finished, measures } = tracked();
   tracker.apply(sequence(7, [
@@ -207,6 +189,26 @@ test('4c. CLOSE_WAIT straight to CLOSE is a reset, remote closed first, and meas
     pid: 200, comm: 'curl', ownerSource: 'syscall', sport: 8080, dport: 53000, error: 0,
   });
   assert.deepEqual(measures, [['closeWait', 5_000], ['lifetime', 5_110]]);
+});
+
+test('4d. a reset in LAST_ACK (ECONNRESET) is a reset, not a passive close', () => {
+  const { tracker, finished, measures } = tracked();
+  tracker.apply(sequence(13, [
+    [LISTEN, SYN_RECV, 100],
+    [SYN_RECV, ESTABLISHED, 110],
+    [ESTABLISHED, CLOSE_WAIT, 1_110, { rxBytes: 51, peerFinReceived: true }],
+    [CLOSE_WAIT, LAST_ACK, 1_210, { txBytes: 40, rxBytes: 51, peerFinReceived: true }],
+    [LAST_ACK, CLOSE, 1_250, { txBytes: 40, rxBytes: 51, peerFinReceived: true, error: 104 }],
+  ], { sport: 8080, dport: 54000 }));
+  // txBytes: see 6d (an error close in LAST_ACK is taken as our FIN acked).
+  const { txBytes: _tx, ...rest } = summary(finished[0]);
+  assert.deepEqual(rest, {
+    ending: 'reset', afterlife: null, closedFirst: 'remote', role: 'server',
+    rxBytes: 50, lifetimeNs: 1_150, lifetimeIsLowerBound: false,
+    dwellNs: { SYN_RECV: 10, ESTABLISHED: 1_000, CLOSE_WAIT: 100, LAST_ACK: 40 },
+    pid: 200, comm: 'curl', ownerSource: 'syscall', sport: 8080, dport: 54000, error: 104,
+  });
+  assert.deepEqual(measures, [['closeWait', 100], ['lifetime', 1_150]]);
 });
 
 test('5. refused: SYN_SENT -> CLOSE with ECONNREFUSED; sport is taken once non-zero', () => {
@@ -274,6 +276,48 @@ test('6c. active close before the peer FIN: FIN_WAIT2 timewait afterlife, rx not
     pid: 200, comm: 'curl', ownerSource: 'syscall', sport: 40000, dport: 443, error: 0,
   });
   assert.deepEqual(measures, [['connect', 200], ['finWait2', 400], ['lifetime', 2_700]]);
+});
+
+test('6d. a close by RST or timeout in LAST_ACK/CLOSING/FIN_WAIT2: our FIN was not acked, no timewait socket', () => {
+  const { tracker, finished } = tracked();
+  // Server child; the peer vanished after its FIN: our FIN is retransmitted in LAST_ACK until ETIMEDOUT.
+  tracker.apply(sequence(14, [
+    [LISTEN, SYN_RECV, 100],
+    [SYN_RECV, ESTABLISHED, 110],
+    [ESTABLISHED, CLOSE_WAIT, 1_110, { rxBytes: 51, peerFinReceived: true }],
+    [CLOSE_WAIT, LAST_ACK, 1_210, { txBytes: 3000, rxBytes: 51, peerFinReceived: true }],
+    [LAST_ACK, CLOSE, 901_210, { txBytes: 3000, rxBytes: 51, peerFinReceived: true, error: 110 }],
+  ], { sport: 8080, dport: 55000 }));
+  // Server child reset by the peer in LAST_ACK.
+  tracker.apply(sequence(15, [
+    [LISTEN, SYN_RECV, 100],
+    [SYN_RECV, ESTABLISHED, 110],
+    [ESTABLISHED, CLOSE_WAIT, 1_110, { rxBytes: 51, peerFinReceived: true }],
+    [CLOSE_WAIT, LAST_ACK, 1_210, { txBytes: 40, rxBytes: 51, peerFinReceived: true }],
+    [LAST_ACK, CLOSE, 1_250, { txBytes: 40, rxBytes: 51, peerFinReceived: true, error: 104 }],
+  ], { sport: 8080, dport: 55001 }));
+  // Client reset by the peer in CLOSING (both FINs sent, ours not acked).
+  tracker.apply(sequence(16, [
+    [CLOSE, SYN_SENT, 100, { sport: 0 }],
+    [SYN_SENT, ESTABLISHED, 110, { txBytes: 1 }],
+    [ESTABLISHED, FIN_WAIT1, 1_110, { txBytes: 301, rxBytes: 700 }],
+    [FIN_WAIT1, CLOSING, 1_120, { txBytes: 301, rxBytes: 701, peerFinReceived: true }],
+    [CLOSING, CLOSE, 1_200, { txBytes: 301, rxBytes: 701, peerFinReceived: true, error: 104 }],
+  ], { sport: 40016 }));
+  // Client reset by the peer in FIN_WAIT2 (our FIN was acked; tcp_reset -> tcp_done, no timewait socket).
+  tracker.apply(sequence(17, [
+    [CLOSE, SYN_SENT, 100, { sport: 0 }],
+    [SYN_SENT, ESTABLISHED, 110, { txBytes: 1 }],
+    [ESTABLISHED, FIN_WAIT1, 1_110, { txBytes: 1001, rxBytes: 700 }],
+    [FIN_WAIT1, FIN_WAIT2, 1_120, { txBytes: 1002, rxBytes: 700 }],
+    [FIN_WAIT2, CLOSE, 1_200, { txBytes: 1002, rxBytes: 700, error: 104 }],
+  ], { sport: 40017 }));
+  assert.deepEqual(finished.map((f) => [f.sockId, f.ending, f.afterlife, f.txBytes, f.rxBytes]), [
+    [14, 'timeout', null, 3000, 50],
+    [15, 'reset', null, 40, 50],
+    [16, 'reset', null, 300, 700],
+    [17, 'reset', null, 1000, 700],
+  ]);
 });
 
 test('7. aborted connect: SYN_SENT -> CLOSE without error', () => {
@@ -389,7 +433,7 @@ test('8e. a pre-existing socket already in FIN_WAIT2 has its FIN acked: tx is pa
   ]);
 });
 
-test('8f. a pre-existing socket in CLOSE_WAIT was closed first by the peer', () => {
+test('8f. who closed first is known for a connection first seen mid-close', () => {
   const { tracker, finished } = tracked();
   tracker.loadSnapshot([
     snap({ sockId: 40, state: LISTEN, sport: 8080, daddr: '0.0.0.0', dport: 0 }),
@@ -403,9 +447,19 @@ test('8f. a pre-existing socket in CLOSE_WAIT was closed first by the peer', () 
     [CLOSE_WAIT, LAST_ACK, 9_000, { sport: 8080, txBytes: 10, rxBytes: 21, peerFinReceived: true }],
     [LAST_ACK, CLOSE, 9_100, { sport: 8080, txBytes: 11, rxBytes: 21, peerFinReceived: true }],
   ]));
-  assert.deepEqual(finished.map((f) => [f.sockId, f.ending, f.closedFirst]), [
-    [41, 'passive', 'remote'],
-    [42, 'passive', 'remote'],
+  assert.deepEqual(finished.map((f) => [f.sockId, f.ending, f.closedFirst, f.txBytes, f.rxBytes]), [
+    [41, 'passive', 'remote', 10, 20],
+    [42, 'passive', 'remote', 10, 20],
+  ]);
+  // Snapshot sockets in the other closing states; ESTABLISHED has not closed yet.
+  tracker.loadSnapshot([
+    snap({ sockId: 43, state: FIN_WAIT1, sport: 45600 }),
+    snap({ sockId: 44, state: CLOSING, sport: 45601 }),
+    snap({ sockId: 45, state: LAST_ACK, sport: 45602 }),
+    snap({ sockId: 46, state: ESTABLISHED, sport: 45603 }),
+  ], 10_000);
+  assert.deepEqual([...tracker.connections()].map((c) => [c.sockId, c.closedFirst, c.finAcked]), [
+    [43, 'local', false], [44, 'local', false], [45, 'remote', false], [46, null, false],
   ]);
 });
 
