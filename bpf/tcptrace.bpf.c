@@ -251,6 +251,8 @@ static __always_inline void emit(const struct sock *sk, const struct sock_info *
 	e->sk_err = r->new == TCP_CLOSE ? BPF_CORE_READ(sk, sk_err) : 0;
 	e->tx_bytes = BPF_CORE_READ(tp, bytes_acked);
 	e->rx_bytes = BPF_CORE_READ(tp, bytes_received);
+	/* For ->CLOSE_WAIT: how long the connection sat idle before the peer's FIN. */
+	e->idle_ns = si && si->last_io_ns ? r->ts - si->last_io_ns : 0;
 	bpf_ringbuf_submit(e, wakeup_flags());
 }
 

@@ -30,7 +30,7 @@ enum tcptrace_event_kind {
 	KIND_ACCEPT = 1,     /* accept() returned this socket; prev_state_ns = time queued since ESTABLISHED */
 };
 
-/* One TCP state transition (or accept). 120 bytes. */
+/* One TCP state transition (or accept). 128 bytes. */
 struct tcptrace_event {
 	__u64 ts_ns;         /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
 	__u64 skaddr;        /* kernel address of the sock: reused after free */
@@ -55,6 +55,7 @@ struct tcptrace_event {
 	__u16 pad1;
 	__u64 tx_bytes;      /* tcp_sock.bytes_acked: counts an acked SYN and FIN too */
 	__u64 rx_bytes;      /* tcp_sock.bytes_received: counts the peer's FIN too */
+	__u64 idle_ns;       /* time since the owner's last send/recv on it; 0 = none seen */
 };
 
 /* One socket found by the start-up snapshot (BPF iter/tcp). 72 bytes. */

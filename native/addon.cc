@@ -272,6 +272,7 @@ Napi::Object Layout(Napi::Env env) {
 	FIELD(event, tcptrace_event, sk_err);
 	FIELD(event, tcptrace_event, tx_bytes);
 	FIELD(event, tcptrace_event, rx_bytes);
+	FIELD(event, tcptrace_event, idle_ns);
 
 	Napi::Object sock = Napi::Object::New(env);
 	sock.Set("size", static_cast<double>(sizeof(tcptrace_sock_rec)));

@@ -61,7 +61,7 @@ int append_record(void *ctx, void *data, size_t size) {
 
 }  // namespace
 
-static_assert(sizeof(struct tcptrace_event) == 120, "event layout changed: update the decoder");
+static_assert(sizeof(struct tcptrace_event) == 128, "event layout changed: update the decoder");
 static_assert(sizeof(struct tcptrace_sock_rec) == 72, "socket record layout changed");
 static_assert(sizeof(struct tcptrace_file_rec) == 40, "file record layout changed");
 

@@ -1,5 +1,6 @@
 /** The command line: commander wiring only. Each command lives in commands/. */
 import { Command, CommanderError, Option } from 'commander';
+import { runCulprits } from './commands/culprits';
 import { runHist } from './commands/hist';
 import { runLife } from './commands/life';
 import { runLive } from './commands/live';
@@ -55,6 +56,18 @@ export function buildProgram(): Command {
       .addOption(new Option('-u, --unit <unit>', 'time unit').choices(['us', 'ms']).default('us')),
     'one JSON object per print, buckets as numbers',
   )).action(runHist);
+
+  program.command('culprits')
+    .description('per process, the sockets it holds in CLOSE_WAIT: since when, to which peers, and why')
+    .option('-d, --duration <seconds>', `observe this long, then report (default ${5} s)`, (v) => parseSeconds('--duration', v))
+    .option('-w, --watch', 'report again every interval until Ctrl-C')
+    .option('-i, --interval <seconds>', 'with --watch: seconds between reports (default 2)', (v) => parseSeconds('--interval', v))
+    .option('--min-age <seconds>', 'leave out sockets in CLOSE_WAIT for less than this (about to be closed)', (v) => parseSeconds('--min-age', v))
+    .option('-p, --pid <pids>', 'only these holder PIDs (comma list)', (v, prev?: number[]) => parsePids(v, prev))
+    .option('-j, --json', 'one JSON report')
+    .addOption(new Option('--ring-buffer <size>', 'kernel ring buffer size, a power of two (64K-1G)').argParser(parseRingBufferSize))
+    .option('-v, --verbose', 'say more, and on failure print the kernel\'s own reason')
+    .action(runCulprits);
 
   return program;
 }

@@ -7,10 +7,10 @@ import { formatAddress } from './addr';
 import { AF_INET } from './states';
 
 export const EVENT_LAYOUT = {
-  size: 120, ts_ns: 0, skaddr: 8, sock_id: 16, prev_state_ns: 24, saddr: 32, daddr: 48,
+  size: 128, ts_ns: 0, skaddr: 8, sock_id: 16, prev_state_ns: 24, saddr: 32, daddr: 48,
   netns: 64, pid: 68, sport: 72, dport: 74, family: 76, oldstate: 77, newstate: 78,
   owner_src: 79, comm: 80, flags: 96, kind: 97, peer_fin: 98, sk_err: 100,
-  tx_bytes: 104, rx_bytes: 112,
+  tx_bytes: 104, rx_bytes: 112, idle_ns: 120,
 } as const;
 
 /** TCPTRACE_EVENT_* bits of the flags field. */
@@ -66,6 +66,8 @@ export interface TransitionEvent {
   /** At ->CLOSE: the socket's errno (0 if none), and whether the peer's FIN had been processed. */
   error: number;
   peerFinReceived: boolean;
+  /** Time since the owner's last send/recv on this socket; null if none was seen. */
+  idleNs: number | null;
 }
 
 export interface SnapshotSocket {
@@ -143,6 +145,7 @@ export function decodeEvent(buf: Buffer, at: number): TransitionEvent {
     rxBytes: u64(buf, at + L.rx_bytes),
     error: buf.readUInt16LE(at + L.sk_err),
     peerFinReceived: buf[at + L.peer_fin] === 1,
+    idleNs: u64(buf, at + L.idle_ns) || null,
   };
 }
 

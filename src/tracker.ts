@@ -24,6 +24,8 @@ export interface Connection {
   pid: number | null;
   comm: string | null;
   ownerSource: OwnerSource;
+  /** The process that connected it or accept()ed it, when seen: fds move, this does not. */
+  openedBy: { pid: number; comm: string | null } | null;
   /** client: this side connected; server: accepted child of a listener. */
   role: 'client' | 'server' | null;
   /** Open before tracing began: its start and first state's age are not known. */
@@ -92,7 +94,7 @@ export class ConnectionTracker {
       const role = listening.has(`${s.netns}:${s.sport}`) ? 'server' : 'client';
       this.add({
         sockId: s.sockId, family: s.family, saddr: s.saddr, sport: s.sport, daddr: s.daddr, dport: s.dport,
-        netns: s.netns, pid: null, comm: null, ownerSource: null, role, preexisting: true,
+        netns: s.netns, pid: null, comm: null, ownerSource: null, openedBy: null, role, preexisting: true,
         startNs: nowNs, state: s.state, stateSinceNs: null, dwellNs: {}, synAcked: role === 'client',
         ...closingSoFar(s.state),
       });
@@ -110,6 +112,7 @@ export class ConnectionTracker {
     const conn = this.open.get(e.sockId);
     if (!conn) return;
     this.takeOwner(conn, e);
+    if (e.pid !== null) conn.openedBy = { pid: e.pid, comm: e.comm };
     if (e.prevStateNs !== null) this.handlers.onMeasure?.('accept', e.prevStateNs, conn);
   }
 
@@ -138,6 +141,7 @@ export class ConnectionTracker {
     return this.add({
       sockId: e.sockId, family: e.family, saddr: e.saddr, sport: e.sport, daddr: e.daddr, dport: e.dport,
       netns: e.netns, pid: e.pid, comm: e.comm, ownerSource: e.ownerSource, role,
+      openedBy: e.ownerSource === 'syscall' && e.pid !== null ? { pid: e.pid, comm: e.comm } : null,
       preexisting: role === null, startNs: e.tsNs, state: e.oldstate,
       stateSinceNs: role === null ? null : e.tsNs, dwellNs: {}, synAcked: false,
       ...closingSoFar(e.oldstate),

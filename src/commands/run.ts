@@ -16,11 +16,13 @@ export interface RunOptions {
   verbose?: boolean;
   /** Receives the function that ends the run, for stops the command detects. */
   bindStop?(stop: (reason: string) => void): void;
+  /** Runs at the stop, while the kernel side is still attached (for a last snapshot). */
+  beforeStop?(): void;
 }
 
 const STOP_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
-export function runUntilStopped({ session, handlers, durationSeconds, verbose, bindStop }: RunOptions): Promise<void> {
+export function runUntilStopped({ session, handlers, durationSeconds, verbose, bindStop, beforeStop }: RunOptions): Promise<void> {
   return new Promise((resolve, reject) => {
     let stopping = false;
     const timer = durationSeconds ? setTimeout(() => stop('--duration reached'), durationSeconds * 1000) : undefined;
@@ -30,6 +32,12 @@ export function runUntilStopped({ session, handlers, durationSeconds, verbose, b
       if (verbose) process.stderr.write(`tcptrace: stopping (${reason})\n`);
       if (timer) clearTimeout(timer);
       for (const signal of STOP_SIGNALS) process.removeListener(signal, stop);
+      try {
+        beforeStop?.();
+      } catch (err) {
+        session.stop().finally(() => reject(err));
+        return;
+      }
       session.stop().then(resolve, reject);
     };
     for (const signal of STOP_SIGNALS) process.on(signal, stop);

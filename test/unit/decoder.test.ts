@@ -121,6 +121,7 @@ const V4_DECODED: TransitionEvent = {
   rxBytes: 0,
   error: 0,
   peerFinReceived: false,
+  idleNs: null,
 };
 
 const V6_DECODED: TransitionEvent = {
@@ -145,6 +146,7 @@ const V6_DECODED: TransitionEvent = {
   rxBytes: 0,
   error: 0,
   peerFinReceived: false,
+  idleNs: null,
 };
 
 // ---- the layout tables against the addon's compiler -----------------------

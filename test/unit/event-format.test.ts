@@ -41,6 +41,7 @@ const EVENT: TransitionEvent = {
   rxBytes: 0,
   error: 0,
   peerFinReceived: false,
+  idleNs: null,
 };
 
 const ANONYMOUS: TransitionEvent = {

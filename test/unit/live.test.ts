@@ -16,7 +16,7 @@ function ev(over: Partial<TransitionEvent> = {}): TransitionEvent {
     saddr: '10.0.0.1', sport: 40000, daddr: '10.0.0.2', dport: 5555, netns: 4026531840,
     oldstate: TCP.ESTABLISHED, newstate: TCP.CLOSE_WAIT, prevStateNs: null,
     pid: 100, comm: 'nginx', ownerSource: 'cached', inferred: false,
-    kind: 'transition', txBytes: 0, rxBytes: 0, error: 0, peerFinReceived: false,
+    kind: 'transition', txBytes: 0, rxBytes: 0, error: 0, peerFinReceived: false, idleNs: null,
     ...over,
   };
 }

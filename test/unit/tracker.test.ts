@@ -13,7 +13,7 @@ function ev(over: Partial<TransitionEvent> = {}): TransitionEvent {
     saddr: '10.0.0.1', sport: 40000, daddr: '10.0.0.2', dport: 443, netns: NETNS,
     oldstate: ESTABLISHED, newstate: CLOSE_WAIT, prevStateNs: null,
     pid: 200, comm: 'curl', ownerSource: 'syscall', inferred: false,
-    kind: 'transition', txBytes: 0, rxBytes: 0, error: 0, peerFinReceived: false,
+    kind: 'transition', txBytes: 0, rxBytes: 0, error: 0, peerFinReceived: false, idleNs: null,
     ...over,
   };
 }
@@ -81,7 +81,7 @@ test('1. client active close: TIME_WAIT afterlife, SYN and FIN taken out of the 
   assert.equal(finished.length, 1);
   assert.deepEqual(finished[0], {
     sockId: 1, family: 4, saddr: '10.0.0.1', sport: 40000, daddr: '10.0.0.2', dport: 443, netns: NETNS,
-    pid: 201, comm: 'curl-worker', ownerSource: 'cached', role: 'client', preexisting: false,
+    pid: 201, comm: 'curl-worker', ownerSource: 'cached', openedBy: { pid: 200, comm: 'curl' }, role: 'client', preexisting: false,
     startNs: 1_000, state: CLOSE, stateSinceNs: 12_000,
     dwellNs: { SYN_SENT: 300, ESTABLISHED: 10_000, FIN_WAIT1: 200, FIN_WAIT2: 500 },
     closedFirst: 'local', synAcked: true, finAcked: true,

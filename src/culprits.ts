@@ -1,0 +1,225 @@
+/**
+ * CLOSE_WAIT culprits: which process holds which sockets the peer has closed,
+ * since when, to which peers, and what the measurements say about why.
+ *
+ * The holder is whoever has the fd at report time (fds move: dup, fork,
+ * SCM_RIGHTS); the process that connected or accepted the socket is shown
+ * beside it when it differs.
+ */
+import { TransitionEvent } from './decoder';
+import { formatEndpoint } from './addr';
+import { Snapshot } from './session';
+import { TCP } from './states';
+import { ConnectionTracker } from './tracker';
+
+export interface CloseWaitEntry {
+  enteredNs: number;
+  /** From the owner's last send/recv to the peer's FIN; null if no I/O was seen. */
+  idleBeforeFinNs: number | null;
+}
+
+/** When each socket entered CLOSE_WAIT during the trace, and how idle it was. */
+export class CloseWaitLog {
+  private readonly entries = new Map<number, CloseWaitEntry>();
+
+  apply(events: TransitionEvent[]): void {
+    for (const e of events) {
+      if (e.kind !== 'transition') continue;
+      if (e.newstate === TCP.CLOSE_WAIT) this.entries.set(e.sockId, { enteredNs: e.tsNs, idleBeforeFinNs: e.idleNs });
+      else if (e.oldstate === TCP.CLOSE_WAIT || e.newstate === TCP.CLOSE) this.entries.delete(e.sockId);
+    }
+  }
+
+  get(sockId: number): CloseWaitEntry | undefined {
+    return this.entries.get(sockId);
+  }
+}
+
+export interface CulpritSocket {
+  /** The lowest fd it is held on; fds lists them all (dup, dup2). */
+  fd: number;
+  fds: number[];
+  saddr: string;
+  sport: number;
+  daddr: string;
+  dport: number;
+  ageMs: number;
+  /** In CLOSE_WAIT before tracing began (or its entry was not seen): at least this old. */
+  ageIsLowerBound: boolean;
+  idleBeforeFinMs: number | null;
+  openedBy: { pid: number; comm: string | null } | null;
+}
+
+export interface CulpritPeer {
+  daddr: string;
+  dport: number;
+  count: number;
+  /** Median idle time before the peer's FIN, over the sockets where it was measured. */
+  idleBeforeFinMs: number | null;
+}
+
+export interface Culprit {
+  pid: number;
+  comm: string;
+  cmdline: string;
+  count: number;
+  oldestAgeMs: number;
+  medianAgeMs: number;
+  ageIsLowerBound: boolean;
+  sockets: CulpritSocket[];
+  peers: CulpritPeer[];
+  advice: string[];
+}
+
+export interface CulpritReport {
+  culprits: Culprit[];
+  /** Distinct CLOSE_WAIT sockets held (one shared after fork counts once). */
+  sockets: number;
+  /** CLOSE_WAIT sockets no process holds any more (being torn down). */
+  orphans: number;
+  observedMs: number;
+}
+
+export interface ReportInput {
+  snapshot: Snapshot;
+  log: CloseWaitLog;
+  tracker: ConnectionTracker;
+  nowNs: number;
+  startedNs: number;
+  minAgeMs?: number;
+  pids?: number[];
+  cmdlineOf(pid: number, comm: string): string;
+}
+
+const round1 = (x: number) => Math.round(x * 10) / 10;
+
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+export function buildCulpritReport(input: ReportInput): CulpritReport {
+  const { snapshot, log, tracker, nowNs, startedNs } = input;
+  const observedMs = (nowNs - startedNs) / 1e6;
+  const openers = new Map([...tracker.connections()].map((c) => [c.sockId, c.openedBy]));
+  const holders = new Map<string, { pid: number; fd: number; comm: string }[]>();
+  for (const f of snapshot.files) {
+    if (!holders.has(f.skaddr)) holders.set(f.skaddr, []);
+    holders.get(f.skaddr)!.push(f);
+  }
+
+  const byPid = new Map<number, { comm: string; sockets: CulpritSocket[] }>();
+  let orphans = 0, held = 0;
+  for (const s of snapshot.sockets) {
+    if (s.state !== TCP.CLOSE_WAIT) continue;
+    const fdsByPid = fdsPerHolder(holders.get(s.skaddr) ?? [], input.pids);
+    if (!holders.has(s.skaddr)) {
+      orphans++;
+      continue;
+    }
+    const entry = log.get(s.sockId);
+    const ageMs = entry ? (nowNs - entry.enteredNs) / 1e6 : observedMs;
+    // A lower-bound age cannot show the socket is younger than --min-age: keep it.
+    if (entry && ageMs < (input.minAgeMs ?? 0)) continue;
+    if (fdsByPid.size) held++;
+    for (const [pid, { comm, fds }] of fdsByPid) {
+      if (!byPid.has(pid)) byPid.set(pid, { comm, sockets: [] });
+      byPid.get(pid)!.sockets.push({
+        fd: fds[0], fds, saddr: s.saddr, sport: s.sport, daddr: s.daddr, dport: s.dport,
+        ageMs: round1(ageMs), ageIsLowerBound: !entry,
+        idleBeforeFinMs: entry?.idleBeforeFinNs != null ? round1(entry.idleBeforeFinNs / 1e6) : null,
+        openedBy: openers.get(s.sockId) ?? null,
+      });
+    }
+  }
+
+  const culprits = [...byPid.entries()].map(([pid, { comm, sockets }]) => culpritOf(pid, comm, sockets, input, observedMs));
+  culprits.sort((a, b) => b.count - a.count || b.oldestAgeMs - a.oldestAgeMs || a.pid - b.pid);
+  return { culprits, sockets: held, orphans, observedMs: Math.round(observedMs) };
+}
+
+/** The fds each process holds one socket on (several after dup), sorted. */
+function fdsPerHolder(files: { pid: number; fd: number; comm: string }[], pids?: number[]) {
+  const out = new Map<number, { comm: string; fds: number[] }>();
+  for (const f of files) {
+    if (pids?.length && !pids.includes(f.pid)) continue;
+    if (!out.has(f.pid)) out.set(f.pid, { comm: f.comm, fds: [] });
+    out.get(f.pid)!.fds.push(f.fd);
+  }
+  for (const v of out.values()) v.fds.sort((a, b) => a - b);
+  return out;
+}
+
+function culpritOf(pid: number, comm: string, sockets: CulpritSocket[], input: ReportInput, observedMs: number): Culprit {
+  sockets.sort((a, b) => b.ageMs - a.ageMs || a.fd - b.fd);
+  const ages = sockets.map((s) => s.ageMs);
+  const peers = peersOf(sockets);
+  const culprit: Culprit = {
+    pid, comm, cmdline: input.cmdlineOf(pid, comm), count: sockets.length,
+    oldestAgeMs: Math.max(...ages), medianAgeMs: round1(median(ages)),
+    ageIsLowerBound: sockets.some((s) => s.ageIsLowerBound),
+    sockets, peers, advice: [],
+  };
+  culprit.advice = adviceFor(culprit, observedMs);
+  return culprit;
+}
+
+function peersOf(sockets: CulpritSocket[]): CulpritPeer[] {
+  const groups = new Map<string, CulpritSocket[]>();
+  for (const s of sockets) {
+    const key = formatEndpoint(s.daddr, s.dport);
+    if (!groups.has(key)) groups.set(key, []);
+    groups.get(key)!.push(s);
+  }
+  return [...groups.values()]
+    .map((group) => {
+      const idles = group.map((s) => s.idleBeforeFinMs).filter((x): x is number => x !== null);
+      return {
+        daddr: group[0].daddr, dport: group[0].dport, count: group.length,
+        idleBeforeFinMs: idles.length ? round1(median(idles)) : null,
+      };
+    })
+    .sort((a, b) => b.count - a.count);
+}
+
+/** Peer FINs that come this soon after the last exchange are not an idle timeout. */
+const PROMPT_FIN_MS = 1000;
+
+export function formatSeconds(ms: number): string {
+  const whole = Math.round(ms); // 999.6 is "1.0 s", not "1000 ms"
+  return whole < 1000 ? `${whole} ms` : `${(ms / 1000).toFixed(1)} s`;
+}
+
+/**
+ * What the measurements support, and nothing more. No sysctl is offered: no
+ * kernel setting frees CLOSE_WAIT sockets promptly; the cure is in the program.
+ */
+export function adviceFor(c: Culprit, observedMs: number): string[] {
+  const advice: string[] = [];
+  for (const peer of c.peers) {
+    const at = formatEndpoint(peer.daddr, peer.dport);
+    const idles = c.sockets.filter((s) => s.daddr === peer.daddr && s.dport === peer.dport && s.idleBeforeFinMs !== null)
+      .map((s) => s.idleBeforeFinMs!);
+    if (peer.idleBeforeFinMs === null) continue;
+    const low = Math.min(...idles), high = Math.max(...idles);
+    const spread = idles.length > 1 && high - low > 0.2 * peer.idleBeforeFinMs
+      ? ` (measured ${formatSeconds(low)} to ${formatSeconds(high)} over ${idles.length} sockets)` : '';
+    if (peer.idleBeforeFinMs >= PROMPT_FIN_MS) {
+      const t = formatSeconds(peer.idleBeforeFinMs);
+      advice.push(`peer ${at} closes idle connections after ~${t}${spread}; this process keeps them idle longer ` +
+        `and never reads the FIN: evict idle connections before ${t} (a pool idle timeout below the peer's keep-alive timeout)`);
+    } else {
+      advice.push(`peer ${at} closed ${idles.length} connection(s) within ${formatSeconds(peer.idleBeforeFinMs)} of the ` +
+        `last exchange, and this process never closed its side: look for an error or early-return path that skips close()`);
+    }
+  }
+  const unmeasured = c.sockets.filter((s) => s.idleBeforeFinMs === null);
+  if (unmeasured.length) {
+    const before = unmeasured.filter((s) => s.ageIsLowerBound).length;
+    advice.push(`${unmeasured.length} socket(s) have no idle time measured` +
+      (before ? ` (${before} were in CLOSE_WAIT before tracing began, for at least ${formatSeconds(observedMs)})` : '') +
+      ': trace from before they are closed by the peer to see why');
+  }
+  return advice;
+}

@@ -1,0 +1,140 @@
+/**
+ * `tcptrace culprits` against real leaks on loopback: the right holder, count
+ * and peer; --min-age; fds inherited across fork; leaks older than the trace;
+ * and advice that names the server's keep-alive timeout.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import * as path from 'node:path';
+import { afterEach, describe, test } from 'node:test';
+import { CLI, exitAll, FIXTURES, LineProcess, ROOT, until } from './helpers';
+
+type Json = Record<string, any>;
+
+/** Every process a test starts, ended after it whatever the outcome. */
+const started: LineProcess[] = [];
+afterEach(() => {
+  for (const p of started.splice(0)) p.child.kill('SIGKILL');
+});
+
+function track(p: LineProcess): LineProcess {
+  started.push(p);
+  return p;
+}
+
+async function server(...options: string[]): Promise<{ server: LineProcess; port: number }> {
+  const srv = track(new LineProcess(process.execPath, [path.join(FIXTURES, 'tcp-peer.js'), 'server', '127.0.0.1', '0', ...options]));
+  return { server: srv, port: (await srv.next('listening')).port as number };
+}
+
+async function pool(port: number, count: number, ...options: string[]): Promise<LineProcess> {
+  const client = track(new LineProcess(process.execPath, [path.join(FIXTURES, 'pool-client.js'), '127.0.0.1', String(port), String(count), ...options]));
+  await client.next('connected');
+  return client;
+}
+
+async function startCulprits(args: string[]): Promise<LineProcess> {
+  const cli = new LineProcess(process.execPath, [CLI, 'culprits', '--json', ...args, '-v']);
+  await until('tcptrace to attach', () => /attached/.test(cli.stderr), 10_000);
+  return cli;
+}
+
+async function reportOf(cli: LineProcess): Promise<Json> {
+  assert.equal(await cli.exited(), 0, cli.stderr);
+  assert.equal(cli.messages.length, 1, 'one JSON report');
+  return cli.messages[0] as Json;
+}
+
+function culpritFor(report: Json, pid: number): Json {
+  const found = report.culprits.find((c: Json) => c.pid === pid);
+  assert.ok(found, `pid ${pid} reported; got ${JSON.stringify(report.culprits.map((c: Json) => c.pid))}`);
+  return found;
+}
+
+/** [pid, fd, local port] of every CLOSE_WAIT socket to `port`, as ss -p sees them. */
+function ssCloseWait(port: number): [number, number, number][] {
+  const out = execFileSync('ss', ['-tanpH', 'state', 'close-wait', `( dport = :${port} )`], { encoding: 'utf8' });
+  return out.split('\n').filter(Boolean).flatMap((line) => {
+    const local = Number(/127\.0\.0\.1:(\d+)\s/.exec(line)![1]);
+    return [...line.matchAll(/pid=(\d+),fd=(\d+)/g)].map((m) => [Number(m[1]), Number(m[2]), local] as [number, number, number]);
+  }).sort((a, b) => a[1] - b[1]);
+}
+
+describe('tcptrace culprits', () => {
+  test('a client that never closes is reported with its pid, count and peer, as ss -p sees it', async () => {
+    const { server: srv, port } = await server('--on-end', 'hold');
+    const culprits = await startCulprits(['-d', '2']);
+    const leaker = await pool(port, 5);
+    await until('all five accepted', () => srv.messages.filter((m) => m.event === 'accepted').length === 5);
+    srv.send('close');
+    const report = await reportOf(culprits);
+    const c = culpritFor(report, leaker.pid);
+    assert.equal(c.count, 5);
+    assert.deepEqual(c.peers.map((p: Json) => [p.daddr, p.dport, p.count]), [['127.0.0.1', port, 5]]);
+    assert.ok(c.cmdline.includes('pool-client.js'));
+    assert.ok(c.sockets.every((s: Json) => s.ageIsLowerBound === false && s.openedBy.pid === leaker.pid));
+    const ours = c.sockets.map((s: Json) => [leaker.pid, s.fd, s.sport]).sort((a: number[], b: number[]) => a[1] - b[1]);
+    assert.deepEqual(ours, ssCloseWait(port), 'the same pid, fd and socket as ss -tanp state close-wait');
+    assert.ok(c.advice.every((a: string) => !/sysctl|tcp_fin_timeout|keepalive/.test(a)), 'no sysctl as a cure');
+    await exitAll(srv, leaker);
+  });
+
+  test('--min-age leaves out a program that closes 3 s after the FIN, and keeps the leak', async () => {
+    const { server: srv, port } = await server('--on-end', 'close', '--idle-close-ms', '100');
+    const leaker = await pool(port, 2);
+    const culprits = await startCulprits(['-d', '2', '--min-age', '2.5']);
+    const closer = await pool(port, 1, '--close-after-ms', '3000');
+    const report = await reportOf(culprits);
+    assert.equal(culpritFor(report, leaker.pid).count, 2, 'leaked before the trace: kept');
+    assert.ok(!report.culprits.some((c: Json) => c.pid === closer.pid), 'under 2.5 s in CLOSE_WAIT: left out');
+    await exitAll(srv, leaker, closer);
+  });
+
+  test('after fork, the child holding the inherited fds is the culprit; the parent opened them', async () => {
+    const { server: srv, port } = await server('--on-end', 'hold');
+    // The fixture prints "<child pid> <fd> <fd> <fd>", not JSON.
+    const forker = track(new LineProcess('python3', [path.join(ROOT, 'test', 'fixtures', 'leak-fork.py'), '127.0.0.1', String(port), '3']));
+    await until('forked child', () => forker.messages.length > 0);
+    const [childPid, ...fds] = String(forker.messages[0].text).split(' ').map(Number);
+    const parentPid = forker.pid;
+    try {
+      await until('all three accepted', () => srv.messages.filter((m) => m.event === 'accepted').length === 3);
+      const culprits = await startCulprits(['-d', '1.5']);
+      srv.send('close');
+      const report = await reportOf(culprits);
+      const c = culpritFor(report, childPid);
+      assert.equal(c.count, 3);
+      assert.deepEqual(c.sockets.map((s: Json) => s.fd).sort(), fds.sort());
+      assert.ok(c.sockets.every((s: Json) => s.openedBy === null || s.openedBy.pid === parentPid), 'opened by the parent');
+      assert.ok(!report.culprits.some((x: Json) => x.pid === parentPid), 'the parent holds nothing');
+    } finally {
+      process.kill(childPid, 'SIGKILL');
+    }
+  });
+
+  test('sockets leaked before tcptrace started are found, with ages as lower bounds', async () => {
+    const { server: srv, port } = await server('--on-end', 'hold');
+    const leaker = await pool(port, 3);
+    await until('all three accepted', () => srv.messages.filter((m) => m.event === 'accepted').length === 3);
+    srv.send('close');
+    await until('leak in place', () => ssCloseWait(port).length === 3);
+    const report = await reportOf(await startCulprits(['-d', '1']));
+    const c = culpritFor(report, leaker.pid);
+    assert.equal(c.count, 3);
+    assert.ok(c.ageIsLowerBound && c.sockets.every((s: Json) => s.ageIsLowerBound && s.idleBeforeFinMs === null));
+    assert.ok(c.advice.some((a: string) => /before tracing began/.test(a)));
+    await exitAll(srv, leaker);
+  });
+
+  test('a pool kept idle past the server\'s 2 s keep-alive timeout gets advice naming ~2 s', async () => {
+    const { server: srv, port } = await server('--on-end', 'close', '--idle-close-ms', '2000');
+    const culprits = await startCulprits(['-d', '3.5']);
+    const client = await pool(port, 3, '--send', '200');
+    const report = await reportOf(culprits);
+    const c = culpritFor(report, client.pid);
+    const idle = c.peers[0].idleBeforeFinMs;
+    assert.ok(Math.abs(idle - 2000) <= 200, `idle before FIN ${idle} ms is within 10% of 2000`);
+    assert.ok(c.advice.some((a: string) => a.includes(`peer 127.0.0.1:${port} closes idle connections after ~2.0 s`)), c.advice.join('\n'));
+    await exitAll(srv, client);
+  });
+});
