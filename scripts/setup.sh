@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Installs what tcptrace needs on Debian (12+), builds it, and puts `tcptrace`
 # on the PATH. Run as root: sudo scripts/setup.sh
+# --test also installs what the tests need (Chromium, for the HTML report test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+test_packages=""
+[ "${1:-}" = "--test" ] && test_packages="chromium"
 
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
   clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool pkg-config cmake make g++ \
-  iproute2 util-linux >/dev/null
+  iproute2 util-linux python3 $test_packages >/dev/null
 
 node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
 if [ "$node_major" -lt 20 ]; then

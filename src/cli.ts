@@ -1,10 +1,14 @@
 /** The command line: commander wiring only. Each command lives in commands/. */
-import { Command, CommanderError, Option } from 'commander';
+import { Argument, Command, CommanderError, Option } from 'commander';
 import { runCulprits } from './commands/culprits';
+import { ExportFlags, runExport } from './commands/export';
+import { runRecord } from './commands/record';
+import { runHtmlReport } from './commands/html-report';
+import { ReportFlags, ReportKind, runReport } from './commands/report';
 import { runHist } from './commands/hist';
 import { runLife } from './commands/life';
 import { runLive } from './commands/live';
-import { TcptraceError } from './errors';
+import { TcptraceError, usageError } from './errors';
 import { parseCount, parsePids, parsePorts, parseRingBufferSize, parseSeconds, parseStates } from './options';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
@@ -19,6 +23,12 @@ function addFilterOptions(command: Command): Command {
     .option('-6, --ipv6', 'IPv6 sockets only')
     .addOption(new Option('--ring-buffer <size>', 'kernel ring buffer size, a power of two (64K-1G)').argParser(parseRingBufferSize).default(8 << 20, '8M'))
     .option('-v, --verbose', 'say more, and on failure print the kernel\'s own reason (verifier log)');
+}
+
+function addRecordOption(command: Command): Command {
+  return command
+    .option('-r, --record <file>', 'also record the trace to this file (.jsonl, .json; .gz compresses)')
+    .addOption(new Option('--record-format <layout>', 'JSON Lines or one JSON document').choices(['jsonl', 'json']).default('jsonl'));
 }
 
 function addRunOptions(command: Command, jsonHelp: string): Command {
@@ -42,22 +52,22 @@ export function buildProgram(): Command {
     'newline-delimited JSON, one object per transition',
   )).action(runLive);
 
-  addFilterOptions(addRunOptions(
+  addRecordOption(addFilterOptions(addRunOptions(
     program.command('life')
       .description('one line per connection that ends: owner, endpoints, bytes, lifetime, how it ended'),
     'newline-delimited JSON, one object per connection',
-  )).action(runLife);
+  ))).action(runLife);
 
-  addFilterOptions(addRunOptions(
+  addRecordOption(addFilterOptions(addRunOptions(
     program.command('hist')
       .description('log2 histograms: connect latency, accept-queue wait, lifetime, time in CLOSE_WAIT and FIN_WAIT2')
       .addOption(new Option('-b, --by <key>', 'one histogram per key').choices(['pid', 'peer', 'port']))
       .option('-i, --interval <seconds>', 'print and reset every interval', (v) => parseSeconds('--interval', v))
       .addOption(new Option('-u, --unit <unit>', 'time unit').choices(['us', 'ms']).default('us')),
     'one JSON object per print, buckets as numbers',
-  )).action(runHist);
+  ))).action(runHist);
 
-  program.command('culprits')
+  addRecordOption(program.command('culprits')
     .description('per process, the sockets it holds in CLOSE_WAIT: since when, to which peers, and why')
     .option('-d, --duration <seconds>', `observe this long, then report (default ${5} s)`, (v) => parseSeconds('--duration', v))
     .option('-w, --watch', 'report again every interval until Ctrl-C')
@@ -66,8 +76,40 @@ export function buildProgram(): Command {
     .option('-p, --pid <pids>', 'only these holder PIDs (comma list)', (v, prev?: number[]) => parsePids(v, prev))
     .option('-j, --json', 'one JSON report')
     .addOption(new Option('--ring-buffer <size>', 'kernel ring buffer size, a power of two (64K-1G)').argParser(parseRingBufferSize))
-    .option('-v, --verbose', 'say more, and on failure print the kernel\'s own reason')
+    .option('-v, --verbose', 'say more, and on failure print the kernel\'s own reason'))
     .action(runCulprits);
+
+  addFilterOptions(
+    program.command('record')
+      .description('record transitions, owners and snapshots to a file, for report and export (docs/trace-format.md)')
+      .requiredOption('-o, --output <file>', 'the trace file (.jsonl; .gz compresses)')
+      .addOption(new Option('--format <layout>', 'JSON Lines or one JSON document').choices(['jsonl', 'json']).default('jsonl'))
+      .option('-d, --duration <seconds>', 'stop after this many seconds', (v) => parseSeconds('--duration', v)),
+  ).action(runRecord);
+
+  program.command('report')
+    .description('make a report again from a recorded trace')
+    .argument('<file>', 'a trace written by tcptrace record (or --record)')
+    .addArgument(new Argument('[report]', 'which report').choices(['summary', 'life', 'hist', 'culprits']).default('summary'))
+    .option('-j, --json', 'JSON, as the live command prints it')
+    .addOption(new Option('-b, --by <key>', 'hist: one histogram per key').choices(['pid', 'peer', 'port']))
+    .addOption(new Option('-u, --unit <unit>', 'hist: time unit').choices(['us', 'ms']).default('us'))
+    .option('--min-age <seconds>', 'culprits: leave out sockets younger than this', (v) => parseSeconds('--min-age', v))
+    .option('-p, --pid <pids>', 'culprits: only these holder PIDs', (v, prev?: number[]) => parsePids(v, prev))
+    .option('--html', 'one self-contained HTML page of everything (needs -o)')
+    .option('-o, --output <file>', 'with --html: where to write the page')
+    .action((file: string, report: ReportKind, flags: ReportFlags & { html?: boolean; output?: string }) => {
+      if (!flags.html) return runReport(file, report, flags);
+      if (!flags.output) throw usageError('--html needs -o <file>');
+      return runHtmlReport(file, flags.output);
+    });
+
+  program.command('export')
+    .description('convert a recorded trace for other tools')
+    .argument('<file>', 'a trace written by tcptrace record')
+    .addOption(new Option('-f, --format <format>', 'output format').choices(['perfetto']).default('perfetto'))
+    .requiredOption('-o, --output <file>', 'where to write it (open it in ui.perfetto.dev)')
+    .action((file: string, flags: ExportFlags) => runExport(file, flags));
 
   return program;
 }

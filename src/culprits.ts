@@ -110,6 +110,7 @@ export function buildCulpritReport(input: ReportInput): CulpritReport {
   }
 
   const byPid = new Map<number, { comm: string; sockets: CulpritSocket[] }>();
+  const cmdlines = new Map(snapshot.files.filter((f) => f.cmdline).map((f) => [f.pid, f.cmdline!]));
   let orphans = 0, held = 0;
   for (const s of snapshot.sockets) {
     if (s.state !== TCP.CLOSE_WAIT) continue;
@@ -134,7 +135,9 @@ export function buildCulpritReport(input: ReportInput): CulpritReport {
     }
   }
 
-  const culprits = [...byPid.entries()].map(([pid, { comm, sockets }]) => culpritOf(pid, comm, sockets, input, observedMs));
+  // The snapshot's own command line when it has one (a recording keeps it).
+  const cmdline = (pid: number, comm: string) => cmdlines.get(pid) ?? input.cmdlineOf(pid, comm);
+  const culprits = [...byPid.entries()].map(([pid, { comm, sockets }]) => culpritOf(pid, comm, cmdline(pid, comm), sockets, observedMs));
   culprits.sort((a, b) => b.count - a.count || b.oldestAgeMs - a.oldestAgeMs || a.pid - b.pid);
   return { culprits, sockets: held, orphans, observedMs: Math.round(observedMs) };
 }
@@ -151,12 +154,12 @@ function fdsPerHolder(files: { pid: number; fd: number; comm: string }[], pids?:
   return out;
 }
 
-function culpritOf(pid: number, comm: string, sockets: CulpritSocket[], input: ReportInput, observedMs: number): Culprit {
+function culpritOf(pid: number, comm: string, cmdline: string, sockets: CulpritSocket[], observedMs: number): Culprit {
   sockets.sort((a, b) => b.ageMs - a.ageMs || a.fd - b.fd);
   const ages = sockets.map((s) => s.ageMs);
   const peers = peersOf(sockets);
   const culprit: Culprit = {
-    pid, comm, cmdline: input.cmdlineOf(pid, comm), count: sockets.length,
+    pid, comm, cmdline, count: sockets.length,
     oldestAgeMs: Math.max(...ages), medianAgeMs: round1(median(ages)),
     ageIsLowerBound: sockets.some((s) => s.ageIsLowerBound),
     sockets, peers, advice: [],

@@ -91,6 +91,8 @@ export interface SnapshotFile {
   pid: number;
   fd: number;
   comm: string;
+  /** Added when the snapshot is taken (from /proc), so a recording keeps it. */
+  cmdline?: string;
 }
 
 function u64(buf: Buffer, offset: number): number {

@@ -5,11 +5,11 @@
 export class LineOutput {
   private closed = false;
 
-  constructor(private readonly stream: NodeJS.WriteStream = process.stdout, onClosed?: () => void) {
+  constructor(private readonly stream: NodeJS.WriteStream = process.stdout, onClosed: () => void = () => {}) {
     stream.on('error', (err: NodeJS.ErrnoException) => {
       if (err.code !== 'EPIPE') throw err;
       this.closed = true;
-      onClosed?.();
+      onClosed();
     });
   }
 

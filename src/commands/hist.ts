@@ -1,14 +1,13 @@
 /** `tcptrace hist`: connect, accept-queue, lifetime, CLOSE_WAIT and FIN_WAIT2 distributions. */
-import { Clock } from '../clock';
 import { renderLatencySet } from '../format/latency';
 import { LatencySet, SplitBy, Unit } from '../latency';
-import { FilterFlags, tracerOptions } from '../options';
+import { FilterFlags } from '../options';
 import { LineOutput } from '../output';
-import { TraceSession } from '../session';
+import { EventSource } from '../source';
 import { ConnectionTracker } from '../tracker';
-import { printCounters, reportLostLine, runUntilStopped } from './run';
+import { finishCommand, openLiveSource, RecordFlags, reportLostLine } from './run';
 
-export interface HistFlags extends FilterFlags {
+export interface HistFlags extends FilterFlags, RecordFlags {
   json?: boolean;
   duration?: number;
   interval?: number;
@@ -17,38 +16,40 @@ export interface HistFlags extends FilterFlags {
   verbose?: boolean;
 }
 
-export async function runHist(flags: HistFlags): Promise<void> {
-  const session = TraceSession.open({ ...tracerOptions(flags), emitAccepts: true });
-  const clock = new Clock();
+/** The distributions of a whole source, printed at its end (and every --interval live). */
+export async function histReport(source: EventSource, flags: Pick<HistFlags, 'json' | 'by' | 'unit' | 'interval'>, out: LineOutput): Promise<LatencySet> {
   const latencies = new LatencySet(flags.unit ?? 'us', flags.by);
   const tracker = new ConnectionTracker({ onMeasure: (kind, ns, conn) => latencies.add(kind, ns, conn) });
-  tracker.loadSnapshot(session.snapshot().sockets, clock.nowNs());
-  let stop = (reason: string) => {};
-  const out = new LineOutput(process.stdout, () => stop('output closed'));
+  tracker.loadSnapshot(source.start.sockets, source.start.tsNs);
+  let lastNs = source.start.tsNs;
 
-  const print = () => {
-    const now = clock.nowNs();
+  const print = (nowNs: number) => {
     if (flags.json) {
-      out.writeLines([JSON.stringify({ ts: clock.wallMs(now), unit: latencies.unit, histograms: latencies.toJson() })]);
+      out.writeLines([JSON.stringify({ ts: source.clock.wallMs(nowNs), unit: latencies.unit, histograms: latencies.toJson() })]);
     } else {
-      out.writeLines([...(flags.interval ? [clock.timeOfDay(now).slice(0, 8)] : []), ...renderLatencySet(latencies), '']);
+      out.writeLines([...(flags.interval ? [source.clock.timeOfDay(nowNs).slice(0, 8)] : []), ...renderLatencySet(latencies), '']);
     }
   };
-  const timer = flags.interval ? setInterval(() => { print(); latencies.reset(); }, flags.interval * 1000) : undefined;
-  if (!flags.json && process.stderr.isTTY) process.stderr.write('Tracing TCP connections... Hit Ctrl-C to end.\n');
-
-  await runUntilStopped({
-    session,
-    durationSeconds: flags.duration,
-    verbose: flags.verbose,
-    bindStop: (fn) => { stop = fn; },
-    handlers: {
-      onEvents: (events) => tracker.apply(events),
-      onLost: (newlyLost, total) => reportLostLine(out, false, newlyLost, total),
+  const timer = flags.interval
+    ? setInterval(() => { print(source.clock.nowNs()); latencies.reset(); }, flags.interval * 1000)
+    : undefined;
+  await source.run({
+    onEvents: (events) => {
+      tracker.apply(events);
+      lastNs = events[events.length - 1].tsNs;
     },
+    onLost: (newlyLost, total) => reportLostLine(out, false, newlyLost, total),
+    atEnd: () => { lastNs = source.finalSnapshot().tsNs; },
   });
   if (timer) clearInterval(timer);
-  print();
-  printCounters(session, Boolean(flags.verbose));
-  await out.flush();
+  print(lastNs);
+  return latencies;
+}
+
+export async function runHist(flags: HistFlags): Promise<void> {
+  const source = openLiveSource(flags, 'hist', true);
+  const out = new LineOutput(process.stdout, () => source.stop('output closed'));
+  if (!flags.json && process.stderr.isTTY) process.stderr.write('Tracing TCP connections... Hit Ctrl-C to end.\n');
+  await histReport(source, flags, out);
+  await finishCommand(source, out, flags.verbose);
 }

@@ -1,45 +1,38 @@
 /** `tcptrace life`: every connection that ends, with its lifetime, bytes and ending. */
-import { Clock } from '../clock';
 import { endpointWidth } from '../format/event-text';
 import { lifeHeader, lifeJson, lifeLine } from '../format/life';
-import { FilterFlags, tracerOptions } from '../options';
+import { FilterFlags } from '../options';
 import { LineOutput } from '../output';
-import { TraceSession } from '../session';
+import { EventSource } from '../source';
 import { ConnectionTracker } from '../tracker';
-import { printCounters, reportLostLine, runUntilStopped } from './run';
+import { openLiveSource, RecordFlags, finishCommand, reportLostLine } from './run';
 
-export interface LifeFlags extends FilterFlags {
+export interface LifeFlags extends FilterFlags, RecordFlags {
   json?: boolean;
   duration?: number;
   verbose?: boolean;
 }
 
-export async function runLife(flags: LifeFlags): Promise<void> {
-  const session = TraceSession.open(tracerOptions(flags));
-  const clock = new Clock();
-  const width = endpointWidth(Boolean(flags.ipv6 && !flags.ipv4));
-  let stop = (reason: string) => {};
-  const out = new LineOutput(process.stdout, () => stop('output closed'));
+export async function lifeReport(source: EventSource, flags: { json?: boolean; ipv6Only?: boolean }, out: LineOutput): Promise<void> {
+  const width = endpointWidth(Boolean(flags.ipv6Only));
   const pending: string[] = [];
   const tracker = new ConnectionTracker({
-    onFinished: (c) => pending.push(flags.json ? JSON.stringify(lifeJson(c, clock)) : lifeLine(c, clock, width)),
+    onFinished: (c) => pending.push(flags.json ? JSON.stringify(lifeJson(c, source.clock)) : lifeLine(c, source.clock, width)),
   });
-  tracker.loadSnapshot(session.snapshot().sockets, clock.nowNs());
+  tracker.loadSnapshot(source.start.sockets, source.start.tsNs);
   if (!flags.json) out.writeLines([lifeHeader(width)]);
-
-  await runUntilStopped({
-    session,
-    durationSeconds: flags.duration,
-    verbose: flags.verbose,
-    bindStop: (fn) => { stop = fn; },
-    handlers: {
-      onEvents: (events) => {
-        tracker.apply(events);
-        out.writeLines(pending.splice(0));
-      },
-      onLost: (newlyLost, total) => reportLostLine(out, Boolean(flags.json), newlyLost, total),
+  await source.run({
+    onEvents: (events) => {
+      tracker.apply(events);
+      out.writeLines(pending.splice(0));
     },
+    onLost: (newlyLost, total) => reportLostLine(out, Boolean(flags.json), newlyLost, total),
   });
-  printCounters(session, Boolean(flags.verbose));
-  await out.flush();
+}
+
+export async function runLife(flags: LifeFlags): Promise<void> {
+  const source = openLiveSource(flags, 'life', false);
+  const out = new LineOutput(process.stdout, () => source.stop('output closed'));
+  await lifeReport(source, { json: flags.json, ipv6Only: Boolean(flags.ipv6 && !flags.ipv4) }, out);
+  await finishCommand(source, out, flags.verbose);
 }

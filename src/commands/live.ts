@@ -108,6 +108,6 @@ export async function runLive(flags: LiveFlags): Promise<void> {
   if (viewTimer) clearInterval(viewTimer);
   // Detached now: the last view keeps the last state counts taken.
   if (mode === 'view') redraw();
-  printCounters(session, Boolean(flags.verbose));
+  printCounters(session.counters(), Boolean(flags.verbose));
   await out.flush();
 }

@@ -6,7 +6,11 @@
 import { performance } from 'node:perf_hooks';
 import { lostJsonLine } from '../format/event-json';
 import { LineOutput } from '../output';
+import { FilterFlags, tracerOptions } from '../options';
 import { SessionHandlers, TraceSession } from '../session';
+import { LiveSource } from '../source';
+import { TraceLayout } from '../trace/writer';
+import { TracerCounters } from '../native';
 
 export interface RunOptions {
   session: TraceSession;
@@ -54,10 +58,38 @@ export function reportLostLine(out: LineOutput, json: boolean, newlyLost: number
 }
 
 /** At exit: what was lost, inferred or untracked, always when any was, and with -v. */
-export function printCounters(session: TraceSession, verbose: boolean): void {
-  const c = session.counters();
+export function printCounters(c: TracerCounters, verbose: boolean): void {
   if (!verbose && !c.lostEvents && !c.untrackedSockets && !c.inferred) return;
   process.stderr.write(`tcptrace: ${c.lostEvents} events lost (${c.lostRingBufferFull} ring buffer full, ` +
     `${c.lostNested} nested), ${c.inferred} inferred (*), ${c.nestedCaught} nested caught, ` +
     `${c.untrackedSockets} sockets untracked\n`);
+}
+
+export interface RecordFlags {
+  /** Also record the trace to this file (docs/trace-format.md). */
+  record?: string;
+  recordFormat?: TraceLayout;
+}
+
+/** The kernel side for a reporting command, recording to --record if asked. */
+export function openLiveSource(
+  flags: FilterFlags & RecordFlags & { duration?: number; verbose?: boolean },
+  command: string,
+  emitAccepts: boolean,
+): LiveSource {
+  const options = { ...tracerOptions(flags), emitAccepts: emitAccepts || Boolean(flags.record) };
+  const record = flags.record
+    ? { path: flags.record, layout: flags.recordFormat ?? 'jsonl', options: { command, ...recordedFlags(flags) } }
+    : undefined;
+  return LiveSource.open(options, { durationSeconds: flags.duration, verbose: flags.verbose }, record);
+}
+
+/** The flags worth keeping in a recording's header. */
+function recordedFlags(flags: object): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined && typeof v !== 'function'));
+}
+
+export async function finishCommand(source: { counters(): TracerCounters }, out: LineOutput, verbose?: boolean): Promise<void> {
+  printCounters(source.counters(), Boolean(verbose));
+  await out.flush();
 }

@@ -1,0 +1,84 @@
+/** `report summary`: what happened in a trace, in counts. */
+import { TransitionEvent } from './decoder';
+import { stateName, TCP } from './states';
+import { Ending, FinishedConnection } from './tracker';
+import { TimedSnapshot } from './source';
+import { TracerCounters } from './native';
+
+export interface Summary {
+  durationMs: number;
+  transitions: number;
+  byTransition: Record<string, number>;
+  connectionsClosed: number;
+  byEnding: Partial<Record<Ending, number>>;
+  txBytes: number;
+  rxBytes: number;
+  socketsAtStart: Record<string, number>;
+  socketsAtEnd: Record<string, number> | null;
+  counters: TracerCounters;
+}
+
+export function countByState(snapshot: TimedSnapshot | undefined): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const s of snapshot?.sockets ?? []) counts[stateName(s.state)] = (counts[stateName(s.state)] ?? 0) + 1;
+  return counts;
+}
+
+export class SummaryBuilder {
+  private transitions = 0;
+  private readonly byTransition = new Map<string, number>();
+  private readonly byEnding = new Map<Ending, number>();
+  private closed = 0;
+  private tx = 0;
+  private rx = 0;
+
+  addEvents(events: TransitionEvent[]): void {
+    for (const e of events) {
+      if (e.kind !== 'transition') continue;
+      this.transitions++;
+      const key = `${stateName(e.oldstate)} -> ${stateName(e.newstate)}`;
+      this.byTransition.set(key, (this.byTransition.get(key) ?? 0) + 1);
+    }
+  }
+
+  addFinished(c: FinishedConnection): void {
+    this.closed++;
+    this.byEnding.set(c.ending, (this.byEnding.get(c.ending) ?? 0) + 1);
+    this.tx += c.txBytes;
+    this.rx += c.rxBytes;
+  }
+
+  build(start: TimedSnapshot, end: TimedSnapshot | undefined, endNs: number, counters: TracerCounters): Summary {
+    const sorted = <K extends string>(m: Map<K, number>) => Object.fromEntries([...m].sort((a, b) => b[1] - a[1])) as Record<K, number>;
+    return {
+      durationMs: Math.round((endNs - start.tsNs) / 1e6),
+      transitions: this.transitions,
+      byTransition: sorted(this.byTransition),
+      connectionsClosed: this.closed,
+      byEnding: sorted(this.byEnding),
+      txBytes: this.tx,
+      rxBytes: this.rx,
+      socketsAtStart: countByState(start),
+      socketsAtEnd: end ? countByState(end) : null,
+      counters,
+    };
+  }
+}
+
+const STATES_SHOWN = [TCP.ESTABLISHED, TCP.SYN_SENT, TCP.SYN_RECV, TCP.FIN_WAIT1, TCP.FIN_WAIT2, TCP.TIME_WAIT,
+  TCP.CLOSE_WAIT, TCP.LAST_ACK, TCP.CLOSING, TCP.LISTEN].map(stateName);
+
+export function renderSummary(s: Summary): string[] {
+  const states = (counts: Record<string, number> | null) =>
+    counts ? STATES_SHOWN.filter((n) => counts[n]).map((n) => `${n} ${counts[n]}`).join(', ') || 'none' : 'not recorded';
+  return [
+    `duration ${(s.durationMs / 1000).toFixed(1)} s, ${s.transitions} transitions, ${s.connectionsClosed} connections closed`,
+    `  endings: ${Object.entries(s.byEnding).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`,
+    `  payload: ${s.txBytes} bytes sent, ${s.rxBytes} received (closed connections)`,
+    `  sockets at start: ${states(s.socketsAtStart)}`,
+    `  sockets at end:   ${states(s.socketsAtEnd)}`,
+    `  lost ${s.counters.lostEvents}, inferred ${s.counters.inferred}, untracked sockets ${s.counters.untrackedSockets}`,
+    '  transitions:',
+    ...Object.entries(s.byTransition).map(([k, v]) => `    ${String(v).padStart(8)}  ${k}`),
+  ];
+}

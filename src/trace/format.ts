@@ -1,0 +1,45 @@
+/**
+ * The trace file format, version 1: JSON Lines, one object per line, the
+ * header first. Documented in docs/trace-format.md, with a JSON Schema in
+ * docs/trace-format.schema.json. A reader refuses a newer major version.
+ */
+import { SnapshotFile, SnapshotSocket, TransitionEvent } from '../decoder';
+import { TracerCounters } from '../native';
+
+export const TRACE_FORMAT = 'tcptrace-trace';
+export const TRACE_VERSION = '1.0';
+export const TRACE_MAJOR = 1;
+
+export interface TraceHeader {
+  type: 'header';
+  format: typeof TRACE_FORMAT;
+  version: string;
+  host: string;
+  kernel: string;
+  /** Wall-clock start, ISO 8601. */
+  startTime: string;
+  /** CLOCK_MONOTONIC ns at start: all tsNs in the file are on this clock. */
+  startNs: number;
+  /** Wall-clock ms at monotonic 0: wallMs = tsNs / 1e6 + wallOffsetMs. */
+  wallOffsetMs: number;
+  /** The command line options the recording was made with. */
+  options: Record<string, unknown>;
+}
+
+/** Sockets and their holders, when tracing started ('start') and ended ('end'). */
+export type SnapshotPhase = 'start' | 'end';
+export type TraceSocket = { type: 'socket'; phase: SnapshotPhase } & SnapshotSocket;
+export type TraceFile = { type: 'file'; phase: SnapshotPhase } & SnapshotFile;
+/** Marks when the end snapshot was taken (its sockets and files follow). */
+export interface TraceSnapshotMark { type: 'snapshot'; phase: SnapshotPhase; tsNs: number }
+export type TraceEvent = { type: 'event' } & TransitionEvent;
+export interface TraceLost { type: 'lost'; count: number; total: number }
+export interface TraceFooter {
+  type: 'footer';
+  endTime: string;
+  endNs: number;
+  events: number;
+  counters: TracerCounters;
+}
+
+export type TraceLine = TraceHeader | TraceSnapshotMark | TraceSocket | TraceFile | TraceEvent | TraceLost | TraceFooter;

@@ -1,0 +1,136 @@
+/**
+ * Recording and reporting again: for the same events, `tcptrace X --record f`
+ * and `tcptrace report f X` print the same report, byte for byte.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { after, describe, test } from 'node:test';
+import { CLI, connectPair, exitAll, LineProcess, peer, until } from './helpers';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tcptrace-record-'));
+after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+function cli(args: string[]): { status: number | null; stdout: string; stderr: string } {
+  return spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 60_000 });
+}
+
+async function startLive(args: string[]): Promise<LineProcess> {
+  const p = new LineProcess(process.execPath, [CLI, ...args, '-v']);
+  await until('tcptrace to attach', () => /attached/.test(p.stderr), 10_000);
+  return p;
+}
+
+/** Connections that end every way we can make on loopback, plus a leak. */
+async function workload(): Promise<LineProcess[]> {
+  const a = await connectPair('127.0.0.1');
+  a.client.send('send 1000');
+  await a.client.next('sent');
+  a.client.send('close');                   // active close
+  await a.client.next('closed');
+  const b = await connectPair('::1');
+  b.server.send('close');                   // passive close on the client
+  await b.client.next('closed');
+  const c = await connectPair('127.0.0.1', 'hold', 'hold');
+  c.client.send('reset');                   // reset
+  await c.server.next('error');
+  const leak = await connectPair('127.0.0.1', 'close', 'hold');
+  leak.server.send('close');                // the client keeps CLOSE_WAIT
+  await leak.client.next('peer-ended');
+  const refused = peer('client', '127.0.0.1', 1);
+  await refused.next('error');
+  return [a.server, a.client, b.server, b.client, c.server, c.client, leak.server, leak.client, refused];
+}
+
+/** Output lines of the live run, after its recording is complete. */
+async function liveLines(live: LineProcess): Promise<string[]> {
+  live.child.kill('SIGINT');
+  assert.equal(await live.exited(), 0, live.stderr);
+  return live.messages.map((m) => JSON.stringify(m));
+}
+
+describe('record, then report again', () => {
+  for (const [report, extra] of [['life', []], ['hist', ['--by', 'pid']], ['culprits', []]] as const) {
+    test(`${report}: the report from the recording is the live report`, async () => {
+      const file = path.join(dir, `${report}.jsonl`);
+      const live = await startLive([report, '--json', ...extra, '--record', file]);
+      const processes = await workload();
+      await new Promise((r) => setTimeout(r, 300));
+      const liveOut = await liveLines(live);
+      const again = cli(['report', file, report, '--json', ...extra]);
+      await exitAll(...processes);
+      assert.equal(again.status, 0, again.stderr);
+      assert.ok(liveOut.length > 0);
+      assert.deepEqual(again.stdout.trim().split('\n').map((l) => JSON.stringify(JSON.parse(l))), liveOut);
+    });
+  }
+
+  test('gzip, the JSON document layout, and a summary', async () => {
+    for (const [name, format] of [['t.jsonl.gz', 'jsonl'], ['t.json', 'json']]) {
+      const file = path.join(dir, name);
+      const rec = await startLive(['record', '-o', file, '--format', format]);
+      const processes = await workload();
+      rec.child.kill('SIGTERM');
+      assert.equal(await rec.exited(), 0, rec.stderr);
+      await exitAll(...processes);
+      if (name.endsWith('.gz')) assert.deepEqual([...fs.readFileSync(file).subarray(0, 2)], [0x1f, 0x8b]);
+      else JSON.parse(fs.readFileSync(file, 'utf8'));
+      const summary = cli(['report', file, 'summary', '--json']);
+      assert.equal(summary.status, 0, summary.stderr);
+      const s = JSON.parse(summary.stdout);
+      // Two sockets each for the active close, the passive close and the reset, and the refused one.
+      assert.ok(s.connectionsClosed >= 7, `closed ${s.connectionsClosed}`);
+      for (const ending of ['active', 'passive', 'reset', 'refused']) assert.ok(s.byEnding[ending] >= 1, `${ending} in ${JSON.stringify(s.byEnding)}`);
+      assert.equal(s.socketsAtEnd.CLOSE_WAIT >= 1, true);
+    }
+  });
+
+  test('a recording cut off mid-line is read to its last whole line, with a warning', async () => {
+    const file = path.join(dir, 'cut.jsonl');
+    const rec = await startLive(['record', '-o', file]);
+    const processes = await workload();
+    rec.child.kill('SIGINT');
+    await rec.exited();
+    await exitAll(...processes);
+    const whole = fs.readFileSync(file, 'utf8');
+    const cut = path.join(dir, 'cut-short.jsonl');
+    fs.writeFileSync(cut, whole.slice(0, Math.floor(whole.length * 0.7)));
+    const r = cli(['report', cut, 'life', '--json']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /cut off/);
+    const c = cli(['report', cut, 'culprits']);
+    assert.equal(c.status, 1);
+    assert.match(c.stderr, /^tcptrace: .*cut off before its end snapshot was complete/);
+  });
+
+  test('bad input: one line naming the file, exit 1, no stack trace', () => {
+    const notJson = path.join(dir, 'bad.jsonl');
+    fs.writeFileSync(notJson, 'hello\n');
+    for (const [file, pattern] of [[path.join(dir, 'missing.jsonl'), /no such file/], [notJson, /bad\.jsonl:1:/]] as const) {
+      const r = cli(['report', file]);
+      assert.equal(r.status, 1);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      assert.match(r.stderr, pattern);
+    }
+  });
+
+  test('export --format perfetto gives a trace-event document with one track per process', async () => {
+    const file = path.join(dir, 'perfetto-src.jsonl');
+    const rec = await startLive(['record', '-o', file]);
+    const processes = await workload();
+    rec.child.kill('SIGINT');
+    await rec.exited();
+    await exitAll(...processes);
+    const out = path.join(dir, 'out.json');
+    const r = cli(['export', file, '--format', 'perfetto', '-o', out]);
+    assert.equal(r.status, 0, r.stderr);
+    const doc = JSON.parse(fs.readFileSync(out, 'utf8'));
+    const slices = doc.traceEvents.filter((e: { ph: string }) => e.ph === 'X');
+    assert.ok(slices.length > 10);
+    const names = doc.traceEvents.filter((e: { ph: string; name: string }) => e.ph === 'M' && e.name === 'process_name');
+    const pids = new Set(processes.map((p) => p.pid));
+    assert.ok(names.some((m: { pid: number }) => pids.has(m.pid)), 'a track for one of our processes');
+  });
+});
