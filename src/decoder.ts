@@ -35,13 +35,9 @@ export const STATE_COUNT_SLOTS = 16;
 export const OWNER_SOURCES = [null, 'syscall', 'cached', 'listener', 'snapshot'] as const;
 export type OwnerSource = (typeof OWNER_SOURCES)[number];
 
-export interface TransitionEvent {
-  /** 'accept': accept() returned the socket; prevStateNs is then its wait in the accept queue. */
-  kind: EventKind;
-  /** CLOCK_MONOTONIC nanoseconds (the kernel's bpf_ktime_get_ns). */
-  tsNs: number;
-  skaddr: string;
-  /** Unique per socket life within one trace. */
+/** A socket's identity in a trace and its two ends, as every record carries them. */
+export interface Endpoints {
+  /** Unique per socket life within one trace (0: not tracked). */
   sockId: number;
   family: 4 | 6;
   saddr: string;
@@ -49,6 +45,14 @@ export interface TransitionEvent {
   daddr: string;
   dport: number;
   netns: number;
+}
+
+export interface TransitionEvent extends Endpoints {
+  /** 'accept': accept() returned the socket; prevStateNs is then its wait in the accept queue. */
+  kind: EventKind;
+  /** CLOCK_MONOTONIC nanoseconds (the kernel's bpf_ktime_get_ns). */
+  tsNs: number;
+  skaddr: string;
   oldstate: number;
   newstate: number;
   /** Time spent in oldstate, or null where the trace did not see it begin. */
@@ -70,16 +74,9 @@ export interface TransitionEvent {
   idleNs: number | null;
 }
 
-export interface SnapshotSocket {
+/** sockId is 0 for TIME_WAIT and request sockets, which are not tracked. */
+export interface SnapshotSocket extends Endpoints {
   skaddr: string;
-  /** 0 for TIME_WAIT and request sockets, which are not tracked. */
-  sockId: number;
-  family: 4 | 6;
-  saddr: string;
-  sport: number;
-  daddr: string;
-  dport: number;
-  netns: number;
   uid: number;
   inode: number;
   state: number;

@@ -3,7 +3,7 @@
  * start-up snapshot) to CLOSE, with the time spent in every state, who closed
  * first, how it ended, and the measurements the histograms are made of.
  */
-import { OwnerSource, SnapshotSocket, TransitionEvent } from './decoder';
+import { Endpoints, OwnerSource, SnapshotSocket, TransitionEvent } from './decoder';
 import { stateName, TCP } from './states';
 
 const ECONNRESET = 104, ECONNREFUSED = 111, ETIMEDOUT = 110, EPIPE = 32;
@@ -13,14 +13,7 @@ export type Ending = 'active' | 'passive' | 'simultaneous' | 'reset' | 'refused'
 /** What the kernel keeps after a connection's socket is gone: never traced, inferred. */
 export type Afterlife = 'TIME_WAIT' | 'FIN_WAIT2' | null;
 
-export interface Connection {
-  sockId: number;
-  family: 4 | 6;
-  saddr: string;
-  sport: number;
-  daddr: string;
-  dport: number;
-  netns: number;
+export interface Connection extends Endpoints {
   pid: number | null;
   comm: string | null;
   ownerSource: OwnerSource;

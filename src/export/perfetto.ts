@@ -15,7 +15,7 @@
  * anywhere. Lost records sit on their own track, in arrival order.
  */
 import { formatEndpoint } from '../addr';
-import { OwnerSource } from '../decoder';
+import { Endpoints, OwnerSource } from '../decoder';
 import { stateName, TCP } from '../states';
 import { TraceEvent, TraceFile, TraceFooter, TraceHeader, TraceLine, TraceLost, TraceSocket } from '../trace/format';
 
@@ -54,14 +54,7 @@ type Child =
   | { kind: 'state'; state: number; beginNs: number; endNs: number; inferred: boolean }
   | { kind: 'instant'; name: string; tsNs: number; args: Record<string, unknown> };
 
-interface OpenConnection {
-  sockId: number;
-  family: 4 | 6;
-  saddr: string;
-  sport: number;
-  daddr: string;
-  dport: number;
-  netns: number;
+interface OpenConnection extends Endpoints {
   /** The first known owner: its process track is the connection's for good. */
   owner: Owner | null;
   ownerChanges: OwnerChange[];
