@@ -208,12 +208,12 @@ struct record {
 static __always_inline void emit(const struct sock *sk, const struct sock_info *si,
 				 const struct record *r)
 {
-	/* Read through CO-RE: the accept path knows sk only as a plain address. */
+	/* sk is the tracepoint's own BTF pointer: plain loads, no probe reads. */
 	const struct sock_common *skc = &sk->__sk_common;
-	const struct tcp_sock *tp = (const struct tcp_sock *)sk;
-	__u8 family = BPF_CORE_READ(skc, skc_family);
-	__u16 sport = BPF_CORE_READ(skc, skc_num) ?: (si ? si->sport : 0);
-	__u16 dport = bpf_ntohs(BPF_CORE_READ(skc, skc_dport));
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock((void *)sk);
+	__u8 family = skc->skc_family;
+	__u16 sport = skc->skc_num ?: (si ? si->sport : 0);
+	__u16 dport = bpf_ntohs(skc->skc_dport);
 	__u32 pid = r->owner_src == OWNER_NONE ? 0 : si->pid;
 	struct tcptrace_event *e;
 
@@ -247,12 +247,40 @@ static __always_inline void emit(const struct sock *sk, const struct sock_info *
 	e->pad1 = 0;
 	/* Why the socket ended: only meaningful once it has. */
 	/* Not sk_shutdown: close() sets RCV_SHUTDOWN on orphans whatever the peer did. */
-	e->peer_fin = r->new == TCP_CLOSE ? (BPF_CORE_READ(sk, __sk_common.skc_flags) >> SOCK_DONE) & 1 : 0;
-	e->sk_err = r->new == TCP_CLOSE ? BPF_CORE_READ(sk, sk_err) : 0;
-	e->tx_bytes = BPF_CORE_READ(tp, bytes_acked);
-	e->rx_bytes = BPF_CORE_READ(tp, bytes_received);
+	e->peer_fin = r->new == TCP_CLOSE ? (skc->skc_flags >> SOCK_DONE) & 1 : 0;
+	e->sk_err = r->new == TCP_CLOSE ? sk->sk_err : 0;
+	e->tx_bytes = tp ? tp->bytes_acked : 0;
+	e->rx_bytes = tp ? tp->bytes_received : 0;
 	/* For ->CLOSE_WAIT: how long the connection sat idle before the peer's FIN. */
 	e->idle_ns = si && si->last_io_ns ? r->ts - si->last_io_ns : 0;
+	bpf_ringbuf_submit(e, wakeup_flags());
+}
+
+/* accept() returned a socket: who and how long it queued. Readers need only
+ * the id, time, owner and wait, so the socket itself (known here only as a
+ * plain address) is not read again. */
+static __always_inline void emit_accept(__u64 skaddr, const struct sock_info *si)
+{
+	struct tcptrace_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	__u64 now = bpf_ktime_get_ns();
+
+	if (!e) {
+		__sync_fetch_and_add(&counters.lost_events, 1);
+		return;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	e->ts_ns = now;
+	e->skaddr = skaddr;
+	e->sock_id = si->id;
+	e->prev_state_ns = si->established_ts ? now - si->established_ts : 0;
+	e->pid = si->pid;
+	e->family = AF_INET;
+	e->oldstate = si->state;
+	e->newstate = si->state;
+	e->owner_src = OWNER_CURRENT;
+	e->kind = KIND_ACCEPT;
+	e->sport = si->sport;
+	__builtin_memcpy(e->comm, si->comm, sizeof(e->comm));
 	bpf_ringbuf_submit(e, wakeup_flags());
 }
 
@@ -497,16 +525,8 @@ static __always_inline int learn_from_accept(long fd)
 	if (!si)
 		return 0;
 	own_by_current(si, OWNER_CURRENT);
-	if (emit_accepts) {
-		__u64 now = bpf_ktime_get_ns();
-		struct record r = {
-			.ts = now, .old = si->state, .new = si->state, .owner_src = OWNER_CURRENT,
-			.kind = KIND_ACCEPT,
-			.prev_state_ns = si->established_ts ? now - si->established_ts : 0,
-		};
-
-		emit(sk, si, &r);
-	}
+	if (emit_accepts)
+		emit_accept(key, si);
 	return 0;
 }
 

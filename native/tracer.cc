@@ -18,12 +18,19 @@ namespace {
 std::string g_libbpf_log;
 
 int capture_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args) {
-	if (level == LIBBPF_DEBUG)
+	if (level == LIBBPF_DEBUG || g_libbpf_log.size() >= (4u << 20))
 		return 0;
-	char line[4096];
-	int n = vsnprintf(line, sizeof(line), fmt, args);
-	if (g_libbpf_log.size() < (1u << 20))
-		g_libbpf_log.append(line);
+	// One message can be a whole verifier log, its reason at the very end:
+	// size the buffer from the message rather than cut it.
+	va_list again;
+	va_copy(again, args);
+	int n = vsnprintf(nullptr, 0, fmt, args);
+	if (n > 0) {
+		std::vector<char> text(n + 1);
+		vsnprintf(text.data(), text.size(), fmt, again);
+		g_libbpf_log.append(text.data(), n);
+	}
+	va_end(again);
 	return n;
 }
 

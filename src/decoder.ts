@@ -107,6 +107,31 @@ function cString(buf: Buffer, offset: number, length: number): string {
   return buf.toString('utf8', offset, end < 0 || end > offset + length ? offset + length : end);
 }
 
+// Addresses repeat endlessly (a busy host talks to few peers): format each
+// once. Bounded: cleared when full, so a scan of many addresses costs only speed.
+const ADDRESS_CACHE_MAX = 4096;
+const v4Text = new Map<number, string>();
+const v6Text = new Map<string, string>();
+
+function addressText(buf: Buffer, at: number, rawFamily: number): string {
+  if (rawFamily === AF_INET) {
+    const key = buf.readUInt32LE(at);
+    let text = v4Text.get(key);
+    if (text === undefined) {
+      if (v4Text.size >= ADDRESS_CACHE_MAX) v4Text.clear();
+      v4Text.set(key, (text = formatAddress(buf, at, rawFamily)));
+    }
+    return text;
+  }
+  const key = buf.toString('latin1', at, at + 16);
+  let text = v6Text.get(key);
+  if (text === undefined) {
+    if (v6Text.size >= ADDRESS_CACHE_MAX) v6Text.clear();
+    v6Text.set(key, (text = formatAddress(buf, at, rawFamily)));
+  }
+  return text;
+}
+
 function familyOf(raw: number): 4 | 6 {
   return raw === AF_INET ? 4 : 6;
 }
@@ -128,9 +153,9 @@ export function decodeEvent(buf: Buffer, at: number): TransitionEvent {
     skaddr: hex64(buf, at + L.skaddr),
     sockId: u64(buf, at + L.sock_id),
     family: familyOf(rawFamily),
-    saddr: formatAddress(buf, at + L.saddr, rawFamily),
+    saddr: addressText(buf, at + L.saddr, rawFamily),
     sport: buf.readUInt16LE(at + L.sport),
-    daddr: formatAddress(buf, at + L.daddr, rawFamily),
+    daddr: addressText(buf, at + L.daddr, rawFamily),
     dport: buf.readUInt16LE(at + L.dport),
     netns: buf.readUInt32LE(at + L.netns),
     oldstate: buf[at + L.oldstate],
