@@ -191,7 +191,10 @@ export class ConnectionTracker {
 
   private finish(conn: Connection, e: TransitionEvent): void {
     this.open.delete(conn.sockId);
-    const finished: FinishedConnection = {
+    if (!conn.preexisting) this.handlers.onMeasure?.('lifetime', e.tsNs - conn.startNs, conn);
+    // Built only for a reader: under a storm this copy was a fifth of hist's time.
+    if (!this.handlers.onFinished) return;
+    this.handlers.onFinished({
       ...conn,
       endNs: e.tsNs,
       lifetimeNs: e.tsNs - conn.startNs,
@@ -201,9 +204,7 @@ export class ConnectionTracker {
       txBytes: Math.max(0, e.txBytes - Number(conn.synAcked) - Number(conn.finAcked)),
       rxBytes: Math.max(0, e.rxBytes - Number(e.peerFinReceived)),
       error: e.error,
-    };
-    if (!conn.preexisting) this.handlers.onMeasure?.('lifetime', finished.lifetimeNs, conn);
-    this.handlers.onFinished?.(finished);
+    });
   }
 }
 
