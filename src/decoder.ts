@@ -47,6 +47,17 @@ export interface Endpoints {
   netns: number;
 }
 
+/** Keeps the last known ends: ports are 0 before connect() picks one and
+ *  after the kernel releases it at ->CLOSE. */
+export function takeEndpoints(target: Endpoints, e: Endpoints): void {
+  if (e.sport) target.sport = e.sport;
+  if (e.dport) {
+    target.saddr = e.saddr;
+    target.daddr = e.daddr;
+    target.dport = e.dport;
+  }
+}
+
 export interface TransitionEvent extends Endpoints {
   /** 'accept': accept() returned the socket; prevStateNs is then its wait in the accept queue. */
   kind: EventKind;

@@ -3,7 +3,7 @@
  * start-up snapshot) to CLOSE, with the time spent in every state, who closed
  * first, how it ended, and the measurements the histograms are made of.
  */
-import { Endpoints, OwnerSource, SnapshotSocket, TransitionEvent } from './decoder';
+import { Endpoints, OwnerSource, SnapshotSocket, takeEndpoints, TransitionEvent } from './decoder';
 import { stateName, TCP } from './states';
 
 const ECONNRESET = 104, ECONNREFUSED = 111, ETIMEDOUT = 110, EPIPE = 32;
@@ -116,7 +116,7 @@ export class ConnectionTracker {
     }
     const conn = this.open.get(e.sockId) ?? this.born(e);
     this.takeOwner(conn, e);
-    this.takeEndpoints(conn, e);
+    takeEndpoints(conn, e);
     this.leave(conn, e);
     this.measureTransition(conn, e);
     conn.state = e.newstate;
@@ -158,15 +158,6 @@ export class ConnectionTracker {
     conn.ownerSource = e.ownerSource;
   }
 
-  /** Ports are 0 before connect() picks one and after the kernel releases it. */
-  private takeEndpoints(conn: Connection, e: TransitionEvent): void {
-    if (e.sport) conn.sport = e.sport;
-    if (e.dport) {
-      conn.daddr = e.daddr;
-      conn.dport = e.dport;
-      conn.saddr = e.saddr;
-    }
-  }
 
   private leave(conn: Connection, e: TransitionEvent): void {
     const left = stateName(e.oldstate);

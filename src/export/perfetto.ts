@@ -15,7 +15,7 @@
  * anywhere. Lost records sit on their own track, in arrival order.
  */
 import { formatEndpoint } from '../addr';
-import { Endpoints, OwnerSource } from '../decoder';
+import { Endpoints, OwnerSource, takeEndpoints } from '../decoder';
 import { stateName, TCP } from '../states';
 import { TraceEvent, TraceFile, TraceFooter, TraceHeader, TraceLine, TraceLost, TraceSocket } from '../trace/format';
 
@@ -313,16 +313,6 @@ function isListenerEvent(e: TraceEvent): boolean {
 /** connect() leaving CLOSE, or a listener's child created (its oldstate is the listener's). */
 function isBirth(e: TraceEvent): boolean {
   return e.kind === 'transition' && (e.oldstate === TCP.CLOSE || e.oldstate === TCP.LISTEN);
-}
-
-/** Ports are 0 before connect() picks one and after the kernel releases it. */
-function takeEndpoints(conn: OpenConnection, e: TraceEvent): void {
-  if (e.sport) conn.sport = e.sport;
-  if (e.dport) {
-    conn.saddr = e.saddr;
-    conn.daddr = e.daddr;
-    conn.dport = e.dport;
-  }
 }
 
 /** The interval of `state` (the connection's current one) ending at endNs. */
