@@ -114,7 +114,9 @@ export class ConnectionTracker {
       this.trackListener(e);
       return;
     }
-    const conn = this.open.get(e.sockId) ?? this.born(e);
+    // A birth wins over a snapshot entry: the socket was born between attach and snapshot.
+    const known = this.open.get(e.sockId);
+    const conn = known && !(known.preexisting && isBirth(e)) ? known : this.born(e);
     this.takeOwner(conn, e);
     takeEndpoints(conn, e);
     this.leave(conn, e);
@@ -213,6 +215,10 @@ export function endingOf(last: TransitionEvent): Ending {
     // ESTABLISHED, CLOSE_WAIT, SYN_RECV, FIN_WAIT1 straight to CLOSE: a reset, sent or received.
     default: return 'reset';
   }
+}
+
+function isBirth(e: TransitionEvent): boolean {
+  return e.oldstate === TCP.CLOSE || (e.oldstate === TCP.LISTEN && e.newstate === TCP.SYN_RECV);
 }
 
 /** For a connection first seen in `state`: who had closed, and whether our FIN was acked. */

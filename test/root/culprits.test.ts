@@ -7,7 +7,9 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 import { afterEach, describe, test } from 'node:test';
-import { CLI, exitAll, FIXTURES, LineProcess, ROOT, until } from './helpers';
+import { CLI, FIXTURES, LineProcess, ROOT, exitAll, killStragglers, until } from './helpers';
+
+afterEach(killStragglers);
 
 type Json = Record<string, any>;
 

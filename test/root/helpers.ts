@@ -21,6 +21,15 @@ export async function until(what: string, check: () => boolean, timeoutMs = 5000
   }
 }
 
+const running = new Set<ChildProcess>();
+
+/** Ends every child a test started and left running (after a failure, say), so
+ *  one failing test cannot leave a tracer attached for the tests after it. */
+export function killStragglers(): void {
+  for (const child of running) child.kill('SIGKILL');
+  running.clear();
+}
+
 /** A child process speaking JSON lines on stdout. */
 export class LineProcess {
   readonly messages: Message[] = [];
@@ -29,6 +38,8 @@ export class LineProcess {
 
   constructor(command: string, args: string[]) {
     this.child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    running.add(this.child);
+    this.child.once('exit', () => running.delete(this.child));
     readline.createInterface({ input: this.child.stdout! }).on('line', (line) => {
       try { this.messages.push(JSON.parse(line)); } catch { this.messages.push({ text: line }); }
     });

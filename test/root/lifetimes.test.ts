@@ -4,8 +4,10 @@
  */
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
-import { describe, test } from 'node:test';
-import { CLI, connectPair, exitAll, LineProcess, peer, ROOT, until } from './helpers';
+import { afterEach, describe, test } from 'node:test';
+import { CLI, LineProcess, ROOT, connectPair, exitAll, killStragglers, peer, until } from './helpers';
+
+afterEach(killStragglers);
 
 type Json = Record<string, any>;
 

@@ -5,8 +5,10 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import * as path from 'node:path';
-import { describe, test } from 'node:test';
-import { CLI, FIXTURES, LineProcess, loadedTcptracePrograms, peer, until } from './helpers';
+import { afterEach, describe, test } from 'node:test';
+import { CLI, FIXTURES, LineProcess, killStragglers, loadedTcptracePrograms, peer, until } from './helpers';
+
+afterEach(killStragglers);
 
 type JsonLine = Record<string, unknown>;
 

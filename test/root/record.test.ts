@@ -7,8 +7,10 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { after, describe, test } from 'node:test';
-import { CLI, connectPair, exitAll, LineProcess, peer, until } from './helpers';
+import { after, afterEach, describe, test } from 'node:test';
+import { CLI, LineProcess, connectPair, exitAll, killStragglers, peer, until } from './helpers';
+
+afterEach(killStragglers);
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tcptrace-record-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));

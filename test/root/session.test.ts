@@ -4,11 +4,13 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { describe, test } from 'node:test';
+import { afterEach, describe, test } from 'node:test';
 import { TcptraceError } from '../../src/errors';
 import { loadNative } from '../../src/native';
 import { AF_INET6, TCP } from '../../src/states';
-import { CLI, connectPair, exitAll, peer, Recorder, socketStartingWith, transitionsOf, until } from './helpers';
+import { CLI, Recorder, connectPair, exitAll, killStragglers, peer, socketStartingWith, transitionsOf, until } from './helpers';
+
+afterEach(killStragglers);
 
 describe('sockets that exist before tracing starts', () => {
   test('the snapshot finds them with their holders, and their transitions carry ids and owners', async () => {

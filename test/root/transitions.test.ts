@@ -4,9 +4,11 @@
  */
 import assert from 'node:assert/strict';
 import * as net from 'node:net';
-import { after, before, describe, test } from 'node:test';
+import { after, afterEach, before, describe, test } from 'node:test';
 import { TransitionEvent } from '../../src/decoder';
-import { connectPair, exitAll, Pair, peer, Recorder, socketStartingWith, transitionsOf } from './helpers';
+import { Pair, Recorder, connectPair, exitAll, killStragglers, peer, socketStartingWith, transitionsOf } from './helpers';
+
+afterEach(killStragglers);
 
 const ACTIVE_CLOSE = ['CLOSE>SYN_SENT', 'SYN_SENT>ESTABLISHED', 'ESTABLISHED>FIN_WAIT1', 'FIN_WAIT1>FIN_WAIT2', 'FIN_WAIT2>CLOSE'];
 const PASSIVE_CLOSE_CLIENT = ['CLOSE>SYN_SENT', 'SYN_SENT>ESTABLISHED', 'ESTABLISHED>CLOSE_WAIT', 'CLOSE_WAIT>LAST_ACK', 'LAST_ACK>CLOSE'];

@@ -616,3 +616,17 @@ test('13. connections() and size follow open connections and drop closed ones', 
   assert.deepEqual(openIds(), []);
   assert.equal(tracker.dropped, 0);
 });
+
+test('a birth event replaces a snapshot entry for the same socket (born between attach and snapshot)', () => {
+  const { tracker, finished } = tracked();
+  tracker.loadSnapshot([{ skaddr: 'ffff1', sockId: 77, family: 4, saddr: '127.0.0.1', sport: 0, daddr: '127.0.0.1', dport: 80,
+    netns: 1, uid: 0, inode: 0, state: TCP.SYN_SENT }], 0);
+  tracker.apply(sequence(77, [
+    [TCP.CLOSE, TCP.SYN_SENT, 1_000, { pid: 9, comm: 'curl', ownerSource: 'syscall', dport: 80 }],
+    [TCP.SYN_SENT, TCP.ESTABLISHED, 2_000, { sport: 5000, dport: 80 }],
+    [TCP.ESTABLISHED, TCP.CLOSE, 5_000, { sport: 5000, dport: 80, error: 104 }],
+  ]));
+  assert.equal(finished.length, 1);
+  assert.deepEqual([finished[0].preexisting, finished[0].lifetimeNs, finished[0].role, finished[0].openedBy?.pid],
+    [false, 4_000, 'client', 9]);
+});
