@@ -5,7 +5,10 @@
  * side, never compared with absolute thresholds.
  *
  *   npm run bench -- [--seconds 5] [--rounds 2] [--server-closes-first] [--rate N] [--modes a,b]
- * Needs root (BPF). Turns kernel.bpf_stats_enabled on for the run, then back.
+ * Needs root (BPF). Turns kernel.bpf_stats_enabled on for the run, and raises
+ * net.ipv4.tcp_max_tw_buckets (each storm leaves tens of thousands of TIME_WAIT
+ * sockets for 60 s; past the limit the kernel answers with RSTs instead), then
+ * puts both back.
  */
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -114,6 +117,12 @@ async function runTraced(mode: Mode, seconds: number): Promise<Sample> {
   }
 }
 
+/** Set for the run and restored after it. */
+const BENCH_SYSCTLS: Record<string, string> = {
+  'kernel.bpf_stats_enabled': '1',
+  'net.ipv4.tcp_max_tw_buckets': '1048576',
+};
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 const fmt = (x: number | undefined, digits = 0) => (x === undefined || Number.isNaN(x) ? '-' : x.toFixed(digits));
 
@@ -151,8 +160,9 @@ async function main(): Promise<void> {
   const wanted = option('--modes', '').split(',').filter(Boolean);
   const modes = MODES.filter((m) => m.name === 'untraced' || !wanted.length || wanted.includes(m.name));
   buildStorm();
-  const statsBefore = execFileSync('sysctl', ['-n', 'kernel.bpf_stats_enabled'], { encoding: 'utf8' }).trim();
-  execFileSync('sysctl', ['-qw', 'kernel.bpf_stats_enabled=1']);
+  const sysctlsBefore = new Map(Object.keys(BENCH_SYSCTLS).map((key) =>
+    [key, execFileSync('sysctl', ['-n', key], { encoding: 'utf8' }).trim()]));
+  for (const [key, value] of Object.entries(BENCH_SYSCTLS)) execFileSync('sysctl', ['-qw', `${key}=${value}`]);
   const results = new Map<string, Sample[]>(modes.map((m) => [m.name, []]));
   try {
     for (let round = 1; round <= rounds; round++) {
@@ -163,7 +173,7 @@ async function main(): Promise<void> {
       }
     }
   } finally {
-    execFileSync('sysctl', ['-qw', `kernel.bpf_stats_enabled=${statsBefore}`]);
+    for (const [key, value] of sysctlsBefore) execFileSync('sysctl', ['-qw', `${key}=${value}`]);
   }
   const storm = process.argv.includes('--server-closes-first') ? 'server closes first' : 'client closes first';
   console.log(`tcptrace bench: ${seconds} s loopback storms (${storm}${process.argv.includes('--rate') ? `, paced at ${option('--rate', '')}/s` : ''}), ` +
