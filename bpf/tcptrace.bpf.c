@@ -94,12 +94,11 @@ static __always_inline __u32 netns_of(const struct sock_common *skc)
 	return BPF_CORE_READ(skc, skc_net.net, ns.inum);
 }
 
-static __always_inline bool is_tcp_inet(const struct sock *sk)
+/* Takes values, not the socket: each caller reads them the cheapest way its
+ * pointer allows (plain loads through a BTF pointer, probe reads otherwise). */
+static __always_inline bool is_tcp_inet(__u16 protocol, __u16 family)
 {
-	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
-
-	return BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol) == IPPROTO_TCP &&
-	       (family == AF_INET || family == AF_INET6);
+	return protocol == IPPROTO_TCP && (family == AF_INET || family == AF_INET6);
 }
 
 /* Transitions that only ever happen inside a syscall of the socket's owner
@@ -177,12 +176,13 @@ static __always_inline void read_addrs(const struct sock_common *skc, __u8 famil
 {
 	__builtin_memset(saddr, 0, 16);
 	__builtin_memset(daddr, 0, 16);
+	/* Both callers hold BTF pointers (the tracepoint's, the iterator's): plain loads. */
 	if (family == AF_INET) {
-		BPF_CORE_READ_INTO((__u32 *)saddr, skc, skc_rcv_saddr);
-		BPF_CORE_READ_INTO((__u32 *)daddr, skc, skc_daddr);
+		*(__u32 *)saddr = skc->skc_rcv_saddr;
+		*(__u32 *)daddr = skc->skc_daddr;
 	} else {
-		BPF_CORE_READ_INTO((struct in6_addr *)saddr, skc, skc_v6_rcv_saddr);
-		BPF_CORE_READ_INTO((struct in6_addr *)daddr, skc, skc_v6_daddr);
+		__builtin_memcpy(saddr, &skc->skc_v6_rcv_saddr, 16);
+		__builtin_memcpy(daddr, &skc->skc_v6_daddr, 16);
 	}
 }
 
@@ -328,7 +328,7 @@ static __always_inline void handle_transition(const struct sock *sk, int old, in
 	struct sock_info *si = NULL;
 	__u8 owner_src;
 
-	if (!is_tcp_inet(sk))
+	if (!is_tcp_inet(sk->sk_protocol, sk->__sk_common.skc_family))
 		return;
 
 	if (!born)
@@ -467,7 +467,7 @@ static __always_inline int learn_from_io(struct sock *sk)
 	struct sock_info *si;
 	__u32 pid;
 
-	if (!sk || !is_tcp_inet(sk))
+	if (!sk || !is_tcp_inet(sk->sk_protocol, sk->__sk_common.skc_family))
 		return 0;
 	si = bpf_map_lookup_elem(&socks, &key);
 	if (!si)
@@ -598,7 +598,7 @@ int snapshot_files(struct bpf_iter__task_file *ctx)
 		return 0;
 	sock = BPF_CORE_READ(file, private_data);
 	sk = BPF_CORE_READ(sock, sk);
-	if (!sk || !is_tcp_inet(sk))
+	if (!sk || !is_tcp_inet(BPF_CORE_READ(sk, sk_protocol), BPF_CORE_READ(sk, __sk_common.skc_family)))
 		return 0;
 
 	key = (__u64)sk;
