@@ -1,4 +1,5 @@
 /** Shared pieces of the real-BPF tests: peer processes, event collection, checks. */
+import * as fs from 'node:fs';
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
@@ -141,13 +142,26 @@ export function socketStartingWith(events: TransitionEvent[], first: string, mat
   return found[0];
 }
 
-const OUR_PROGRAMS = new Set([
-  'on_set_state', 'on_set_state_nested', 'on_send', 'on_recv', 'on_accept4_exit', 'on_accept_exit',
-  'snapshot_socks', 'snapshot_files', 'count_states',
-]);
+/**
+ * Ids of the BPF programs a process holds (its program and link fds), read
+ * from /proc/PID/fdinfo. Checking these ids, not program names, keeps the
+ * "nothing left attached" checks right while another tcptrace runs.
+ */
+export function bpfProgramIdsOf(pid: number): number[] {
+  const ids = new Set<number>();
+  const dir = `/proc/${pid}/fdinfo`;
+  for (const fd of fs.readdirSync(dir)) {
+    let info = '';
+    try { info = fs.readFileSync(`${dir}/${fd}`, 'utf8'); } catch { continue; } // closed meanwhile
+    const match = /^prog_id:\s*(\d+)/m.exec(info);
+    if (match) ids.add(Number(match[1]));
+  }
+  return [...ids];
+}
 
-/** BPF programs of a tcptrace still loaded in the kernel. */
-export function loadedTcptracePrograms(): string[] {
-  const progs = JSON.parse(execFileSync('bpftool', ['-j', 'prog', 'list'], { encoding: 'utf8' })) as { name?: string }[];
-  return progs.map((p) => p.name ?? '').filter((name) => OUR_PROGRAMS.has(name));
+/** Which of these BPF program ids the kernel still has loaded. */
+export function stillLoaded(ids: number[]): number[] {
+  const progs = JSON.parse(execFileSync('bpftool', ['-j', 'prog', 'list'], { encoding: 'utf8' })) as { id: number }[];
+  const loaded = new Set(progs.map((p) => p.id));
+  return ids.filter((id) => loaded.has(id));
 }

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { afterEach, describe, test } from 'node:test';
-import { CLI, FIXTURES, LineProcess, killStragglers, loadedTcptracePrograms, peer, until } from './helpers';
+import { bpfProgramIdsOf, CLI, FIXTURES, killStragglers, LineProcess, peer, stillLoaded, until } from './helpers';
 
 afterEach(killStragglers);
 
@@ -19,9 +19,16 @@ async function startLive(args: string[]): Promise<LineProcess> {
   return live;
 }
 
-async function noProgramsLeft(): Promise<void> {
+/** The BPF programs a running tcptrace holds; at least its transition programs. */
+function programsOf(live: LineProcess): number[] {
+  const ids = bpfProgramIdsOf(live.pid);
+  assert.ok(ids.length >= 2, `tcptrace holds its BPF programs (found ${ids.length})`);
+  return ids;
+}
+
+async function noProgramsLeft(ids: number[]): Promise<void> {
   // Freed programs leave the kernel's list after an RCU grace period.
-  await until('BPF programs to be released', () => loadedTcptracePrograms().length === 0, 3000);
+  await until('BPF programs to be released', () => stillLoaded(ids).length === 0, 3000);
 }
 
 async function oneConnection(host = '127.0.0.1'): Promise<void> {
@@ -43,6 +50,7 @@ describe('tcptrace live --json', () => {
     const port = storm.messages[0].port as number;
 
     const live = await startLive(['--json', '--duration', '5']);
+    const programs = programsOf(live);
     storm.send('go');
     const [liveExit] = await Promise.all([live.exited(), storm.exited()]);
     assert.equal(liveExit, 0, live.stderr);
@@ -72,28 +80,29 @@ describe('tcptrace live --json', () => {
     // 1 in 100,000 here); tcptrace then infers it from the next one and marks
     // it. More than a handful would mean the inference itself misfires.
     assert.ok(ours.filter((l) => l.inferred).length <= 5, 'inferred transitions stay exceptional');
-    await noProgramsLeft();
+    await noProgramsLeft(programs);
   });
 
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     test(`${signal} detaches cleanly and keeps what was traced`, async () => {
       const live = await startLive(['--json']);
-      assert.ok(loadedTcptracePrograms().includes('on_set_state'), 'attached while running');
+      const programs = programsOf(live);
       await oneConnection();
       await until('the connection to be reported', () => live.messages.some((m) => m.newstate === 'LAST_ACK'));
       live.child.kill(signal);
       assert.equal(await live.exited(), 0, live.stderr);
       assert.match(live.stderr, new RegExp(`stopping \\(${signal}\\)`));
       assert.doesNotMatch(live.stderr, /\n\s+at /, 'no stack trace');
-      await noProgramsLeft();
+      await noProgramsLeft(programs);
     });
   }
 
   test('kill -9 leaves nothing attached (links belong to the process)', async () => {
     const live = await startLive(['--json']);
+    const programs = programsOf(live);
     live.child.kill('SIGKILL');
     await live.exited();
-    await noProgramsLeft();
+    await noProgramsLeft(programs);
   });
 
   test('a closed stdout (| head -1) ends tcptrace quietly', async () => {
@@ -101,12 +110,13 @@ describe('tcptrace live --json', () => {
     let stderr = '';
     live.stderr.on('data', (d) => { stderr += d; });
     await until('attached', () => /attached/.test(stderr), 10_000);
+    const programs = bpfProgramIdsOf(live.pid!);
     live.stdout.destroy();
     const exited = new Promise<number | null>((resolve) => live.once('exit', resolve));
     await oneConnection();
     assert.equal(await exited, 0, stderr);
     assert.match(stderr, /stopping \(output closed\)/);
-    await noProgramsLeft();
+    await noProgramsLeft(programs);
   });
 });
 
