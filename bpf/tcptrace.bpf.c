@@ -35,6 +35,8 @@ const volatile __u32 filter_nports = 0;
 const volatile __u16 filter_ports[TCPTRACE_MAX_FILTER] = {};
 const volatile __u32 filter_npids = 0;
 const volatile __u32 filter_pids[TCPTRACE_MAX_FILTER] = {};
+const volatile __u32 filter_nnetns = 0;
+const volatile __u32 filter_netns[TCPTRACE_MAX_FILTER] = {};
 const volatile __u64 wakeup_bytes = 0;          /* wake the reader only past this backlog */
 const volatile bool emit_accepts = false;       /* send KIND_ACCEPT records (accept-queue wait) */
 
@@ -49,6 +51,7 @@ struct sock_info {
 	__u64 birth_ts;
 	__u64 last_io_ns;   /* last send/recv seen; 0 = none */
 	__u64 established_ts; /* entered ESTABLISHED; 0 = not seen */
+	__u64 cgroup_id;    /* owner's cgroup, learned with pid and comm */
 	__u32 pid;
 	__u8 owner_src;
 	__u8 birth_pending; /* child socket: its birth event waits for its addresses */
@@ -65,6 +68,7 @@ struct listen_key {
 
 struct listen_owner {
 	__u64 skaddr;
+	__u64 cgroup_id;
 	__u32 pid;
 	__u32 pad;
 	char comm[TCPTRACE_COMM_LEN];
@@ -89,9 +93,10 @@ struct {
 	__type(value, struct listen_owner);
 } listeners SEC(".maps");
 
+/* Every caller holds a BTF pointer: plain loads, no probe-read helper calls. */
 static __always_inline __u32 netns_of(const struct sock_common *skc)
 {
-	return BPF_CORE_READ(skc, skc_net.net, ns.inum);
+	return skc->skc_net.net->ns.inum;
 }
 
 /* Takes values, not the socket: each caller reads them the cheapest way its
@@ -123,6 +128,7 @@ static __always_inline void own_by_current(struct sock_info *si, __u8 src)
 {
 	si->pid = bpf_get_current_pid_tgid() >> 32;
 	bpf_get_current_comm(si->comm, sizeof(si->comm));
+	si->cgroup_id = bpf_get_current_cgroup_id();
 	si->owner_src = src;
 }
 
@@ -158,9 +164,11 @@ static __always_inline bool port_in_filter(__u16 sport, __u16 dport)
 }
 
 static __always_inline bool wanted(__u8 family, int old, int new, __u16 sport,
-				   __u16 dport, __u32 pid)
+				   __u16 dport, __u32 pid, __u32 netns)
 {
 	if (filter_family && family != filter_family)
+		return false;
+	if (filter_nnetns && !in_filter_u32(filter_netns, filter_nnetns, netns))
 		return false;
 	if (filter_state_mask && !(filter_state_mask & ((1u << old) | (1u << new))))
 		return false;
@@ -215,9 +223,10 @@ static __always_inline void emit(const struct sock *sk, const struct sock_info *
 	__u16 sport = skc->skc_num ?: (si ? si->sport : 0);
 	__u16 dport = bpf_ntohs(skc->skc_dport);
 	__u32 pid = r->owner_src == OWNER_NONE ? 0 : si->pid;
+	__u32 netns = netns_of(skc);
 	struct tcptrace_event *e;
 
-	if (!wanted(family, r->old, r->new, sport, dport, pid))
+	if (!wanted(family, r->old, r->new, sport, dport, pid, netns))
 		return;
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
@@ -229,7 +238,7 @@ static __always_inline void emit(const struct sock *sk, const struct sock_info *
 	e->sock_id = si ? si->id : 0;
 	e->prev_state_ns = r->prev_state_ns;
 	read_addrs(skc, family, e->saddr, e->daddr);
-	e->netns = netns_of(skc);
+	e->netns = netns;
 	e->pid = pid;
 	e->sport = sport;
 	e->dport = dport;
@@ -237,10 +246,13 @@ static __always_inline void emit(const struct sock *sk, const struct sock_info *
 	e->oldstate = r->old;
 	e->newstate = r->new;
 	e->owner_src = r->owner_src;
-	if (r->owner_src == OWNER_NONE)
+	if (r->owner_src == OWNER_NONE) {
 		__builtin_memset(e->comm, 0, sizeof(e->comm));
-	else
+		e->cgroup_id = 0;
+	} else {
 		__builtin_memcpy(e->comm, si->comm, sizeof(e->comm));
+		e->cgroup_id = si->cgroup_id;
+	}
 	e->flags = r->flags;
 	e->kind = r->kind;
 	e->pad0 = 0;
@@ -281,23 +293,32 @@ static __always_inline void emit_accept(__u64 skaddr, const struct sock_info *si
 	e->kind = KIND_ACCEPT;
 	e->sport = si->sport;
 	__builtin_memcpy(e->comm, si->comm, sizeof(e->comm));
+	e->cgroup_id = si->cgroup_id;
 	bpf_ringbuf_submit(e, wakeup_flags());
 }
 
-static __always_inline void remember_listener(const struct sock *sk, const struct sock_info *si)
+/* The listeners map key for a socket: sk is a BTF pointer (plain loads). */
+static __always_inline struct listen_key listen_key_of(const struct sock *sk)
 {
 	struct listen_key key = { .netns = netns_of(&sk->__sk_common),
-				  .port = BPF_CORE_READ(sk, __sk_common.skc_num) };
-	struct listen_owner owner = { .skaddr = (__u64)sk, .pid = si->pid };
+				  .port = sk->__sk_common.skc_num };
+
+	return key;
+}
+
+static __always_inline void remember_listener(const struct listen_key *key, __u64 skaddr,
+					      const struct sock_info *si)
+{
+	struct listen_owner owner = { .skaddr = skaddr, .cgroup_id = si->cgroup_id,
+				      .pid = si->pid };
 
 	__builtin_memcpy(owner.comm, si->comm, sizeof(owner.comm));
-	bpf_map_update_elem(&listeners, &key, &owner, BPF_ANY);
+	bpf_map_update_elem(&listeners, key, &owner, BPF_ANY);
 }
 
 static __always_inline void forget_listener(const struct sock *sk)
 {
-	struct listen_key key = { .netns = netns_of(&sk->__sk_common),
-				  .port = BPF_CORE_READ(sk, __sk_common.skc_num) };
+	struct listen_key key = listen_key_of(sk);
 	struct listen_owner *owner = bpf_map_lookup_elem(&listeners, &key);
 
 	/* SO_REUSEPORT: another listener may have taken the slot since. */
@@ -309,13 +330,13 @@ static __always_inline void forget_listener(const struct sock *sk)
  * process is the best owner we can name, and we say that is where it came from. */
 static __always_inline void own_by_listener(const struct sock *child, struct sock_info *si)
 {
-	struct listen_key key = { .netns = netns_of(&child->__sk_common),
-				  .port = BPF_CORE_READ(child, __sk_common.skc_num) };
+	struct listen_key key = listen_key_of(child);
 	struct listen_owner *owner = bpf_map_lookup_elem(&listeners, &key);
 
 	if (!owner)
 		return;
 	si->pid = owner->pid;
+	si->cgroup_id = owner->cgroup_id;
 	__builtin_memcpy(si->comm, owner->comm, sizeof(si->comm));
 	si->owner_src = OWNER_LISTENER;
 }
@@ -384,8 +405,11 @@ static __always_inline void handle_transition(const struct sock *sk, int old, in
 		owner_src = OWNER_CURRENT;
 	}
 
-	if (new == TCP_LISTEN)
-		remember_listener(sk, si);
+	if (new == TCP_LISTEN) {
+		struct listen_key lkey = listen_key_of(sk);
+
+		remember_listener(&lkey, key, si);
+	}
 	else if (old == TCP_LISTEN)
 		forget_listener(sk);
 
@@ -606,17 +630,24 @@ int snapshot_files(struct bpf_iter__task_file *ctx)
 	rec.pid = task->tgid;
 	rec.fd = ctx->fd;
 	BPF_CORE_READ_STR_INTO(&rec.comm, task, comm);
+	rec.cgroup_id = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id);
 
 	si = bpf_map_lookup_elem(&socks, &key);
 	if (si) {
 		rec.sock_id = si->id;
 		if (si->owner_src == OWNER_NONE) {
 			si->pid = rec.pid;
+			si->cgroup_id = rec.cgroup_id;
 			__builtin_memcpy(si->comm, rec.comm, sizeof(si->comm));
 			si->owner_src = OWNER_SNAPSHOT;
 		}
-		if (BPF_CORE_READ(sk, __sk_common.skc_state) == TCP_LISTEN)
-			remember_listener(sk, si);
+		if (BPF_CORE_READ(sk, __sk_common.skc_state) == TCP_LISTEN) {
+			/* sk is a plain address here: probe reads. */
+			struct listen_key lkey = { .netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum),
+						   .port = BPF_CORE_READ(sk, __sk_common.skc_num) };
+
+			remember_listener(&lkey, key, si);
+		}
 	}
 	bpf_seq_write(ctx->meta->seq, &rec, sizeof(rec));
 	return 0;

@@ -30,7 +30,7 @@ enum tcptrace_event_kind {
 	KIND_ACCEPT = 1,     /* accept() returned this socket; prev_state_ns = time queued since ESTABLISHED */
 };
 
-/* One TCP state transition (or accept). 128 bytes. */
+/* One TCP state transition (or accept). 136 bytes. */
 struct tcptrace_event {
 	__u64 ts_ns;         /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
 	__u64 skaddr;        /* kernel address of the sock: reused after free */
@@ -56,6 +56,7 @@ struct tcptrace_event {
 	__u64 tx_bytes;      /* tcp_sock.bytes_acked: counts an acked SYN and FIN too */
 	__u64 rx_bytes;      /* tcp_sock.bytes_received: counts the peer's FIN too */
 	__u64 idle_ns;       /* time since the owner's last send/recv on it; 0 = none seen */
+	__u64 cgroup_id;     /* owner's cgroup v2 id (its directory's inode); 0 = not known */
 };
 
 /* One socket found by the start-up snapshot (BPF iter/tcp). 72 bytes. */
@@ -74,13 +75,14 @@ struct tcptrace_sock_rec {
 	__u8 pad[6];
 };
 
-/* One open file that is a TCP socket (BPF iter/task_file). 40 bytes. */
+/* One open file that is a TCP socket (BPF iter/task_file). 48 bytes. */
 struct tcptrace_file_rec {
 	__u64 skaddr;
 	__u64 sock_id;       /* 0 if the socket is not tracked */
 	__u32 pid;           /* tgid holding the fd */
 	__u32 fd;
 	char comm[TCPTRACE_COMM_LEN];
+	__u64 cgroup_id;     /* the holder's cgroup v2 id */
 };
 
 /* Counters kept by the BPF program, read by the addon. */

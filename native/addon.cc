@@ -59,6 +59,7 @@ TracerOptions ParseOptions(const Napi::Object &opts) {
 	for (uint32_t port : NumberList(opts, "ports"))
 		o.ports.push_back(static_cast<uint16_t>(port));
 	o.pids = NumberList(opts, "pids");
+	o.netns = NumberList(opts, "netns");
 	o.emit_accepts = opts.Get("emitAccepts").ToBoolean();
 	return o;
 }
@@ -273,6 +274,7 @@ Napi::Object Layout(Napi::Env env) {
 	FIELD(event, tcptrace_event, tx_bytes);
 	FIELD(event, tcptrace_event, rx_bytes);
 	FIELD(event, tcptrace_event, idle_ns);
+	FIELD(event, tcptrace_event, cgroup_id);
 
 	Napi::Object sock = Napi::Object::New(env);
 	sock.Set("size", static_cast<double>(sizeof(tcptrace_sock_rec)));
@@ -295,6 +297,7 @@ Napi::Object Layout(Napi::Env env) {
 	FIELD(file, tcptrace_file_rec, pid);
 	FIELD(file, tcptrace_file_rec, fd);
 	FIELD(file, tcptrace_file_rec, comm);
+	FIELD(file, tcptrace_file_rec, cgroup_id);
 
 	Napi::Object owner = Napi::Object::New(env);
 	owner.Set("none", static_cast<double>(OWNER_NONE));

@@ -68,9 +68,9 @@ int append_record(void *ctx, void *data, size_t size) {
 
 }  // namespace
 
-static_assert(sizeof(struct tcptrace_event) == 128, "event layout changed: update the decoder");
+static_assert(sizeof(struct tcptrace_event) == 136, "event layout changed: update the decoder");
 static_assert(sizeof(struct tcptrace_sock_rec) == 72, "socket record layout changed");
-static_assert(sizeof(struct tcptrace_file_rec) == 40, "file record layout changed");
+static_assert(sizeof(struct tcptrace_file_rec) == 48, "file record layout changed");
 
 bool Tracer::Open(const TracerOptions &opts, TracerError *err) {
 	g_libbpf_log.clear();
@@ -91,6 +91,9 @@ bool Tracer::Open(const TracerOptions &opts, TracerError *err) {
 	ro->filter_npids = opts.pids.size();
 	for (size_t i = 0; i < opts.pids.size() && i < TCPTRACE_MAX_FILTER; i++)
 		ro->filter_pids[i] = opts.pids[i];
+	ro->filter_nnetns = opts.netns.size();
+	for (size_t i = 0; i < opts.netns.size() && i < TCPTRACE_MAX_FILTER; i++)
+		ro->filter_netns[i] = opts.netns[i];
 	ro->wakeup_bytes = opts.wakeup_bytes;
 	ro->emit_accepts = opts.emit_accepts;
 	bpf_map__set_max_entries(skel_->maps.events, opts.ring_buffer_bytes);

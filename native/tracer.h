@@ -21,6 +21,7 @@ struct TracerOptions {
 	uint32_t state_mask = 0;        // bit per TCP state; 0 for all
 	std::vector<uint16_t> ports;    // local or remote; empty for all
 	std::vector<uint32_t> pids;     // owner tgid; empty for all
+	std::vector<uint32_t> netns;    // network namespace inodes; empty for all
 	bool emit_accepts = false;      // KIND_ACCEPT records, for the accept-queue wait
 };
 

@@ -7,10 +7,10 @@ import { formatAddress } from './addr';
 import { AF_INET } from './states';
 
 export const EVENT_LAYOUT = {
-  size: 128, ts_ns: 0, skaddr: 8, sock_id: 16, prev_state_ns: 24, saddr: 32, daddr: 48,
+  size: 136, ts_ns: 0, skaddr: 8, sock_id: 16, prev_state_ns: 24, saddr: 32, daddr: 48,
   netns: 64, pid: 68, sport: 72, dport: 74, family: 76, oldstate: 77, newstate: 78,
   owner_src: 79, comm: 80, flags: 96, kind: 97, peer_fin: 98, sk_err: 100,
-  tx_bytes: 104, rx_bytes: 112, idle_ns: 120,
+  tx_bytes: 104, rx_bytes: 112, idle_ns: 120, cgroup_id: 128,
 } as const;
 
 /** TCPTRACE_EVENT_* bits of the flags field. */
@@ -26,7 +26,7 @@ export const SOCK_REC_LAYOUT = {
   sport: 60, dport: 62, family: 64, state: 65,
 } as const;
 
-export const FILE_REC_LAYOUT = { size: 40, skaddr: 0, sock_id: 8, pid: 16, fd: 20, comm: 24 } as const;
+export const FILE_REC_LAYOUT = { size: 48, skaddr: 0, sock_id: 8, pid: 16, fd: 20, comm: 24, cgroup_id: 40 } as const;
 
 export const COMM_LEN = 16;
 export const STATE_COUNT_SLOTS = 16;
@@ -71,6 +71,8 @@ export interface TransitionEvent extends Endpoints {
   /** Owner tgid, or null where no process context has named it. */
   pid: number | null;
   comm: string | null;
+  /** The owner's cgroup v2 id (the inode of its /sys/fs/cgroup directory); null with no owner. */
+  cgroupId: number | null;
   ownerSource: OwnerSource;
   /** Not seen: the kernel skipped its BPF programs for this transition and the
    *  socket's next one revealed it. Its time is when that was noticed. */
@@ -99,6 +101,8 @@ export interface SnapshotFile {
   pid: number;
   fd: number;
   comm: string;
+  /** The holder's cgroup v2 id. */
+  cgroupId: number;
   /** Added when the snapshot is taken (from /proc), so a recording keeps it. */
   cmdline?: string;
 }
@@ -174,6 +178,7 @@ export function decodeEvent(buf: Buffer, at: number): TransitionEvent {
     prevStateNs: prev === 0 ? null : prev,
     pid: source === null ? null : buf.readUInt32LE(at + L.pid),
     comm: source === null ? null : cString(buf, at + L.comm, COMM_LEN),
+    cgroupId: source === null ? null : u64(buf, at + L.cgroup_id) || null,
     ownerSource: source,
     inferred: (buf[at + L.flags] & EVENT_FLAGS.inferred) !== 0,
     txBytes: u64(buf, at + L.tx_bytes),
@@ -225,6 +230,7 @@ export function decodeSnapshotFiles(buf: Buffer): SnapshotFile[] {
       pid: buf.readUInt32LE(at + L.pid),
       fd: buf.readUInt32LE(at + L.fd),
       comm: cString(buf, at + L.comm, COMM_LEN),
+      cgroupId: u64(buf, at + L.cgroup_id),
     });
   }
   return out;

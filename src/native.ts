@@ -12,6 +12,8 @@ export interface TracerOptions {
   stateMask?: number;
   ports?: number[];
   pids?: number[];
+  /** Only these network namespaces (inode numbers). */
+  netns?: number[];
   /** Also report accept() returning each socket (the accept-queue wait). */
   emitAccepts?: boolean;
 }

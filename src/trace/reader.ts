@@ -57,7 +57,11 @@ export interface FieldRule {
 }
 
 export type TraceLineType = TraceLine['type'];
-type LineOf<T extends TraceLineType> = Extract<TraceLine, { type: T }>;
+/** Fields added by a minor version: a file of an older minor lacks them, and
+ *  the reader fills them in (fillSinceMinor1), so they are optional on the wire. */
+type AddedSinceMinor1 = 'cgroupId';
+type OnTheWire<L> = Omit<L, AddedSinceMinor1> & Partial<Pick<L, AddedSinceMinor1 & keyof L>>;
+type LineOf<T extends TraceLineType> = OnTheWire<Extract<TraceLine, { type: T }>>;
 type RequiredKeys<T> = { [K in keyof T]-?: object extends Pick<T, K> ? never : K }[keyof T];
 type OptionalKeys<T> = Exclude<keyof T, RequiredKeys<T>>;
 /** One rule per field of the TypeScript types (format.ts), no more, no fewer:
@@ -150,8 +154,10 @@ export const TRACE_FIELDS: FieldTable = {
 
 /** Fields a line may leave out; when present, they must follow their rule. */
 export const TRACE_OPTIONAL_FIELDS: OptionalFieldTable = {
-  header: {}, snapshot: {}, socket: {}, lost: {}, footer: {}, event: {},
-  file: { cmdline: STRING },
+  header: {}, snapshot: {}, socket: {}, lost: {}, footer: {},
+  // Since 1.1: the owner's (holder's) cgroup id.
+  event: { cgroupId: NUMBER_OR_NULL },
+  file: { cmdline: STRING, cgroupId: NUMBER },
 };
 
 /** The fields each line type requires, `type` included (as the schema's `required`). */
@@ -422,6 +428,7 @@ class TraceChecker {
     }
     const line = value as TraceLine;
     this.advance(line, lineNumber);
+    fillSinceMinor1(line);
     return line;
   }
 
@@ -452,6 +459,12 @@ class TraceChecker {
 }
 
 const NO_HEADER = 'not a tcptrace trace (no header)';
+
+/** A 1.0 trace has no cgroup ids: its readers see "not known", as for a live event without an owner. */
+function fillSinceMinor1(line: TraceLine): void {
+  if (line.type === 'event') line.cgroupId ??= null;
+  else if (line.type === 'file') line.cgroupId ??= 0;
+}
 
 function sectionOf(line: TraceLine): Section {
   switch (line.type) {

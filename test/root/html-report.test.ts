@@ -40,7 +40,7 @@ function event(tsNs: number, sockId: number, oldstate: number, newstate: number,
   return {
     kind: 'transition', tsNs, skaddr: 'ffff888100000000', sockId, family: 4, saddr: '10.0.0.1', sport: 40000 + sockId,
     daddr: '10.0.0.2', dport: 80, netns: 1, oldstate, newstate, prevStateNs: null, pid: 42, comm: 'curl',
-    ownerSource: 'cached', inferred: false, txBytes: 0, rxBytes: 0, error: 0, peerFinReceived: false, idleNs: null,
+    cgroupId: null, ownerSource: 'cached', inferred: false, txBytes: 0, rxBytes: 0, error: 0, peerFinReceived: false, idleNs: null,
     ...extra,
   };
 }

@@ -32,7 +32,7 @@ function sock(sockId: number, state: number, over: Partial<SnapshotSocket> = {})
 
 /** pid holds the socket sockId on fd. */
 function file(sockId: number, pid: number, fd: number, comm: string): SnapshotFile {
-  return { skaddr: skaddrOf(sockId), sockId, pid, fd, comm };
+  return { skaddr: skaddrOf(sockId), sockId, pid, fd, comm, cgroupId: 0 };
 }
 
 function event(over: Partial<TransitionEvent> = {}): TransitionEvent {
@@ -41,7 +41,7 @@ function event(over: Partial<TransitionEvent> = {}): TransitionEvent {
     kind: 'transition', tsNs: START, skaddr: skaddrOf(sockId), sockId, family: 4,
     saddr: '10.0.0.1', sport: 40_000 + sockId, daddr: '10.0.0.50', dport: 8080, netns: NETNS,
     oldstate: ESTABLISHED, newstate: CLOSE_WAIT, prevStateNs: null,
-    pid: null, comm: null, ownerSource: null, inferred: false,
+    pid: null, comm: null, cgroupId: null, ownerSource: null, inferred: false,
     txBytes: 0, rxBytes: 0, error: 0, peerFinReceived: true, idleNs: null,
     ...over,
   };

@@ -34,6 +34,7 @@ interface RawEvent {
   saddr: Addr; daddr: Addr; netns: number; pid: number; sport: number; dport: number;
   family: number; oldstate: number; newstate: number; ownerSrc: number; comm: string | Buffer;
   flags?: number; kind?: number; peerFin?: number; err?: number; tx?: bigint; rx?: bigint;
+  cgroup?: bigint;
 }
 
 function eventRecord(r: RawEvent): Buffer {
@@ -60,6 +61,7 @@ function eventRecord(r: RawEvent): Buffer {
   buf.writeUInt16LE(r.err ?? 0, L.sk_err);
   putU64(buf, L.tx_bytes, r.tx ?? 0n);
   putU64(buf, L.rx_bytes, r.rx ?? 0n);
+  putU64(buf, L.cgroup_id, r.cgroup ?? 0n);
   return buf;
 }
 
@@ -79,6 +81,7 @@ const V4_EVENT: RawEvent = {
   newstate: TCP.CLOSE_WAIT,
   ownerSrc: 1,
   comm: Buffer.from('curl\0stale-bytes'), // comm ends at the NUL
+  cgroup: 0x1_0000_2345n, // > 2^32
 };
 
 const V6_EVENT: RawEvent = {
@@ -114,6 +117,7 @@ const V4_DECODED: TransitionEvent = {
   prevStateNs: 1_234_567,
   pid: 4321,
   comm: 'curl',
+  cgroupId: 0x1_0000_2345,
   ownerSource: 'syscall',
   inferred: false,
   kind: 'transition',
@@ -139,6 +143,7 @@ const V6_DECODED: TransitionEvent = {
   prevStateNs: null,
   pid: 77,
   comm: 'abcdefghijklmnop',
+  cgroupId: null, // 0: not known
   ownerSource: 'snapshot',
   inferred: false,
   kind: 'transition',
@@ -176,7 +181,7 @@ test('FILE_REC_LAYOUT matches the addon', () => {
 test('comm fields are COMM_LEN bytes and the state counts STATE_COUNT_SLOTS u32s', () => {
   const { layout } = loadNative();
   assert.equal(layout.event.flags - layout.event.comm, COMM_LEN);
-  assert.equal(layout.fileRec.size - layout.fileRec.comm, COMM_LEN);
+  assert.equal(layout.fileRec.cgroup_id - layout.fileRec.comm, COMM_LEN);
   assert.equal(layout.stateCountsSize, 4 * STATE_COUNT_SLOTS);
 });
 
@@ -267,7 +272,7 @@ function sockRecord(r: RawSock): Buffer {
   return buf;
 }
 
-function fileRecord(skaddr: bigint, sockId: bigint, pid: number, fd: number, comm: string): Buffer {
+function fileRecord(skaddr: bigint, sockId: bigint, pid: number, fd: number, comm: string, cgroup = 0n): Buffer {
   const L = FILE_REC_LAYOUT;
   const buf = Buffer.alloc(L.size);
   putU64(buf, L.skaddr, skaddr);
@@ -275,6 +280,7 @@ function fileRecord(skaddr: bigint, sockId: bigint, pid: number, fd: number, com
   buf.writeUInt32LE(pid, L.pid);
   buf.writeUInt32LE(fd, L.fd);
   putComm(buf, L.comm, comm);
+  putU64(buf, L.cgroup_id, cgroup);
   return buf;
 }
 
@@ -303,18 +309,18 @@ test('decodeSnapshotSockets decodes IPv4 and IPv6 records', () => {
 
 test('decodeSnapshotFiles decodes records, comm with and without a NUL', () => {
   const buf = Buffer.concat([
-    fileRecord(0xffff88810a879380n, 0x1_0000_0000n, 1234, 3, 'nginx'),
+    fileRecord(0xffff88810a879380n, 0x1_0000_0000n, 1234, 3, 'nginx', 7263n),
     fileRecord(0xffff888100000001n, 0n, 4_194_304, 4096, 'sixteen-chars-xx'),
   ]);
   assert.deepEqual(decodeSnapshotFiles(buf), [
-    { skaddr: 'ffff88810a879380', sockId: 4294967296, pid: 1234, fd: 3, comm: 'nginx' },
-    { skaddr: 'ffff888100000001', sockId: 0, pid: 4_194_304, fd: 4096, comm: 'sixteen-chars-xx' },
+    { skaddr: 'ffff88810a879380', sockId: 4294967296, pid: 1234, fd: 3, comm: 'nginx', cgroupId: 7263 },
+    { skaddr: 'ffff888100000001', sockId: 0, pid: 4_194_304, fd: 4096, comm: 'sixteen-chars-xx', cgroupId: 0 },
   ]);
 });
 
 test('snapshot decoders reject partial records', () => {
   assert.throws(() => decodeSnapshotSockets(Buffer.alloc(SOCK_REC_LAYOUT.size + 8)), /socket snapshot: 80 bytes/);
-  assert.throws(() => decodeSnapshotFiles(Buffer.alloc(FILE_REC_LAYOUT.size - 1)), /file snapshot: 39 bytes/);
+  assert.throws(() => decodeSnapshotFiles(Buffer.alloc(FILE_REC_LAYOUT.size - 1)), /file snapshot: 47 bytes/);
   assert.deepEqual(decodeSnapshotSockets(Buffer.alloc(0)), []);
   assert.deepEqual(decodeSnapshotFiles(Buffer.alloc(0)), []);
 });

@@ -34,6 +34,7 @@ const EVENT: TransitionEvent = {
   prevStateNs: 1_234_567,
   pid: 4321,
   comm: 'curl',
+  cgroupId: 4242,
   ownerSource: 'syscall',
   inferred: false,
   kind: 'transition',
@@ -56,6 +57,7 @@ const ANONYMOUS: TransitionEvent = {
   prevStateNs: null,
   pid: null,
   comm: null,
+  cgroupId: null,
   ownerSource: null,
 };
 

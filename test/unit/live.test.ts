@@ -15,7 +15,7 @@ function ev(over: Partial<TransitionEvent> = {}): TransitionEvent {
     tsNs: 1, skaddr: 'ffff888100000001', sockId: 1, family: 4,
     saddr: '10.0.0.1', sport: 40000, daddr: '10.0.0.2', dport: 5555, netns: 4026531840,
     oldstate: TCP.ESTABLISHED, newstate: TCP.CLOSE_WAIT, prevStateNs: null,
-    pid: 100, comm: 'nginx', ownerSource: 'cached', inferred: false,
+    pid: 100, comm: 'nginx', cgroupId: null, ownerSource: 'cached', inferred: false,
     kind: 'transition', txBytes: 0, rxBytes: 0, error: 0, peerFinReceived: false, idleNs: null,
     ...over,
   };

@@ -18,7 +18,7 @@ function ev(tsNs: number, oldstate: number, newstate: number, extra: Partial<Tra
   return {
     kind: 'transition', tsNs, skaddr: 'ffff888100000000', sockId: 7, family: 4, saddr: '10.0.0.1', sport: 40000,
     daddr: '10.0.0.2', dport: 80, netns: 4026531833, oldstate, newstate, prevStateNs: null, pid: 42, comm: 'curl',
-    ownerSource: 'syscall', inferred: false, txBytes: 0, rxBytes: 0, error: 0, peerFinReceived: false, idleNs: null,
+    cgroupId: null, ownerSource: 'syscall', inferred: false, txBytes: 0, rxBytes: 0, error: 0, peerFinReceived: false, idleNs: null,
     ...extra,
   };
 }

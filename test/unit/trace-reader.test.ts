@@ -32,12 +32,12 @@ const socket = (phase: string, over: Line = {}): Line => ({
   daddr: '0.0.0.0', dport: 0, netns: 4026531833, uid: 0, inode: 12345, state: 10, ...over,
 });
 const fileLine = (phase: string, over: Line = {}): Line => ({
-  type: 'file', phase, skaddr: 'ffff888100001000', sockId: 12, pid: 4242, fd: 7, comm: 'nginx', ...over,
+  type: 'file', phase, skaddr: 'ffff888100001000', sockId: 12, pid: 4242, fd: 7, comm: 'nginx', cgroupId: 5123, ...over,
 });
 const event = (over: Line = {}): Line => ({
   type: 'event', kind: 'transition', tsNs: 8123999999, skaddr: 'ffff888100002000', sockId: 13, family: 4,
   saddr: '127.0.0.1', sport: 40000, daddr: '127.0.0.1', dport: 8080, netns: 4026531833, oldstate: 1, newstate: 8,
-  prevStateNs: 1234567, pid: 4243, comm: 'python3', ownerSource: 'cached', inferred: false, txBytes: 100,
+  prevStateNs: 1234567, pid: 4243, comm: 'python3', cgroupId: 5124, ownerSource: 'cached', inferred: false, txBytes: 100,
   rxBytes: 200, error: 0, peerFinReceived: false, idleNs: 1500000000, ...over,
 });
 const lost = (over: Line = {}): Line => ({ type: 'lost', count: 3, total: 3, ...over });
@@ -392,6 +392,19 @@ test('a newer major version is refused naming both versions; malformed versions 
   await rejects(write('v.jsonl', toJsonl([header({ version: 1 })])), ':1: header: malformed version 1 (expected MAJOR.MINOR)');
   await rejects(write('v.jsonl', toJsonl([header({ version: undefined })])),
     ':1: header: malformed version undefined (expected MAJOR.MINOR)');
+});
+
+test('a 1.0 trace, from before cgroup ids, reads with them "not known"', async () => {
+  const lines = validTrace().map((line) => {
+    const { cgroupId, ...rest } = line;
+    return line.type === 'header' ? { ...rest, version: '1.0' } : rest;
+  });
+  const { lines: read } = await readAll(write('v1.0.jsonl', toJsonl(lines)));
+  assert.ok(read.some((l) => l.type === 'event') && read.some((l) => l.type === 'file'));
+  for (const line of read) {
+    if (line.type === 'event') assert.equal(line.cgroupId, null);
+    if (line.type === 'file') assert.equal(line.cgroupId, 0);
+  }
 });
 
 test('a newer minor version is read', async () => {

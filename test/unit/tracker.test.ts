@@ -12,7 +12,7 @@ function ev(over: Partial<TransitionEvent> = {}): TransitionEvent {
     tsNs: 1, skaddr: 'ffff888100000001', sockId: 1, family: 4,
     saddr: '10.0.0.1', sport: 40000, daddr: '10.0.0.2', dport: 443, netns: NETNS,
     oldstate: ESTABLISHED, newstate: CLOSE_WAIT, prevStateNs: null,
-    pid: 200, comm: 'curl', ownerSource: 'syscall', inferred: false,
+    pid: 200, comm: 'curl', cgroupId: null, ownerSource: 'syscall', inferred: false,
     kind: 'transition', txBytes: 0, rxBytes: 0, error: 0, peerFinReceived: false, idleNs: null,
     ...over,
   };
