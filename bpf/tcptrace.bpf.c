@@ -39,6 +39,7 @@ const volatile __u32 filter_nnetns = 0;
 const volatile __u32 filter_netns[TCPTRACE_MAX_FILTER] = {};
 const volatile __u64 wakeup_bytes = 0;          /* wake the reader only past this backlog */
 const volatile bool emit_accepts = false;       /* send KIND_ACCEPT records (accept-queue wait) */
+const volatile bool snapshot_full_only = false; /* snapshot_socks leaves out TIME_WAIT and request sockets */
 
 struct tcptrace_counters counters = {};
 __u64 next_sock_id = 0;
@@ -579,6 +580,11 @@ int snapshot_socks(struct bpf_iter__tcp *ctx)
 
 	if (!skc)
 		return 0;
+	tp = bpf_skc_to_tcp_sock(skc);
+	/* A host drowning in TIME_WAIT has hundreds of thousands: only reports
+	 * about them need them (and count_states counts them anyway). */
+	if (!tp && snapshot_full_only)
+		return 0;
 	key = (__u64)skc;
 	rec.skaddr = key;
 	rec.family = skc->skc_family;
@@ -589,7 +595,6 @@ int snapshot_socks(struct bpf_iter__tcp *ctx)
 	rec.uid = ctx->uid;
 	read_addrs(skc, rec.family, rec.saddr, rec.daddr);
 
-	tp = bpf_skc_to_tcp_sock(skc);
 	if (tp) {
 		rec.inode = BPF_CORE_READ(tp, inet_conn.icsk_inet.sk.sk_socket, file, f_inode, i_ino);
 		fresh.id = __sync_fetch_and_add(&next_sock_id, 1) + 1;

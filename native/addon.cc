@@ -61,6 +61,7 @@ TracerOptions ParseOptions(const Napi::Object &opts) {
 	o.pids = NumberList(opts, "pids");
 	o.netns = NumberList(opts, "netns");
 	o.emit_accepts = opts.Get("emitAccepts").ToBoolean();
+	o.snapshot_full_only = opts.Get("snapshotFullSocketsOnly").ToBoolean();
 	return o;
 }
 

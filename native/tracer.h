@@ -23,6 +23,7 @@ struct TracerOptions {
 	std::vector<uint32_t> pids;     // owner tgid; empty for all
 	std::vector<uint32_t> netns;    // network namespace inodes; empty for all
 	bool emit_accepts = false;      // KIND_ACCEPT records, for the accept-queue wait
+	bool snapshot_full_only = false; // snapshot without TIME_WAIT and request sockets
 };
 
 // A failure with a stable code for JavaScript and, where there is one, the

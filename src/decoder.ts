@@ -122,6 +122,42 @@ function cString(buf: Buffer, offset: number, length: number): string {
   return buf.toString('utf8', offset, end < 0 || end > offset + length ? offset + length : end);
 }
 
+// A socket's address comes in every one of its events: format it once per
+// socket. Kernel addresses start 0xffff, so the low 48 bits key it exactly.
+const SKADDR_CACHE_MAX = 16384;
+const skaddrTexts = new Map<number, string>();
+
+function skaddrText(buf: Buffer, at: number): string {
+  const high = buf.readUInt32LE(at + 4);
+  if (high >>> 16 !== 0xffff) return hex64(buf, at);
+  const key = (high & 0xffff) * 0x1_0000_0000 + buf.readUInt32LE(at);
+  let text = skaddrTexts.get(key);
+  if (text === undefined) {
+    if (skaddrTexts.size >= SKADDR_CACHE_MAX) skaddrTexts.clear();
+    skaddrTexts.set(key, (text = hex64(buf, at)));
+  }
+  return text;
+}
+
+// A process's name comes in every event it owns: keep the last one seen per
+// pid, with its raw bytes, so a rename (exec, prctl) is still noticed.
+interface CommText { raw: [number, number, number, number]; text: string }
+const COMM_CACHE_MAX = 4096;
+const commTexts = new Map<number, CommText>();
+
+function commText(buf: Buffer, at: number, pid: number): string {
+  const w0 = buf.readInt32LE(at), w1 = buf.readInt32LE(at + 4);
+  const w2 = buf.readInt32LE(at + 8), w3 = buf.readInt32LE(at + 12);
+  const known = commTexts.get(pid);
+  if (known && known.raw[0] === w0 && known.raw[1] === w1 && known.raw[2] === w2 && known.raw[3] === w3) {
+    return known.text;
+  }
+  const text = cString(buf, at, COMM_LEN);
+  if (commTexts.size >= COMM_CACHE_MAX) commTexts.clear();
+  commTexts.set(pid, { raw: [w0, w1, w2, w3], text });
+  return text;
+}
+
 // Addresses repeat endlessly (a busy host talks to few peers): format each
 // once. Bounded: cleared when full, so a scan of many addresses costs only speed.
 const ADDRESS_CACHE_MAX = 4096;
@@ -162,10 +198,11 @@ export function decodeEvent(buf: Buffer, at: number): TransitionEvent {
   const rawFamily = buf[at + L.family];
   const source = OWNER_SOURCES[buf[at + L.owner_src]] ?? null;
   const prev = u64(buf, at + L.prev_state_ns);
+  const pid = buf.readUInt32LE(at + L.pid);
   return {
     kind: EVENT_KINDS[buf[at + L.kind]] ?? 'transition',
     tsNs: u64(buf, at + L.ts_ns),
-    skaddr: hex64(buf, at + L.skaddr),
+    skaddr: skaddrText(buf, at + L.skaddr),
     sockId: u64(buf, at + L.sock_id),
     family: familyOf(rawFamily),
     saddr: addressText(buf, at + L.saddr, rawFamily),
@@ -176,8 +213,8 @@ export function decodeEvent(buf: Buffer, at: number): TransitionEvent {
     oldstate: buf[at + L.oldstate],
     newstate: buf[at + L.newstate],
     prevStateNs: prev === 0 ? null : prev,
-    pid: source === null ? null : buf.readUInt32LE(at + L.pid),
-    comm: source === null ? null : cString(buf, at + L.comm, COMM_LEN),
+    pid: source === null ? null : pid,
+    comm: source === null ? null : commText(buf, at + L.comm, pid),
     cgroupId: source === null ? null : u64(buf, at + L.cgroup_id) || null,
     ownerSource: source,
     inferred: (buf[at + L.flags] & EVENT_FLAGS.inferred) !== 0,
@@ -206,9 +243,9 @@ export function decodeSnapshotSockets(buf: Buffer): SnapshotSocket[] {
       skaddr: hex64(buf, at + L.skaddr),
       sockId: u64(buf, at + L.sock_id),
       family: familyOf(rawFamily),
-      saddr: formatAddress(buf, at + L.saddr, rawFamily),
+      saddr: addressText(buf, at + L.saddr, rawFamily),
       sport: buf.readUInt16LE(at + L.sport),
-      daddr: formatAddress(buf, at + L.daddr, rawFamily),
+      daddr: addressText(buf, at + L.daddr, rawFamily),
       dport: buf.readUInt16LE(at + L.dport),
       netns: buf.readUInt32LE(at + L.netns),
       uid: buf.readUInt32LE(at + L.uid),

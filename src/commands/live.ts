@@ -41,7 +41,8 @@ export function describeFilters(flags: FilterFlags): string {
 
 export async function runLive(flags: LiveFlags): Promise<void> {
   const mode = chooseMode(flags);
-  const session = TraceSession.open({ ...tracerOptions(flags), emitAccepts: mode === 'view' });
+  // The view counts TIME_WAIT with count_states: its snapshot needs full sockets only.
+  const session = TraceSession.open({ ...tracerOptions(flags), emitAccepts: mode === 'view', snapshotFullSocketsOnly: true });
   if (flags.verbose) for (const note of session.notes) process.stderr.write(`tcptrace: ${note}\n`);
   const clock = new Clock();
   // Existing sockets enter the kernel's socket map here, with their holders

@@ -77,7 +77,12 @@ export function openLiveSource(
   command: string,
   emitAccepts: boolean,
 ): LiveSource {
-  const options = { ...tracerOptions(flags), emitAccepts: emitAccepts || Boolean(flags.record) };
+  // Only a recording keeps TIME_WAIT and request sockets (for its report's chart).
+  const options = {
+    ...tracerOptions(flags),
+    emitAccepts: emitAccepts || Boolean(flags.record),
+    snapshotFullSocketsOnly: !flags.record,
+  };
   const record = flags.record
     ? { path: flags.record, layout: flags.recordFormat ?? 'jsonl', options: { command, ...recordedFlags(flags) } }
     : undefined;

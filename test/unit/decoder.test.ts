@@ -235,6 +235,20 @@ test('skaddr keeps the leading zeros of its low half', () => {
   assert.equal(small.skaddr, '12345678');
 });
 
+test('a process renamed between events (exec) is decoded by its new name', () => {
+  const before = eventRecord({ ...V4_EVENT, comm: 'bash' });
+  const after = eventRecord({ ...V4_EVENT, comm: 'curl' });
+  const names = decodeEvents(Buffer.concat([before, before, after, before])).map((e) => e.comm);
+  assert.deepEqual(names, ['bash', 'bash', 'curl', 'bash']);
+});
+
+test('socket addresses seen again decode the same, and distinct ones stay distinct', () => {
+  const skaddrs = [0xffff88810a879380n, 0xffff88810a879380n, 0xffff98810a879380n, 0x00000001_0a879380n];
+  const batch = Buffer.concat(skaddrs.map((skaddr) => eventRecord({ ...V4_EVENT, skaddr })));
+  assert.deepEqual(decodeEvents(batch).map((e) => e.skaddr),
+    ['ffff88810a879380', 'ffff88810a879380', 'ffff98810a879380', '10a879380']);
+});
+
 test('an empty batch is no events', () => {
   assert.deepEqual(decodeEvents(Buffer.alloc(0)), []);
 });
