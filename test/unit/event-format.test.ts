@@ -198,6 +198,17 @@ test('eventJsonLine is one line of valid JSON that round-trips odd comms', () =>
   assert.deepEqual(parsed, { ...eventJson(EVENT, clock), comm });
 });
 
+test('eventJsonLine is exactly JSON.stringify(eventJson(...)), whatever the event holds', () => {
+  const variants: TransitionEvent[] = [
+    EVENT, ANONYMOUS,
+    { ...EVENT, prevStateNs: null, inferred: true, newstate: 42 },
+    { ...EVENT, prevStateNs: 1, tsNs: 0, sockId: 0, pid: 0, comm: '' },
+    { ...EVENT, comm: 'tab\there "q" \\ \u2028 \u007f é', ownerSource: 'listener' },
+    { ...EVENT, ownerSource: 'snapshot', prevStateNs: 123_456_789_012, netns: 4294967295 },
+  ];
+  for (const e of variants) assert.equal(eventJsonLine(e, clock), JSON.stringify(eventJson(e, clock)));
+});
+
 test('lostJsonLine', () => {
   assert.equal(lostJsonLine(17), '{"lost":17}');
 });
