@@ -5,6 +5,9 @@
  * side, never compared with absolute thresholds.
  *
  *   npm run bench -- [--seconds 5] [--rounds 2] [--server-closes-first] [--rate N] [--modes a,b]
+ *                    [--hold N]
+ * --hold N keeps N idle loopback connections (2N sockets) open through every
+ * run (bench/tcphold.c), to show what many live sockets cost.
  * Needs root (BPF). Turns kernel.bpf_stats_enabled on for the run, and raises
  * net.ipv4.tcp_max_tw_buckets (each storm leaves tens of thousands of TIME_WAIT
  * sockets for 60 s; past the limit the kernel answers with RSTs instead), then
@@ -18,6 +21,7 @@ import * as path from 'node:path';
 const ROOT = path.resolve(__dirname, '..', '..');
 const CLI = path.join(ROOT, 'bin', 'tcptrace');
 const STORM = path.join(ROOT, 'build', 'tcpstorm');
+const HOLDER = path.join(ROOT, 'build', 'tcphold');
 const TRANSITIONS_PER_CONNECTION = 10;
 const OUR_PROGRAMS = ['on_set_state', 'on_set_state_nested', 'on_send', 'on_recv', 'on_accept4_exit', 'on_accept_exit'];
 
@@ -52,8 +56,18 @@ function option(name: string, fallback: string): string {
   return i >= 0 ? process.argv[i + 1] : fallback;
 }
 
-function buildStorm(): void {
+function buildLoadGenerators(): void {
   execFileSync('cc', ['-O2', '-Wall', '-pthread', '-o', STORM, path.join(ROOT, 'bench', 'tcpstorm.c')], { stdio: 'inherit' });
+  execFileSync('cc', ['-O2', '-Wall', '-o', HOLDER, path.join(ROOT, 'bench', 'tcphold.c')], { stdio: 'inherit' });
+}
+
+/** Starts tcphold; resolves with it once its connections are all established. */
+function holdConnections(count: number): Promise<ChildProcess> {
+  const holder = spawn(HOLDER, ['--connections', String(count)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    holder.stdout!.once('data', () => resolve(holder));
+    holder.once('exit', (code) => reject(new Error(`tcphold exited (${code}) before holding its connections`)));
+  });
 }
 
 function runStorm(seconds: number): { connections: number; rate: number; seconds: number } {
@@ -76,10 +90,22 @@ function waitFor(child: ChildProcess, stderr: () => string, pattern: RegExp, ms:
   });
 }
 
-/** run_time_ns summed over our programs (kernel.bpf_stats_enabled must be on). */
-function bpfRunTimeNs(): number {
-  const progs = JSON.parse(execFileSync('bpftool', ['-j', 'prog', 'show'], { encoding: 'utf8' })) as { name?: string; run_time_ns?: number }[];
-  return progs.filter((p) => OUR_PROGRAMS.includes(p.name ?? '')).reduce((sum, p) => sum + (p.run_time_ns ?? 0), 0);
+/** The ids of the BPF programs a process holds, from its fds. */
+function programIdsOf(pid: number): Set<number> {
+  const ids = new Set<number>();
+  for (const fd of fs.readdirSync(`/proc/${pid}/fdinfo`)) {
+    const match = /^prog_id:\s*(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'));
+    if (match) ids.add(Number(match[1]));
+  }
+  return ids;
+}
+
+/** run_time_ns summed over this tracer's event programs (kernel.bpf_stats_enabled must be on). */
+function bpfRunTimeNs(tracerPid: number): number {
+  const mine = programIdsOf(tracerPid);
+  const progs = JSON.parse(execFileSync('bpftool', ['-j', 'prog', 'show'], { encoding: 'utf8' })) as { id: number; name?: string; run_time_ns?: number }[];
+  return progs.filter((p) => mine.has(p.id) && OUR_PROGRAMS.includes(p.name ?? ''))
+    .reduce((sum, p) => sum + (p.run_time_ns ?? 0), 0);
 }
 
 function procStats(pid: number): { cpuSeconds: number; rssMb: number } {
@@ -99,7 +125,7 @@ async function runTraced(mode: Mode, seconds: number): Promise<Sample> {
     await waitFor(child, () => stderr, /attached (\d+) ms/, 15_000);
     const storm = runStorm(seconds);
     await new Promise((r) => setTimeout(r, 500)); // let the tracer drain
-    const bpfNs = bpfRunTimeNs();
+    const bpfNs = bpfRunTimeNs(child.pid!);
     const { cpuSeconds, rssMb } = procStats(child.pid!);
     child.kill('SIGINT');
     await exited;
@@ -159,7 +185,9 @@ async function main(): Promise<void> {
   const rounds = Number(option('--rounds', '2'));
   const wanted = option('--modes', '').split(',').filter(Boolean);
   const modes = MODES.filter((m) => m.name === 'untraced' || !wanted.length || wanted.includes(m.name));
-  buildStorm();
+  buildLoadGenerators();
+  const hold = Number(option('--hold', '0'));
+  const holder = hold > 0 ? await holdConnections(hold) : undefined;
   const sysctlsBefore = new Map(Object.keys(BENCH_SYSCTLS).map((key) =>
     [key, execFileSync('sysctl', ['-n', key], { encoding: 'utf8' }).trim()]));
   for (const [key, value] of Object.entries(BENCH_SYSCTLS)) execFileSync('sysctl', ['-qw', `${key}=${value}`]);
@@ -174,10 +202,12 @@ async function main(): Promise<void> {
     }
   } finally {
     for (const [key, value] of sysctlsBefore) execFileSync('sysctl', ['-qw', `${key}=${value}`]);
+    holder?.stdin!.end();
   }
   const storm = process.argv.includes('--server-closes-first') ? 'server closes first' : 'client closes first';
   console.log(`tcptrace bench: ${seconds} s loopback storms (${storm}${process.argv.includes('--rate') ? `, paced at ${option('--rate', '')}/s` : ''}), ` +
-    `${rounds} alternating rounds, medians; ${os.cpus().length} CPUs, kernel ${os.release()}`);
+    `${rounds} alternating rounds, medians; ${os.cpus().length} CPUs, kernel ${os.release()}` +
+    (hold ? `; ${hold} idle connections (${2 * hold} sockets) held open throughout` : ''));
   for (const l of table(results)) console.log(l);
   for (const tool of ['bpftrace', 'tcplife-bpfcc', 'tcpstates-bpfcc']) {
     try { execFileSync('which', [tool], { stdio: 'ignore' }); console.log(`(${tool} is installed but not yet a row)`); } catch { /* not installed */ }
