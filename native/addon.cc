@@ -60,6 +60,7 @@ TracerOptions ParseOptions(const Napi::Object &opts) {
 		o.ports.push_back(static_cast<uint16_t>(port));
 	o.pids = NumberList(opts, "pids");
 	o.emit_accepts = opts.Get("emitAccepts").ToBoolean();
+	o.iterators_only = opts.Get("iteratorsOnly").ToBoolean();
 	return o;
 }
 
@@ -287,6 +288,9 @@ Napi::Object Layout(Napi::Env env) {
 	FIELD(sock, tcptrace_sock_rec, dport);
 	FIELD(sock, tcptrace_sock_rec, family);
 	FIELD(sock, tcptrace_sock_rec, state);
+	FIELD(sock, tcptrace_sock_rec, tw_substate);
+	FIELD(sock, tcptrace_sock_rec, ack_backlog);
+	FIELD(sock, tcptrace_sock_rec, max_ack_backlog);
 
 	Napi::Object file = Napi::Object::New(env);
 	file.Set("size", static_cast<double>(sizeof(tcptrace_file_rec)));

@@ -22,6 +22,7 @@ struct TracerOptions {
 	std::vector<uint16_t> ports;    // local or remote; empty for all
 	std::vector<uint32_t> pids;     // owner tgid; empty for all
 	bool emit_accepts = false;      // KIND_ACCEPT records, for the accept-queue wait
+	bool iterators_only = false;    // load and attach the iterators alone (snapshots, no tracing)
 };
 
 // A failure with a stable code for JavaScript and, where there is one, the

@@ -4,7 +4,7 @@
  * addon's compiler used, so the two cannot drift apart unnoticed.
  */
 import { formatAddress } from './addr';
-import { AF_INET } from './states';
+import { AF_INET, TCP } from './states';
 
 export const EVENT_LAYOUT = {
   size: 128, ts_ns: 0, skaddr: 8, sock_id: 16, prev_state_ns: 24, saddr: 32, daddr: 48,
@@ -22,8 +22,8 @@ export type EventKind = (typeof EVENT_KINDS)[number];
 
 
 export const SOCK_REC_LAYOUT = {
-  size: 72, skaddr: 0, sock_id: 8, saddr: 16, daddr: 32, netns: 48, uid: 52, inode: 56,
-  sport: 60, dport: 62, family: 64, state: 65,
+  size: 80, skaddr: 0, sock_id: 8, saddr: 16, daddr: 32, netns: 48, uid: 52, inode: 56,
+  sport: 60, dport: 62, family: 64, state: 65, tw_substate: 66, ack_backlog: 68, max_ack_backlog: 72,
 } as const;
 
 export const FILE_REC_LAYOUT = { size: 40, skaddr: 0, sock_id: 8, pid: 16, fd: 20, comm: 24 } as const;
@@ -90,7 +90,14 @@ export interface SnapshotSocket extends Endpoints {
   skaddr: string;
   uid: number;
   inode: number;
+  /** The kernel's state: TIME_WAIT for every timewait socket, NEW_SYN_RECV for a request socket. */
   state: number;
+  /** Timewait sockets only: TIME_WAIT, or FIN_WAIT2 for an orphan still waiting
+   *  for the peer's FIN (the state ss and /proc/net/tcp show). */
+  twSubstate?: number;
+  /** Listening sockets only: connections waiting in the accept queue, and its limit. */
+  acceptQueue?: number;
+  acceptQueueLimit?: number;
 }
 
 export interface SnapshotFile {
@@ -197,19 +204,26 @@ export function decodeSnapshotSockets(buf: Buffer): SnapshotSocket[] {
   const out: SnapshotSocket[] = [];
   for (let at = 0; at < buf.length; at += L.size) {
     const rawFamily = buf[at + L.family];
-    out.push({
+    const socket: SnapshotSocket = {
       skaddr: hex64(buf, at + L.skaddr),
       sockId: u64(buf, at + L.sock_id),
       family: familyOf(rawFamily),
-      saddr: formatAddress(buf, at + L.saddr, rawFamily),
+      saddr: addressText(buf, at + L.saddr, rawFamily),
       sport: buf.readUInt16LE(at + L.sport),
-      daddr: formatAddress(buf, at + L.daddr, rawFamily),
+      daddr: addressText(buf, at + L.daddr, rawFamily),
       dport: buf.readUInt16LE(at + L.dport),
       netns: buf.readUInt32LE(at + L.netns),
       uid: buf.readUInt32LE(at + L.uid),
       inode: buf.readUInt32LE(at + L.inode),
       state: buf[at + L.state],
-    });
+    };
+    // Only where they mean something, so other sockets' records stay as they were.
+    if (socket.state === TCP.TIME_WAIT) socket.twSubstate = buf[at + L.tw_substate];
+    if (socket.state === TCP.LISTEN) {
+      socket.acceptQueue = buf.readUInt32LE(at + L.ack_backlog);
+      socket.acceptQueueLimit = buf.readUInt32LE(at + L.max_ack_backlog);
+    }
+    out.push(socket);
   }
   return out;
 }

@@ -14,6 +14,8 @@ export interface TracerOptions {
   pids?: number[];
   /** Also report accept() returning each socket (the accept-queue wait). */
   emitAccepts?: boolean;
+  /** Load only the iterators: a snapshot, with nothing attached to the TCP path. */
+  iteratorsOnly?: boolean;
 }
 
 export interface TracerCounters {

@@ -7,7 +7,7 @@ import { SnapshotFile, SnapshotSocket, TransitionEvent } from '../decoder';
 import { TracerCounters } from '../native';
 
 export const TRACE_FORMAT = 'tcptrace-trace';
-export const TRACE_VERSION = '1.0';
+export const TRACE_VERSION = '1.1';
 export const TRACE_MAJOR = 1;
 
 export interface TraceHeader {

@@ -150,7 +150,9 @@ export const TRACE_FIELDS: FieldTable = {
 
 /** Fields a line may leave out; when present, they must follow their rule. */
 export const TRACE_OPTIONAL_FIELDS: OptionalFieldTable = {
-  header: {}, snapshot: {}, socket: {}, lost: {}, footer: {}, event: {},
+  header: {}, snapshot: {}, lost: {}, footer: {}, event: {},
+  // 1.1: the timewait substate, and listeners' accept queues.
+  socket: { twSubstate: STATE, acceptQueue: NUMBER, acceptQueueLimit: NUMBER },
   file: { cmdline: STRING },
 };
 
