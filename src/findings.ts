@@ -232,8 +232,9 @@ function clientTimeWait(input: DoctorInput, s: TimeWaitService, t: ClientTimeWai
   if (!covered && timestamps !== 0) {
     actions.push('if that cannot change, net.ipv4.tcp_tw_reuse=1 lets connect() reuse its own TIME_WAIT ports (outgoing connections only; it relies on TCP timestamps, on here)');
   }
-  if (t.share >= SHARE_PROBLEM) {
-    actions.push(`widen net.ipv4.ip_local_port_range (now ${range}) or spread connections over more local addresses, since ${pct(t.share)} of the range is needed`);
+  if (t.share >= SHARE_PROBLEM && !covered) {
+    actions.push(`widen net.ipv4.ip_local_port_range (now ${range}) or spread connections over more local addresses: ` +
+      `at this use and rate, TIME_WAIT needs ${pct(t.share)} of the range`);
   }
   if (covered) actions.push('with tcp_tw_reuse covering this destination, connect() will not run out of ports for this reason');
   return {
@@ -280,7 +281,7 @@ function closeWait(input: DoctorInput): Finding[] {
   });
   if (r.culprits.length > top.length) evidence.push(`... and ${r.culprits.length - top.length} more process(es) (tcptrace culprits lists them all)`);
   if (r.orphans) evidence.push(`${n(r.orphans)} more CLOSE_WAIT socket(s) held by no process (being torn down)`);
-  const advice = top.flatMap((c) => c.advice.slice(0, 1).map((a) => `pid ${c.pid}: ${a}`));
+  const advice = top.flatMap((c) => c.advice.slice(0, 1).map((a) => `pid ${c.pid}: ${a}.`));
   return [{
     id: 'close-wait', category: 'CLOSE_WAIT', severity: 'problem',
     title: `${n(r.sockets)} socket(s) in CLOSE_WAIT held by ${r.culprits.length} process(es): the peer closed, the program did not`,

@@ -74,7 +74,7 @@ type ProcessLine = { pid: string; command: string } & Counted;
 function processSection(r: SnapshotReport, top: number | undefined): string[] {
   const { shown, more } = cut(r.byProcess, top);
   const rows: ProcessLine[] = [
-    ...shown.map((p: ProcessRow) => ({ pid: String(p.pid), command: clip(p.cmdline, 60), sockets: p.sockets, states: p.states })),
+    ...shown.map((p: ProcessRow) => ({ pid: String(p.pid), command: clip(p.cmdline, 80), sockets: p.sockets, states: p.states })),
     ...r.noOwner.map((n: NoOwnerRow) => ({ pid: '-', command: NO_OWNER_LABEL[n.kind], sockets: n.sockets, states: n.states })),
   ];
   return [
