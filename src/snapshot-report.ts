@@ -158,19 +158,13 @@ const bySockets = (a: Counted, b: Counted) => b.sockets - a.sockets;
 export class SideClassifier {
   private readonly listening = new Set<number>();
   private readonly localAddrs = new Set<string>();
-  /** Per local end, the remote ports it meets; per remote end, the local ports. */
-  private readonly localEnds = new PortSets();
-  private readonly remoteEnds = new PortSets();
+  /** Per local end, the remote ports it meets; per remote end, the local ports. Built when first needed. */
+  private ends?: { local: PortSets; remote: PortSets };
 
-  constructor(sockets: SnapshotSocket[], private readonly ephemeral: PortRange) {
+  constructor(private readonly sockets: SnapshotSocket[], private readonly ephemeral: PortRange) {
     for (const s of sockets) {
       this.localAddrs.add(s.saddr);
-      if (s.state === TCP.LISTEN) {
-        this.listening.add(s.sport);
-        continue;
-      }
-      this.localEnds.add(`${s.saddr} ${s.sport}`, s.dport);
-      this.remoteEnds.add(`${s.daddr} ${s.dport}`, s.sport);
+      if (s.state === TCP.LISTEN) this.listening.add(s.sport);
     }
   }
 
@@ -181,27 +175,40 @@ export class SideClassifier {
   sideOf(s: SnapshotSocket): Side {
     if (this.listening.has(s.sport)) return 'server';
     if (this.listening.has(s.dport) && (this.localAddrs.has(s.daddr) || isLoopback(s.daddr))) return 'client';
-    const local = this.localEnds.size(`${s.saddr} ${s.sport}`);
-    const remote = this.remoteEnds.size(`${s.daddr} ${s.dport}`);
+    const ends = (this.ends ??= this.countEnds());
+    const local = ends.local.size(s.saddr, s.sport);
+    const remote = ends.remote.size(s.daddr, s.dport);
     if (local !== remote) return local > remote ? 'server' : 'client';
     return inRange(s.sport, this.ephemeral) ? 'client' : 'server';
   }
+
+  private countEnds(): { local: PortSets; remote: PortSets } {
+    const local = new PortSets(), remote = new PortSets();
+    for (const s of this.sockets) {
+      if (s.state === TCP.LISTEN) continue;
+      local.add(s.saddr, s.sport, s.dport);
+      remote.add(s.daddr, s.dport, s.sport);
+    }
+    return { local, remote };
+  }
 }
 
-/** Distinct ports per key; a lone port is kept as a number (most keys have one). */
+/** Per address and port, the distinct ports met; a lone port is kept as a number (most have one). */
 class PortSets {
-  private readonly sets = new Map<string, number | Set<number>>();
+  private readonly byAddr = new Map<string, Map<number, number | Set<number>>>();
 
-  add(key: string, port: number): void {
-    const seen = this.sets.get(key);
-    if (seen === undefined) this.sets.set(key, port);
+  add(addr: string, port: number, met: number): void {
+    let ports = this.byAddr.get(addr);
+    if (!ports) this.byAddr.set(addr, (ports = new Map()));
+    const seen = ports.get(port);
+    if (seen === undefined) ports.set(port, met);
     else if (typeof seen === 'number') {
-      if (seen !== port) this.sets.set(key, new Set([seen, port]));
-    } else seen.add(port);
+      if (seen !== met) ports.set(port, new Set([seen, met]));
+    } else seen.add(met);
   }
 
-  size(key: string): number {
-    const seen = this.sets.get(key);
+  size(addr: string, port: number): number {
+    const seen = this.byAddr.get(addr)?.get(port);
     return seen === undefined ? 0 : typeof seen === 'number' ? 1 : seen.size;
   }
 }
@@ -214,25 +221,43 @@ function isReserved(port: number, reserved: PortRange[]): boolean {
   return reserved.some((r) => inRange(port, r));
 }
 
-/** Distinct holder pids of each socket (a socket shared after fork has several). */
-export function holdersBySocket(files: SnapshotFile[]): Map<string, SnapshotFile[]> {
-  const out = new Map<string, SnapshotFile[]>();
-  for (const f of files) {
-    const list = out.get(f.skaddr);
-    if (!list) out.set(f.skaddr, [f]);
-    else if (!list.some((g) => g.pid === f.pid)) list.push(f);
+/**
+ * The processes holding each socket, each pid once (a socket shared after
+ * fork has several; one dup()ed within a process counts once). Joined on the
+ * socket id where the kernel gave both sides one (a number: quick for
+ * hundreds of thousands), else on the socket's address.
+ */
+export class Holders {
+  private readonly byId = new Map<number, SnapshotFile[]>();
+  private readonly byAddr = new Map<string, SnapshotFile[]>();
+
+  constructor(files: SnapshotFile[]) {
+    for (const f of files) {
+      if (f.sockId) addHolder(this.byId, f.sockId, f);
+      else addHolder(this.byAddr, f.skaddr, f);
+    }
   }
-  return out;
+
+  of(s: SnapshotSocket): SnapshotFile[] | undefined {
+    const byId = s.sockId ? this.byId.get(s.sockId) : undefined;
+    return byId ?? (this.byAddr.size ? this.byAddr.get(s.skaddr) : undefined);
+  }
+}
+
+function addHolder<K>(map: Map<K, SnapshotFile[]>, key: K, f: SnapshotFile): void {
+  const list = map.get(key);
+  if (!list) map.set(key, [f]);
+  else if (!list.some((g) => g.pid === f.pid)) list.push(f);
 }
 
 export function buildSnapshotReport(input: SnapshotInput): SnapshotReport {
   const { sockets, files } = input.snapshot;
   const sides = new SideClassifier(sockets, input.ephemeral);
-  const holders = holdersBySocket(files);
+  const holders = new Holders(files);
   const states = emptyStates();
   const processes = new Map<number, Counted>(), noOwner = new Map<NoOwnerKind, Counted>();
   const peers = new Map<string, Counted>(), ports = new Map<number | null, Counted>();
-  const timewait = new Map<string, TimewaitGroup>(), destinations = new Map<string, DestinationUse>();
+  const timewait = new EndGroups<TimewaitGroup>(), destinations = new EndGroups<DestinationUse>();
   const portsInUse = new Set<number>();
   let requestSockets = 0, timewaitSockets = 0;
   const fresh = (): Counted => ({ sockets: 0, states: {} });
@@ -243,7 +268,7 @@ export function buildSnapshotReport(input: SnapshotInput): SnapshotReport {
     if (s.state === TCP.NEW_SYN_RECV) requestSockets++;
     if (s.state === TCP.TIME_WAIT) timewaitSockets++;
 
-    const held = holders.get(s.skaddr);
+    const held = holders.of(s);
     if (held) for (const f of held) count(processes, f.pid, state, fresh);
     else count(noOwner, s.state === TCP.TIME_WAIT ? 'timewait' : s.state === TCP.NEW_SYN_RECV ? 'request' : 'unheld', state, fresh);
 
@@ -263,7 +288,7 @@ export function buildSnapshotReport(input: SnapshotInput): SnapshotReport {
   }
 
   const usable = usablePorts(input.ephemeral, input.reserved);
-  for (const d of destinations.values()) d.share = usable ? d.ports / usable : 1;
+  for (const d of destinations.all) d.share = usable ? d.ports / usable : 1;
   const cmdlines = new Map(files.filter((f) => f.cmdline).map((f) => [f.pid, f.cmdline!]));
   const comms = new Map(files.map((f) => [f.pid, f.comm]));
   return {
@@ -280,19 +305,19 @@ export function buildSnapshotReport(input: SnapshotInput): SnapshotReport {
     byPeer: [...peers].map(([addr, c]) => ({ addr, ...c })).sort(bySockets),
     byPort: [...ports].map(([port, c]) => ({ port, listening: port !== null && sides.isListening(port), ...c }))
       .sort((a, b) => bySockets(a, b) || (a.port ?? 0) - (b.port ?? 0)),
-    timewait: [...timewait.values()].sort((a, b) => b.count - a.count),
+    timewait: [...timewait.all].sort((a, b) => b.count - a.count),
     listeners: listenersOf(sockets, holders),
     ephemeral: {
       ...input.ephemeral, usable, portsInUse: portsInUse.size,
-      destinations: [...destinations.values()].sort((a, b) => b.ports - a.ports),
+      destinations: [...destinations.all].sort((a, b) => b.ports - a.ports),
     },
   };
 }
 
 /** Every listener with its accept queue and the process holding it. */
-export function listenersOf(sockets: SnapshotSocket[], holders: Map<string, SnapshotFile[]>): ListenerRow[] {
+export function listenersOf(sockets: SnapshotSocket[], holders: Holders): ListenerRow[] {
   return sockets.filter((s) => s.state === TCP.LISTEN).map((s) => {
-    const held = holders.get(s.skaddr)?.[0];
+    const held = holders.of(s)?.[0];
     return {
       saddr: s.saddr, sport: s.sport, pid: held?.pid ?? null, comm: held?.comm ?? null,
       acceptQueue: s.acceptQueue ?? 0, acceptQueueLimit: s.acceptQueueLimit ?? 0,
@@ -300,21 +325,50 @@ export function listenersOf(sockets: SnapshotSocket[], holders: Map<string, Snap
   }).sort((a, b) => a.sport - b.sport || a.saddr.localeCompare(b.saddr));
 }
 
-function useDestination(destinations: Map<string, DestinationUse>, s: SnapshotSocket): void {
-  const key = `${s.saddr} ${s.daddr} ${s.dport}`;
-  let d = destinations.get(key);
-  if (!d) destinations.set(key, (d = { saddr: s.saddr, daddr: s.daddr, dport: s.dport, ports: 0, timeWait: 0, share: 0 }));
+function useDestination(destinations: EndGroups<DestinationUse>, s: SnapshotSocket): void {
+  let d = destinations.find('', s.saddr, s.daddr, s.dport);
+  if (!d) destinations.add('', s.saddr, s.daddr, s.dport, (d = { saddr: s.saddr, daddr: s.daddr, dport: s.dport, ports: 0, timeWait: 0, share: 0 }));
   d.ports++;
   if (s.state === TCP.TIME_WAIT) d.timeWait++;
 }
 
-function addTimewait(groups: Map<string, TimewaitGroup>, s: SnapshotSocket, side: Side, state: string): void {
-  const sport = side === 'client' ? null : s.sport;
-  const dport = side === 'client' ? s.dport : null;
-  const key = `${side} ${state} ${s.saddr} ${sport} ${s.daddr} ${dport}`;
-  let g = groups.get(key);
-  if (!g) groups.set(key, (g = { side, state, saddr: s.saddr, sport, daddr: s.daddr, dport, count: 0 }));
+const GROUP_LABELS: Record<Side, Record<string, string>> = { client: {}, server: {} };
+
+function addTimewait(groups: EndGroups<TimewaitGroup>, s: SnapshotSocket, side: Side, state: string): void {
+  const label = (GROUP_LABELS[side][state] ??= `${side} ${state}`);
+  const port = side === 'client' ? s.dport : s.sport;
+  let g = groups.find(label, s.saddr, s.daddr, port);
+  if (!g) {
+    g = { side, state, saddr: s.saddr, sport: side === 'client' ? null : s.sport, daddr: s.daddr, dport: side === 'client' ? s.dport : null, count: 0 };
+    groups.add(label, s.saddr, s.daddr, port, g);
+  }
   g.count++;
+}
+
+/**
+ * Groups keyed by a label, two addresses and a port, found without building
+ * a key string for every socket (which, for 100,000 sockets, was most of the
+ * garbage to collect).
+ */
+class EndGroups<T> {
+  private readonly root = new Map<string, Map<string, Map<string, Map<number, T>>>>();
+  readonly all: T[] = [];
+
+  find(label: string, a: string, b: string, port: number): T | undefined {
+    return this.root.get(label)?.get(a)?.get(b)?.get(port);
+  }
+
+  add(label: string, a: string, b: string, port: number, value: T): void {
+    const byA = inner(this.root, label), byB = inner(byA, a), byPort = inner(byB, b);
+    byPort.set(port, value);
+    this.all.push(value);
+  }
+}
+
+function inner<K, V extends Map<unknown, unknown>>(map: Map<K, V>, key: K): V {
+  let value = map.get(key);
+  if (!value) map.set(key, (value = new Map() as V));
+  return value;
 }
 
 /** "127.0.0.1:*" for a port left out. */

@@ -10,7 +10,7 @@ import { DoctorReport, doctorJson, renderDoctor } from '../format/doctor';
 import { readCounters, readSettings } from '../host-settings';
 import { LineOutput } from '../output';
 import { cmdlineOf } from '../proc';
-import { buildSnapshotReport, holdersBySocket, listenersOf } from '../snapshot-report';
+import { buildSnapshotReport, Holders, listenersOf } from '../snapshot-report';
 import { ConnectionTracker } from '../tracker';
 import { finishCommand, openLiveSource } from './run';
 
@@ -51,7 +51,7 @@ export async function runDoctor(flags: DoctorFlags): Promise<void> {
   const observedMs = (end.tsNs - start.tsNs) / 1e6;
   const findings = diagnose({
     observedMs, settings, countersBefore, countersAfter, sockets, culprits, closes: sides.rows(),
-    listenersAtStart: listenersOf(start.sockets, holdersBySocket(start.files)),
+    listenersAtStart: listenersOf(start.sockets, new Holders(start.files)),
   });
   const report: DoctorReport = { observedMs, settings, sockets, findings };
   out.writeLines(flags.json ? [JSON.stringify(doctorJson(report))] : renderDoctor(report));

@@ -364,3 +364,13 @@ test('accept records, close reasons and byte counts decode', () => {
   const { eventKinds } = loadNative().layout;
   assert.deepEqual(EVENT_KINDS.map((k) => eventKinds[k]), [0, 1]);
 });
+
+test('addresses print as hex without leading zeros, the low 32 bits always in full', () => {
+  const values: [bigint, string][] = [
+    [0n, '00000000'], [0xfn, '0000000f'], [0x1_0000_0001n, '100000001'], [0xabc_0000_0001n, 'abc00000001'],
+    [0x0fff_ffff_ffff_ffffn, 'fffffffffffffff'], [0xffff_8881_0000_00f0n, 'ffff8881000000f0'],
+  ];
+  const decoded = decodeSnapshotFiles(Buffer.concat(values.map(([v]) => fileRecord(v, 0n, 1, 3, 'x'))));
+  assert.deepEqual(decoded.map((f) => f.skaddr), values.map(([, text]) => text));
+  assert.deepEqual(values.map(([v]) => v.toString(16).padStart(8, '0')), values.map(([, text]) => text), 'as BigInt prints them');
+});

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { SnapshotFile, SnapshotSocket } from '../../src/decoder';
-import { buildSnapshotReport, endpointText, SideClassifier, ssState } from '../../src/snapshot-report';
+import { buildSnapshotReport, endpointText, Holders, SideClassifier, ssState } from '../../src/snapshot-report';
 import { TCP } from '../../src/states';
 
 const RANGE = { low: 32768, high: 60999 };
@@ -69,6 +69,22 @@ test('by process: every holder once per socket (dup counts once, fork twice); so
     ['request', 1, { SYN_RECV: 1 }], ['timewait', 1, { TIME_WAIT: 1 }], ['unheld', 1, { LAST_ACK: 1 }],
   ]);
   assert.deepEqual(r.listeners, [{ saddr: '10.0.0.1', sport: 80, pid: 100, comm: 'nginx', acceptQueue: 3, acceptQueueLimit: 511 }]);
+});
+
+test('holders are joined on the socket id, else on the address (a socket the kernel could not give an id)', () => {
+  const tracked = sock({ state: TCP.ESTABLISHED, sport: 40001 });
+  const untracked = { ...sock({ state: TCP.ESTABLISHED, sport: 40002 }), sockId: 0 };
+  const reused = sock({ state: TCP.ESTABLISHED, sport: 40003 });
+  const holders = new Holders([
+    hold(tracked, 1, 3), hold(tracked, 1, 4), hold(tracked, 2, 3),
+    { ...hold(untracked, 3, 5), sockId: 0 },
+    // Its id was not known when the file table was read: found by address.
+    { ...hold(reused, 4, 6), sockId: 0 },
+  ]);
+  assert.deepEqual(holders.of(tracked)?.map((f) => [f.pid, f.fd]), [[1, 3], [2, 3]]);
+  assert.deepEqual(holders.of(untracked)?.map((f) => f.pid), [3]);
+  assert.deepEqual(holders.of(reused)?.map((f) => f.pid), [4]);
+  assert.equal(holders.of(sock({ state: TCP.ESTABLISHED, sport: 40004 })), undefined);
 });
 
 test('a holder without a recorded command line gets one from cmdlineOf', () => {
