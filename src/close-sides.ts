@@ -24,8 +24,9 @@ export interface ServiceCloses {
   port: number;
   /** The destination address (clients); null for servers, whose peers vary. */
   daddr: string | null;
-  /** Connections established during the trace. */
+  /** Connections established during the trace, and the most in any one second of it. */
   opened: number;
+  peakPerSecond: number;
   /** Connections that ended during the trace, by who sent the first FIN. */
   closed: number;
   localFirst: number;
@@ -40,15 +41,31 @@ export function serviceKey(role: 'client' | 'server', saddr: string, port: numbe
   return `${role} ${saddr} ${daddr ?? '*'} ${port}`;
 }
 
+interface Tally extends ServiceCloses {
+  byPid: Map<number, Closer>;
+  /** The second (of monotonic time) being counted, and its count so far. */
+  second: number;
+  inSecond: number;
+}
+
 export class CloseSides {
-  private readonly services = new Map<string, ServiceCloses & { byPid: Map<number, Closer> }>();
+  private readonly services = new Map<string, Tally>();
 
   /** Counts connections as they are established. */
   apply(events: TransitionEvent[]): void {
     for (const e of events) {
       if (e.kind !== 'transition' || e.newstate !== TCP.ESTABLISHED) continue;
-      if (e.oldstate === TCP.SYN_SENT) this.service('client', e.saddr, e.dport, e.daddr).opened++;
-      else if (e.oldstate === TCP.SYN_RECV) this.service('server', e.saddr, e.sport, null).opened++;
+      let s: Tally;
+      if (e.oldstate === TCP.SYN_SENT) s = this.service('client', e.saddr, e.dport, e.daddr);
+      else if (e.oldstate === TCP.SYN_RECV) s = this.service('server', e.saddr, e.sport, null);
+      else continue;
+      s.opened++;
+      const second = Math.floor(e.tsNs / 1e9);
+      if (second !== s.second) {
+        s.second = second;
+        s.inSecond = 0;
+      }
+      s.peakPerSecond = Math.max(s.peakPerSecond, ++s.inSecond);
     }
   }
 
@@ -69,16 +86,19 @@ export class CloseSides {
   }
 
   rows(): ServiceCloses[] {
-    return [...this.services.values()].map(({ byPid, ...s }) => ({
+    return [...this.services.values()].map(({ byPid, second, inSecond, ...s }) => ({
       ...s, closers: [...byPid.values()].sort((a, b) => b.count - a.count || a.pid - b.pid),
     }));
   }
 
-  private service(role: 'client' | 'server', saddr: string, port: number, daddr: string | null) {
+  private service(role: 'client' | 'server', saddr: string, port: number, daddr: string | null): Tally {
     const key = serviceKey(role, saddr, port, daddr);
     let s = this.services.get(key);
     if (!s) {
-      s = { role, saddr, port, daddr, opened: 0, closed: 0, localFirst: 0, remoteFirst: 0, noFin: 0, closers: [], byPid: new Map() };
+      s = {
+        role, saddr, port, daddr, opened: 0, peakPerSecond: 0, closed: 0, localFirst: 0, remoteFirst: 0, noFin: 0,
+        closers: [], byPid: new Map(), second: -1, inSecond: 0,
+      };
       this.services.set(key, s);
     }
     return s;

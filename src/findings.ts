@@ -168,10 +168,12 @@ function timeWaitFindings(input: DoctorInput): Finding[] {
     const data: Record<string, unknown> = {
       side: s.side, saddr: s.saddr, daddr: s.daddr, port: s.port, timeWait: s.count,
       closed: c?.closed ?? 0, localFirst: c?.localFirst ?? 0, remoteFirst: c?.remoteFirst ?? 0, closers: c?.closers ?? [],
-      openedPerSecond: Math.round(perSecond * 10) / 10,
+      openedPerSecond: Math.round(perSecond * 10) / 10, peakPerSecond: c?.peakPerSecond ?? 0,
     };
     if (s.side === 'client') {
-      out.push(clientTimeWait(input, s, { evidence, data, used: used?.ports ?? s.count, perSecond, allowedPerSecond, share, twReuse }));
+      out.push(clientTimeWait(input, s, {
+        evidence, data, used: used?.ports ?? s.count, perSecond, peakPerSecond: c?.peakPerSecond ?? 0, allowedPerSecond, share, twReuse,
+      }));
     } else {
       evidence.push(`server-side TIME_WAIT holds no ephemeral port; it counts only against tcp_max_tw_buckets ` +
         `(${input.settings.sysctls['net.ipv4.tcp_max_tw_buckets'] ?? '?'})`);
@@ -205,6 +207,7 @@ interface ClientTimeWait {
   data: Record<string, unknown>;
   used: number;
   perSecond: number;
+  peakPerSecond: number;
   allowedPerSecond: number;
   share: number;
   twReuse: number | null;
@@ -218,8 +221,8 @@ function clientTimeWait(input: DoctorInput, s: TimeWaitService, t: ClientTimeWai
   t.evidence.push(
     `ephemeral ports in use for this local address and destination: ${n(t.used)} of ${n(usable(input))} ` +
       `(${pct(t.used / usable(input))}; net.ipv4.ip_local_port_range = ${range})`,
-    `new connections: ${rate(t.perSecond)}/s; with ${TIME_WAIT_SECONDS} s of TIME_WAIT each, ` +
-      `${rate(t.allowedPerSecond)}/s (${n(usable(input))} ports / ${TIME_WAIT_SECONDS} s) take every port`,
+    `new connections: ${rate(t.perSecond)}/s on average` + (t.peakPerSecond ? `, ${n(t.peakPerSecond)} in the busiest second` : '') +
+      `; with ${TIME_WAIT_SECONDS} s of TIME_WAIT each, ${rate(t.allowedPerSecond)}/s (${n(usable(input))} ports / ${TIME_WAIT_SECONDS} s) take every port`,
     `net.ipv4.tcp_tw_reuse = ${t.twReuse ?? 'absent'}, net.ipv4.tcp_timestamps = ${timestamps ?? 'absent'}: ` + (covered
       ? 'connect() may take over a TIME_WAIT port to this destination once it is older than tcp_tw_reuse_delay ' +
         `(${settings.sysctls['net.ipv4.tcp_tw_reuse_delay'] ?? '1000'} ms)`

@@ -36,10 +36,12 @@ export interface ProcessRow extends Counted {
 
 /**
  * Sockets no process holds: timewait sockets (the kernel keeps them after
- * close), request sockets (handshake in progress), and full sockets with no
- * fd (closed by their program and finishing, or not yet accept()ed).
+ * close), request sockets (handshake in progress), connections waiting in a
+ * listener's accept queue, and other full sockets with no fd (closed by their
+ * program and finishing, or held by a process outside this PID namespace,
+ * whose file tables the iterator does not walk).
  */
-export type NoOwnerKind = 'timewait' | 'request' | 'unheld';
+export type NoOwnerKind = 'timewait' | 'request' | 'queued' | 'unheld';
 
 export interface NoOwnerRow extends Counted {
   kind: NoOwnerKind;
@@ -250,6 +252,15 @@ function addHolder<K>(map: Map<K, SnapshotFile[]>, key: K, f: SnapshotFile): voi
   else if (!list.some((g) => g.pid === f.pid)) list.push(f);
 }
 
+/** States a connection can be in while it waits for accept(): the peer may have closed already. */
+const QUEUED_STATES: ReadonlySet<number> = new Set([TCP.SYN_RECV, TCP.ESTABLISHED, TCP.CLOSE_WAIT]);
+
+function noOwnerKind(s: SnapshotSocket, sides: SideClassifier): NoOwnerKind {
+  if (s.state === TCP.TIME_WAIT) return 'timewait';
+  if (s.state === TCP.NEW_SYN_RECV) return 'request';
+  return QUEUED_STATES.has(s.state) && sides.isListening(s.sport) ? 'queued' : 'unheld';
+}
+
 export function buildSnapshotReport(input: SnapshotInput): SnapshotReport {
   const { sockets, files } = input.snapshot;
   const sides = new SideClassifier(sockets, input.ephemeral);
@@ -270,7 +281,7 @@ export function buildSnapshotReport(input: SnapshotInput): SnapshotReport {
 
     const held = holders.of(s);
     if (held) for (const f of held) count(processes, f.pid, state, fresh);
-    else count(noOwner, s.state === TCP.TIME_WAIT ? 'timewait' : s.state === TCP.NEW_SYN_RECV ? 'request' : 'unheld', state, fresh);
+    else count(noOwner, noOwnerKind(s, sides), state, fresh);
 
     if (s.state === TCP.LISTEN) {
       count(ports, s.sport, state, fresh);

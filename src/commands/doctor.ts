@@ -34,8 +34,12 @@ export async function runDoctor(flags: DoctorFlags): Promise<void> {
   const tracker = new ConnectionTracker({ onFinished: (c) => sides.finished(c) });
   const log = new CloseWaitLog();
   tracker.loadSnapshot(source.start.sockets, source.start.tsNs);
+  // The kernel traces every network namespace; the snapshot, the settings and
+  // the counters are this one's: keep the trace to it too.
+  const netns = settings.netns;
   await source.run({
-    onEvents: (events) => {
+    onEvents: (all) => {
+      const events = netns === null ? all : all.filter((e) => e.netns === netns);
       tracker.apply(events);
       log.apply(events);
       sides.apply(events);

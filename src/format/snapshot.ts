@@ -29,7 +29,7 @@ export function netnsText(netns: number | null): string {
 function header(v: SnapshotView): string {
   const r = v.report;
   return `tcptrace snapshot ${v.takenAt.toISOString()}: ${thousands(r.sockets)} TCP sockets in ${netnsText(r.netns)} ` +
-    `(tcptrace's own; run it inside another namespace to see that one), read in ${thousands(v.elapsedMs)} ms`;
+    `(tcptrace's own), read in ${thousands(v.elapsedMs)} ms`;
 }
 
 function stateSection(r: SnapshotReport): string[] {
@@ -62,11 +62,14 @@ function cut<Row>(rows: Row[], top: number | undefined): { shown: Row[]; more: s
 const NO_OWNER_LABEL: Record<NoOwnerKind, string> = {
   timewait: '(no process: timewait sockets, kept by the kernel)',
   request: '(no process: request sockets, handshake in progress)',
-  unheld: '(no process: closed by their program, or not yet accepted)',
+  queued: '(no process yet: waiting in an accept queue)',
+  unheld: '(no process: closed by their program, or held outside this PID namespace)',
 };
 
+/** One line of at most `width` characters (a command line may hold newlines). */
 function clip(text: string, width: number): string {
-  return text.length <= width ? text : `${text.slice(0, width - 3)}...`;
+  const line = text.replace(/\s+/g, ' ');
+  return line.length <= width ? line : `${line.slice(0, width - 3)}...`;
 }
 
 type ProcessLine = { pid: string; command: string } & Counted;
@@ -74,7 +77,7 @@ type ProcessLine = { pid: string; command: string } & Counted;
 function processSection(r: SnapshotReport, top: number | undefined): string[] {
   const { shown, more } = cut(r.byProcess, top);
   const rows: ProcessLine[] = [
-    ...shown.map((p: ProcessRow) => ({ pid: String(p.pid), command: clip(p.cmdline, 80), sockets: p.sockets, states: p.states })),
+    ...shown.map((p: ProcessRow) => ({ pid: String(p.pid), command: clip(p.cmdline, 64), sockets: p.sockets, states: p.states })),
     ...r.noOwner.map((n: NoOwnerRow) => ({ pid: '-', command: NO_OWNER_LABEL[n.kind], sockets: n.sockets, states: n.states })),
   ];
   return [

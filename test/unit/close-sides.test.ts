@@ -49,11 +49,19 @@ test('per service: connections opened, and who sent the first FIN, with the loca
   sides.apply(events);
   const rows = sides.rows();
   assert.deepEqual(rows.find((r) => r.role === 'client'), {
-    role: 'client', saddr: '10.0.0.1', port: 443, daddr: '10.0.0.7', opened: 4, closed: 3,
+    role: 'client', saddr: '10.0.0.1', port: 443, daddr: '10.0.0.7', opened: 4, peakPerSecond: 4, closed: 3,
     localFirst: 2, remoteFirst: 1, noFin: 0, closers: [{ pid: 200, comm: 'curl', count: 2 }],
   });
   assert.deepEqual(rows.find((r) => r.role === 'server'), {
-    role: 'server', saddr: '10.0.0.1', port: 80, daddr: null, opened: 2, closed: 2,
+    role: 'server', saddr: '10.0.0.1', port: 80, daddr: null, opened: 2, peakPerSecond: 2, closed: 2,
     localFirst: 1, remoteFirst: 0, noFin: 1, closers: [{ pid: 300, comm: 'nginx', count: 1 }],
   });
+});
+
+test('the busiest second of connections opened, per service', () => {
+  const sides = new CloseSides();
+  const at = (sockId: number, seconds: number) => ev(sockId, SYN_SENT, ESTABLISHED, { sport: 40000 + sockId, tsNs: seconds * 1e9 });
+  sides.apply([at(1, 10.1), at(2, 11.2), at(3, 11.5), at(4, 11.9), at(5, 12.0), at(6, 14.3)]);
+  const [row] = sides.rows();
+  assert.deepEqual([row.opened, row.peakPerSecond], [6, 3]);
 });

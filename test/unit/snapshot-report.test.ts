@@ -53,12 +53,13 @@ test('by process: every holder once per socket (dup counts once, fork twice); so
   const orphan = sock({ state: TCP.LAST_ACK, sport: 80, daddr: '10.0.0.9', dport: 50001 });
   const tw = sock({ state: TCP.TIME_WAIT, twSubstate: TCP.TIME_WAIT, sport: 80, daddr: '10.0.0.9', dport: 50002 });
   const req = sock({ state: TCP.NEW_SYN_RECV, sport: 80, daddr: '10.0.0.9', dport: 50003 });
+  const queued = sock({ state: TCP.ESTABLISHED, sport: 80, daddr: '10.0.0.9', dport: 50004 });
   const files = [
     hold(listener, 100, 3, 'nginx'), hold(listener, 101, 3, 'nginx'), // master and worker after fork
     hold(shared, 101, 7, 'nginx'), hold(shared, 101, 9, 'nginx'), // dup: one socket, two fds
     hold(leaked, 200, 5, 'python3'),
   ];
-  const r = report([listener, shared, leaked, orphan, tw, req], files);
+  const r = report([listener, shared, leaked, orphan, tw, req, queued], files);
   assert.deepEqual(r.byProcess.map((p) => [p.pid, p.sockets, p.states]), [
     [101, 2, { LISTEN: 1, ESTABLISHED: 1 }],
     [100, 1, { LISTEN: 1 }],
@@ -66,7 +67,8 @@ test('by process: every holder once per socket (dup counts once, fork twice); so
   ]);
   assert.equal(r.byProcess[0].cmdline, '/usr/bin/nginx --serve');
   assert.deepEqual(r.noOwner.map((o) => [o.kind, o.sockets, o.states]).sort(), [
-    ['request', 1, { SYN_RECV: 1 }], ['timewait', 1, { TIME_WAIT: 1 }], ['unheld', 1, { LAST_ACK: 1 }],
+    ['queued', 1, { ESTABLISHED: 1 }], ['request', 1, { SYN_RECV: 1 }], ['timewait', 1, { TIME_WAIT: 1 }],
+    ['unheld', 1, { LAST_ACK: 1 }],
   ]);
   assert.deepEqual(r.listeners, [{ saddr: '10.0.0.1', sport: 80, pid: 100, comm: 'nginx', acceptQueue: 3, acceptQueueLimit: 511 }]);
 });
