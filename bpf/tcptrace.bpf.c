@@ -567,6 +567,18 @@ int on_accept_exit(struct trace_event_raw_sys_exit *ctx)
 	return learn_from_accept(ctx->ret);
 }
 
+/* A timewait socket's state as ss and /proc/net/tcp show it: TIME_WAIT, or
+ * FIN_WAIT2 for an orphan still waiting for the peer's FIN. 0 for others. */
+static __always_inline __u8 tw_substate_of(struct sock_common *skc)
+{
+	struct tcp_timewait_sock *tw;
+
+	if (skc->skc_state != TCP_TIME_WAIT)
+		return 0;
+	tw = bpf_skc_to_tcp_timewait_sock(skc);
+	return tw ? tw->tw_sk.tw_substate : TCP_TIME_WAIT;
+}
+
 /* Start-up snapshot: every TCP socket of this network namespace, and a
  * tracking entry for each full socket so its next transition has an id. */
 SEC("iter/tcp")
@@ -595,8 +607,13 @@ int snapshot_socks(struct bpf_iter__tcp *ctx)
 	rec.uid = ctx->uid;
 	read_addrs(skc, rec.family, rec.saddr, rec.daddr);
 
+	rec.tw_substate = tw_substate_of(skc);
 	if (tp) {
 		rec.inode = BPF_CORE_READ(tp, inet_conn.icsk_inet.sk.sk_socket, file, f_inode, i_ino);
+		if (rec.state == TCP_LISTEN) {
+			rec.ack_backlog = tp->inet_conn.icsk_inet.sk.sk_ack_backlog;
+			rec.max_ack_backlog = tp->inet_conn.icsk_inet.sk.sk_max_ack_backlog;
+		}
 		fresh.id = __sync_fetch_and_add(&next_sock_id, 1) + 1;
 		fresh.sport = rec.sport;
 		fresh.state = rec.state;
@@ -664,7 +681,7 @@ SEC("iter/tcp")
 int count_states(struct bpf_iter__tcp *ctx)
 {
 	struct sock_common *skc = ctx->sk_common;
-	__u8 state;
+	__u32 state;
 
 	if (ctx->meta->seq_num == 0)
 		__builtin_memset(state_counts, 0, sizeof(state_counts));
@@ -676,7 +693,8 @@ int count_states(struct bpf_iter__tcp *ctx)
 		return 0;
 	if (filter_nports && !port_in_filter(skc->skc_num, bpf_ntohs(skc->skc_dport)))
 		return 0;
-	state = skc->skc_state;
+	state = tw_substate_of(skc) ?: skc->skc_state;
+	barrier_var(state); /* one register, checked and then used to index */
 	if (state < TCPTRACE_NR_STATES)
 		state_counts[state]++;
 	return 0;

@@ -59,7 +59,7 @@ struct tcptrace_event {
 	__u64 cgroup_id;     /* owner's cgroup v2 id (its directory's inode); 0 = not known */
 };
 
-/* One socket found by the start-up snapshot (BPF iter/tcp). 72 bytes. */
+/* One socket found by a snapshot (BPF iter/tcp). 80 bytes. */
 struct tcptrace_sock_rec {
 	__u64 skaddr;
 	__u64 sock_id;       /* 0 for TIME_WAIT and request sockets: not tracked */
@@ -71,8 +71,13 @@ struct tcptrace_sock_rec {
 	__u16 sport;
 	__u16 dport;
 	__u8 family;
-	__u8 state;
-	__u8 pad[6];
+	__u8 state;          /* skc_state: TIME_WAIT for every timewait socket */
+	__u8 tw_substate;    /* timewait sockets: TIME_WAIT, or FIN_WAIT2 for an orphan still
+	                      * waiting for the peer's FIN (what ss shows); 0 otherwise */
+	__u8 pad0;
+	__u32 ack_backlog;   /* LISTEN: connections waiting in the accept queue */
+	__u32 max_ack_backlog; /* LISTEN: the queue's limit, min(listen() backlog, somaxconn) */
+	__u32 pad1;
 };
 
 /* One open file that is a TCP socket (BPF iter/task_file). 48 bytes. */

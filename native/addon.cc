@@ -62,6 +62,7 @@ TracerOptions ParseOptions(const Napi::Object &opts) {
 	o.netns = NumberList(opts, "netns");
 	o.emit_accepts = opts.Get("emitAccepts").ToBoolean();
 	o.snapshot_full_only = opts.Get("snapshotFullSocketsOnly").ToBoolean();
+	o.iterators_only = opts.Get("iteratorsOnly").ToBoolean();
 	return o;
 }
 
@@ -290,6 +291,9 @@ Napi::Object Layout(Napi::Env env) {
 	FIELD(sock, tcptrace_sock_rec, dport);
 	FIELD(sock, tcptrace_sock_rec, family);
 	FIELD(sock, tcptrace_sock_rec, state);
+	FIELD(sock, tcptrace_sock_rec, tw_substate);
+	FIELD(sock, tcptrace_sock_rec, ack_backlog);
+	FIELD(sock, tcptrace_sock_rec, max_ack_backlog);
 
 	Napi::Object file = Napi::Object::New(env);
 	file.Set("size", static_cast<double>(sizeof(tcptrace_file_rec)));

@@ -69,7 +69,7 @@ int append_record(void *ctx, void *data, size_t size) {
 }  // namespace
 
 static_assert(sizeof(struct tcptrace_event) == 136, "event layout changed: update the decoder");
-static_assert(sizeof(struct tcptrace_sock_rec) == 72, "socket record layout changed");
+static_assert(sizeof(struct tcptrace_sock_rec) == 80, "socket record layout changed");
 static_assert(sizeof(struct tcptrace_file_rec) == 48, "file record layout changed");
 
 bool Tracer::Open(const TracerOptions &opts, TracerError *err) {
@@ -105,6 +105,16 @@ bool Tracer::Open(const TracerOptions &opts, TracerError *err) {
 		bpf_program__set_autoload(skel_->progs.on_send, false);
 		bpf_program__set_autoload(skel_->progs.on_recv, false);
 		skipped_ = {"on_send", "on_recv"};
+	}
+
+	// A one-shot snapshot needs only the iterators: the host's TCP path is
+	// left untouched, and loading and detaching are quicker.
+	if (opts.iterators_only) {
+		struct bpf_program *prog;
+		bpf_object__for_each_program(prog, skel_->obj) {
+			if (strncmp(bpf_program__section_name(prog), "iter/", 5) != 0)
+				bpf_program__set_autoload(prog, false);
+		}
 	}
 
 	int rc = tcptrace_bpf__load(skel_);
@@ -165,7 +175,7 @@ bool Tracer::Attach(TracerError *err) {
 		if (prog != understudy && bpf_program__autoload(prog) && !AttachOne(prog, err))
 			return false;
 	}
-	return AttachOne(understudy, err);
+	return !bpf_program__autoload(understudy) || AttachOne(understudy, err);
 }
 
 void Tracer::Close() {

@@ -24,6 +24,7 @@ struct TracerOptions {
 	std::vector<uint32_t> netns;    // network namespace inodes; empty for all
 	bool emit_accepts = false;      // KIND_ACCEPT records, for the accept-queue wait
 	bool snapshot_full_only = false; // snapshot without TIME_WAIT and request sockets
+	bool iterators_only = false;    // load and attach the iterators alone (snapshots, no tracing)
 };
 
 // A failure with a stable code for JavaScript and, where there is one, the

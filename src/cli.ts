@@ -1,6 +1,7 @@
 /** The command line: commander wiring only. Each command lives in commands/. */
 import { Argument, Command, CommanderError, Option } from 'commander';
 import { runCulprits } from './commands/culprits';
+import { runDoctor } from './commands/doctor';
 import { ExportFlags, runExport } from './commands/export';
 import { runRecord } from './commands/record';
 import { runHtmlReport } from './commands/html-report';
@@ -8,6 +9,7 @@ import { ReportFlags, ReportKind, runReport } from './commands/report';
 import { runHist } from './commands/hist';
 import { runLife } from './commands/life';
 import { runLive } from './commands/live';
+import { runSnapshot } from './commands/snapshot';
 import { TcptraceError, usageError } from './errors';
 import { parseCount, parsePids, parsePorts, parseRingBufferSize, parseSeconds, parseStates } from './options';
 
@@ -78,6 +80,21 @@ export function buildProgram(): Command {
     .addOption(new Option('--ring-buffer <size>', 'kernel ring buffer size, a power of two (64K-1G)').argParser(parseRingBufferSize))
     .option('-v, --verbose', 'say more, and on failure print the kernel\'s own reason'))
     .action(runCulprits);
+
+  program.command('snapshot')
+    .description('the TCP sockets of this network namespace now: per state (as ss counts them), process, peer and port; ephemeral port use per destination')
+    .addOption(new Option('-b, --by <key>', 'print only this breakdown, in full').choices(['state', 'pid', 'peer', 'port']))
+    .option('--top <n>', 'rows per table when every breakdown is printed (default 10)', (v) => parseCount('--top', v, 1_000_000))
+    .option('-j, --json', 'one JSON object')
+    .option('-v, --verbose', 'say how long reading and counting took, and on failure the kernel\'s own reason')
+    .action(runSnapshot);
+
+  program.command('doctor')
+    .description('observe for a few seconds, read the TCP settings and counters, and report TIME_WAIT, CLOSE_WAIT and listen-queue findings with evidence and what to do (changes nothing)')
+    .option('-d, --duration <seconds>', `observe this long (default ${5} s)`, (v) => parseSeconds('--duration', v))
+    .option('-j, --json', 'one JSON object')
+    .option('-v, --verbose', 'say more, and on failure print the kernel\'s own reason')
+    .action(runDoctor);
 
   addFilterOptions(
     program.command('record')

@@ -4,7 +4,7 @@
  * addon's compiler used, so the two cannot drift apart unnoticed.
  */
 import { formatAddress } from './addr';
-import { AF_INET } from './states';
+import { AF_INET, TCP } from './states';
 
 export const EVENT_LAYOUT = {
   size: 136, ts_ns: 0, skaddr: 8, sock_id: 16, prev_state_ns: 24, saddr: 32, daddr: 48,
@@ -22,8 +22,8 @@ export type EventKind = (typeof EVENT_KINDS)[number];
 
 
 export const SOCK_REC_LAYOUT = {
-  size: 72, skaddr: 0, sock_id: 8, saddr: 16, daddr: 32, netns: 48, uid: 52, inode: 56,
-  sport: 60, dport: 62, family: 64, state: 65,
+  size: 80, skaddr: 0, sock_id: 8, saddr: 16, daddr: 32, netns: 48, uid: 52, inode: 56,
+  sport: 60, dport: 62, family: 64, state: 65, tw_substate: 66, ack_backlog: 68, max_ack_backlog: 72,
 } as const;
 
 export const FILE_REC_LAYOUT = { size: 48, skaddr: 0, sock_id: 8, pid: 16, fd: 20, comm: 24, cgroup_id: 40 } as const;
@@ -92,7 +92,14 @@ export interface SnapshotSocket extends Endpoints {
   skaddr: string;
   uid: number;
   inode: number;
+  /** The kernel's state: TIME_WAIT for every timewait socket, NEW_SYN_RECV for a request socket. */
   state: number;
+  /** Timewait sockets only: TIME_WAIT, or FIN_WAIT2 for an orphan still waiting
+   *  for the peer's FIN (the state ss and /proc/net/tcp show). */
+  twSubstate?: number;
+  /** Listening sockets only: connections waiting in the accept queue, and its limit. */
+  acceptQueue?: number;
+  acceptQueueLimit?: number;
 }
 
 export interface SnapshotFile {
@@ -111,10 +118,24 @@ function u64(buf: Buffer, offset: number): number {
   return buf.readUInt32LE(offset) + buf.readUInt32LE(offset + 4) * 0x1_0000_0000;
 }
 
+const HEX_DIGITS = [...'0123456789abcdef'].map((c) => c.charCodeAt(0));
+
+/**
+ * A u64 as hex, as bcc prints kernel addresses. Built in one piece: joined
+ * halves make a rope string that every Map lookup must flatten first, which
+ * made joining 100,000 snapshot sockets to their holders several times slower.
+ */
 function hex64(buf: Buffer, offset: number): string {
-  const high = buf.readUInt32LE(offset + 4).toString(16);
-  const low = buf.readUInt32LE(offset).toString(16).padStart(8, '0');
-  return high === '0' ? low : high + low;
+  const hi = buf.readUInt32LE(offset + 4), lo = buf.readUInt32LE(offset);
+  const d = HEX_DIGITS;
+  const text = String.fromCharCode(
+    d[hi >>> 28], d[(hi >>> 24) & 15], d[(hi >>> 20) & 15], d[(hi >>> 16) & 15],
+    d[(hi >>> 12) & 15], d[(hi >>> 8) & 15], d[(hi >>> 4) & 15], d[hi & 15],
+    d[lo >>> 28], d[(lo >>> 24) & 15], d[(lo >>> 20) & 15], d[(lo >>> 16) & 15],
+    d[(lo >>> 12) & 15], d[(lo >>> 8) & 15], d[(lo >>> 4) & 15], d[lo & 15]);
+  if (hi >= 0x1000_0000) return text; // kernel addresses: no leading zero
+  // Leading zeros dropped, the low half always in full.
+  return hi === 0 ? text.slice(8) : text.slice(text.search(/[^0]/));
 }
 
 function cString(buf: Buffer, offset: number, length: number): string {
@@ -239,7 +260,7 @@ export function decodeSnapshotSockets(buf: Buffer): SnapshotSocket[] {
   const out: SnapshotSocket[] = [];
   for (let at = 0; at < buf.length; at += L.size) {
     const rawFamily = buf[at + L.family];
-    out.push({
+    const socket: SnapshotSocket = {
       skaddr: hex64(buf, at + L.skaddr),
       sockId: u64(buf, at + L.sock_id),
       family: familyOf(rawFamily),
@@ -251,7 +272,14 @@ export function decodeSnapshotSockets(buf: Buffer): SnapshotSocket[] {
       uid: buf.readUInt32LE(at + L.uid),
       inode: buf.readUInt32LE(at + L.inode),
       state: buf[at + L.state],
-    });
+    };
+    // Only where they mean something, so other sockets' records stay as they were.
+    if (socket.state === TCP.TIME_WAIT) socket.twSubstate = buf[at + L.tw_substate];
+    if (socket.state === TCP.LISTEN) {
+      socket.acceptQueue = buf.readUInt32LE(at + L.ack_backlog);
+      socket.acceptQueueLimit = buf.readUInt32LE(at + L.max_ack_backlog);
+    }
+    out.push(socket);
   }
   return out;
 }

@@ -18,6 +18,8 @@ export interface TracerOptions {
   emitAccepts?: boolean;
   /** Leave TIME_WAIT and request sockets out of snapshot(): faster start on a host full of them. */
   snapshotFullSocketsOnly?: boolean;
+  /** Load only the iterators: a snapshot, with nothing attached to the TCP path. */
+  iteratorsOnly?: boolean;
 }
 
 export interface TracerCounters {

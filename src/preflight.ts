@@ -56,8 +56,9 @@ export function ensureTracefs(): { mounted: boolean } {
   return { mounted: true };
 }
 
-export function preflight(): { tracefsMounted: boolean } {
+/** Iterators alone need no tracefs: a snapshot leaves the host's mounts as they are. */
+export function preflight(needTracefs = true): { tracefsMounted: boolean } {
   checkPrivilege();
   checkBtf();
-  return { tracefsMounted: ensureTracefs().mounted };
+  return { tracefsMounted: needTracefs && ensureTracefs().mounted };
 }

@@ -41,7 +41,7 @@ export class TraceSession {
 
   /** Checks the host, loads and attaches. Throws TcptraceError on any failure. */
   static open(options: SessionOptions = {}): TraceSession {
-    const { tracefsMounted } = preflight();
+    const { tracefsMounted } = preflight(!options.iteratorsOnly);
     const addon = loadNative();
     const ringBufferBytes = options.ringBufferBytes ?? 8 << 20;
     const tracer = new addon.Tracer({
@@ -54,6 +54,19 @@ export class TraceSession {
     const skipped = tracer.skippedPrograms();
     if (skipped.length) session.notes.push(`kernel lacks sock_send_length/sock_recv_length: owners are learned at connect, accept and close only`);
     return session;
+  }
+
+  /**
+   * One snapshot with only the iterators loaded (nothing attached to the TCP
+   * path), and nothing left loaded after it, whatever happens.
+   */
+  static snapshotOnce(options: SessionOptions = {}): Snapshot {
+    const session = TraceSession.open({ ...options, iteratorsOnly: true });
+    try {
+      return session.snapshot();
+    } finally {
+      void session.stop(); // never started: detaches and unloads at once
+    }
   }
 
   /** Every TCP socket of this network namespace now, and who holds each. */

@@ -76,12 +76,14 @@ export function openLiveSource(
   flags: FilterFlags & RecordFlags & { duration?: number; verbose?: boolean },
   command: string,
   emitAccepts: boolean,
+  snapshotsWithTimeWait = false,
 ): LiveSource {
-  // Only a recording keeps TIME_WAIT and request sockets (for its report's chart).
+  // TIME_WAIT and request sockets only for a recording (its report's chart)
+  // and for commands that report on them: there can be hundreds of thousands.
   const options = {
     ...tracerOptions(flags),
     emitAccepts: emitAccepts || Boolean(flags.record),
-    snapshotFullSocketsOnly: !flags.record,
+    snapshotFullSocketsOnly: !(flags.record || snapshotsWithTimeWait),
   };
   const record = flags.record
     ? { path: flags.record, layout: flags.recordFormat ?? 'jsonl', options: { command, ...recordedFlags(flags) } }

@@ -154,9 +154,10 @@ export const TRACE_FIELDS: FieldTable = {
 
 /** Fields a line may leave out; when present, they must follow their rule. */
 export const TRACE_OPTIONAL_FIELDS: OptionalFieldTable = {
-  header: {}, snapshot: {}, socket: {}, lost: {}, footer: {},
-  // Since 1.1: the owner's (holder's) cgroup id.
+  header: {}, snapshot: {}, lost: {}, footer: {},
+  // Since 1.1: the owner's (holder's) cgroup id, the timewait substate, and listeners' accept queues.
   event: { cgroupId: NUMBER_OR_NULL },
+  socket: { twSubstate: STATE, acceptQueue: NUMBER, acceptQueueLimit: NUMBER },
   file: { cmdline: STRING, cgroupId: NUMBER },
 };
 

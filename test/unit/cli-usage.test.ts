@@ -39,6 +39,11 @@ const BAD_USAGE: Array<[string[], string]> = [
   [['live', '--pid', '0'], '--pid'],
   [['live', '--bogus'], '--bogus'],
   [['frobnicate'], 'frobnicate'],
+  [['snapshot', '--by', 'color'], '--by'],
+  [['snapshot', '--top', '0'], '--top'],
+  [['snapshot', 'extra'], 'too many arguments'],
+  [['doctor', '--duration', 'abc'], '--duration'],
+  [['doctor', '-d', '0'], '--duration'],
 ];
 
 for (const [args, mention] of BAD_USAGE) {

@@ -266,6 +266,7 @@ test('a batch that is not a whole number of records throws', () => {
 interface RawSock {
   skaddr: bigint; sockId: bigint; saddr: Addr; daddr: Addr; netns: number; uid: number;
   inode: number; sport: number; dport: number; family: number; state: number;
+  twSubstate?: number; ackBacklog?: number; maxAckBacklog?: number;
 }
 
 function sockRecord(r: RawSock): Buffer {
@@ -282,7 +283,10 @@ function sockRecord(r: RawSock): Buffer {
   buf.writeUInt16LE(r.dport, L.dport);
   buf[L.family] = r.family;
   buf[L.state] = r.state;
-  buf.fill(0xaa, L.state + 1); // padding: must be ignored
+  buf.fill(0xaa, L.state + 1); // padding, and fields of other states: must be ignored
+  buf[L.tw_substate] = r.twSubstate ?? 0xaa;
+  if (r.ackBacklog !== undefined) buf.writeUInt32LE(r.ackBacklog, L.ack_backlog);
+  if (r.maxAckBacklog !== undefined) buf.writeUInt32LE(r.maxAckBacklog, L.max_ack_backlog);
   return buf;
 }
 
@@ -307,6 +311,12 @@ test('decodeSnapshotSockets decodes IPv4 and IPv6 records', () => {
     sockRecord({
       skaddr: 0xffff8881000000f0n, sockId: 0n, saddr: ipv6(0xfe80, 0, 0, 0, 0, 0, 0, 1), daddr: ipv6(0, 0, 0, 0, 0, 0, 0, 0),
       netns: 4026532008, uid: 0, inode: 0, sport: 22, dport: 0, family: AF_INET6, state: TCP.TIME_WAIT,
+      twSubstate: TCP.FIN_WAIT2,
+    }),
+    sockRecord({
+      skaddr: 0xffff888100000100n, sockId: 7n, saddr: ipv4(0, 0, 0, 0), daddr: ipv4(0, 0, 0, 0),
+      netns: 4026531840, uid: 0, inode: 99, sport: 8080, dport: 0, family: AF_INET, state: TCP.LISTEN,
+      ackBacklog: 129, maxAckBacklog: 128,
     }),
   ]);
   assert.deepEqual(decodeSnapshotSockets(buf), [
@@ -316,7 +326,11 @@ test('decodeSnapshotSockets decodes IPv4 and IPv6 records', () => {
     },
     {
       skaddr: 'ffff8881000000f0', sockId: 0, family: 6, saddr: 'fe80::1', sport: 22,
-      daddr: '::', dport: 0, netns: 4026532008, uid: 0, inode: 0, state: TCP.TIME_WAIT,
+      daddr: '::', dport: 0, netns: 4026532008, uid: 0, inode: 0, state: TCP.TIME_WAIT, twSubstate: TCP.FIN_WAIT2,
+    },
+    {
+      skaddr: 'ffff888100000100', sockId: 7, family: 4, saddr: '0.0.0.0', sport: 8080, daddr: '0.0.0.0', dport: 0,
+      netns: 4026531840, uid: 0, inode: 99, state: TCP.LISTEN, acceptQueue: 129, acceptQueueLimit: 128,
     },
   ]);
 });
@@ -333,7 +347,7 @@ test('decodeSnapshotFiles decodes records, comm with and without a NUL', () => {
 });
 
 test('snapshot decoders reject partial records', () => {
-  assert.throws(() => decodeSnapshotSockets(Buffer.alloc(SOCK_REC_LAYOUT.size + 8)), /socket snapshot: 80 bytes/);
+  assert.throws(() => decodeSnapshotSockets(Buffer.alloc(SOCK_REC_LAYOUT.size + 8)), /socket snapshot: 88 bytes/);
   assert.throws(() => decodeSnapshotFiles(Buffer.alloc(FILE_REC_LAYOUT.size - 1)), /file snapshot: 47 bytes/);
   assert.deepEqual(decodeSnapshotSockets(Buffer.alloc(0)), []);
   assert.deepEqual(decodeSnapshotFiles(Buffer.alloc(0)), []);
@@ -369,4 +383,14 @@ test('accept records, close reasons and byte counts decode', () => {
   assert.equal(plain.peerFinReceived, false);
   const { eventKinds } = loadNative().layout;
   assert.deepEqual(EVENT_KINDS.map((k) => eventKinds[k]), [0, 1]);
+});
+
+test('addresses print as hex without leading zeros, the low 32 bits always in full', () => {
+  const values: [bigint, string][] = [
+    [0n, '00000000'], [0xfn, '0000000f'], [0x1_0000_0001n, '100000001'], [0xabc_0000_0001n, 'abc00000001'],
+    [0x0fff_ffff_ffff_ffffn, 'fffffffffffffff'], [0xffff_8881_0000_00f0n, 'ffff8881000000f0'],
+  ];
+  const decoded = decodeSnapshotFiles(Buffer.concat(values.map(([v]) => fileRecord(v, 0n, 1, 3, 'x'))));
+  assert.deepEqual(decoded.map((f) => f.skaddr), values.map(([, text]) => text));
+  assert.deepEqual(values.map(([v]) => v.toString(16).padStart(8, '0')), values.map(([, text]) => text), 'as BigInt prints them');
 });

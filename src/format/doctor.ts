@@ -1,0 +1,54 @@
+/** Text and JSON of `tcptrace doctor`. */
+import { formatSeconds } from '../culprits';
+import { Finding, Severity } from '../findings';
+import { HostSettings, SYSCTLS } from '../host-settings';
+import { SnapshotReport } from '../snapshot-report';
+import { netnsText } from './snapshot';
+import { thousands } from './table';
+
+export interface DoctorReport {
+  observedMs: number;
+  settings: HostSettings;
+  sockets: SnapshotReport;
+  findings: Finding[];
+}
+
+const LABEL: Record<Severity, string> = { problem: 'PROBLEM', warning: 'WARNING', note: 'NOTE' };
+
+function socketLine(s: SnapshotReport): string {
+  const states = Object.entries(s.states).filter(([, n]) => n > 0).map(([state, n]) => `${state} ${thousands(n)}`);
+  return `Sockets now: ${thousands(s.sockets)}${states.length ? ` (${states.join(', ')})` : ''}; ` +
+    `ephemeral ports ${s.ephemeral.low}-${s.ephemeral.high} (${thousands(s.ephemeral.usable)} usable per local address and destination)`;
+}
+
+function findingBlock(f: Finding): string[] {
+  return [
+    `[${LABEL[f.severity]}] ${f.category}: ${f.title}`,
+    ...f.evidence.map((e) => `    - ${e}`),
+    `  => ${f.action}`,
+    '',
+  ];
+}
+
+export function renderDoctor(r: DoctorReport): string[] {
+  const count = (severity: Severity) => r.findings.filter((f) => f.severity === severity).length;
+  const head = `tcptrace doctor: observed ${formatSeconds(r.observedMs)} in ${netnsText(r.settings.netns)}, kernel ${r.settings.kernel}; ` +
+    `${r.findings.length} finding(s): ${count('problem')} problem(s), ${count('warning')} warning(s), ${count('note')} note(s). ` +
+    'Nothing on the host was changed.';
+  const body = r.findings.length
+    ? r.findings.flatMap(findingBlock)
+    : ['No findings: no TIME_WAIT or CLOSE_WAIT pile-up, no listen-queue or SYN-queue overflow, no setting this data bears on.', ''];
+  return [head, '', socketLine(r.sockets), '', ...body].slice(0, -1);
+}
+
+export function doctorJson(r: DoctorReport): Record<string, unknown> {
+  return {
+    observedMs: Math.round(r.observedMs),
+    netns: r.settings.netns,
+    kernel: r.settings.kernel,
+    changedNothing: true,
+    sockets: { total: r.sockets.sockets, states: r.sockets.states, timewaitSockets: r.sockets.timewaitSockets, requestSockets: r.sockets.requestSockets },
+    sysctls: Object.fromEntries(SYSCTLS.map((name) => [name, r.settings.sysctls[name]])),
+    findings: r.findings,
+  };
+}
