@@ -1,5 +1,7 @@
 /** `live --json`: newline-delimited JSON, one object per transition. */
+import { CgroupNames } from '../cgroups';
 import { Clock } from '../clock';
+import { shortContainerId } from '../containers';
 import { TransitionEvent } from '../decoder';
 import { stateName } from '../states';
 
@@ -19,10 +21,14 @@ export interface EventJson {
   ownerSource: string | null;
   prevStateMs: number | null;
   netns: number;
+  /** The owner's cgroup v2 id, its path under the cgroup2 mount, and its container (12 hex). */
+  cgroupId: number | null;
+  cgroup: string | null;
+  container: string | null;
   inferred: boolean;
 }
 
-export function eventJson(e: TransitionEvent, clock: Clock): EventJson {
+export function eventJson(e: TransitionEvent, clock: Clock, cgroups: CgroupNames): EventJson {
   return {
     ts: clock.wallMs(e.tsNs),
     sk: e.sockId,
@@ -39,12 +45,15 @@ export function eventJson(e: TransitionEvent, clock: Clock): EventJson {
     ownerSource: e.ownerSource,
     prevStateMs: e.prevStateNs === null ? null : Math.round(e.prevStateNs / 1e3) / 1e3,
     netns: e.netns,
+    cgroupId: e.cgroupId,
+    cgroup: cgroups.pathOf(e.cgroupId, e.pid),
+    container: shortContainerId(cgroups.containerOf(e.cgroupId, e.pid)),
     inferred: e.inferred,
   };
 }
 
-export function eventJsonLine(e: TransitionEvent, clock: Clock): string {
-  return JSON.stringify(eventJson(e, clock));
+export function eventJsonLine(e: TransitionEvent, clock: Clock, cgroups: CgroupNames): string {
+  return JSON.stringify(eventJson(e, clock, cgroups));
 }
 
 export function lostJsonLine(newlyLost: number): string {
