@@ -37,9 +37,7 @@ export function netnsInode(text: string, runDir = NETNS_RUN_DIR): number {
   const pid = /^pid:(.*)$/.exec(text);
   if (pid) {
     if (!/^[1-9]\d{0,9}$/.test(pid[1])) throw usageError(`--netns: "${text}" needs a process id (pid:1234)`);
-    const inode = inodeOf(`/proc/${pid[1]}/ns/net`);
-    if (inode === null) throw usageError(`--netns: no process ${pid[1]} (from "${text}")`);
-    return inode;
+    return processNetns(pid[1], text);
   }
   // A name of `ip netns`: one path component.
   if (text === '.' || text === '..' || text.includes('/') || text.includes('\0')) {
@@ -48,6 +46,16 @@ export function netnsInode(text: string, runDir = NETNS_RUN_DIR): number {
   const inode = inodeOf(`${runDir}/${text}`);
   if (inode === null) throw usageError(`--netns: no network namespace named "${text}" (see "ip netns list")`);
   return inode;
+}
+
+function processNetns(pid: string, text: string): number {
+  try {
+    return fs.statSync(`/proc/${pid}/ns/net`).ino;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw usageError(`--netns: no process ${pid} (from "${text}")`);
+    throw usageError(`--netns: cannot read the network namespace of process ${pid} (${code ?? 'error'})`);
+  }
 }
 
 /** The network namespace tcptrace itself runs in. */
