@@ -11,7 +11,9 @@ import { runLife } from './commands/life';
 import { runLive } from './commands/live';
 import { runSnapshot } from './commands/snapshot';
 import { TcptraceError, usageError } from './errors';
-import { parseCount, parsePids, parsePorts, parseRingBufferSize, parseSeconds, parseStates } from './options';
+import {
+  parseCgroup, parseCount, parseNetns, parsePids, parsePorts, parseRingBufferSize, parseSeconds, parseStates,
+} from './options';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const { version } = require('../../package.json') as { version: string };
@@ -23,8 +25,16 @@ function addFilterOptions(command: Command): Command {
     .option('-s, --state <states>', 'only transitions from or to these states (e.g. CLOSE_WAIT,TIME_WAIT)', (v, prev?: number[]) => parseStates(v, prev))
     .option('-4, --ipv4', 'IPv4 sockets only')
     .option('-6, --ipv6', 'IPv6 sockets only')
+    .option('--netns <netns>', 'only these network namespaces: inode, name from "ip netns", or pid:PID (comma list, up to 8)',
+      (v, prev?: number[]) => parseNetns(v, prev))
+    .addOption(cgroupOption('only sockets whose owner runs in this cgroup or below it'))
     .addOption(new Option('--ring-buffer <size>', 'kernel ring buffer size, a power of two (64K-1G)').argParser(parseRingBufferSize).default(8 << 20, '8M'))
     .option('-v, --verbose', 'say more, and on failure print the kernel\'s own reason (verifier log)');
+}
+
+function cgroupOption(description: string): Option {
+  return new Option('--cgroup <path>', `${description}: a path under the cgroup2 mount, or a container id prefix`)
+    .argParser(parseCgroup);
 }
 
 function addRecordOption(command: Command): Command {
@@ -76,6 +86,7 @@ export function buildProgram(): Command {
     .option('-i, --interval <seconds>', 'with --watch: seconds between reports (default 2)', (v) => parseSeconds('--interval', v))
     .option('--min-age <seconds>', 'leave out sockets in CLOSE_WAIT for less than this (about to be closed)', (v) => parseSeconds('--min-age', v))
     .option('-p, --pid <pids>', 'only these holder PIDs (comma list)', (v, prev?: number[]) => parsePids(v, prev))
+    .addOption(cgroupOption('only holders in this cgroup or below it'))
     .option('-j, --json', 'one JSON report')
     .addOption(new Option('--ring-buffer <size>', 'kernel ring buffer size, a power of two (64K-1G)').argParser(parseRingBufferSize))
     .option('-v, --verbose', 'say more, and on failure print the kernel\'s own reason'))

@@ -6,6 +6,8 @@
  * SCM_RIGHTS); the process that connected or accepted the socket is shown
  * beside it when it differs.
  */
+import { CgroupNames } from './cgroups';
+import { shortContainerId } from './containers';
 import { TransitionEvent } from './decoder';
 import { formatEndpoint } from './addr';
 import { Snapshot } from './session';
@@ -62,6 +64,9 @@ export interface Culprit {
   pid: number;
   comm: string;
   cmdline: string;
+  /** The holder's cgroup (path under the cgroup2 mount) and container (12 hex), where known. */
+  cgroup: string | null;
+  container: string | null;
   count: number;
   oldestAgeMs: number;
   medianAgeMs: number;
@@ -89,6 +94,8 @@ export interface ReportInput {
   minAgeMs?: number;
   pids?: number[];
   cmdlineOf(pid: number, comm: string): string;
+  /** Names the holders' cgroups: the host's live, a recording's table from a file. */
+  cgroups: CgroupNames;
 }
 
 const round1 = (x: number) => Math.round(x * 10) / 10;
@@ -137,7 +144,16 @@ export function buildCulpritReport(input: ReportInput): CulpritReport {
 
   // The snapshot's own command line when it has one (a recording keeps it).
   const cmdline = (pid: number, comm: string) => cmdlines.get(pid) ?? input.cmdlineOf(pid, comm);
-  const culprits = [...byPid.entries()].map(([pid, { comm, sockets }]) => culpritOf(pid, comm, cmdline(pid, comm), sockets, observedMs));
+  const cgroupIds = new Map(snapshot.files.map((f) => [f.pid, f.cgroupId]));
+  const culprits = [...byPid.entries()].map(([pid, { comm, sockets }]) => {
+    const cgroupId = cgroupIds.get(pid) ?? null;
+    const owner: Holder = {
+      pid, comm, cmdline: cmdline(pid, comm),
+      cgroup: input.cgroups.pathOf(cgroupId, pid),
+      container: shortContainerId(input.cgroups.containerOf(cgroupId, pid)),
+    };
+    return culpritOf(owner, sockets, observedMs);
+  });
   culprits.sort((a, b) => b.count - a.count || b.oldestAgeMs - a.oldestAgeMs || a.pid - b.pid);
   return { culprits, sockets: held, orphans, observedMs: Math.round(observedMs) };
 }
@@ -154,12 +170,14 @@ function fdsPerHolder(files: { pid: number; fd: number; comm: string }[], pids?:
   return out;
 }
 
-function culpritOf(pid: number, comm: string, cmdline: string, sockets: CulpritSocket[], observedMs: number): Culprit {
+type Holder = Pick<Culprit, 'pid' | 'comm' | 'cmdline' | 'cgroup' | 'container'>;
+
+function culpritOf(holder: Holder, sockets: CulpritSocket[], observedMs: number): Culprit {
   sockets.sort((a, b) => b.ageMs - a.ageMs || a.fd - b.fd);
   const ages = sockets.map((s) => s.ageMs);
   const peers = peersOf(sockets);
   const culprit: Culprit = {
-    pid, comm, cmdline, count: sockets.length,
+    ...holder, count: sockets.length,
     oldestAgeMs: Math.max(...ages), medianAgeMs: round1(median(ages)),
     ageIsLowerBound: sockets.some((s) => s.ageIsLowerBound),
     sockets, peers, advice: [],

@@ -12,6 +12,8 @@ const KEEP_AFTER_PRUNE = 1_000;
 export interface Ranked {
   key: string;
   label: string;
+  /** A second label where there is one: a process's container. */
+  detail: string | null;
   perSecond: number;
   total: number;
 }
@@ -20,12 +22,17 @@ class Tally {
   private interval = new Map<string, number>();
   private totals = new Map<string, number>();
   private labels = new Map<string, string>();
+  private details = new Map<string, string | null>();
   private lastInterval = new Map<string, number>();
 
-  add(key: string, label: string): void {
+  /** `detail` is asked for once per key, when the key is first seen. */
+  add(key: string, label: string, detail?: () => string | null): void {
     this.interval.set(key, (this.interval.get(key) ?? 0) + 1);
     this.totals.set(key, (this.totals.get(key) ?? 0) + 1);
-    if (!this.labels.has(key)) this.labels.set(key, label);
+    if (!this.labels.has(key)) {
+      this.labels.set(key, label);
+      if (detail) this.details.set(key, detail());
+    }
   }
 
   /** Ends an interval: its counts become the "per second" figures. */
@@ -41,6 +48,7 @@ class Tally {
       .map((key) => ({
         key,
         label: this.labels.get(key) ?? key,
+        detail: this.details.get(key) ?? null,
         perSecond: (this.lastInterval.get(key) ?? 0) / intervalSeconds,
         total: this.totals.get(key) ?? 0,
       }))
@@ -54,11 +62,18 @@ class Tally {
     const kept = new Map(busiest);
     for (const key of this.lastInterval.keys()) kept.set(key, this.totals.get(key) ?? 0);
     this.totals = kept;
-    for (const key of this.labels.keys()) if (!this.totals.has(key) && !this.interval.has(key)) this.labels.delete(key);
+    for (const key of this.labels.keys()) {
+      if (this.totals.has(key) || this.interval.has(key)) continue;
+      this.labels.delete(key);
+      this.details.delete(key);
+    }
   }
 }
 
 export class LiveStats {
+  /** `containerOf` names a process's container (the process table shows it). */
+  constructor(private readonly containerOf: (e: TransitionEvent) => string | null = () => null) {}
+
   readonly transitions = new Tally();
   readonly processes = new Tally();
   readonly peers = new Tally();
@@ -73,7 +88,7 @@ export class LiveStats {
       this.intervalTotal++;
       const kind = `${stateName(e.oldstate)} -> ${stateName(e.newstate)}`;
       this.transitions.add(kind, kind);
-      if (e.pid !== null) this.processes.add(String(e.pid), `${e.pid} ${e.comm ?? ''}`.trim());
+      if (e.pid !== null) this.processes.add(String(e.pid), `${e.pid} ${e.comm ?? ''}`.trim(), () => this.containerOf(e));
       // The remote address only: ports of server-side peers are ephemeral.
       if (e.dport !== 0) this.peers.add(e.daddr, e.daddr);
     }

@@ -2,8 +2,11 @@
  * Flag values -> validated settings. Every parser throws a usage error (exit 2)
  * naming the flag and the value it could not accept.
  */
+import { CgroupFilter, parseCgroupSelection } from './cgroup-filter';
+import { hostCgroups } from './cgroups';
 import { usageError } from './errors';
-import { TracerOptions } from './native';
+import { netnsInode } from './netns';
+import type { SessionOptions } from './session';
 import { AF_INET, AF_INET6, parseStateName, TCP_STATES } from './states';
 
 const MAX_LIST = 8; // TCPTRACE_MAX_FILTER in bpf/tcptrace.h
@@ -36,6 +39,17 @@ export function parsePorts(text: string, previous: number[] = []): number[] {
 export function parsePids(text: string, previous: number[] = []): number[] {
   const pids = list('--pid', text).map((p) => integerIn('--pid', p, 1, PID_MAX));
   return atMostEight('--pid', [...previous, ...pids]);
+}
+
+/** Network namespaces: inode numbers, names from `ip netns`, or pid:PID. */
+export function parseNetns(text: string, previous: number[] = []): number[] {
+  const inodes = list('--netns', text).map((item) => netnsInode(item));
+  return atMostEight('--netns', [...previous, ...inodes]);
+}
+
+/** A cgroup path (under the cgroup2 mount, or with it) or a container id prefix. */
+export function parseCgroup(text: string): string {
+  return parseCgroupSelection(text, hostCgroups());
 }
 
 export function parseStates(text: string, previous: number[] = []): number[] {
@@ -81,11 +95,15 @@ export interface FilterFlags {
   state?: number[];
   ipv4?: boolean;
   ipv6?: boolean;
+  /** Network namespace inodes (parseNetns). */
+  netns?: number[];
+  /** A cgroup path under the cgroup2 mount (parseCgroup). */
+  cgroup?: string;
   ringBuffer?: number;
 }
 
-/** The kernel-side filter settings for these flags. */
-export function tracerOptions(flags: FilterFlags): TracerOptions {
+/** The session settings for these flags: the kernel-side filters, and --cgroup's. */
+export function tracerOptions(flags: FilterFlags): SessionOptions {
   let family = 0;
   if (flags.ipv4 && !flags.ipv6) family = AF_INET;
   if (flags.ipv6 && !flags.ipv4) family = AF_INET6;
@@ -93,7 +111,9 @@ export function tracerOptions(flags: FilterFlags): TracerOptions {
     family,
     ports: flags.port ?? [],
     pids: flags.pid ?? [],
+    netns: flags.netns ?? [],
     stateMask: (flags.state ?? []).reduce((mask, s) => mask | (1 << s), 0),
     ...(flags.ringBuffer ? { ringBufferBytes: flags.ringBuffer } : {}),
+    ...(flags.cgroup ? { cgroup: new CgroupFilter(hostCgroups(), flags.cgroup) } : {}),
   };
 }

@@ -7,6 +7,7 @@ import {
   decodeEvents, decodeSnapshotFiles, decodeSnapshotSockets, decodeStateCounts,
   SnapshotFile, SnapshotSocket, TransitionEvent,
 } from './decoder';
+import type { CgroupFilter } from './cgroup-filter';
 import { loadNative, NativeTracer, TracerCounters, TracerOptions } from './native';
 import { preflight } from './preflight';
 
@@ -24,32 +25,37 @@ export interface SessionHandlers {
 export interface SessionOptions extends TracerOptions {
   /** Longest wait before a waiting batch is read, in ms. */
   pollMs?: number;
+  /** --cgroup: applied here, to every batch and snapshot, so every command gets it. */
+  cgroup?: CgroupFilter;
 }
 
 export class TraceSession {
   private readonly tracer: NativeTracer;
   private readonly pollMs: number;
+  private readonly cgroup?: CgroupFilter;
   private lostSeen = 0;
   private stopped?: Promise<void>;
   private finishStop?: () => void;
   readonly notes: string[] = [];
 
-  private constructor(tracer: NativeTracer, pollMs: number) {
+  private constructor(tracer: NativeTracer, pollMs: number, cgroup?: CgroupFilter) {
     this.tracer = tracer;
     this.pollMs = pollMs;
+    this.cgroup = cgroup;
   }
 
   /** Checks the host, loads and attaches. Throws TcptraceError on any failure. */
   static open(options: SessionOptions = {}): TraceSession {
     const { tracefsMounted } = preflight(!options.iteratorsOnly);
     const addon = loadNative();
-    const ringBufferBytes = options.ringBufferBytes ?? 8 << 20;
+    const { cgroup, pollMs, ...kernel } = options;
+    const ringBufferBytes = kernel.ringBufferBytes ?? 8 << 20;
     const tracer = new addon.Tracer({
       wakeupBytes: Math.floor(ringBufferBytes / 4),
-      ...options,
+      ...kernel,
       ringBufferBytes,
     });
-    const session = new TraceSession(tracer, options.pollMs ?? 100);
+    const session = new TraceSession(tracer, pollMs ?? 100, cgroup);
     if (tracefsMounted) session.notes.push('mounted tracefs at /sys/kernel/tracing');
     const skipped = tracer.skippedPrograms();
     if (skipped.length) session.notes.push(`kernel lacks sock_send_length/sock_recv_length: owners are learned at connect, accept and close only`);
@@ -69,11 +75,12 @@ export class TraceSession {
     }
   }
 
-  /** Every TCP socket of this network namespace now, and who holds each. */
+  /** Every TCP socket of this network namespace now, and who holds each
+   *  (with --cgroup, the holders in the cgroup and their sockets). */
   snapshot(): Snapshot {
     const sockets = decodeSnapshotSockets(this.tracer.runIterator('snapshot_socks'));
     const files = decodeSnapshotFiles(this.tracer.runIterator('snapshot_files'));
-    return { sockets, files };
+    return this.cgroup ? this.cgroup.snapshot({ sockets, files }) : { sockets, files };
   }
 
   /** Sockets per state number right now, after the family and port filters. */
@@ -89,7 +96,9 @@ export class TraceSession {
     this.stopped = new Promise((resolve) => { this.finishStop = resolve; });
     this.tracer.start(
       (batch) => {
-        handlers.onEvents(decodeEvents(batch));
+        const events = this.cgroup ? decodeEvents(batch).filter((e) => this.cgroup!.keepsEvent(e)) : decodeEvents(batch);
+        // Handlers may take a batch's last event: never hand them an empty one.
+        if (events.length) handlers.onEvents(events);
         this.reportLost(handlers);
       },
       () => {

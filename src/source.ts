@@ -4,13 +4,14 @@
  * see the same interface, so a report made from a recording is the same
  * report the live command printed for those events.
  */
+import { CgroupNames, CgroupTable, hostCgroups } from './cgroups';
 import { Clock } from './clock';
 import { SnapshotFile, SnapshotSocket, TransitionEvent } from './decoder';
 import { TcptraceError } from './errors';
-import { TracerCounters, TracerOptions } from './native';
+import { TracerCounters } from './native';
 import { runUntilStopped } from './commands/run';
 import { cmdlineOf } from './proc';
-import { Snapshot, TraceSession } from './session';
+import { SessionOptions, Snapshot, TraceSession } from './session';
 import { TraceHeader, TraceLine } from './trace/format';
 import { readTrace, TraceReadResult } from './trace/reader';
 import { TraceLayout, TraceWriter } from './trace/writer';
@@ -29,6 +30,8 @@ export interface SourceHandlers {
 export interface EventSource {
   readonly clock: Clock;
   readonly start: TimedSnapshot;
+  /** Owners' cgroup paths and containers: this host's live, the recording's `cgroup` lines from a file. */
+  readonly cgroups: CgroupNames;
   /** Delivers events until the end: --duration, a signal or a stop() live; the file's end. */
   run(handlers: SourceHandlers): Promise<void>;
   /** Sockets and holders now; live only (a recording has only its start and end). */
@@ -52,6 +55,7 @@ const NO_COUNTERS: TracerCounters = {
 export class LiveSource implements EventSource {
   readonly clock = new Clock();
   readonly start: TimedSnapshot;
+  readonly cgroups = hostCgroups();
   private final?: TimedSnapshot;
   private stopRun: (reason: string) => void = () => {};
   private readonly writer?: TraceWriter;
@@ -63,13 +67,13 @@ export class LiveSource implements EventSource {
   ) {
     this.start = this.snapshotNow();
     if (record) {
-      this.writer = new TraceWriter(record.path, record.layout);
+      this.writer = new TraceWriter(record.path, record.layout, this.cgroups);
       this.writer.header(this.start.tsNs, this.clock.wallOffsetMs, record.options);
       this.writer.snapshot('start', this.start.tsNs, this.start.sockets, this.start.files);
     }
   }
 
-  static open(options: TracerOptions, run: { durationSeconds?: number; verbose?: boolean }, record?: RecordTo): LiveSource {
+  static open(options: SessionOptions, run: { durationSeconds?: number; verbose?: boolean }, record?: RecordTo): LiveSource {
     const session = TraceSession.open(options);
     if (run.verbose) for (const note of session.notes) process.stderr.write(`tcptrace: ${note}\n`);
     return new LiveSource(session, run, record);
@@ -138,6 +142,7 @@ const BATCH = 4096;
 
 export class FileSource implements EventSource {
   readonly clock: Clock;
+  readonly cgroups: CgroupTable;
   private final?: TimedSnapshot;
   private footerCounters?: TracerCounters;
   truncated = false;
@@ -148,8 +153,10 @@ export class FileSource implements EventSource {
     readonly start: TimedSnapshot,
     private readonly lines: AsyncGenerator<TraceLine, TraceReadResult>,
     private pending: TraceLine | undefined,
+    cgroups: CgroupTable,
   ) {
     this.clock = new Clock(header.wallOffsetMs);
+    this.cgroups = cgroups;
   }
 
   /** Reads the header and the start snapshot. */
@@ -158,12 +165,14 @@ export class FileSource implements EventSource {
     const first = await lines.next();
     if (first.done || first.value.type !== 'header') throw new TcptraceError(`${path}: not a tcptrace trace (no header)`);
     const start: TimedSnapshot = { sockets: [], files: [], tsNs: first.value.startNs };
+    const cgroups = new CgroupTable();
     let next = await lines.next();
-    while (!next.done && isSnapshotLine(next.value, 'start')) {
-      addToSnapshot(start, next.value);
+    while (!next.done && (isSnapshotLine(next.value, 'start') || next.value.type === 'cgroup')) {
+      if (next.value.type === 'cgroup') cgroups.add(next.value.id, next.value.path);
+      else addToSnapshot(start, next.value);
       next = await lines.next();
     }
-    const source = new FileSource(path, first.value, start, lines, next.done ? undefined : next.value);
+    const source = new FileSource(path, first.value, start, lines, next.done ? undefined : next.value, cgroups);
     if (next.done) source.truncated = next.value?.truncated ?? true;
     return source;
   }
@@ -202,7 +211,9 @@ export class FileSource implements EventSource {
         continue;
       }
       flush();
-      if (line.type === 'lost') handlers.onLost?.(line.count, line.total);
+      // After the batch: events before it were reported without its name live, too.
+      if (line.type === 'cgroup') this.cgroups.add(line.id, line.path);
+      else if (line.type === 'lost') handlers.onLost?.(line.count, line.total);
       else if (isSnapshotLine(line, 'end')) addToSnapshot((this.final ??= { sockets: [], files: [], tsNs: 0 }), line);
       else if (line.type === 'footer') this.footerCounters = line.counters;
     }

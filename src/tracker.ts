@@ -16,6 +16,8 @@ export type Afterlife = 'TIME_WAIT' | 'FIN_WAIT2' | null;
 export interface Connection extends Endpoints {
   pid: number | null;
   comm: string | null;
+  /** The owner's cgroup id (see TransitionEvent.cgroupId). */
+  cgroupId: number | null;
   ownerSource: OwnerSource;
   /** The process that connected it or accept()ed it, when seen: fds move, this does not. */
   openedBy: { pid: number; comm: string | null } | null;
@@ -87,7 +89,7 @@ export class ConnectionTracker {
       const role = listening.has(`${s.netns}:${s.sport}`) ? 'server' : 'client';
       this.add({
         sockId: s.sockId, family: s.family, saddr: s.saddr, sport: s.sport, daddr: s.daddr, dport: s.dport,
-        netns: s.netns, pid: null, comm: null, ownerSource: null, openedBy: null, role, preexisting: true,
+        netns: s.netns, pid: null, comm: null, cgroupId: null, ownerSource: null, openedBy: null, role, preexisting: true,
         startNs: nowNs, state: s.state, stateSinceNs: null, dwellNs: {}, synAcked: role === 'client',
         ...closingSoFar(s.state),
       });
@@ -135,7 +137,7 @@ export class ConnectionTracker {
     const role = e.oldstate === TCP.CLOSE ? 'client' : e.oldstate === TCP.LISTEN ? 'server' : null;
     return this.add({
       sockId: e.sockId, family: e.family, saddr: e.saddr, sport: e.sport, daddr: e.daddr, dport: e.dport,
-      netns: e.netns, pid: e.pid, comm: e.comm, ownerSource: e.ownerSource, role,
+      netns: e.netns, pid: e.pid, comm: e.comm, cgroupId: e.cgroupId, ownerSource: e.ownerSource, role,
       openedBy: e.ownerSource === 'syscall' && e.pid !== null ? { pid: e.pid, comm: e.comm } : null,
       preexisting: role === null, startNs: e.tsNs, state: e.oldstate,
       stateSinceNs: role === null ? null : e.tsNs, dwellNs: {}, synAcked: false,
@@ -157,6 +159,7 @@ export class ConnectionTracker {
     if (e.pid === null) return;
     conn.pid = e.pid;
     conn.comm = e.comm;
+    conn.cgroupId = e.cgroupId;
     conn.ownerSource = e.ownerSource;
   }
 

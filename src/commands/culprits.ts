@@ -13,6 +13,8 @@ export interface CulpritsFlags extends RecordFlags {
   interval?: number;
   minAge?: number;
   pid?: number[];
+  /** Only holders in this cgroup (see options.ts parseCgroup). */
+  cgroup?: string;
   json?: boolean;
   verbose?: boolean;
   ringBuffer?: number;
@@ -31,7 +33,7 @@ export async function culpritsReport(
   tracker.loadSnapshot(source.start.sockets, source.start.tsNs);
   const report = (snapshot: TimedSnapshot): CulpritReport => buildCulpritReport({
     snapshot, log, tracker, nowNs: snapshot.tsNs, startedNs: source.start.tsNs,
-    minAgeMs: (flags.minAge ?? 0) * 1000, pids: flags.pid, cmdlineOf,
+    minAgeMs: (flags.minAge ?? 0) * 1000, pids: flags.pid, cmdlineOf, cgroups: source.cgroups,
   });
   const redraw = Boolean(flags.watch && process.stdout.isTTY && !flags.json);
   const print = (r: CulpritReport) => {

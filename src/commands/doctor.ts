@@ -51,7 +51,9 @@ export async function runDoctor(flags: DoctorFlags): Promise<void> {
   const sockets = buildSnapshotReport({
     snapshot: end, netns: settings.netns, ephemeral: settings.ephemeral, reserved: settings.reserved, cmdlineOf,
   });
-  const culprits = buildCulpritReport({ snapshot: end, log, tracker, nowNs: end.tsNs, startedNs: start.tsNs, cmdlineOf });
+  const culprits = buildCulpritReport({
+    snapshot: end, log, tracker, nowNs: end.tsNs, startedNs: start.tsNs, cmdlineOf, cgroups: source.cgroups,
+  });
   const observedMs = (end.tsNs - start.tsNs) / 1e6;
   const findings = diagnose({
     observedMs, settings, countersBefore, countersAfter, sockets, culprits, closes: sides.rows(),

@@ -41,7 +41,7 @@ export async function runHtmlReport(file: string, output: string): Promise<void>
   const endNs = end?.tsNs ?? lastNs;
   series.finish(endNs);
   const culprits = end
-    ? buildCulpritReport({ snapshot: end, log, tracker, nowNs: end.tsNs, startedNs: source.start.tsNs, cmdlineOf })
+    ? buildCulpritReport({ snapshot: end, log, tracker, nowNs: end.tsNs, startedNs: source.start.tsNs, cmdlineOf, cgroups: source.cgroups })
     : NO_CULPRITS;
   const s = summary.build(source.start, end, endNs, source.counters());
   const { header } = source;

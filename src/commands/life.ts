@@ -1,5 +1,6 @@
 /** `tcptrace life`: every connection that ends, with its lifetime, bytes and ending. */
 import { endpointWidth } from '../format/event-text';
+import { ExtraColumns, Selection } from '../format/extra-columns';
 import { lifeHeader, lifeJson, lifeLine } from '../format/life';
 import { FilterFlags } from '../options';
 import { LineOutput } from '../output';
@@ -13,14 +14,19 @@ export interface LifeFlags extends FilterFlags, RecordFlags {
   verbose?: boolean;
 }
 
-export async function lifeReport(source: EventSource, flags: { json?: boolean; ipv6Only?: boolean }, out: LineOutput): Promise<void> {
+export async function lifeReport(
+  source: EventSource, flags: { json?: boolean; ipv6Only?: boolean }, selection: Selection, out: LineOutput,
+): Promise<void> {
   const width = endpointWidth(Boolean(flags.ipv6Only));
+  const extra = flags.json ? ExtraColumns.none() : ExtraColumns.choose(source.cgroups, source.start.files, selection);
   const pending: string[] = [];
   const tracker = new ConnectionTracker({
-    onFinished: (c) => pending.push(flags.json ? JSON.stringify(lifeJson(c, source.clock)) : lifeLine(c, source.clock, width)),
+    onFinished: (c) => pending.push(flags.json
+      ? JSON.stringify(lifeJson(c, source.clock, source.cgroups))
+      : lifeLine(c, source.clock, width, extra)),
   });
   tracker.loadSnapshot(source.start.sockets, source.start.tsNs);
-  if (!flags.json) out.writeLines([lifeHeader(width)]);
+  if (!flags.json) out.writeLines([lifeHeader(width, extra)]);
   await source.run({
     onEvents: (events) => {
       tracker.apply(events);
@@ -33,6 +39,6 @@ export async function lifeReport(source: EventSource, flags: { json?: boolean; i
 export async function runLife(flags: LifeFlags): Promise<void> {
   const source = openLiveSource(flags, 'life', false);
   const out = new LineOutput(process.stdout, () => source.stop('output closed'));
-  await lifeReport(source, { json: flags.json, ipv6Only: Boolean(flags.ipv6 && !flags.ipv4) }, out);
+  await lifeReport(source, { json: flags.json, ipv6Only: Boolean(flags.ipv6 && !flags.ipv4) }, flags, out);
   await finishCommand(source, out, flags.verbose);
 }

@@ -1,7 +1,10 @@
 /** `tcptrace live`: every transition as it happens, as a view, text lines or JSON. */
+import { hostCgroups } from '../cgroups';
 import { Clock } from '../clock';
+import { shortContainerId } from '../containers';
 import { TransitionEvent } from '../decoder';
 import { eventHeader, eventLine, endpointWidth } from '../format/event-text';
+import { ExtraColumns } from '../format/extra-columns';
 import { eventJsonLine } from '../format/event-json';
 import { renderLiveView } from '../format/live-view';
 import { LatencySet } from '../latency';
@@ -36,6 +39,8 @@ export function describeFilters(flags: FilterFlags): string {
   if (flags.state?.length) parts.push(`state ${flags.state.map(stateName).join(',')}`);
   if (flags.ipv4 && !flags.ipv6) parts.push('IPv4');
   if (flags.ipv6 && !flags.ipv4) parts.push('IPv6');
+  if (flags.netns?.length) parts.push(`netns ${flags.netns.join(',')}`);
+  if (flags.cgroup) parts.push(`cgroup ${flags.cgroup}`);
   return parts.join(' ');
 }
 
@@ -47,7 +52,8 @@ export async function runLive(flags: LiveFlags): Promise<void> {
   const clock = new Clock();
   // Existing sockets enter the kernel's socket map here, with their holders
   // as owners, so their later transitions carry an id and a PID.
-  const { sockets } = session.snapshot();
+  const { sockets, files } = session.snapshot();
+  const cgroups = hostCgroups();
   // Only the view follows connections (for its distributions): the event
   // modes stay a straight pass from the ring buffer to stdout.
   const latencies = new LatencySet('us');
@@ -55,20 +61,21 @@ export async function runLive(flags: LiveFlags): Promise<void> {
   if (mode === 'view') tracker.loadSnapshot(sockets, clock.nowNs());
 
   const startedNs = clock.nowNs();
-  const stats = new LiveStats();
+  const stats = new LiveStats((e) => shortContainerId(cgroups.containerOf(e.cgroupId, e.pid)));
   let stop = (reason: string) => {};
   const out = new LineOutput(process.stdout, () => stop('output closed'));
   const width = endpointWidth(Boolean(flags.ipv6 && !flags.ipv4));
+  const extra = mode === 'events' ? ExtraColumns.choose(cgroups, files, flags) : ExtraColumns.none();
 
   const render: Record<Mode, (events: TransitionEvent[]) => void> = {
     view: (events) => {
       stats.add(events);
       tracker.apply(events);
     },
-    events: (events) => out.writeLines(events.map((e) => eventLine(e, clock, width))),
-    json: (events) => out.writeLines(events.map((e) => eventJsonLine(e, clock))),
+    events: (events) => out.writeLines(events.map((e) => eventLine(e, clock, width, extra))),
+    json: (events) => out.writeLines(events.map((e) => eventJsonLine(e, clock, cgroups))),
   };
-  if (mode === 'events') out.writeLines([eventHeader(width)]);
+  if (mode === 'events') out.writeLines([eventHeader(width, extra)]);
 
   let stateCounts: number[] = [];
   let lastTickNs = startedNs;
@@ -83,6 +90,7 @@ export async function runLive(flags: LiveFlags): Promise<void> {
       stats,
       counters: session.counters(),
       filters: describeFilters(flags),
+      unfilteredCounts: [...(flags.netns?.length ? ['--netns'] : []), ...(flags.cgroup ? ['--cgroup'] : [])],
       topN: flags.top ?? 8,
       latencies,
     }));

@@ -4,6 +4,7 @@ import { FileSource } from '../source';
 import { SummaryBuilder, renderSummary } from '../summary';
 import { ConnectionTracker } from '../tracker';
 import { SplitBy, Unit } from '../latency';
+import { selectionOf } from '../format/extra-columns';
 import { culpritsReport } from './culprits';
 import { histReport } from './hist';
 import { lifeReport } from './life';
@@ -40,7 +41,7 @@ export async function runReport(file: string, kind: ReportKind, flags: ReportFla
   const source = await FileSource.open(file);
   const out = new LineOutput();
   switch (kind) {
-    case 'life': await lifeReport(source, flags, out); break;
+    case 'life': await lifeReport(source, flags, selectionOf(source.header.options), out); break;
     case 'hist': await histReport(source, flags, out); break;
     case 'culprits': await culpritsReport(source, flags, out); break;
     default: await summaryReport(source, Boolean(flags.json), out);

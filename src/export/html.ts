@@ -176,7 +176,8 @@ function culpritRow(c: Culprit): string {
   const advice = c.advice.length ? `<ul class="advice">${c.advice.map((a) => `<li>${esc(a)}</li>`).join('')}</ul>` : '<span class="dim">-</span>';
   return '<tr>' +
     `<td class="num">${esc(c.pid)}</td>` +
-    `<td class="cmd"><code>${esc(c.cmdline)}</code><span class="comm">comm ${esc(c.comm)}</span></td>` +
+    `<td class="cmd"><code>${esc(c.cmdline)}</code><span class="comm">comm ${esc(c.comm)}` +
+      `${c.container ? `, container ${esc(c.container)}` : ''}</span></td>` +
     `<td class="num">${esc(c.count)}</td>` +
     `<td class="num">${esc(age(c.oldestAgeMs, c.ageIsLowerBound))}<span class="comm">median ${esc(formatSeconds(c.medianAgeMs))}</span></td>` +
     `<td><ul class="peers">${peers.join('')}</ul></td>` +

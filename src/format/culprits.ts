@@ -23,7 +23,7 @@ function culpritBlock(c: Culprit, maxSockets: number): string[] {
     (p.idleBeforeFinMs === null ? '' : ` (idle ~${formatSeconds(p.idleBeforeFinMs)} before FIN)`));
   const shown = c.sockets.slice(0, maxSockets);
   return [
-    `PID ${c.pid}  ${c.cmdline}`,
+    `PID ${c.pid}  ${c.container ? `container ${c.container}  ` : ''}${c.cmdline}`,
     `  ${c.count} socket(s) in CLOSE_WAIT, oldest ${age(c.oldestAgeMs, c.ageIsLowerBound)}, median ${formatSeconds(c.medianAgeMs)}`,
     `  peers: ${peers.join(', ')}`,
     ...renderTable(socketColumns(c.pid), shown, '  '),

@@ -1,5 +1,7 @@
 /** `live --json`: newline-delimited JSON, one object per transition. */
+import { CgroupNames } from '../cgroups';
 import { Clock } from '../clock';
+import { shortContainerId } from '../containers';
 import { TransitionEvent } from '../decoder';
 import { stateName } from '../states';
 
@@ -19,10 +21,14 @@ export interface EventJson {
   ownerSource: string | null;
   prevStateMs: number | null;
   netns: number;
+  /** The owner's cgroup v2 id, its path under the cgroup2 mount, and its container (12 hex). */
+  cgroupId: number | null;
+  cgroup: string | null;
+  container: string | null;
   inferred: boolean;
 }
 
-export function eventJson(e: TransitionEvent, clock: Clock): EventJson {
+export function eventJson(e: TransitionEvent, clock: Clock, cgroups: CgroupNames): EventJson {
   return {
     ts: clock.wallMs(e.tsNs),
     sk: e.sockId,
@@ -39,11 +45,14 @@ export function eventJson(e: TransitionEvent, clock: Clock): EventJson {
     ownerSource: e.ownerSource,
     prevStateMs: e.prevStateNs === null ? null : Math.round(e.prevStateNs / 1e3) / 1e3,
     netns: e.netns,
+    cgroupId: e.cgroupId,
+    cgroup: cgroups.pathOf(e.cgroupId, e.pid),
+    container: shortContainerId(cgroups.containerOf(e.cgroupId, e.pid)),
     inferred: e.inferred,
   };
 }
 
-// Command names repeat: escape each once. Bounded like the decoder's caches.
+// Command names and cgroup paths repeat: escape each once. Bounded like the decoder's caches.
 const COMM_JSON_MAX = 4096;
 const commJson = new Map<string, string>();
 
@@ -58,18 +67,19 @@ function jsonString(text: string | null): string {
 }
 
 /**
- * JSON.stringify(eventJson(e, clock)), written out by hand: the serializer
+ * JSON.stringify(eventJson(e, clock, cgroups)), written out by hand: the serializer
  * was a third of `live --json`'s time under a storm. Addresses, state and
- * source names need no escaping; comm does. A unit test holds the two equal.
+ * source names and container ids need no escaping; comm and cgroup paths do. A unit test holds the two equal.
  */
-export function eventJsonLine(e: TransitionEvent, clock: Clock): string {
+export function eventJsonLine(e: TransitionEvent, clock: Clock, cgroups: CgroupNames): string {
   const prevStateMs = e.prevStateNs === null ? null : Math.round(e.prevStateNs / 1e3) / 1e3;
   const ownerSource = e.ownerSource === null ? 'null' : `"${e.ownerSource}"`;
   return `{"ts":${clock.wallMs(e.tsNs)},"sk":${e.sockId},"skaddr":"${e.skaddr}","family":${e.family},` +
     `"saddr":"${e.saddr}","sport":${e.sport},"daddr":"${e.daddr}","dport":${e.dport},` +
     `"oldstate":"${stateName(e.oldstate)}","newstate":"${stateName(e.newstate)}","pid":${e.pid},` +
     `"comm":${jsonString(e.comm)},"ownerSource":${ownerSource},"prevStateMs":${prevStateMs},` +
-    `"netns":${e.netns},"inferred":${e.inferred}}`;
+    `"netns":${e.netns},"cgroupId":${e.cgroupId},"cgroup":${jsonString(cgroups.pathOf(e.cgroupId, e.pid))},` +
+    `"container":${jsonString(shortContainerId(cgroups.containerOf(e.cgroupId, e.pid)))},"inferred":${e.inferred}}`;
 }
 
 export function lostJsonLine(newlyLost: number): string {

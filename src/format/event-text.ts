@@ -4,6 +4,7 @@ import { formatEndpoint } from '../addr';
 import { Clock } from '../clock';
 import { TransitionEvent } from '../decoder';
 import { stateName } from '../states';
+import { ExtraColumns } from './extra-columns';
 
 const ENDPOINT_V4 = 21; // 255.255.255.255:65535
 const ENDPOINT_V6 = 47; // [ffff:...:ffff]:65535
@@ -12,9 +13,9 @@ export function endpointWidth(ipv6Only: boolean): number {
   return ipv6Only ? ENDPOINT_V6 : ENDPOINT_V4;
 }
 
-export function eventHeader(width: number): string {
+export function eventHeader(width: number, extra = ExtraColumns.none()): string {
   return [
-    'TIME'.padEnd(12), 'PID'.padStart(7), 'COMM'.padEnd(15),
+    'TIME'.padEnd(12), 'PID'.padStart(7), 'COMM'.padEnd(15), ...extra.header(),
     'LADDR:LPORT'.padEnd(width), 'RADDR:RPORT'.padEnd(width),
     'OLDSTATE'.padEnd(11), '   NEWSTATE'.padEnd(14), 'MS'.padStart(10),
   ].join(' ');
@@ -24,11 +25,12 @@ export function formatMs(ns: number | null): string {
   return ns === null ? '-' : (ns / 1e6).toFixed(3);
 }
 
-export function eventLine(e: TransitionEvent, clock: Clock, width: number): string {
+export function eventLine(e: TransitionEvent, clock: Clock, width: number, extra = ExtraColumns.none()): string {
   return [
     clock.timeOfDay(e.tsNs),
     (e.pid === null ? '-' : String(e.pid)).padStart(7),
     (e.comm ?? '-').padEnd(15),
+    ...extra.cells(e),
     formatEndpoint(e.saddr, e.sport).padEnd(width),
     formatEndpoint(e.daddr, e.dport).padEnd(width),
     stateName(e.oldstate).padEnd(11),

@@ -1,8 +1,11 @@
 /** `tcptrace life`: one line (or JSON object) per finished connection, tcplife-like. */
 import { constants } from 'node:os';
 import { formatEndpoint } from '../addr';
+import { CgroupNames } from '../cgroups';
 import { Clock } from '../clock';
+import { shortContainerId } from '../containers';
 import { FinishedConnection } from '../tracker';
+import { ExtraColumns } from './extra-columns';
 
 const ERRNO_NAMES = new Map(Object.entries(constants.errno).map(([name, code]) => [code, name]));
 
@@ -20,18 +23,19 @@ export function endingText(c: FinishedConnection): string {
   return c.afterlife ? `${c.ending} +${c.afterlife}*` : c.ending;
 }
 
-export function lifeHeader(width: number): string {
+export function lifeHeader(width: number, extra = ExtraColumns.none()): string {
   return [
-    'TIME'.padEnd(12), 'PID'.padStart(7), 'COMM'.padEnd(15), 'LADDR:LPORT'.padEnd(width), 'RADDR:RPORT'.padEnd(width),
+    'TIME'.padEnd(12), 'PID'.padStart(7), 'COMM'.padEnd(15), ...extra.header(), 'LADDR:LPORT'.padEnd(width), 'RADDR:RPORT'.padEnd(width),
     'TX_BYTES'.padStart(10), 'RX_BYTES'.padStart(10), 'MS'.padStart(11), 'END',
   ].join(' ');
 }
 
-export function lifeLine(c: FinishedConnection, clock: Clock, width: number): string {
+export function lifeLine(c: FinishedConnection, clock: Clock, width: number, extra = ExtraColumns.none()): string {
   return [
     clock.timeOfDay(c.endNs),
     (c.pid === null ? '-' : String(c.pid)).padStart(7),
     (c.comm ?? '-').padEnd(15),
+    ...extra.cells(c),
     formatEndpoint(c.saddr, c.sport).padEnd(width),
     formatEndpoint(c.daddr, c.dport).padEnd(width),
     String(c.txBytes).padStart(10),
@@ -43,7 +47,7 @@ export function lifeLine(c: FinishedConnection, clock: Clock, width: number): st
 
 const round3 = (ns: number) => Math.round(ns / 1e3) / 1e3;
 
-export function lifeJson(c: FinishedConnection, clock: Clock): Record<string, unknown> {
+export function lifeJson(c: FinishedConnection, clock: Clock, cgroups: CgroupNames): Record<string, unknown> {
   return {
     ts: clock.wallMs(c.endNs),
     sk: c.sockId,
@@ -55,6 +59,10 @@ export function lifeJson(c: FinishedConnection, clock: Clock): Record<string, un
     pid: c.pid,
     comm: c.comm,
     ownerSource: c.ownerSource,
+    netns: c.netns,
+    cgroupId: c.cgroupId,
+    cgroup: cgroups.pathOf(c.cgroupId, c.pid),
+    container: shortContainerId(cgroups.containerOf(c.cgroupId, c.pid)),
     role: c.role,
     txBytes: c.txBytes,
     rxBytes: c.rxBytes,

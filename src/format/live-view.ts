@@ -14,6 +14,8 @@ export interface LiveViewInput {
   stats: LiveStats;
   counters: TracerCounters;
   filters: string;
+  /** Filters the kernel's socket counts cannot apply (--netns, --cgroup), named in their title. */
+  unfilteredCounts?: string[];
   topN: number;
   /** Durations since start, in microseconds. */
   latencies: LatencySet;
@@ -65,9 +67,11 @@ const STATE_ORDER = [
   TCP.CLOSE_WAIT, TCP.LAST_ACK, TCP.CLOSING, TCP.LISTEN, TCP.NEW_SYN_RECV,
 ];
 
-function rankedTable(title: string, rows: Ranked[]): string[] {
+/** `detailHeader` titles a column of the rows' details, shown when any row has one. */
+function rankedTable(title: string, rows: Ranked[], detailHeader?: string): string[] {
   const columns: Column<Ranked>[] = [
     { header: title, value: (r) => r.label },
+    ...(detailHeader && rows.some((r) => r.detail !== null) ? [{ header: detailHeader, value: (r: Ranked) => r.detail ?? '-' }] : []),
     { header: 'PER SEC', value: (r) => thousands(r.perSecond), align: 'right' },
     { header: 'TOTAL', value: (r) => thousands(r.total), align: 'right' },
   ];
@@ -92,14 +96,16 @@ export function renderLiveView(v: LiveViewInput): string {
       (counters.untrackedSockets ? `  untracked sockets ${thousands(counters.untrackedSockets)}` : '') +
       (v.filters ? `  filters: ${v.filters}` : ''),
     '',
-    'Sockets by state (now, this network namespace; TIME_WAIT has no owner)',
+    v.unfilteredCounts?.length
+      ? `Sockets by state (now, tcptrace's own network namespace; not filtered by ${v.unfilteredCounts.join(' or ')}; TIME_WAIT has no owner)`
+      : 'Sockets by state (now, this network namespace; TIME_WAIT has no owner)',
     ...stateTable(v.stateCounts),
     '',
     ...latencyTable(v.latencies),
     '',
     ...rankedTable('TRANSITION', stats.transitions.top(v.topN, v.intervalSeconds)),
     '',
-    ...rankedTable('PROCESS', stats.processes.top(v.topN, v.intervalSeconds)),
+    ...rankedTable('PROCESS', stats.processes.top(v.topN, v.intervalSeconds), 'CONTAINER'),
     '',
     ...rankedTable('PEER', stats.peers.top(v.topN, v.intervalSeconds)),
     '',

@@ -7,7 +7,7 @@ import { SnapshotFile, SnapshotSocket, TransitionEvent } from '../decoder';
 import { TracerCounters } from '../native';
 
 export const TRACE_FORMAT = 'tcptrace-trace';
-export const TRACE_VERSION = '1.1';
+export const TRACE_VERSION = '1.2';
 export const TRACE_MAJOR = 1;
 
 export interface TraceHeader {
@@ -33,6 +33,9 @@ export type TraceFile = { type: 'file'; phase: SnapshotPhase } & SnapshotFile;
 /** Marks when the end snapshot was taken (its sockets and files follow). */
 export interface TraceSnapshotMark { type: 'snapshot'; phase: SnapshotPhase; tsNs: number }
 export type TraceEvent = { type: 'event' } & TransitionEvent;
+/** Since 1.2: a cgroup id's path, written before the first line that carries the id,
+ *  so a report made on another host can name owners' cgroups and containers. */
+export interface TraceCgroup { type: 'cgroup'; id: number; path: string }
 export interface TraceLost { type: 'lost'; count: number; total: number }
 export interface TraceFooter {
   type: 'footer';
@@ -42,4 +45,5 @@ export interface TraceFooter {
   counters: TracerCounters;
 }
 
-export type TraceLine = TraceHeader | TraceSnapshotMark | TraceSocket | TraceFile | TraceEvent | TraceLost | TraceFooter;
+export type TraceLine =
+  TraceHeader | TraceSnapshotMark | TraceSocket | TraceFile | TraceCgroup | TraceEvent | TraceLost | TraceFooter;

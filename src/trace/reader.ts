@@ -142,6 +142,7 @@ export const TRACE_FIELDS: FieldTable = {
   snapshot: { phase: PHASE, tsNs: NUMBER },
   socket: { phase: PHASE, ...ADDRESS, uid: NUMBER, inode: NUMBER, state: STATE },
   file: { phase: PHASE, skaddr: STRING, sockId: NUMBER, pid: NUMBER, fd: NUMBER, comm: STRING },
+  cgroup: { id: NUMBER, path: STRING },
   event: {
     kind: oneOf(EVENT_KINDS), tsNs: NUMBER, ...ADDRESS, oldstate: STATE, newstate: STATE,
     prevStateNs: NUMBER_OR_NULL, pid: NUMBER_OR_NULL, comm: STRING_OR_NULL, ownerSource: oneOf(OWNER_SOURCES),
@@ -154,7 +155,7 @@ export const TRACE_FIELDS: FieldTable = {
 
 /** Fields a line may leave out; when present, they must follow their rule. */
 export const TRACE_OPTIONAL_FIELDS: OptionalFieldTable = {
-  header: {}, snapshot: {}, lost: {}, footer: {},
+  header: {}, snapshot: {}, cgroup: {}, lost: {}, footer: {},
   // Since 1.1: the owner's (holder's) cgroup id, the timewait substate, and listeners' accept queues.
   event: { cgroupId: NUMBER_OR_NULL },
   socket: { twSubstate: STATE, acceptQueue: NUMBER, acceptQueueLimit: NUMBER },
@@ -444,6 +445,8 @@ class TraceChecker {
 
   /** Moves to the line's section, if the order allows it. */
   private advance(line: TraceLine, lineNumber: number): void {
+    // Anywhere between the header and the footer (the footer itself is checked before).
+    if (line.type === 'cgroup') return;
     const to = sectionOf(line);
     const from = this.section;
     const ok = line.type === 'socket' || line.type === 'file'
@@ -467,7 +470,7 @@ function fillSinceMinor1(line: TraceLine): void {
   else if (line.type === 'file') line.cgroupId ??= 0;
 }
 
-function sectionOf(line: TraceLine): Section {
+function sectionOf(line: Exclude<TraceLine, { type: 'cgroup' }>): Section {
   switch (line.type) {
     case 'header': return SECTION.header;
     case 'snapshot': case 'socket': case 'file':

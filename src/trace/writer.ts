@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as zlib from 'node:zlib';
+import { CgroupNames, NO_CGROUP_NAMES } from '../cgroups';
 import { SnapshotFile, SnapshotSocket, TransitionEvent } from '../decoder';
 import { TcptraceError } from '../errors';
 import { TracerCounters } from '../native';
@@ -18,8 +19,14 @@ export class TraceWriter {
   private readonly sink: NodeJS.WritableStream;
   private failure?: Error;
   private eventsWritten = 0;
+  /** Cgroup ids already named by a `cgroup` line. */
+  private readonly cgroupsDone = new Set<number>();
 
-  constructor(readonly path: string, private readonly layout: TraceLayout = 'jsonl') {
+  constructor(
+    readonly path: string,
+    private readonly layout: TraceLayout = 'jsonl',
+    private readonly cgroups: CgroupNames = NO_CGROUP_NAMES,
+  ) {
     this.stream = fs.createWriteStream(path, { flags: 'w' });
     this.stream.on('error', (err) => { this.failure ??= err; });
     if (path.endsWith('.gz')) {
@@ -49,6 +56,7 @@ export class TraceWriter {
     this.lines([
       JSON.stringify({ type: 'snapshot', phase, tsNs }),
       ...sockets.map((s) => JSON.stringify({ type: 'socket', phase, ...s })),
+      ...this.cgroupLines(files),
       ...files.map((f) => JSON.stringify({ type: 'file', phase, ...f })),
     ]);
   }
@@ -59,7 +67,21 @@ export class TraceWriter {
 
   write(events: TransitionEvent[]): void {
     this.eventsWritten += events.length;
-    this.lines(events.map((e) => JSON.stringify({ type: 'event', ...e })));
+    this.lines([...this.cgroupLines(events), ...events.map((e) => JSON.stringify({ type: 'event', ...e }))]);
+  }
+
+  /** `cgroup` lines for the ids these owners carry that no line has named yet. */
+  private cgroupLines(owners: { cgroupId: number | null; pid: number | null }[]): string[] {
+    const out: string[] = [];
+    for (const { cgroupId, pid } of owners) {
+      if (!cgroupId || this.cgroupsDone.has(cgroupId)) continue;
+      // Not known yet (made since the last walk): asked again at its next line.
+      const path = this.cgroups.pathOf(cgroupId, pid);
+      if (path === null) continue;
+      this.cgroupsDone.add(cgroupId);
+      out.push(JSON.stringify({ type: 'cgroup', id: cgroupId, path }));
+    }
+    return out;
   }
 
   lost(count: number, total: number): void {

@@ -30,7 +30,7 @@ const START_NS = 8_000_000_000;
 function conn(): Connection {
   return {
     sockId: 1, family: 4, saddr: '10.0.0.1', sport: 40000, daddr: '10.0.0.2', dport: 80, netns: 1,
-    pid: 42, comm: 'curl', ownerSource: 'syscall', openedBy: null, role: 'client', preexisting: false,
+    pid: 42, comm: 'curl', cgroupId: null, ownerSource: 'syscall', openedBy: null, role: 'client', preexisting: false,
     startNs: START_NS, state: TCP.ESTABLISHED, stateSinceNs: START_NS, dwellNs: {}, closedFirst: null,
     synAcked: true, finAcked: false,
   };
@@ -56,14 +56,15 @@ const CULPRITS: CulpritReport = {
   sockets: 5, orphans: 1, observedMs: 30_000,
   culprits: [
     {
-      pid: 4242, comm: 'python3', cmdline: 'python3 /srv/app/pool_client.py --workers 4', count: 3,
+      pid: 4242, comm: 'python3', cmdline: 'python3 /srv/app/pool_client.py --workers 4',
+      cgroup: `/system.slice/docker-${'5e'.repeat(32)}.scope`, container: '5e5e5e5e5e5e', count: 3,
       oldestAgeMs: 21_500, medianAgeMs: 12_000, ageIsLowerBound: false,
       sockets: [],
       peers: [{ daddr: '10.0.0.2', dport: 8080, count: 2, idleBeforeFinMs: 5000 }, { daddr: 'fd00::2', dport: 443, count: 1, idleBeforeFinMs: null }],
       advice: ['peer 10.0.0.2:8080 closes idle connections after ~5.0 s; this process keeps them idle longer and never reads the FIN'],
     },
     {
-      pid: 31337, comm: HOSTILE_COMM, cmdline: HOSTILE_COMM, count: 2,
+      pid: 31337, comm: HOSTILE_COMM, cmdline: HOSTILE_COMM, cgroup: null, container: null, count: 2,
       oldestAgeMs: 30_000, medianAgeMs: 30_000, ageIsLowerBound: true,
       sockets: [],
       peers: [{ daddr: '192.168.1.9', dport: 5432, count: 2, idleBeforeFinMs: null }],
@@ -170,6 +171,7 @@ test('the report renders in Chromium: no errors, no fetches, culprits, charts, s
   assert.deepEqual(rows, ['4242', '31337']);
   const firstRow = await page.textContent('#culprits tbody tr:first-child');
   assert.match(firstRow!, /python3 \/srv\/app\/pool_client\.py --workers 4/);
+  assert.match(firstRow!, /comm python3, container 5e5e5e5e5e5e/);
   assert.match(firstRow!, /10\.0\.0\.2:8080 ×2/);
   assert.match(firstRow!, /\[fd00::2\]:443 ×1/);
   assert.match(firstRow!, /21\.5 s/);

@@ -37,6 +37,11 @@ const BAD_USAGE: Array<[string[], string]> = [
   [['live', '--state', 'FOO'], '--state'],
   [['live', '--ring-buffer', '3M'], '--ring-buffer'],
   [['live', '--pid', '0'], '--pid'],
+  [['live', '--netns', 'no-such-netns-here'], '--netns'],
+  [['life', '--netns', 'pid:x'], '--netns'],
+  [['hist', '--netns', '1,2,3,4,5,6,7,8,9'], '--netns'],
+  [['record', '-o', '/dev/null', '--cgroup', '/no/such/cgroup/here'], '--cgroup'],
+  [['culprits', '--cgroup', 'fedcba9876'], '--cgroup'],
   [['live', '--bogus'], '--bogus'],
   [['frobnicate'], 'frobnicate'],
   [['snapshot', '--by', 'color'], '--by'],
@@ -66,7 +71,7 @@ test('--help exits 0 and lists the live command', () => {
 test('live --help exits 0 and lists the filter flags', () => {
   const { status, stdout } = run('live', '--help');
   assert.equal(status, 0);
-  for (const flag of ['--pid <pids>', '--port <ports>', '--state <states>', '--ring-buffer <size>', '--duration <seconds>', '--json']) {
+  for (const flag of ['--pid <pids>', '--port <ports>', '--state <states>', '--netns <netns>', '--cgroup <path>', '--ring-buffer <size>', '--duration <seconds>', '--json']) {
     assert.ok(stdout.includes(flag), `live --help lacks ${flag}`);
   }
 });

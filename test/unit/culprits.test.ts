@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import {
   adviceFor, buildCulpritReport, CloseWaitLog, Culprit, CulpritReport, CulpritSocket, formatSeconds, median, ReportInput,
 } from '../../src/culprits';
+import { CgroupNames, CgroupTable } from '../../src/cgroups';
 import { SnapshotFile, SnapshotSocket, TransitionEvent } from '../../src/decoder';
 import { renderCulprits } from '../../src/format/culprits';
 import { Snapshot } from '../../src/session';
@@ -31,8 +32,8 @@ function sock(sockId: number, state: number, over: Partial<SnapshotSocket> = {})
 }
 
 /** pid holds the socket sockId on fd. */
-function file(sockId: number, pid: number, fd: number, comm: string): SnapshotFile {
-  return { skaddr: skaddrOf(sockId), sockId, pid, fd, comm, cgroupId: 0 };
+function file(sockId: number, pid: number, fd: number, comm: string, cgroupId = 0): SnapshotFile {
+  return { skaddr: skaddrOf(sockId), sockId, pid, fd, comm, cgroupId };
 }
 
 function event(over: Partial<TransitionEvent> = {}): TransitionEvent {
@@ -63,6 +64,7 @@ interface Setup {
   events?: TransitionEvent[];
   minAgeMs?: number;
   pids?: number[];
+  cgroups?: CgroupNames;
 }
 
 /** Feeds the events to both the log and the tracker, as the command does, and builds the report. */
@@ -79,6 +81,7 @@ function report(setup: Setup) {
       cmdlineCalls.push([pid, comm]);
       return `/usr/bin/${comm} --worker=${pid}`;
     },
+    cgroups: setup.cgroups ?? new CgroupTable(),
   };
   const result = buildCulpritReport(input);
   assertNoKernelTuning(result);
@@ -471,7 +474,7 @@ test('8d. no advice line ever offers a kernel setting', () => {
     }));
     const idles = full.map((s) => s.idleBeforeFinMs).filter((x): x is number => x !== null);
     const c: Culprit = {
-      pid: 1, comm: 'x', cmdline: 'x', count: full.length, oldestAgeMs: 1_000, medianAgeMs: 1_000,
+      pid: 1, comm: 'x', cmdline: 'x', cgroup: null, container: null, count: full.length, oldestAgeMs: 1_000, medianAgeMs: 1_000,
       ageIsLowerBound: full.some((s) => s.ageIsLowerBound), sockets: full,
       peers: [{ daddr: '10.0.0.50', dport: 8080, count: full.length, idleBeforeFinMs: idles.length ? median(idles) : null }],
       advice: [],
@@ -615,4 +618,28 @@ test('12. the head line counts a socket shared by two processes once', () => {
     events: [finReceived(11, SEC, 15 * SEC)],
   });
   assert.ok(renderCulprits(result)[0].includes(': 1 socket(s) held by 2 process(es)'), renderCulprits(result)[0]);
+});
+
+// ---- containers -----------------------------------------------------------------------
+
+test('13. each culprit names its holder\'s cgroup and container; the text shows the container', () => {
+  const id = 'a1b2c3d4e5f6'.padEnd(64, '0');
+  const cgroups = new CgroupTable();
+  cgroups.add(7001, `/system.slice/docker-${id}.scope`);
+  cgroups.add(7002, '/user.slice/user-1000.slice/session-3.scope');
+  const { result } = report({
+    sockets: [sock(1, CLOSE_WAIT), sock(2, CLOSE_WAIT), sock(3, CLOSE_WAIT)],
+    files: [file(1, 100, 3, 'java', 7001), file(2, 200, 3, 'python', 7002), file(3, 300, 3, 'old', 0)],
+    events: [finReceived(1, 3 * SEC, null), finReceived(2, 2 * SEC, null), finReceived(3, SEC, null)],
+    cgroups,
+  });
+  assert.deepEqual(result.culprits.map((c) => [c.pid, c.cgroup, c.container]), [
+    [100, `/system.slice/docker-${id}.scope`, 'a1b2c3d4e5f6'],
+    [200, '/user.slice/user-1000.slice/session-3.scope', null],
+    // A 1.0 recording's holders have cgroup id 0: not known.
+    [300, null, null],
+  ]);
+  const lines = renderCulprits(result);
+  assert.ok(lines.includes('PID 100  container a1b2c3d4e5f6  /usr/bin/java --worker=100'), lines.join('\n'));
+  assert.ok(lines.includes('PID 200  /usr/bin/python --worker=200'), lines.join('\n'));
 });

@@ -5,7 +5,13 @@ import { Clock } from '../../src/clock';
 import { TransitionEvent } from '../../src/decoder';
 import { eventJson, eventJsonLine, lostJsonLine } from '../../src/format/event-json';
 import { endpointWidth, eventHeader, eventLine, formatMs } from '../../src/format/event-text';
+import { CgroupTable } from '../../src/cgroups';
+import { ExtraColumns } from '../../src/format/extra-columns';
 import { TCP } from '../../src/states';
+
+const CONTAINER_ID = '3f2a9c1b7d2e'.padEnd(64, 'c');
+const cgroups = new CgroupTable();
+cgroups.add(4242, `/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod1_2.slice/cri-containerd-${CONTAINER_ID}.scope`);
 
 // Monotonic 0 is this wall-clock instant; the event below is 5000.123456789 s later.
 const WALL_OFFSET_MS = 1_700_000_000_000;
@@ -130,10 +136,37 @@ test('eventLine columns line up under eventHeader', () => {
   assert.ok(header.startsWith('TIME '));
 });
 
+test('CONTAINER and NETNS columns: after COMM, lined up under their headers, "-" without a container', () => {
+  const extra = new ExtraColumns(cgroups, true);
+  const header = eventHeader(21, extra);
+  const line = eventLine(EVENT, clock, 21, extra);
+  const other = eventLine({ ...EVENT, cgroupId: 99, netns: 4026532177 }, clock, 21, extra);
+  assert.match(header, /^TIME +PID COMM +CONTAINER +NETNS LADDR:LPORT /);
+  assert.equal(header.indexOf('CONTAINER'), line.indexOf('3f2a9c1b7d2e'));
+  assert.equal(header.indexOf('NETNS') + 'NETNS'.length, line.indexOf('4026531840') + 10);
+  assert.deepEqual(other.split(/\s+/).slice(1, 6), ['4321', 'curl', '-', '4026532177', '10.0.0.1:43210']);
+  assert.equal(header.indexOf('LADDR:LPORT'), line.indexOf('10.0.0.1:43210'));
+  assert.equal(header.length, line.length);
+  // None: the line is the plain one.
+  assert.equal(eventLine(EVENT, clock, 21, ExtraColumns.none()), eventLine(EVENT, clock, 21));
+});
+
+test('ExtraColumns.choose: CONTAINER when a holder at start is in a container or --cgroup names one; NETNS for several --netns', () => {
+  const noHolders: { cgroupId: number; pid: number }[] = [];
+  const header = (x: ExtraColumns) => x.header().map((h) => h.trim());
+  assert.deepEqual(header(ExtraColumns.choose(cgroups, noHolders, {})), []);
+  assert.deepEqual(header(ExtraColumns.choose(cgroups, [{ cgroupId: 1, pid: 5 }], {})), []);
+  assert.deepEqual(header(ExtraColumns.choose(cgroups, [{ cgroupId: 1, pid: 5 }, { cgroupId: 4242, pid: 6 }], {})), ['CONTAINER']);
+  assert.deepEqual(header(ExtraColumns.choose(cgroups, noHolders, { cgroup: `/docker/${CONTAINER_ID}` })), ['CONTAINER']);
+  assert.deepEqual(header(ExtraColumns.choose(cgroups, noHolders, { cgroup: '/system.slice' })), []);
+  assert.deepEqual(header(ExtraColumns.choose(cgroups, noHolders, { netns: [1] })), []);
+  assert.deepEqual(header(ExtraColumns.choose(cgroups, noHolders, { netns: [1, 2] })), ['NETNS']);
+});
+
 // ---- JSON -----------------------------------------------------------------
 
 test('eventJson: a known event gives the exact object, keys in order', () => {
-  const json = eventJson(EVENT, clock);
+  const json = eventJson(EVENT, clock, cgroups);
   assert.deepEqual(json, {
     ts: EVENT_WALL_MS,
     sk: 4294967303,
@@ -150,11 +183,14 @@ test('eventJson: a known event gives the exact object, keys in order', () => {
     ownerSource: 'syscall',
     prevStateMs: 1.235,
     netns: 4026531840,
+    cgroupId: 4242,
+    cgroup: `/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod1_2.slice/cri-containerd-${CONTAINER_ID}.scope`,
+    container: '3f2a9c1b7d2e',
     inferred: false,
   });
   assert.deepEqual(Object.keys(json), [
     'ts', 'sk', 'skaddr', 'family', 'saddr', 'sport', 'daddr', 'dport',
-    'oldstate', 'newstate', 'pid', 'comm', 'ownerSource', 'prevStateMs', 'netns', 'inferred',
+    'oldstate', 'newstate', 'pid', 'comm', 'ownerSource', 'prevStateMs', 'netns', 'cgroupId', 'cgroup', 'container', 'inferred',
   ]);
 });
 
@@ -162,22 +198,23 @@ test('an inferred transition is marked: "*" after the new state, inferred: true 
   const inferred = { ...EVENT, inferred: true };
   assert.match(eventLine(inferred, clock, 21), / -> CLOSE_WAIT\* /);
   assert.doesNotMatch(eventLine(EVENT, clock, 21), /\*/);
-  assert.equal(eventJson(inferred, clock).inferred, true);
+  assert.equal(eventJson(inferred, clock, cgroups).inferred, true);
 });
 
 test('eventJson: unknown owner and age are null', () => {
-  const json = eventJson(ANONYMOUS, clock);
+  const json = eventJson(ANONYMOUS, clock, cgroups);
   assert.equal(json.pid, null);
   assert.equal(json.comm, null);
   assert.equal(json.ownerSource, null);
   assert.equal(json.prevStateMs, null);
+  assert.deepEqual([json.cgroupId, json.cgroup, json.container], [null, null, null]);
   assert.equal(json.family, 6);
   assert.equal(json.daddr, '::ffff:127.0.0.1');
   assert.equal(json.oldstate, 'SYN_RECV');
 });
 
 test('eventJson: prevStateMs is rounded to the microsecond', () => {
-  const ms = (prevStateNs: number) => eventJson({ ...EVENT, prevStateNs }, clock).prevStateMs;
+  const ms = (prevStateNs: number) => eventJson({ ...EVENT, prevStateNs }, clock, cgroups).prevStateMs;
   assert.equal(ms(1_234_567), 1.235);
   assert.equal(ms(1_234_499), 1.234);
   assert.equal(ms(1), 0);
@@ -186,16 +223,16 @@ test('eventJson: prevStateMs is rounded to the microsecond', () => {
 });
 
 test('eventJson: unnamed state numbers print as STATE_n', () => {
-  assert.equal(eventJson({ ...EVENT, newstate: 42 }, clock).newstate, 'STATE_42');
+  assert.equal(eventJson({ ...EVENT, newstate: 42 }, clock, cgroups).newstate, 'STATE_42');
 });
 
 test('eventJsonLine is one line of valid JSON that round-trips odd comms', () => {
   const comm = 'a"b\\c\u0001\n\t';
-  const line = eventJsonLine({ ...EVENT, comm }, clock);
+  const line = eventJsonLine({ ...EVENT, comm }, clock, cgroups);
   assert.ok(!line.includes('\n'));
   const parsed = JSON.parse(line);
   assert.equal(parsed.comm, comm);
-  assert.deepEqual(parsed, { ...eventJson(EVENT, clock), comm });
+  assert.deepEqual(parsed, { ...eventJson(EVENT, clock, cgroups), comm });
 });
 
 test('eventJsonLine is exactly JSON.stringify(eventJson(...)), whatever the event holds', () => {
@@ -205,8 +242,13 @@ test('eventJsonLine is exactly JSON.stringify(eventJson(...)), whatever the even
     { ...EVENT, prevStateNs: 1, tsNs: 0, sockId: 0, pid: 0, comm: '' },
     { ...EVENT, comm: 'tab\there "q" \\ \u2028 \u007f é', ownerSource: 'listener' },
     { ...EVENT, ownerSource: 'snapshot', prevStateNs: 123_456_789_012, netns: 4294967295 },
+    { ...EVENT, cgroupId: 4243 }, // a cgroup path that needs escaping
+    { ...EVENT, cgroupId: 999_999 }, // not known to the table
   ];
-  for (const e of variants) assert.equal(eventJsonLine(e, clock), JSON.stringify(eventJson(e, clock)));
+  const odd = new CgroupTable();
+  odd.add(4242, cgroups.pathOf(4242)!);
+  odd.add(4243, '/system.slice/we"ird\\name\u0001.service');
+  for (const e of variants) assert.equal(eventJsonLine(e, clock, odd), JSON.stringify(eventJson(e, clock, odd)));
 });
 
 test('lostJsonLine', () => {

@@ -187,7 +187,7 @@ test('overflows only before the observation, far from the limit: nothing', () =>
 
 function culprit(pid: number, count: number): Culprit {
   return {
-    pid, comm: 'node', cmdline: `node pool.js ${pid}`, count, oldestAgeMs: 4200, medianAgeMs: 3000, ageIsLowerBound: false,
+    pid, comm: 'node', cmdline: `node pool.js ${pid}`, cgroup: null, container: null, count, oldestAgeMs: 4200, medianAgeMs: 3000, ageIsLowerBound: false,
     sockets: [], peers: [{ daddr: '10.0.0.7', dport: 8080, count, idleBeforeFinMs: 5000 }],
     advice: ['peer 10.0.0.7:8080 closes idle connections after ~5.0 s; evict idle connections before 5.0 s'],
   };

@@ -60,29 +60,29 @@ test('totals and interval totals', () => {
 
 test('transitions are ranked by count in the last interval', () => {
   assert.deepEqual(statsAfterFirstInterval().transitions.top(10, 1), [
-    { key: 'ESTABLISHED -> CLOSE_WAIT', label: 'ESTABLISHED -> CLOSE_WAIT', perSecond: 3, total: 3 },
-    { key: 'CLOSE -> LISTEN', label: 'CLOSE -> LISTEN', perSecond: 2, total: 2 },
-    { key: 'SYN_SENT -> ESTABLISHED', label: 'SYN_SENT -> ESTABLISHED', perSecond: 1, total: 1 },
+    { key: 'ESTABLISHED -> CLOSE_WAIT', label: 'ESTABLISHED -> CLOSE_WAIT', detail: null, perSecond: 3, total: 3 },
+    { key: 'CLOSE -> LISTEN', label: 'CLOSE -> LISTEN', detail: null, perSecond: 2, total: 2 },
+    { key: 'SYN_SENT -> ESTABLISHED', label: 'SYN_SENT -> ESTABLISHED', detail: null, perSecond: 1, total: 1 },
   ]);
 });
 
 test('events without a pid are not counted as a process', () => {
   assert.deepEqual(statsAfterFirstInterval().processes.top(10, 1), [
-    { key: '100', label: '100 nginx', perSecond: 3, total: 3 },
-    { key: '200', label: '200 curl', perSecond: 1, total: 1 },
+    { key: '100', label: '100 nginx', detail: null, perSecond: 3, total: 3 },
+    { key: '200', label: '200 curl', detail: null, perSecond: 1, total: 1 },
   ]);
 });
 
 test('dport 0 (a listener) is not a peer', () => {
   assert.deepEqual(statsAfterFirstInterval().peers.top(10, 1), [
-    { key: '10.0.0.2', label: '10.0.0.2', perSecond: 3, total: 3 },
-    { key: '10.0.0.3', label: '10.0.0.3', perSecond: 1, total: 1 },
+    { key: '10.0.0.2', label: '10.0.0.2', detail: null, perSecond: 3, total: 3 },
+    { key: '10.0.0.3', label: '10.0.0.3', detail: null, perSecond: 1, total: 1 },
   ]);
 });
 
 test('per second divides by the interval; top(n) keeps the first n', () => {
   const stats = statsAfterFirstInterval();
-  assert.deepEqual(stats.peers.top(1, 2), [{ key: '10.0.0.2', label: '10.0.0.2', perSecond: 1.5, total: 3 }]);
+  assert.deepEqual(stats.peers.top(1, 2), [{ key: '10.0.0.2', label: '10.0.0.2', detail: null, perSecond: 1.5, total: 3 }]);
   assert.deepEqual(stats.peers.top(0, 1), []);
 });
 
@@ -91,8 +91,8 @@ test('a quiet key keeps its total and ranks after active ones', () => {
   stats.add([ev({ pid: 200, comm: 'curl', daddr: '10.0.0.3' })]);
   stats.tick();
   assert.deepEqual(stats.processes.top(10, 1), [
-    { key: '200', label: '200 curl', perSecond: 1, total: 2 },
-    { key: '100', label: '100 nginx', perSecond: 0, total: 3 },
+    { key: '200', label: '200 curl', detail: null, perSecond: 1, total: 2 },
+    { key: '100', label: '100 nginx', detail: null, perSecond: 0, total: 3 },
   ]);
   stats.tick();
   assert.deepEqual(stats.processes.top(10, 1).map((r) => [r.key, r.perSecond, r.total]), [['100', 0, 3], ['200', 0, 2]]);
@@ -118,7 +118,7 @@ test('totals stay bounded under 20,000 distinct peers, and the busiest peer surv
   assert.ok(Math.max(...sizes) <= MAX_TOTAL_KEYS, `sizes ${sizes.join(',')}`);
   assert.ok(sizes.some((n, i) => i > 0 && n < sizes[i - 1]), `never pruned: ${sizes.join(',')}`);
   assert.ok(sizes[sizes.length - 1] < 20_001);
-  assert.deepEqual(stats.peers.top(1, 1), [{ key: '192.0.2.1', label: '192.0.2.1', perSecond: 5, total: 100 }]);
+  assert.deepEqual(stats.peers.top(1, 1), [{ key: '192.0.2.1', label: '192.0.2.1', detail: null, perSecond: 5, total: 100 }]);
   assert.equal(stats.total, 20 * 1005);
 });
 
@@ -129,7 +129,7 @@ test('a key active in the last interval keeps its label and total through a prun
   stats.add(events);
   stats.tick();
   const last = stats.processes.top(100_000, 1).find((r) => r.key === String(MAX_TOTAL_KEYS + 1));
-  assert.deepEqual(last, { key: '10001', label: '10001 p', perSecond: 1, total: 1 });
+  assert.deepEqual(last, { key: '10001', label: '10001 p', detail: null, perSecond: 1, total: 1 });
 });
 
 // ---- the live view ---------------------------------------------------------
@@ -236,4 +236,28 @@ test('the view shows each distribution with samples, percentile bounds and a log
 
 test('formatMicros picks the unit from the size', () => {
   assert.deepEqual([1, 999, 1023, 999_999, 2_097_151].map(formatMicros), ['1us', '999us', '1.0ms', '1000.0ms', '2.1s']);
+});
+
+test('the process table has a CONTAINER column when some process runs in one', () => {
+  const stats = new LiveStats((e) => (e.pid === 200 ? '3f2a9c1b7d2e' : null));
+  stats.add(firstInterval());
+  stats.tick();
+  const lines = view({ stats });
+  const at = lines.findIndex((l) => l.startsWith('  PROCESS'));
+  assert.deepEqual(lines.slice(at, at + 3), [
+    '  PROCESS    CONTAINER     PER SEC  TOTAL',
+    '  100 nginx  -                   3      3',
+    '  200 curl   3f2a9c1b7d2e        1      1',
+  ]);
+  // The container is asked for once per process, when it is first seen.
+  let asked = 0;
+  const counting = new LiveStats(() => { asked++; return null; });
+  counting.add([...firstInterval(), ...firstInterval()]);
+  assert.equal(asked, 2);
+});
+
+test('the state table says which filters its kernel counts do not follow', () => {
+  assert.ok(view().includes('Sockets by state (now, this network namespace; TIME_WAIT has no owner)'));
+  assert.ok(view({ unfilteredCounts: ['--netns', '--cgroup'] }).includes(
+    "Sockets by state (now, tcptrace's own network namespace; not filtered by --netns or --cgroup; TIME_WAIT has no owner)"));
 });

@@ -146,7 +146,7 @@ test('parseRingBufferSize rejects text that is not a size', () => {
 
 test('tracerOptions with no flags filters nothing and leaves the ring buffer size out', () => {
   const options = tracerOptions({});
-  assert.deepEqual(options, { family: 0, ports: [], pids: [], stateMask: 0 });
+  assert.deepEqual(options, { family: 0, ports: [], pids: [], netns: [], stateMask: 0 });
   assert.ok(!('ringBufferBytes' in options));
 });
 
@@ -160,7 +160,7 @@ test('tracerOptions family from -4 and -6', () => {
 test('tracerOptions passes ports, pids and ring buffer size through and builds the state mask', () => {
   assert.deepEqual(
     tracerOptions({ port: [80, 443], pid: [1, 2], state: [TCP.ESTABLISHED, TCP.CLOSE_WAIT, TCP.NEW_SYN_RECV], ringBuffer: 1 << 20 }),
-    { family: 0, ports: [80, 443], pids: [1, 2], stateMask: (1 << 1) | (1 << 8) | (1 << 12), ringBufferBytes: 1 << 20 },
+    { family: 0, ports: [80, 443], pids: [1, 2], netns: [], stateMask: (1 << 1) | (1 << 8) | (1 << 12), ringBufferBytes: 1 << 20 },
   );
   assert.equal(tracerOptions({ state: [TCP.TIME_WAIT] }).stateMask, 0b100_0000);
 });

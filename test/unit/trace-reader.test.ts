@@ -40,6 +40,7 @@ const event = (over: Line = {}): Line => ({
   prevStateNs: 1234567, pid: 4243, comm: 'python3', cgroupId: 5124, ownerSource: 'cached', inferred: false, txBytes: 100,
   rxBytes: 200, error: 0, peerFinReceived: false, idleNs: 1500000000, ...over,
 });
+const cgroup = (over: Line = {}): Line => ({ type: 'cgroup', id: 5123, path: `/system.slice/docker-${'4f'.repeat(32)}.scope`, ...over });
 const lost = (over: Line = {}): Line => ({ type: 'lost', count: 3, total: 3, ...over });
 const footer = (over: Line = {}): Line => ({
   type: 'footer', endTime: '2026-11-21T06:30:05.123Z', endNs: 8128456789, events: 4,
@@ -56,8 +57,10 @@ function validTrace(): Line[] {
     snapshot('start'),
     socket('start'),
     socket('start', { sockId: 0, state: 6, family: 6, saddr: '::1', daddr: '::1', sport: 443, dport: 50000 }),
+    cgroup(),
     fileLine('start'),
     fileLine('start', { pid: 4300, fd: 3, comm: 'we[ir]d {"comm\\', cmdline: 'nginx: worker' }),
+    cgroup({ id: 5124, path: '/user.slice/we[ir]d {"path\\' }),
     event(),
     event({ kind: 'accept', prevStateNs: null, pid: null, comm: null, ownerSource: null, idleNs: null }),
     lost(),
@@ -336,6 +339,9 @@ test('fields of the wrong type, missing, or nested are refused, naming the type 
     [fileLine('start', { comm: null }), 'file: field comm must be a string'],
     [fileLine('start', { cmdline: 1 }), 'file: field cmdline must be a string'],
     [lost({ total: true }), 'lost: field total must be a number'],
+    [cgroup({ id: '5' }), 'cgroup: field id must be a number'],
+    [cgroup({ path: null }), 'cgroup: field path must be a string'],
+    [cgroup({ path: undefined }), 'cgroup: field path is missing'],
     [{ count: 1 }, 'field type is missing'],
     [{ type: 7 }, 'field type must be a string'],
   ];
@@ -405,6 +411,17 @@ test('a 1.0 trace, from before cgroup ids, reads with them "not known"', async (
     if (line.type === 'event') assert.equal(line.cgroupId, null);
     if (line.type === 'file') assert.equal(line.cgroupId, 0);
   }
+});
+
+test('cgroup lines may come anywhere between the header and the footer', async () => {
+  const lines = [
+    header(), cgroup({ id: 1, path: '/' }), snapshot('start'), cgroup({ id: 2 }), socket('start'), cgroup({ id: 3 }),
+    event(), cgroup({ id: 4 }), snapshot('end'), cgroup({ id: 5 }), fileLine('end'), footer(),
+  ];
+  const { lines: read } = await readAll(write('cgroups.jsonl', toJsonl(lines)));
+  assert.deepEqual(read, lines);
+  await rejects(write('x.jsonl', toJsonl([header(), footer(), cgroup()])), ':3: line after the footer');
+  await rejects(write('x.jsonl', toJsonl([cgroup(), header()])), ':1: not a tcptrace trace (no header)');
 });
 
 test('a newer minor version is read', async () => {

@@ -67,7 +67,7 @@ function clientActiveClose(sockId = 1): TransitionEvent[] {
   return sequence(sockId, [
     [CLOSE, SYN_SENT, 1_000, { sport: 0 }],
     [SYN_SENT, ESTABLISHED, 1_300, { txBytes: 1 }],
-    [ESTABLISHED, FIN_WAIT1, 11_300, { pid: 201, comm: 'curl-worker', ownerSource: 'cached', txBytes: 1001, rxBytes: 5000 }],
+    [ESTABLISHED, FIN_WAIT1, 11_300, { pid: 201, comm: 'curl-worker', cgroupId: 77, ownerSource: 'cached', txBytes: 1001, rxBytes: 5000 }],
     [FIN_WAIT1, FIN_WAIT2, 11_500, { pid: null, comm: null, ownerSource: null, txBytes: 1002, rxBytes: 5000 }],
     [FIN_WAIT2, CLOSE, 12_000, { pid: null, comm: null, ownerSource: null, sport: 0, txBytes: 1002, rxBytes: 5001, peerFinReceived: true }],
   ]);
@@ -81,7 +81,8 @@ test('1. client active close: TIME_WAIT afterlife, SYN and FIN taken out of the 
   assert.equal(finished.length, 1);
   assert.deepEqual(finished[0], {
     sockId: 1, family: 4, saddr: '10.0.0.1', sport: 40000, daddr: '10.0.0.2', dport: 443, netns: NETNS,
-    pid: 201, comm: 'curl-worker', ownerSource: 'cached', openedBy: { pid: 200, comm: 'curl' }, role: 'client', preexisting: false,
+    // The owner's cgroup comes with the owner.
+    pid: 201, comm: 'curl-worker', cgroupId: 77, ownerSource: 'cached', openedBy: { pid: 200, comm: 'curl' }, role: 'client', preexisting: false,
     startNs: 1_000, state: CLOSE, stateSinceNs: 12_000,
     dwellNs: { SYN_SENT: 300, ESTABLISHED: 10_000, FIN_WAIT1: 200, FIN_WAIT2: 500 },
     closedFirst: 'local', synAcked: true, finAcked: true,
