@@ -264,8 +264,8 @@ export class TcpMetrics {
     for (const holder of holders.top) this.heldGauge.set(holderLabels(holder), holder.sockets);
     if (holders.otherProcesses) this.heldGauge.set(OTHER_HOLDERS, holders.otherSockets);
     this.holdersGauge.set(holders.top.length + holders.otherProcesses);
-    if (ephemeralPorts === null) this.portsGauge.reset();
-    else this.portsGauge.set(ephemeralPorts);
+    // Unknown is NaN, not 0: an alert comparing against it stays quiet rather than firing.
+    this.portsGauge.set(ephemeralPorts ?? NaN);
   }
 
   private publishTransitions(counter: Counter<string>): void {
