@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Endpoints } from '../../src/decoder';
@@ -102,4 +103,17 @@ test('tcptrace serve --help documents the defaults', () => {
   assert.match(r.stdout, /--interval <seconds>[\s\S]*default: 5\)/);
   assert.match(r.stdout, /--top <n>[\s\S]*default: 10\)/);
   assert.match(r.stdout, /--port <ports>/);
+});
+
+test('tcptrace serve on a port already in use: exit 1, one line, before loading anything', async () => {
+  const taken = net.createServer();
+  await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+  const { port } = taken.address() as net.AddressInfo;
+  try {
+    const r = spawnSync(process.execPath, [BIN, 'serve', '--listen', `127.0.0.1:${port}`], { encoding: 'utf8', timeout: 5_000 });
+    assert.equal(r.status, 1, r.stderr);
+    assert.equal(r.stderr, `tcptrace: --listen: cannot listen on 127.0.0.1:${port}: the port is already in use\n`);
+  } finally {
+    await new Promise((resolve) => taken.close(resolve));
+  }
 });
