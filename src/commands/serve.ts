@@ -10,7 +10,7 @@ import { formatEndpoint } from '../addr';
 import { Clock } from '../clock';
 import { closeWaitHoldings } from '../culprits';
 import { TcptraceError } from '../errors';
-import { summariseHolders, TcpMetrics } from '../metrics';
+import { Refresh, summariseHolders, TcpMetrics } from '../metrics';
 import { FilterFlags, ListenAddress, socketFilter, tracerOptions } from '../options';
 import { ephemeralPortCount } from '../proc';
 import { Snapshot, TraceSession } from '../session';
@@ -52,29 +52,29 @@ export async function runServe(flags: ServeFlags, version: string): Promise<void
 async function serve(server: http.Server, flags: ServeFlags, version: string): Promise<void> {
   const health = new Health();
   let metrics: TcpMetrics | undefined;
+  // Answers from now on: 503 until attached and refreshed once.
   server.on('request', (req, res) => handleRequest(req, res, health, metrics));
 
   const session = TraceSession.open({ ...tracerOptions(flags), emitAccepts: true });
   if (flags.verbose) for (const note of session.notes) process.stderr.write(`tcptrace: ${note}\n`);
-  const tracker = new ConnectionTracker({ onMeasure: (kind, ns) => metrics!.observe(kind, ns) });
-  metrics = new TcpMetrics(version, () => ({ tracer: session.counters(), trackerEvicted: tracker.dropped }));
+  const tcp = new TcpMetrics(version, () => ({ tracer: session.counters(), trackerEvicted: tracker.dropped }));
+  const tracker = new ConnectionTracker({ onMeasure: (kind, ns) => tcp.observe(kind, ns) });
 
-  // The kernel filters transitions and state counts; snapshots are filtered here.
-  const wanted = socketFilter(flags);
-  const refresh = (snapshot: Snapshot) => {
-    const sockets = snapshot.sockets.filter(wanted);
-    metrics!.refresh({
-      stateCounts: session.stateCounts(),
-      holders: summariseHolders(closeWaitHoldings({ sockets, files: snapshot.files }, flags.pid).held, flags.top),
-      ephemeralPorts: ephemeralPortCount(),
-    });
-  };
-  // Existing sockets enter the kernel's socket map here, with their holders as owners.
-  const first = session.snapshot();
-  tracker.loadSnapshot(first.sockets.filter(wanted), new Clock().nowNs());
-  refresh(first);
+  const refresh = (snapshot: Snapshot) => tcp.refresh(gaugesNow(session, snapshot, flags));
+  try {
+    // Existing sockets enter the kernel's socket map here, with their holders as owners.
+    const first = session.snapshot();
+    tracker.loadSnapshot(first.sockets.filter(socketFilter(flags)), new Clock().nowNs());
+    refresh(first);
+  } catch (err) {
+    await session.stop();
+    throw err;
+  }
+  metrics = tcp;
   health.attached = true;
-  const timer = setInterval(() => refreshReporting(() => refresh(session.snapshot()), health), flags.interval * 1000);
+  const timer = setInterval(() => {
+    if (health.attached) refreshReporting(() => refresh(session.snapshot()), health); // not while detaching
+  }, flags.interval * 1000);
 
   const running = runUntilStopped({
     session,
@@ -82,7 +82,7 @@ async function serve(server: http.Server, flags: ServeFlags, version: string): P
     beforeStop: () => { health.attached = false; },
     handlers: {
       onEvents: (events) => {
-        metrics!.addEvents(events);
+        tcp.addEvents(events);
         tracker.apply(events);
       },
       onLost: (newlyLost, total) => {
@@ -98,6 +98,17 @@ async function serve(server: http.Server, flags: ServeFlags, version: string): P
     clearInterval(timer);
   }
   printCounters(session.counters(), Boolean(flags.verbose));
+}
+
+/** The gauges' values from the kernel's view now. The kernel filters the
+ *  state counts itself; the snapshot's sockets are filtered here. */
+function gaugesNow(session: TraceSession, snapshot: Snapshot, flags: ServeFlags): Refresh {
+  const sockets = snapshot.sockets.filter(socketFilter(flags));
+  return {
+    stateCounts: session.stateCounts(),
+    holders: summariseHolders(closeWaitHoldings({ sockets, files: snapshot.files }, flags.pid).held, flags.top),
+    ephemeralPorts: ephemeralPortCount(),
+  };
 }
 
 /** A failed refresh makes /healthz fail and is said once on stderr, until one succeeds. */
@@ -119,7 +130,8 @@ function handleRequest(req: http.IncomingMessage, res: http.ServerResponse, heal
     res.end(req.method === 'HEAD' ? undefined : body);
   };
   if (req.method !== 'GET' && req.method !== 'HEAD') return reply(405, 'only GET and HEAD\n', { Allow: 'GET, HEAD' });
-  const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+  // Not new URL(): it throws on request targets like "//".
+  const path = (req.url ?? '/').split('?')[0];
   switch (path) {
     case '/metrics':
       // Gauges are not valid before the first refresh, nor once detached.

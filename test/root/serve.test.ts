@@ -237,6 +237,7 @@ describe('tcptrace serve, scraped by Prometheus, on a known loopback workload', 
     assert.deepEqual(await httpVia(serveSocket, '/healthz'), { status: 200, text: 'ok\n', type: 'text/plain; charset=utf-8' });
     assert.equal((await httpVia(serveSocket, '/')).status, 200);
     assert.equal((await httpVia(serveSocket, '/metrics/extra')).status, 404);
+    assert.equal((await httpVia(serveSocket, '//')).status, 404, 'an odd request target is a 404, not a crash');
     assert.equal((await httpVia(serveSocket, '/metrics', 'POST')).status, 405);
     const head = await httpVia(serveSocket, '/metrics', 'HEAD');
     assert.deepEqual([head.status, head.text], [200, '']);
