@@ -110,17 +110,16 @@ export interface CloseWaitHolding {
  * Sockets that no process holds at all are counted as orphans (being torn down).
  */
 export function closeWaitHoldings(snapshot: Snapshot, pids?: number[]): { held: CloseWaitHolding[]; orphans: number } {
+  // Only the files of CLOSE_WAIT sockets are grouped: a host may hold 100,000 others.
   const files = new Map<string, { pid: number; fd: number; comm: string }[]>();
-  for (const f of snapshot.files) {
-    if (!files.has(f.skaddr)) files.set(f.skaddr, []);
-    files.get(f.skaddr)!.push(f);
-  }
+  for (const s of snapshot.sockets) if (s.state === TCP.CLOSE_WAIT) files.set(s.skaddr, []);
+  for (const f of snapshot.files) files.get(f.skaddr)?.push(f);
   const held: CloseWaitHolding[] = [];
   let orphans = 0;
   for (const socket of snapshot.sockets) {
     if (socket.state !== TCP.CLOSE_WAIT) continue;
-    const holding = files.get(socket.skaddr);
-    if (!holding) orphans++;
+    const holding = files.get(socket.skaddr)!;
+    if (holding.length === 0) orphans++;
     else held.push({ socket, holders: fdsPerHolder(holding, pids) });
   }
   return { held, orphans };
