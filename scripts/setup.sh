@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs what tcptrace needs on Debian (12+), builds it, and puts `tcptrace`
 # on the PATH. Run as root: sudo scripts/setup.sh
-# --test also installs what the tests need (Chromium, for the HTML report test).
+# --test also installs what the tests need: Chromium (the HTML report test),
+# Prometheus and promtool (tcptrace serve's test), systemd-analyze (the unit's check).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 test_packages=""
-[ "${1:-}" = "--test" ] && test_packages="chromium"
+[ "${1:-}" = "--test" ] && test_packages="chromium prometheus systemd"
 
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq

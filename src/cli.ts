@@ -9,10 +9,12 @@ import { ReportFlags, ReportKind, runReport } from './commands/report';
 import { runHist } from './commands/hist';
 import { runLife } from './commands/life';
 import { runLive } from './commands/live';
+import { runServe, SERVE_DEFAULTS, ServeFlags } from './commands/serve';
 import { runSnapshot } from './commands/snapshot';
 import { TcptraceError, usageError } from './errors';
 import {
-  parseCgroup, parseCount, parseNetns, parsePids, parsePorts, parseRingBufferSize, parseSeconds, parseStates,
+  parseCgroup, parseCount, parseListen, parseNetns, parsePids, parsePorts, parseRefreshInterval, parseRingBufferSize,
+  parseSeconds, parseStates,
 } from './options';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
@@ -114,6 +116,17 @@ export function buildProgram(): Command {
       .addOption(new Option('--format <layout>', 'JSON Lines or one JSON document').choices(['jsonl', 'json']).default('jsonl'))
       .option('-d, --duration <seconds>', 'stop after this many seconds', (v) => parseSeconds('--duration', v)),
   ).action(runRecord);
+
+  addFilterOptions(
+    program.command('serve')
+      .description('long-running agent: Prometheus metrics at /metrics, /healthz while attached')
+      .addOption(new Option('-l, --listen <host:port>', 'address to serve on ([::1]:PORT for IPv6; port 0: any free one)')
+        .argParser(parseListen).default(parseListen(SERVE_DEFAULTS.listen), SERVE_DEFAULTS.listen))
+      .addOption(new Option('-i, --interval <seconds>', 'seconds between refreshes of the gauges (sockets per state, CLOSE_WAIT holders)')
+        .argParser((v) => parseRefreshInterval('--interval', v)).default(SERVE_DEFAULTS.intervalSeconds))
+      .addOption(new Option('--top <n>', 'processes named in tcptrace_close_wait_held_sockets; the rest are summed under pid="other"')
+        .argParser((v) => parseCount('--top', v)).default(SERVE_DEFAULTS.top)),
+  ).action((flags: ServeFlags) => runServe(flags, version));
 
   program.command('report')
     .description('make a report again from a recorded trace')

@@ -8,7 +8,7 @@
  */
 import { CgroupNames } from './cgroups';
 import { shortContainerId } from './containers';
-import { TransitionEvent } from './decoder';
+import { SnapshotSocket, TransitionEvent } from './decoder';
 import { formatEndpoint } from './addr';
 import { Snapshot } from './session';
 import { TCP } from './states';
@@ -106,32 +106,47 @@ export function median(values: number[]): number {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
+/** A CLOSE_WAIT socket and, per process holding it, the fds it is held on. */
+export interface CloseWaitHolding {
+  socket: SnapshotSocket;
+  holders: Map<number, { comm: string; fds: number[] }>;
+}
+
+/**
+ * Who holds each CLOSE_WAIT socket of a snapshot (only these pids, if given).
+ * Sockets that no process holds at all are counted as orphans (being torn down).
+ */
+export function closeWaitHoldings(snapshot: Snapshot, pids?: number[]): { held: CloseWaitHolding[]; orphans: number } {
+  // Only the files of CLOSE_WAIT sockets are grouped: a host may hold 100,000 others.
+  const files = new Map<string, { pid: number; fd: number; comm: string }[]>();
+  for (const s of snapshot.sockets) if (s.state === TCP.CLOSE_WAIT) files.set(s.skaddr, []);
+  for (const f of snapshot.files) files.get(f.skaddr)?.push(f);
+  const held: CloseWaitHolding[] = [];
+  let orphans = 0;
+  for (const socket of snapshot.sockets) {
+    if (socket.state !== TCP.CLOSE_WAIT) continue;
+    const holding = files.get(socket.skaddr)!;
+    if (holding.length === 0) orphans++;
+    else held.push({ socket, holders: fdsPerHolder(holding, pids) });
+  }
+  return { held, orphans };
+}
+
 export function buildCulpritReport(input: ReportInput): CulpritReport {
   const { snapshot, log, tracker, nowNs, startedNs } = input;
   const observedMs = (nowNs - startedNs) / 1e6;
   const openers = new Map([...tracker.connections()].map((c) => [c.sockId, c.openedBy]));
-  const holders = new Map<string, { pid: number; fd: number; comm: string }[]>();
-  for (const f of snapshot.files) {
-    if (!holders.has(f.skaddr)) holders.set(f.skaddr, []);
-    holders.get(f.skaddr)!.push(f);
-  }
-
   const byPid = new Map<number, { comm: string; sockets: CulpritSocket[] }>();
   const cmdlines = new Map(snapshot.files.filter((f) => f.cmdline).map((f) => [f.pid, f.cmdline!]));
-  let orphans = 0, held = 0;
-  for (const s of snapshot.sockets) {
-    if (s.state !== TCP.CLOSE_WAIT) continue;
-    const fdsByPid = fdsPerHolder(holders.get(s.skaddr) ?? [], input.pids);
-    if (!holders.has(s.skaddr)) {
-      orphans++;
-      continue;
-    }
+  const { held: holdings, orphans } = closeWaitHoldings(snapshot, input.pids);
+  let held = 0;
+  for (const { socket: s, holders } of holdings) {
     const entry = log.get(s.sockId);
     const ageMs = entry ? (nowNs - entry.enteredNs) / 1e6 : observedMs;
     // A lower-bound age cannot show the socket is younger than --min-age: keep it.
     if (entry && ageMs < (input.minAgeMs ?? 0)) continue;
-    if (fdsByPid.size) held++;
-    for (const [pid, { comm, fds }] of fdsByPid) {
+    if (holders.size) held++;
+    for (const [pid, { comm, fds }] of holders) {
       if (!byPid.has(pid)) byPid.set(pid, { comm, sockets: [] });
       byPid.get(pid)!.sockets.push({
         fd: fds[0], fds, saddr: s.saddr, sport: s.sport, daddr: s.daddr, dport: s.dport,

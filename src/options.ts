@@ -2,8 +2,10 @@
  * Flag values -> validated settings. Every parser throws a usage error (exit 2)
  * naming the flag and the value it could not accept.
  */
+import { isIP } from 'node:net';
 import { CgroupFilter, parseCgroupSelection } from './cgroup-filter';
 import { hostCgroups } from './cgroups';
+import { Endpoints } from './decoder';
 import { usageError } from './errors';
 import { netnsInode } from './netns';
 import type { SessionOptions } from './session';
@@ -76,6 +78,38 @@ export function parseCount(flag: string, text: string, max = 1000): number {
   return integerIn(flag, text.trim(), 1, max);
 }
 
+/** Seconds between refreshes of a long-running agent: each one walks every socket and open file. */
+export function parseRefreshInterval(flag: string, text: string): number {
+  const seconds = parseSeconds(flag, text);
+  if (seconds < 0.1 || seconds > 3600) throw usageError(`${flag}: ${text} is out of range (0.1-3600 s)`);
+  return seconds;
+}
+
+export interface ListenAddress {
+  /** An IP address (IPv6 without brackets) or a host name. */
+  host: string;
+  /** 0: any free port (the one chosen is printed). */
+  port: number;
+}
+
+const HOST_NAME = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i;
+
+/** Where to listen: "127.0.0.1:9466", "[::1]:9466", "localhost:9466", "0.0.0.0:9466". */
+export function parseListen(text: string): ListenAddress {
+  const flag = '--listen';
+  const match = /^\[([^\]]*)\]:([^:]*)$/.exec(text) ?? /^([^:\[\]]*):([^:]*)$/.exec(text);
+  if (!match) {
+    const hint = isIP(text.replace(/:\d+$/, '')) === 6 || text.split(':').length > 2 ? ' (IPv6 addresses go in brackets: [::1]:9466)' : '';
+    throw usageError(`${flag}: "${text}" is not HOST:PORT or [IPv6]:PORT${hint}`);
+  }
+  const [, host, portText] = match;
+  const bracketed = text.startsWith('[');
+  if (bracketed && isIP(host) !== 6) throw usageError(`${flag}: "${host}" in brackets is not an IPv6 address`);
+  const isName = HOST_NAME.test(host) && !/^[\d.]+$/.test(host); // 999.1.1.1 is a bad address, not a name
+  if (!bracketed && isIP(host) !== 4 && !isName) throw usageError(`${flag}: "${host}" is not an IPv4 address or a host name`);
+  return { host, port: integerIn(flag, portText, 0, 65535) };
+}
+
 const SIZE_UNITS: Record<string, number> = { '': 1, k: 1 << 10, m: 1 << 20, g: 1 << 30 };
 
 /** Ring buffer size: a power of two from 64 KiB to 1 GiB ("8M", "16MiB", "65536"). */
@@ -100,6 +134,15 @@ export interface FilterFlags {
   /** A cgroup path under the cgroup2 mount (parseCgroup). */
   cgroup?: string;
   ringBuffer?: number;
+}
+
+/** The family and port filters, for sockets from a snapshot (the kernel
+ *  applies them itself to transitions and state counts). */
+export function socketFilter(flags: FilterFlags): (socket: Endpoints) => boolean {
+  const family = tracerOptions(flags).family;
+  const ports = new Set(flags.port ?? []);
+  return (s) => (family === 0 || s.family === (family === AF_INET ? 4 : 6)) &&
+    (ports.size === 0 || ports.has(s.sport) || ports.has(s.dport));
 }
 
 /** The session settings for these flags: the kernel-side filters, and --cgroup's. */

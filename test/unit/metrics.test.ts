@@ -1,0 +1,165 @@
+/** The Prometheus metrics of `tcptrace serve`: values, labels, caps, and promtool's naming rules. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { CloseWaitHolding } from '../../src/culprits';
+import { TransitionEvent } from '../../src/decoder';
+import {
+  DURATION_HISTOGRAMS, GAUGE_STATES, HOLDER_LABELS, LossCounts, METRICS, OTHER_HOLDERS, summariseHolders, TcpMetrics,
+} from '../../src/metrics';
+import { TracerCounters } from '../../src/native';
+import { TCP } from '../../src/states';
+
+const NO_LOSS: TracerCounters = { lostEvents: 0, lostRingBufferFull: 0, lostNested: 0, nestedCaught: 0, inferred: 0, untrackedSockets: 0 };
+
+function transition(oldstate: number, newstate: number, kind: 'transition' | 'accept' = 'transition'): TransitionEvent {
+  return {
+    kind, tsNs: 1, skaddr: 'ffff', sockId: 1, family: 4, saddr: '127.0.0.1', sport: 1, daddr: '127.0.0.1', dport: 2,
+    netns: 1, oldstate, newstate, prevStateNs: null, pid: null, comm: null, cgroupId: null, ownerSource: null, inferred: false,
+    txBytes: 0, rxBytes: 0, error: 0, peerFinReceived: false, idleNs: null,
+  };
+}
+
+/** A CLOSE_WAIT socket held by these [pid, comm] processes. */
+function heldBy(...holders: [number, string][]): CloseWaitHolding {
+  return {
+    socket: { sockId: 1, family: 4, saddr: '127.0.0.1', sport: 1, daddr: '127.0.0.1', dport: 2, netns: 1, skaddr: 'a', uid: 0, inode: 1, state: TCP.CLOSE_WAIT },
+    holders: new Map(holders.map(([pid, comm]) => [pid, { comm, fds: [3] }])),
+  };
+}
+
+const NO_HOLDERS = { top: [], otherSockets: 0, otherProcesses: 0 };
+const STATE_COUNTS = [0, 5, 0, 0, 0, 2, 7, 0, 3, 0, 1, 0, 4, 0, 0, 0];
+
+/** The sample lines of one metric family (no comments), as text. */
+async function samples(metrics: TcpMetrics, name: string): Promise<string[]> {
+  const text = await metrics.registry.metrics();
+  return text.split('\n').filter((line) => line.startsWith(`${name}{`) || line.startsWith(`${name} `) || line.startsWith(`${name}_`));
+}
+
+function newMetrics(loss: () => LossCounts = () => ({ tracer: NO_LOSS, trackerEvicted: 0 })): TcpMetrics {
+  return new TcpMetrics('1.2.3', loss);
+}
+
+test('summariseHolders: per process, most first, ties by pid, the rest summed', () => {
+  const holdings = [heldBy([30, 'c']), heldBy([10, 'a']), heldBy([10, 'a'], [20, 'b']), heldBy([20, 'b']), heldBy([40, 'd'])];
+  assert.deepEqual(summariseHolders(holdings, 2), {
+    top: [{ pid: 10, comm: 'a', container: '', sockets: 2 }, { pid: 20, comm: 'b', container: '', sockets: 2 }],
+    otherSockets: 2,
+    otherProcesses: 2,
+  });
+  assert.deepEqual(summariseHolders(holdings, 10).otherProcesses, 0);
+  // A socket shared after fork counts for each holder; one held by no listed process counts for none.
+  assert.deepEqual(summariseHolders([heldBy([1, 'p'], [2, 'p']), heldBy()], 5).top.map((h) => h.sockets), [1, 1]);
+});
+
+test('state gauge: every kernel state, zeros included, from the kernel\'s counts', async () => {
+  const m = newMetrics();
+  m.refresh({ stateCounts: STATE_COUNTS, holders: NO_HOLDERS, ephemeralPorts: 28232 });
+  const lines = await samples(m, METRICS.sockets.name);
+  assert.equal(lines.length, GAUGE_STATES.length);
+  assert.equal(GAUGE_STATES.length, 12);
+  assert.ok(lines.includes('tcptrace_sockets{state="ESTABLISHED"} 5'));
+  assert.ok(lines.includes('tcptrace_sockets{state="TIME_WAIT"} 7'));
+  assert.ok(lines.includes('tcptrace_sockets{state="CLOSE_WAIT"} 3'));
+  assert.ok(lines.includes('tcptrace_sockets{state="NEW_SYN_RECV"} 4'));
+  assert.ok(lines.includes('tcptrace_sockets{state="SYN_SENT"} 0'));
+  assert.deepEqual(await samples(m, METRICS.ephemeralPorts.name), ['tcptrace_ephemeral_ports 28232']);
+  m.refresh({ stateCounts: STATE_COUNTS, holders: NO_HOLDERS, ephemeralPorts: null });
+  // prom-client writes "Nan", which Prometheus parses as NaN (case-insensitive).
+  assert.match((await samples(m, METRICS.ephemeralPorts.name)).join('\n'), /^tcptrace_ephemeral_ports nan$/i, 'an unreadable range is unknown, not 0');
+});
+
+test('transitions: one series per (old, new) pair seen, accept() returns not counted, accumulating', async () => {
+  const m = newMetrics();
+  m.addEvents([transition(TCP.SYN_SENT, TCP.ESTABLISHED), transition(TCP.SYN_SENT, TCP.ESTABLISHED), transition(TCP.ESTABLISHED, TCP.CLOSE_WAIT)]);
+  m.addEvents([transition(TCP.ESTABLISHED, TCP.ESTABLISHED, 'accept')]);
+  assert.deepEqual((await samples(m, METRICS.transitions.name)).sort(), [
+    'tcptrace_transitions_total{old_state="ESTABLISHED",new_state="CLOSE_WAIT"} 1',
+    'tcptrace_transitions_total{old_state="SYN_SENT",new_state="ESTABLISHED"} 2',
+  ]);
+  m.addEvents([transition(TCP.SYN_SENT, TCP.ESTABLISHED)]);
+  assert.ok((await samples(m, METRICS.transitions.name)).includes('tcptrace_transitions_total{old_state="SYN_SENT",new_state="ESTABLISHED"} 3'));
+});
+
+test('histograms: ns in, seconds out, into the documented buckets; FIN_WAIT2 has none', async () => {
+  const m = newMetrics();
+  m.observe('connect', 40_000); // 40 µs: le="0.00005"
+  m.observe('connect', 1_500_000_000); // one retransmitted SYN: (1, 3]
+  m.observe('finWait2', 5);
+  const lines = await samples(m, DURATION_HISTOGRAMS.connect!.name);
+  assert.ok(lines.includes('tcptrace_connect_latency_seconds_bucket{le="0.00005"} 1'));
+  assert.ok(lines.includes('tcptrace_connect_latency_seconds_bucket{le="1"} 1'));
+  assert.ok(lines.includes('tcptrace_connect_latency_seconds_bucket{le="3"} 2'));
+  assert.ok(lines.includes('tcptrace_connect_latency_seconds_count 2'));
+  assert.ok(lines.includes('tcptrace_connect_latency_seconds_sum 1.50004'));
+  assert.deepEqual(Object.keys(DURATION_HISTOGRAMS).sort(), ['accept', 'closeWait', 'connect', 'lifetime']);
+  for (const spec of Object.values(DURATION_HISTOGRAMS)) {
+    assert.ok(spec!.buckets.every((b, i) => i === 0 || b > spec!.buckets[i - 1]), `${spec!.name} buckets increase`);
+    assert.match(spec!.name, /^tcptrace_[a-z_]+_seconds$/);
+  }
+});
+
+test('CLOSE_WAIT holders: the top N by pid and comm, the rest under "other", old processes dropped', async () => {
+  const m = newMetrics();
+  const holdings = [heldBy([7, 'leaky']), heldBy([7, 'leaky']), heldBy([8, 'b"q\\uote']), heldBy([9, 'c'])];
+  const containers = new Map([[7, '0123456789ab']]);
+  m.refresh({ stateCounts: STATE_COUNTS, holders: summariseHolders(holdings, 1, (pid) => containers.get(pid) ?? ''), ephemeralPorts: 1 });
+  assert.deepEqual(await samples(m, METRICS.closeWaitHeld.name), [
+    'tcptrace_close_wait_held_sockets{pid="7",comm="leaky",container="0123456789ab"} 2',
+    'tcptrace_close_wait_held_sockets{pid="other",comm="other",container="other"} 2',
+  ]);
+  assert.deepEqual(await samples(m, METRICS.closeWaitHolders.name), ['tcptrace_close_wait_holder_processes 3']);
+  m.refresh({ stateCounts: STATE_COUNTS, holders: summariseHolders([heldBy([8, 'b"q\\uote'])], 1), ephemeralPorts: 1 });
+  assert.deepEqual(await samples(m, METRICS.closeWaitHeld.name), [
+    'tcptrace_close_wait_held_sockets{pid="8",comm="b\\"q\\\\uote",container=""} 1',
+  ], 'pid 7 is gone, and label values are escaped');
+  assert.deepEqual(Object.keys(OTHER_HOLDERS), [...HOLDER_LABELS]);
+});
+
+test('loss counters mirror the kernel\'s and the tracker\'s counts, never decreasing', async () => {
+  let loss: LossCounts = { tracer: NO_LOSS, trackerEvicted: 0 };
+  const m = newMetrics(() => loss);
+  const lossLines = async () => [
+    ...await samples(m, METRICS.lostEvents.name), ...await samples(m, METRICS.inferred.name),
+    ...await samples(m, METRICS.mapFull.name), ...await samples(m, METRICS.trackerEvicted.name),
+  ];
+  assert.deepEqual(await lossLines(), [
+    'tcptrace_lost_events_total{reason="ring_buffer_full"} 0',
+    'tcptrace_lost_events_total{reason="nested"} 0',
+    'tcptrace_inferred_transitions_total 0',
+    'tcptrace_map_full_untracked_sockets_total 0',
+    'tcptrace_tracker_evicted_connections_total 0',
+  ]);
+  loss = { tracer: { ...NO_LOSS, lostEvents: 5, lostRingBufferFull: 3, lostNested: 2, inferred: 1, untrackedSockets: 4 }, trackerEvicted: 6 };
+  assert.deepEqual(await lossLines(), [
+    'tcptrace_lost_events_total{reason="ring_buffer_full"} 3',
+    'tcptrace_lost_events_total{reason="nested"} 2',
+    'tcptrace_inferred_transitions_total 1',
+    'tcptrace_map_full_untracked_sockets_total 4',
+    'tcptrace_tracker_evicted_connections_total 6',
+  ]);
+  // The nested count is a difference of two kernel counts and may dip for a moment.
+  loss = { ...loss, tracer: { ...loss.tracer, lostNested: 1 } };
+  assert.ok((await lossLines()).includes('tcptrace_lost_events_total{reason="nested"} 2'));
+});
+
+test('build info names the version and Node.js', async () => {
+  assert.deepEqual(await samples(newMetrics(), METRICS.buildInfo.name),
+    [`tcptrace_build_info{version="1.2.3",nodejs_version="${process.version}"} 1`]);
+});
+
+test('promtool check metrics passes on every family, all populated', async () => {
+  const m = newMetrics(() => ({ tracer: { ...NO_LOSS, lostRingBufferFull: 1, lostNested: 1, inferred: 1, untrackedSockets: 1 }, trackerEvicted: 1 }));
+  m.addEvents([transition(TCP.SYN_SENT, TCP.ESTABLISHED), transition(TCP.LAST_ACK, TCP.CLOSE)]);
+  for (const kind of ['connect', 'accept', 'lifetime', 'closeWait'] as const) m.observe(kind, 1e6);
+  m.refresh({ stateCounts: STATE_COUNTS, holders: summariseHolders([heldBy([7, 'a']), heldBy([8, 'b'])], 1), ephemeralPorts: 28232 });
+  const text = await m.registry.metrics();
+  const check = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8', timeout: 10_000 });
+  assert.equal(check.error, undefined, 'promtool runs (Debian package prometheus: scripts/setup.sh --test)');
+  assert.equal(check.status, 0, check.stdout + check.stderr);
+  assert.equal((check.stdout + check.stderr).trim(), '');
+  for (const family of text.matchAll(/^# TYPE (tcptrace_\w+) (\w+)$/gm)) {
+    assert.equal(family[1].endsWith('_total'), family[2] === 'counter', `${family[1]} is a ${family[2]}`);
+  }
+});
