@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <thread>
 
@@ -105,7 +106,9 @@ private:
 	}
 	using Tsfn = Napi::TypedThreadSafeFunction<Reader, Batch, CallJs>;
 
-	Reader(Tracer *tracer, int poll_ms) : tracer_(tracer), poll_ms_(poll_ms) {
+	Reader(Tracer *tracer, int poll_ms)
+		: tracer_(tracer), poll_ms_(poll_ms),
+		  max_pending_bytes_(kPendingRingBuffers * tracer->RingBufferBytes()) {
 		wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
 		struct epoll_event ev = {};
@@ -122,11 +125,16 @@ private:
 	void Run() {
 		struct epoll_event ev[2];
 		while (!stopping_) {
-			epoll_wait(epoll_fd_, ev, 2, poll_ms_);
 			// JS is far behind: leave records in the ring, where a full ring
-			// is counted exactly as lost events, rather than grow without bound.
-			if (pending_bytes_ < kMaxPendingBytes)
-				Hand(TakeBatch());
+			// is counted exactly as lost events, rather than grow without
+			// bound. Sleep meanwhile: the ring's fd stays readable, so
+			// epoll_wait would return at once and spin.
+			if (pending_bytes_ >= max_pending_bytes_) {
+				std::this_thread::sleep_for(std::chrono::milliseconds(1));
+				continue;
+			}
+			epoll_wait(epoll_fd_, ev, 2, poll_ms_);
+			Hand(TakeBatch());
 		}
 		Hand(TakeBatch());
 	}
@@ -156,9 +164,13 @@ private:
 			on_end.Call({});
 	}
 
-	static constexpr size_t kMaxPendingBytes = 256u << 20;
+	// Records waiting for JavaScript, in ring buffers' worth: with the ring,
+	// 9 x --ring-buffer (72 MB by default) absorbs a burst the reports are
+	// slow to digest before anything is lost.
+	static constexpr size_t kPendingRingBuffers = 8;
 	Tracer *tracer_;
 	int poll_ms_;
+	size_t max_pending_bytes_;
 	int wake_fd_ = -1;
 	int epoll_fd_ = -1;
 	std::atomic<bool> stopping_{false};

@@ -98,6 +98,7 @@ bool Tracer::Open(const TracerOptions &opts, TracerError *err) {
 	ro->emit_accepts = opts.emit_accepts;
 	ro->snapshot_full_only = opts.snapshot_full_only;
 	bpf_map__set_max_entries(skel_->maps.events, opts.ring_buffer_bytes);
+	ring_buffer_bytes_ = opts.ring_buffer_bytes;
 
 	// send/recv tracepoints arrived in Linux 6.3; without them owners are
 	// still learned at connect, accept and close.

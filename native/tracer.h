@@ -56,6 +56,7 @@ public:
 	int EpollFd() const;
 	TracerCounters Counters() const;
 	std::vector<std::string> SkippedPrograms() const { return skipped_; }
+	size_t RingBufferBytes() const { return ring_buffer_bytes_; }
 
 	// Walk an iterator program to its end: snapshot records or state counts.
 	bool RunIterator(const char *program, std::vector<uint8_t> *out, TracerError *err);
@@ -70,4 +71,5 @@ private:
 	std::vector<std::string> skipped_;
 	std::vector<uint8_t> *sink_ = nullptr;
 	TracerCounters final_counters_ = {};
+	size_t ring_buffer_bytes_ = 0;
 };
