@@ -8,7 +8,7 @@ import { Clock } from './clock';
 import { SnapshotFile, SnapshotSocket, TransitionEvent } from './decoder';
 import { TcptraceError } from './errors';
 import { TracerCounters, TracerOptions } from './native';
-import { runUntilStopped } from './commands/run';
+import { attachSession, runUntilStopped } from './commands/run';
 import { cmdlineOf } from './proc';
 import { Snapshot, TraceSession } from './session';
 import { TraceHeader, TraceLine } from './trace/format';
@@ -70,9 +70,7 @@ export class LiveSource implements EventSource {
   }
 
   static open(options: TracerOptions, run: { durationSeconds?: number; verbose?: boolean }, record?: RecordTo): LiveSource {
-    const session = TraceSession.open(options);
-    if (run.verbose) for (const note of session.notes) process.stderr.write(`tcptrace: ${note}\n`);
-    return new LiveSource(session, run, record);
+    return new LiveSource(attachSession(options, run.verbose), run, record);
   }
 
   get recording(): TraceWriter | undefined {
@@ -99,7 +97,7 @@ export class LiveSource implements EventSource {
 
   async run(handlers: SourceHandlers): Promise<void> {
     const writer = this.writer;
-    await runUntilStopped({
+    const running = runUntilStopped({
       session: this.session,
       durationSeconds: this.run_.durationSeconds,
       verbose: this.run_.verbose,
@@ -111,7 +109,6 @@ export class LiveSource implements EventSource {
         onEvents: (events) => {
           writer?.write(events);
           handlers.onEvents(events);
-          if (writer?.error) this.stopRun('cannot write the recording');
         },
         onLost: (newlyLost, total) => {
           writer?.lost(newlyLost, total);
@@ -119,6 +116,11 @@ export class LiveSource implements EventSource {
         },
       },
     });
+    // A full disk ends the run at once, even if no event comes to notice it.
+    const stopOnWriteError = () => this.stopRun('cannot write the recording');
+    if (writer?.error) stopOnWriteError();
+    else writer?.onError(stopOnWriteError);
+    await running;
     if (this.final) {
       writer?.snapshot('end', this.final.tsNs, this.final.sockets, this.final.files);
       handlers.atEnd?.();

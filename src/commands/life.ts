@@ -5,7 +5,7 @@ import { FilterFlags } from '../options';
 import { LineOutput } from '../output';
 import { EventSource } from '../source';
 import { ConnectionTracker } from '../tracker';
-import { openLiveSource, RecordFlags, finishCommand, reportLostLine } from './run';
+import { openLiveSource, RecordFlags, finishCommand, ReportRun, reportLostLine } from './run';
 
 export interface LifeFlags extends FilterFlags, RecordFlags {
   json?: boolean;
@@ -13,7 +13,7 @@ export interface LifeFlags extends FilterFlags, RecordFlags {
   verbose?: boolean;
 }
 
-export async function lifeReport(source: EventSource, flags: { json?: boolean; ipv6Only?: boolean }, out: LineOutput): Promise<void> {
+export async function lifeReport(source: EventSource, flags: { json?: boolean; ipv6Only?: boolean }, out: LineOutput): Promise<ReportRun> {
   const width = endpointWidth(Boolean(flags.ipv6Only));
   const pending: string[] = [];
   const tracker = new ConnectionTracker({
@@ -28,11 +28,12 @@ export async function lifeReport(source: EventSource, flags: { json?: boolean; i
     },
     onLost: (newlyLost, total) => reportLostLine(out, Boolean(flags.json), newlyLost, total),
   });
+  return { connectionsDropped: tracker.dropped };
 }
 
 export async function runLife(flags: LifeFlags): Promise<void> {
   const source = openLiveSource(flags, 'life', false);
   const out = new LineOutput(process.stdout, () => source.stop('output closed'));
-  await lifeReport(source, { json: flags.json, ipv6Only: Boolean(flags.ipv6 && !flags.ipv4) }, out);
-  await finishCommand(source, out, flags.verbose);
+  const run = await lifeReport(source, { json: flags.json, ipv6Only: Boolean(flags.ipv6 && !flags.ipv4) }, out);
+  await finishCommand(source, out, flags.verbose, run.connectionsDropped);
 }
