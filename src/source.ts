@@ -10,6 +10,7 @@ import { TcptraceError } from './errors';
 import { TracerCounters, TracerOptions } from './native';
 import { attachSession, runUntilStopped } from './commands/run';
 import { cmdlineOf } from './proc';
+import { AF_INET, AF_INET6 } from './states';
 import { Snapshot, TraceSession } from './session';
 import { TraceHeader, TraceLine } from './trace/format';
 import { readTrace, TraceReadResult } from './trace/reader';
@@ -60,6 +61,7 @@ export class LiveSource implements EventSource {
     readonly session: TraceSession,
     private readonly run_: { durationSeconds?: number; verbose?: boolean },
     record?: RecordTo,
+    private readonly filters: TracerOptions = {},
   ) {
     this.start = this.snapshotNow();
     if (record) {
@@ -70,7 +72,7 @@ export class LiveSource implements EventSource {
   }
 
   static open(options: TracerOptions, run: { durationSeconds?: number; verbose?: boolean }, record?: RecordTo): LiveSource {
-    return new LiveSource(attachSession(options, run.verbose), run, record);
+    return new LiveSource(attachSession(options, run.verbose), run, record, options);
   }
 
   get recording(): TraceWriter | undefined {
@@ -78,7 +80,7 @@ export class LiveSource implements EventSource {
   }
 
   snapshotNow(): TimedSnapshot {
-    const { sockets, files } = this.session.snapshot();
+    const { sockets, files } = narrowSnapshot(this.session.snapshot(), this.filters);
     return { sockets, files: withCmdlines(files), tsNs: this.clock.nowNs() };
   }
 
@@ -220,6 +222,22 @@ export class FileSource implements EventSource {
     }
     return next.value;
   }
+}
+
+/**
+ * The part of a snapshot a run is about: the sockets that pass its port and
+ * family filters (the kernel applies them to transitions), and the holders
+ * of those sockets only. The file iterator lists every socket fd of the
+ * host, in every namespace: on a busy host 100,000 lines per snapshot that
+ * no report reads, in memory, in the tracker and in every recording.
+ */
+export function narrowSnapshot(snapshot: Snapshot, filters: Pick<TracerOptions, 'ports' | 'family'>): Snapshot {
+  const ports = filters.ports ?? [];
+  const family = filters.family === AF_INET ? 4 : filters.family === AF_INET6 ? 6 : undefined;
+  const sockets = snapshot.sockets.filter((s) => (family === undefined || s.family === family)
+    && (ports.length === 0 || ports.includes(s.sport) || ports.includes(s.dport)));
+  const kept = new Set(sockets.map((s) => s.skaddr));
+  return { sockets, files: snapshot.files.filter((f) => kept.has(f.skaddr)) };
 }
 
 /** Each holder's command line, read once per process. */
