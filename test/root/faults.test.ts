@@ -79,7 +79,7 @@ describe('a full disk while recording', () => {
         const programs = programsOf(tracer);
         await until('the start snapshot to be written', () => fs.statSync(file).size > 0, 5000);
         await new Promise((r) => setTimeout(r, 300));
-        fillUpTo(mount, name.endsWith('.gz') ? 64 * 1024 : 256 * 1024);
+        fillUpTo(mount, name.endsWith('.gz') ? 1024 * 1024 : 256 * 1024); // gzip: several 1 MB members, compressed
         storm.send('go');
         // The disk fills within a few hundred connections: tcptrace stops by itself.
         const status = await Promise.race([tracer.exited(), new Promise((r) => setTimeout(() => r('still running'), 30_000))]);
