@@ -284,8 +284,9 @@ function report(options: Options, samples: Sample[], storms: { connections: numb
     `(${connections} connections, ${failed} failed, ${rate.toFixed(0)} conn/s), then ${options.idleSeconds} s idle`);
   for (const line of table(samples)) console.log(line);
 
-  const final = /^tcptrace: \d+ events lost.*$/m.exec(stderr)?.[0] ?? '(no counters line)';
-  console.log(`tcptrace at exit: status ${exitCode}; ${final.replace(/^tcptrace: /, '')}`);
+  const final = /^tcptrace: \d+ events lost.*$/m.exec(stderr)?.[0];
+  console.log(`tcptrace at exit: status ${exitCode}; ${final?.replace(/^tcptrace: /, '') ?? 'no counters line; its last words:'}`);
+  if (!final) for (const line of stderr.trim().split('\n').slice(-5)) console.log(`  ${line}`);
   console.log(`socket map: at most ${Math.max(...samples.map((s) => s.mapEntries))} of ${socksMax} entries`);
   console.log(verdict(samples, aliveAtEnd, Number(/^tcptrace: (\d+) events lost/m.exec(stderr)?.[1] ?? NaN)));
 }
