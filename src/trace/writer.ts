@@ -129,7 +129,11 @@ export class TraceWriter {
     this.writeAll(member);
   }
 
-  /** Writes all of it, or fails: the file is then cut back to what was whole before. */
+  /**
+   * Writes all of it, or fails: the file is then cut back to its last whole
+   * line (the lines of this write that fitted stay), or for gzip to its last
+   * whole member.
+   */
   private writeAll(bytes: Buffer): void {
     let done = 0;
     try {
@@ -137,7 +141,10 @@ export class TraceWriter {
       this.committed += bytes.length;
     } catch (err) {
       this.failure = err as Error;
-      if (done > 0) cutTo(this.fd, this.committed);
+      if (done > 0) {
+        const whole = this.gzip ? 0 : bytes.subarray(0, done).lastIndexOf(0x0a) + 1;
+        cutTo(this.fd, this.committed + whole);
+      }
       this.onFailure?.();
     }
   }
