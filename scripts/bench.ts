@@ -19,18 +19,18 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 const ROOT = path.resolve(__dirname, '..', '..');
-const CLI = path.join(ROOT, 'bin', 'tcptrace');
-const STORM = path.join(ROOT, 'build', 'tcpstorm');
+export const CLI = path.join(ROOT, 'bin', 'tcptrace');
+export const STORM = path.join(ROOT, 'build', 'tcpstorm');
 const HOLDER = path.join(ROOT, 'build', 'tcphold');
 const TRANSITIONS_PER_CONNECTION = 10;
 const OUR_PROGRAMS = ['on_set_state', 'on_set_state_nested', 'on_send', 'on_recv', 'on_accept4_exit', 'on_accept_exit'];
 
-interface Mode {
+export interface Mode {
   name: string;
   args?: string[];
 }
 
-const MODES: Mode[] = [
+export const MODES: Mode[] = [
   { name: 'untraced' },
   { name: 'live --json', args: ['live', '--json'] },
   { name: 'live --events', args: ['live', '--events'] },
@@ -56,7 +56,7 @@ function option(name: string, fallback: string): string {
   return i >= 0 ? process.argv[i + 1] : fallback;
 }
 
-function buildLoadGenerators(): void {
+export function buildLoadGenerators(): void {
   execFileSync('cc', ['-O2', '-Wall', '-pthread', '-o', STORM, path.join(ROOT, 'bench', 'tcpstorm.c')], { stdio: 'inherit' });
   execFileSync('cc', ['-O2', '-Wall', '-o', HOLDER, path.join(ROOT, 'bench', 'tcphold.c')], { stdio: 'inherit' });
 }
@@ -144,10 +144,22 @@ async function runTraced(mode: Mode, seconds: number): Promise<Sample> {
 }
 
 /** Set for the run and restored after it. */
-const BENCH_SYSCTLS: Record<string, string> = {
+export const BENCH_SYSCTLS: Record<string, string> = {
   'kernel.bpf_stats_enabled': '1',
   'net.ipv4.tcp_max_tw_buckets': '1048576',
 };
+
+/** Runs fn with these sysctls set, and puts the previous values back after it, however it ends. */
+export async function withSysctls<T>(settings: Record<string, string>, fn: () => Promise<T>): Promise<T> {
+  const before = new Map(Object.keys(settings).map((key) =>
+    [key, execFileSync('sysctl', ['-n', key], { encoding: 'utf8' }).trim()]));
+  for (const [key, value] of Object.entries(settings)) execFileSync('sysctl', ['-qw', `${key}=${value}`]);
+  try {
+    return await fn();
+  } finally {
+    for (const [key, value] of before) execFileSync('sysctl', ['-qw', `${key}=${value}`]);
+  }
+}
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 const fmt = (x: number | undefined, digits = 0) => (x === undefined || Number.isNaN(x) ? '-' : x.toFixed(digits));
@@ -188,11 +200,8 @@ async function main(): Promise<void> {
   buildLoadGenerators();
   const hold = Number(option('--hold', '0'));
   const holder = hold > 0 ? await holdConnections(hold) : undefined;
-  const sysctlsBefore = new Map(Object.keys(BENCH_SYSCTLS).map((key) =>
-    [key, execFileSync('sysctl', ['-n', key], { encoding: 'utf8' }).trim()]));
-  for (const [key, value] of Object.entries(BENCH_SYSCTLS)) execFileSync('sysctl', ['-qw', `${key}=${value}`]);
   const results = new Map<string, Sample[]>(modes.map((m) => [m.name, []]));
-  try {
+  await withSysctls(BENCH_SYSCTLS, async () => {
     for (let round = 1; round <= rounds; round++) {
       for (const mode of modes) {
         process.stderr.write(`round ${round}/${rounds}: ${mode.name}...\n`);
@@ -200,10 +209,7 @@ async function main(): Promise<void> {
         results.get(mode.name)!.push(sample);
       }
     }
-  } finally {
-    for (const [key, value] of sysctlsBefore) execFileSync('sysctl', ['-qw', `${key}=${value}`]);
-    holder?.stdin!.end();
-  }
+  }).finally(() => holder?.stdin!.end());
   const storm = process.argv.includes('--server-closes-first') ? 'server closes first' : 'client closes first';
   console.log(`tcptrace bench: ${seconds} s loopback storms (${storm}${process.argv.includes('--rate') ? `, paced at ${option('--rate', '')}/s` : ''}), ` +
     `${rounds} alternating rounds, medians; ${os.cpus().length} CPUs, kernel ${os.release()}` +
@@ -214,7 +220,10 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err) => {
-  console.error(`bench: ${err.message}`);
-  process.exit(1);
-});
+// Run as a script; imported (by soak.ts) for its helpers only.
+if (require.main === module) {
+  main().catch((err) => {
+    console.error(`bench: ${err.message}`);
+    process.exit(1);
+  });
+}

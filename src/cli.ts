@@ -5,7 +5,7 @@ import { runDoctor } from './commands/doctor';
 import { ExportFlags, runExport } from './commands/export';
 import { runRecord } from './commands/record';
 import { runHtmlReport } from './commands/html-report';
-import { ReportFlags, ReportKind, runReport } from './commands/report';
+import { checkReportFlags, ReportFlags, ReportKind, runReport } from './commands/report';
 import { runHist } from './commands/hist';
 import { runLife } from './commands/life';
 import { runLive } from './commands/live';
@@ -13,8 +13,8 @@ import { runServe, SERVE_DEFAULTS, ServeFlags } from './commands/serve';
 import { runSnapshot } from './commands/snapshot';
 import { TcptraceError, usageError } from './errors';
 import {
-  parseCgroup, parseCount, parseListen, parseNetns, parsePids, parsePorts, parseRefreshInterval, parseRingBufferSize,
-  parseSeconds, parseStates,
+  checkNotInput, parseCgroup, parseCount, parseListen, parseNetns, parseOutputPath, parsePids, parsePorts,
+  parseRefreshInterval, parseRingBufferSize, parseSeconds, parseStates,
 } from './options';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
@@ -25,8 +25,8 @@ function addFilterOptions(command: Command): Command {
     .option('-p, --pid <pids>', 'only sockets owned by these PIDs (comma list, up to 8)', (v, prev?: number[]) => parsePids(v, prev))
     .option('-P, --port <ports>', 'only sockets with this local or remote port (comma list, up to 8)', (v, prev?: number[]) => parsePorts(v, prev))
     .option('-s, --state <states>', 'only transitions from or to these states (e.g. CLOSE_WAIT,TIME_WAIT)', (v, prev?: number[]) => parseStates(v, prev))
-    .option('-4, --ipv4', 'IPv4 sockets only')
-    .option('-6, --ipv6', 'IPv6 sockets only')
+    .addOption(new Option('-4, --ipv4', 'IPv4 sockets only').conflicts('ipv6'))
+    .addOption(new Option('-6, --ipv6', 'IPv6 sockets only').conflicts('ipv4'))
     .option('--netns <netns>', 'only these network namespaces: inode, name from "ip netns", or pid:PID (comma list, up to 8)',
       (v, prev?: number[]) => parseNetns(v, prev))
     .addOption(cgroupOption('only sockets whose owner runs in this cgroup or below it'))
@@ -41,7 +41,7 @@ function cgroupOption(description: string): Option {
 
 function addRecordOption(command: Command): Command {
   return command
-    .option('-r, --record <file>', 'also record the trace to this file (.jsonl, .json; .gz compresses)')
+    .option('-r, --record <file>', 'also record the trace to this file (.jsonl, .json; .gz compresses)', (v) => parseOutputPath('--record', v))
     .addOption(new Option('--record-format <layout>', 'JSON Lines or one JSON document').choices(['jsonl', 'json']).default('jsonl'));
 }
 
@@ -56,12 +56,15 @@ export function buildProgram(): Command {
     .description('eBPF TCP socket tracer: every state transition, with the process that owns it')
     .version(version)
     .exitOverride()
-    .showHelpAfterError('(run with --help for usage)');
+    // Commander's own errors, as one line like ours: "tcptrace: ..." and a hint.
+    .configureOutput({
+      outputError: (text, write) => write(`tcptrace: ${text.trim().replace(/^error: /, '')} (run with --help for usage)\n`),
+    });
 
   addFilterOptions(addRunOptions(
     program.command('live')
       .description('show every TCP state transition on this host as it happens')
-      .option('-e, --events', 'one line per transition (default when stdout is not a terminal)')
+      .addOption(new Option('-e, --events', 'one line per transition (default when stdout is not a terminal)').conflicts('json'))
       .option('--top <n>', 'rows per table in the live view', (v) => parseCount('--top', v)),
     'newline-delimited JSON, one object per transition',
   )).action(runLive);
@@ -112,7 +115,7 @@ export function buildProgram(): Command {
   addFilterOptions(
     program.command('record')
       .description('record transitions, owners and snapshots to a file, for report and export (docs/trace-format.md)')
-      .requiredOption('-o, --output <file>', 'the trace file (.jsonl; .gz compresses)')
+      .requiredOption('-o, --output <file>', 'the trace file (.jsonl; .gz compresses)', (v) => parseOutputPath('--output', v))
       .addOption(new Option('--format <layout>', 'JSON Lines or one JSON document').choices(['jsonl', 'json']).default('jsonl'))
       .option('-d, --duration <seconds>', 'stop after this many seconds', (v) => parseSeconds('--duration', v)),
   ).action(runRecord);
@@ -134,23 +137,27 @@ export function buildProgram(): Command {
     .addArgument(new Argument('[report]', 'which report').choices(['summary', 'life', 'hist', 'culprits']).default('summary'))
     .option('-j, --json', 'JSON, as the live command prints it')
     .addOption(new Option('-b, --by <key>', 'hist: one histogram per key').choices(['pid', 'peer', 'port']))
-    .addOption(new Option('-u, --unit <unit>', 'hist: time unit').choices(['us', 'ms']).default('us'))
+    .addOption(new Option('-u, --unit <unit>', 'hist: time unit (default: us)').choices(['us', 'ms']))
     .option('--min-age <seconds>', 'culprits: leave out sockets younger than this', (v) => parseSeconds('--min-age', v))
     .option('-p, --pid <pids>', 'culprits: only these holder PIDs', (v, prev?: number[]) => parsePids(v, prev))
     .option('--html', 'one self-contained HTML page of everything (needs -o)')
-    .option('-o, --output <file>', 'with --html: where to write the page')
+    .option('-o, --output <file>', 'with --html: where to write the page', (v) => parseOutputPath('--output', v))
     .action((file: string, report: ReportKind, flags: ReportFlags & { html?: boolean; output?: string }) => {
+      checkReportFlags(report, flags);
       if (!flags.html) return runReport(file, report, flags);
-      if (!flags.output) throw usageError('--html needs -o <file>');
-      return runHtmlReport(file, flags.output);
+      checkNotInput('--output', flags.output!, file);
+      return runHtmlReport(file, flags.output!);
     });
 
   program.command('export')
     .description('convert a recorded trace for other tools')
     .argument('<file>', 'a trace written by tcptrace record')
     .addOption(new Option('-f, --format <format>', 'output format').choices(['perfetto']).default('perfetto'))
-    .requiredOption('-o, --output <file>', 'where to write it (open it in ui.perfetto.dev)')
-    .action((file: string, flags: ExportFlags) => runExport(file, flags));
+    .requiredOption('-o, --output <file>', 'where to write it (open it in ui.perfetto.dev)', (v) => parseOutputPath('--output', v))
+    .action((file: string, flags: ExportFlags) => {
+      checkNotInput('--output', flags.output, file);
+      return runExport(file, flags);
+    });
 
   return program;
 }

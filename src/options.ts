@@ -2,7 +2,9 @@
  * Flag values -> validated settings. Every parser throws a usage error (exit 2)
  * naming the flag and the value it could not accept.
  */
+import * as fs from 'node:fs';
 import { isIP } from 'node:net';
+import * as path from 'node:path';
 import { CgroupFilter, parseCgroupSelection } from './cgroup-filter';
 import { hostCgroups } from './cgroups';
 import { Endpoints } from './decoder';
@@ -121,6 +123,51 @@ export function parseRingBufferSize(text: string): number {
     throw usageError(`--ring-buffer: ${text} must be a power of two from 64K to 1G`);
   }
   return bytes;
+}
+
+/**
+ * A file to write: checked before anything is attached, so that a typo in a
+ * directory name fails at once rather than after the trace was taken.
+ */
+export function parseOutputPath(flag: string, text: string): string {
+  if (text.trim() === '') throw usageError(`${flag}: empty file name`);
+  const existing = statOrUndefined(text);
+  if (existing?.isDirectory()) throw usageError(`${flag}: ${text} is a directory`);
+  const dir = path.dirname(text);
+  if (!existing) {
+    const parent = statOrUndefined(dir);
+    if (!parent) throw usageError(`${flag}: directory ${dir} does not exist`);
+    if (!parent.isDirectory()) throw usageError(`${flag}: ${dir} is not a directory`);
+  }
+  const target = existing ? text : dir;
+  try {
+    fs.accessSync(target, fs.constants.W_OK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'EROFS' ? 'is on a read-only file system' : 'is not writable';
+    throw usageError(`${flag}: ${existing ? text : `directory ${dir}`} ${why}`);
+  }
+  return text;
+}
+
+/** Writing `output` must not destroy `input` before it is read (export t.jsonl -o t.jsonl). */
+export function checkNotInput(flag: string, output: string, input: string): void {
+  const out = statOrUndefined(output);
+  const inp = statOrUndefined(input);
+  if (out && inp && out.dev === inp.dev && out.ino === inp.ino) {
+    throw usageError(`${flag}: ${output} is the trace being read: write to another file`);
+  }
+}
+
+/** The file's stats; undefined if there is no such file. */
+function statOrUndefined(file: string): fs.Stats | undefined {
+  try {
+    return fs.statSync(file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw usageError(`${file}: ${(err as Error).message}`);
+  }
 }
 
 export interface FilterFlags {

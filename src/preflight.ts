@@ -9,7 +9,9 @@ import { TcptraceError } from './errors';
 const BTF_PATH = '/sys/kernel/btf/vmlinux';
 const TRACEFS_DIRS = ['/sys/kernel/tracing', '/sys/kernel/debug/tracing'];
 
-const CAP_NET_ADMIN = 12, CAP_SYS_ADMIN = 21, CAP_PERFMON = 38, CAP_BPF = 39;
+const CAP_DAC_OVERRIDE = 1, CAP_DAC_READ_SEARCH = 2, CAP_SYS_ADMIN = 21, CAP_PERFMON = 38, CAP_BPF = 39;
+/** A tracepoint id libbpf reads from tracefs to attach the accept() programs. */
+const TRACEPOINT_ID = 'events/syscalls/sys_exit_accept4/id';
 
 function effectiveCapabilities(): bigint {
   const status = fs.readFileSync('/proc/self/status', 'utf8');
@@ -21,12 +23,39 @@ function has(caps: bigint, cap: number): boolean {
   return (caps & (1n << BigInt(cap))) !== 0n;
 }
 
+/**
+ * tracefs is root's alone (mode 0700): a user other than root needs
+ * CAP_DAC_READ_SEARCH to read the tracepoint ids there. Only checked where
+ * tracefs is mounted (mounting it takes root anyway).
+ */
+function canReadTracefs(): boolean {
+  const dir = mountedTracefs();
+  if (!dir) return true;
+  try {
+    fs.closeSync(fs.openSync(`${dir}/${TRACEPOINT_ID}`, 'r'));
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ENOENT'; // no such tracepoint: it is skipped
+  }
+}
+
+/** What this process lacks of what loading and attaching takes, by capability name. */
+export function missingCapabilities(caps: bigint, tracefsReadable: boolean): string[] {
+  // CAP_SYS_ADMIN stands in for CAP_BPF and CAP_PERFMON (kernel 5.8+ keeps that).
+  const admin = has(caps, CAP_SYS_ADMIN);
+  const missing: string[] = [];
+  if (!admin && !has(caps, CAP_BPF)) missing.push('CAP_BPF');
+  if (!admin && !has(caps, CAP_PERFMON)) missing.push('CAP_PERFMON');
+  if (!tracefsReadable && !has(caps, CAP_DAC_READ_SEARCH) && !has(caps, CAP_DAC_OVERRIDE)) missing.push('CAP_DAC_READ_SEARCH');
+  return missing;
+}
+
 export function checkPrivilege(): void {
-  const caps = effectiveCapabilities();
-  const enough = has(caps, CAP_SYS_ADMIN) || (has(caps, CAP_BPF) && has(caps, CAP_PERFMON) && has(caps, CAP_NET_ADMIN));
-  if (!enough) {
+  const missing = missingCapabilities(effectiveCapabilities(), canReadTracefs());
+  if (missing.length) {
     throw new TcptraceError(
-      'tcptrace needs root (or CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN) to load its BPF program: run it with sudo',
+      `loading BPF programs needs root, or CAP_BPF and CAP_PERFMON (and CAP_DAC_READ_SEARCH to read tracefs ` +
+        `as a user other than root); this process lacks ${missing.join(', ')}: run tcptrace with sudo`,
       'EPERM',
     );
   }
@@ -41,9 +70,22 @@ export function checkBtf(): void {
   }
 }
 
+/**
+ * Where tracefs is mounted, if it is. Looking inside (which also triggers the
+ * automount under debugfs) needs root's permissions; the mount table does not.
+ */
+function mountedTracefs(): string | undefined {
+  const found = TRACEFS_DIRS.find((dir) => fs.existsSync(`${dir}/events`));
+  if (found) return found;
+  let mounts = '';
+  try { mounts = fs.readFileSync('/proc/self/mounts', 'utf8'); } catch { return undefined; }
+  const points = mounts.split('\n').map((line) => line.split(' ')).filter((f) => f[2] === 'tracefs').map((f) => f[1]);
+  return TRACEFS_DIRS.find((dir) => points.includes(dir));
+}
+
 /** The accept() tracepoints are found through tracefs: mount it if nobody has. */
 export function ensureTracefs(): { mounted: boolean } {
-  if (TRACEFS_DIRS.some((dir) => fs.existsSync(`${dir}/events`))) return { mounted: false };
+  if (mountedTracefs()) return { mounted: false };
   try {
     execFileSync('mount', ['-t', 'tracefs', 'nodev', TRACEFS_DIRS[0]], { stdio: ['ignore', 'ignore', 'pipe'] });
   } catch (err) {

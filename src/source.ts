@@ -8,9 +8,10 @@ import { CgroupNames, CgroupTable, hostCgroups } from './cgroups';
 import { Clock } from './clock';
 import { SnapshotFile, SnapshotSocket, TransitionEvent } from './decoder';
 import { TcptraceError } from './errors';
-import { TracerCounters } from './native';
-import { runUntilStopped } from './commands/run';
+import { TracerCounters, TracerOptions } from './native';
+import { attachSession, runUntilStopped } from './commands/run';
 import { cmdlineOf } from './proc';
+import { AF_INET, AF_INET6 } from './states';
 import { SessionOptions, Snapshot, TraceSession } from './session';
 import { TraceHeader, TraceLine } from './trace/format';
 import { readTrace, TraceReadResult } from './trace/reader';
@@ -64,6 +65,7 @@ export class LiveSource implements EventSource {
     readonly session: TraceSession,
     private readonly run_: { durationSeconds?: number; verbose?: boolean },
     record?: RecordTo,
+    private readonly filters: TracerOptions = {},
   ) {
     this.start = this.snapshotNow();
     if (record) {
@@ -74,9 +76,7 @@ export class LiveSource implements EventSource {
   }
 
   static open(options: SessionOptions, run: { durationSeconds?: number; verbose?: boolean }, record?: RecordTo): LiveSource {
-    const session = TraceSession.open(options);
-    if (run.verbose) for (const note of session.notes) process.stderr.write(`tcptrace: ${note}\n`);
-    return new LiveSource(session, run, record);
+    return new LiveSource(attachSession(options, run.verbose), run, record, options);
   }
 
   get recording(): TraceWriter | undefined {
@@ -84,7 +84,7 @@ export class LiveSource implements EventSource {
   }
 
   snapshotNow(): TimedSnapshot {
-    const { sockets, files } = this.session.snapshot();
+    const { sockets, files } = narrowSnapshot(this.session.snapshot(), this.filters);
     return { sockets, files: withCmdlines(files), tsNs: this.clock.nowNs() };
   }
 
@@ -103,7 +103,7 @@ export class LiveSource implements EventSource {
 
   async run(handlers: SourceHandlers): Promise<void> {
     const writer = this.writer;
-    await runUntilStopped({
+    const running = runUntilStopped({
       session: this.session,
       durationSeconds: this.run_.durationSeconds,
       verbose: this.run_.verbose,
@@ -115,7 +115,6 @@ export class LiveSource implements EventSource {
         onEvents: (events) => {
           writer?.write(events);
           handlers.onEvents(events);
-          if (writer?.error) this.stopRun('cannot write the recording');
         },
         onLost: (newlyLost, total) => {
           writer?.lost(newlyLost, total);
@@ -123,6 +122,11 @@ export class LiveSource implements EventSource {
         },
       },
     });
+    // A full disk ends the run at once, even if no event comes to notice it.
+    const stopOnWriteError = () => this.stopRun('cannot write the recording');
+    if (writer?.error) stopOnWriteError();
+    else writer?.onError(stopOnWriteError);
+    await running;
     if (this.final) {
       writer?.snapshot('end', this.final.tsNs, this.final.sockets, this.final.files);
       handlers.atEnd?.();
@@ -229,6 +233,22 @@ export class FileSource implements EventSource {
     }
     return next.value;
   }
+}
+
+/**
+ * The part of a snapshot a run is about: the sockets that pass its port and
+ * family filters (the kernel applies them to transitions), and the holders
+ * of those sockets only. The file iterator lists every socket fd of the
+ * host, in every namespace: on a busy host 100,000 lines per snapshot that
+ * no report reads, in memory, in the tracker and in every recording.
+ */
+export function narrowSnapshot(snapshot: Snapshot, filters: Pick<TracerOptions, 'ports' | 'family'>): Snapshot {
+  const ports = filters.ports ?? [];
+  const family = filters.family === AF_INET ? 4 : filters.family === AF_INET6 ? 6 : undefined;
+  const sockets = snapshot.sockets.filter((s) => (family === undefined || s.family === family)
+    && (ports.length === 0 || ports.includes(s.sport) || ports.includes(s.dport)));
+  const kept = new Set(sockets.map((s) => s.skaddr));
+  return { sockets, files: snapshot.files.filter((f) => kept.has(f.skaddr)) };
 }
 
 /** Each holder's command line, read once per process. */

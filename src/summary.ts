@@ -16,6 +16,8 @@ export interface Summary {
   socketsAtStart: Record<string, number>;
   socketsAtEnd: Record<string, number> | null;
   counters: TracerCounters;
+  /** Connections the report stopped following because too many were open at once. */
+  connectionsDropped: number;
 }
 
 export function countByState(snapshot: TimedSnapshot | undefined): Record<string, number> {
@@ -48,7 +50,7 @@ export class SummaryBuilder {
     this.rx += c.rxBytes;
   }
 
-  build(start: TimedSnapshot, end: TimedSnapshot | undefined, endNs: number, counters: TracerCounters): Summary {
+  build(start: TimedSnapshot, end: TimedSnapshot | undefined, endNs: number, counters: TracerCounters, connectionsDropped = 0): Summary {
     const sorted = <K extends string>(m: Map<K, number>) => Object.fromEntries([...m].sort((a, b) => b[1] - a[1])) as Record<K, number>;
     return {
       durationMs: Math.round((endNs - start.tsNs) / 1e6),
@@ -61,6 +63,7 @@ export class SummaryBuilder {
       socketsAtStart: countByState(start),
       socketsAtEnd: end ? countByState(end) : null,
       counters,
+      connectionsDropped,
     };
   }
 }
@@ -77,7 +80,8 @@ export function renderSummary(s: Summary): string[] {
     `  payload: ${s.txBytes} bytes sent, ${s.rxBytes} received (closed connections)`,
     `  sockets at start: ${states(s.socketsAtStart)}`,
     `  sockets at end:   ${states(s.socketsAtEnd)}`,
-    `  lost ${s.counters.lostEvents}, inferred ${s.counters.inferred}, untracked sockets ${s.counters.untrackedSockets}`,
+    `  lost ${s.counters.lostEvents}, inferred ${s.counters.inferred}, untracked sockets ${s.counters.untrackedSockets}` +
+      `, connections dropped ${s.connectionsDropped}`,
     '  transitions:',
     ...Object.entries(s.byTransition).map(([k, v]) => `    ${String(v).padStart(8)}  ${k}`),
   ];

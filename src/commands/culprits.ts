@@ -1,11 +1,12 @@
 /** `tcptrace culprits`: per process, the sockets it holds in CLOSE_WAIT, and why. */
 import { buildCulpritReport, CloseWaitLog, CulpritReport } from '../culprits';
 import { renderCulprits } from '../format/culprits';
+import { usageError } from '../errors';
 import { cmdlineOf } from '../proc';
 import { LineOutput } from '../output';
 import { EventSource, TimedSnapshot } from '../source';
 import { ConnectionTracker } from '../tracker';
-import { finishCommand, openLiveSource, RecordFlags } from './run';
+import { finishCommand, openLiveSource, RecordFlags, ReportRun } from './run';
 
 export interface CulpritsFlags extends RecordFlags {
   duration?: number;
@@ -27,7 +28,7 @@ export async function culpritsReport(
   source: EventSource,
   flags: Pick<CulpritsFlags, 'minAge' | 'pid' | 'watch' | 'interval' | 'json'>,
   out: LineOutput,
-): Promise<CulpritReport> {
+): Promise<ReportRun & { report: CulpritReport }> {
   const log = new CloseWaitLog();
   const tracker = new ConnectionTracker();
   tracker.loadSnapshot(source.start.sockets, source.start.tsNs);
@@ -54,13 +55,16 @@ export async function culpritsReport(
   // No end snapshot (a recording cut off): finalSnapshot() says so.
   last ??= report(source.finalSnapshot());
   print(last);
-  return last;
+  return { report: last, connectionsDropped: tracker.dropped };
 }
 
 export async function runCulprits(flags: CulpritsFlags): Promise<void> {
+  if (flags.interval !== undefined && !flags.watch) {
+    throw usageError('--interval is for --watch (without it culprits reports once, after --duration)');
+  }
   const duration = flags.duration ?? (flags.watch ? undefined : DEFAULT_OBSERVATION_S);
   const source = openLiveSource({ ...flags, duration }, 'culprits', true);
   const out = new LineOutput(process.stdout, () => source.stop('output closed'));
-  await culpritsReport(source, flags, out);
-  await finishCommand(source, out, flags.verbose);
+  const run = await culpritsReport(source, flags, out);
+  await finishCommand(source, out, flags.verbose, run.connectionsDropped);
 }

@@ -11,16 +11,19 @@ export interface ExportFlags {
 }
 
 export async function runExport(file: string, flags: ExportFlags): Promise<void> {
+  const lines = readTrace(file);
+  // The header first: a missing or foreign file fails before the output is created.
+  const first = await lines.next();
+  if (first.done) throw new TcptraceError(`${file}: not a tcptrace trace (no header)`, 'ETRACE');
   const out = fs.createWriteStream(flags.output);
   let failure: Error | undefined;
   out.on('error', (err) => { failure ??= err; });
-  let exporter: PerfettoExporter | undefined;
-  for await (const line of readTrace(file)) {
-    if (line.type === 'header') exporter = new PerfettoExporter((chunk) => { out.write(chunk); }, line as TraceHeader);
-    else exporter!.add(line);
+  const exporter = new PerfettoExporter((chunk) => { out.write(chunk); }, first.value as TraceHeader);
+  for await (const line of lines) {
+    exporter.add(line);
     if (failure) break;
   }
-  exporter?.end();
+  exporter.end();
   await new Promise<void>((resolve) => out.end(resolve));
   if (failure) throw new TcptraceError(`cannot write ${flags.output}: ${failure.message}`, 'EWRITE');
 }

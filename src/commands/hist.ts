@@ -5,7 +5,7 @@ import { FilterFlags } from '../options';
 import { LineOutput } from '../output';
 import { EventSource } from '../source';
 import { ConnectionTracker } from '../tracker';
-import { finishCommand, openLiveSource, RecordFlags, reportLostLine } from './run';
+import { finishCommand, openLiveSource, RecordFlags, ReportRun, reportLostLine } from './run';
 
 export interface HistFlags extends FilterFlags, RecordFlags {
   json?: boolean;
@@ -17,7 +17,9 @@ export interface HistFlags extends FilterFlags, RecordFlags {
 }
 
 /** The distributions of a whole source, printed at its end (and every --interval live). */
-export async function histReport(source: EventSource, flags: Pick<HistFlags, 'json' | 'by' | 'unit' | 'interval'>, out: LineOutput): Promise<LatencySet> {
+export async function histReport(
+  source: EventSource, flags: Pick<HistFlags, 'json' | 'by' | 'unit' | 'interval'>, out: LineOutput,
+): Promise<ReportRun & { latencies: LatencySet }> {
   const latencies = new LatencySet(flags.unit ?? 'us', flags.by);
   const tracker = new ConnectionTracker({ onMeasure: (kind, ns, conn) => latencies.add(kind, ns, conn) });
   tracker.loadSnapshot(source.start.sockets, source.start.tsNs);
@@ -43,13 +45,13 @@ export async function histReport(source: EventSource, flags: Pick<HistFlags, 'js
   });
   if (timer) clearInterval(timer);
   print(lastNs);
-  return latencies;
+  return { latencies, connectionsDropped: tracker.dropped };
 }
 
 export async function runHist(flags: HistFlags): Promise<void> {
   const source = openLiveSource(flags, 'hist', true);
   const out = new LineOutput(process.stdout, () => source.stop('output closed'));
   if (!flags.json && process.stderr.isTTY) process.stderr.write('Tracing TCP connections... Hit Ctrl-C to end.\n');
-  await histReport(source, flags, out);
-  await finishCommand(source, out, flags.verbose);
+  const run = await histReport(source, flags, out);
+  await finishCommand(source, out, flags.verbose, run.connectionsDropped);
 }

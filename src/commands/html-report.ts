@@ -43,7 +43,7 @@ export async function runHtmlReport(file: string, output: string): Promise<void>
   const culprits = end
     ? buildCulpritReport({ snapshot: end, log, tracker, nowNs: end.tsNs, startedNs: source.start.tsNs, cmdlineOf, cgroups: source.cgroups })
     : NO_CULPRITS;
-  const s = summary.build(source.start, end, endNs, source.counters());
+  const s = summary.build(source.start, end, endNs, source.counters(), tracker.dropped);
   const { header } = source;
   const html = renderHtmlReport({
     title: `tcptrace report: ${header.host}`, host: header.host, kernel: header.kernel, startTime: header.startTime,
@@ -54,6 +54,7 @@ export async function runHtmlReport(file: string, output: string): Promise<void>
       { label: 'how they ended', value: Object.entries(s.byEnding).map(([k, v]) => `${k} ${v}`).join(', ') || 'none' },
       { label: 'payload sent / received', value: `${s.txBytes} / ${s.rxBytes} bytes` },
       { label: 'events lost / inferred', value: `${s.counters.lostEvents} / ${s.counters.inferred}` },
+      { label: 'sockets untracked / connections dropped', value: `${s.counters.untrackedSockets} / ${s.connectionsDropped}` },
       ...(end ? [] : [{ label: 'culprits', value: 'not available: the recording was cut off before its end snapshot' }]),
     ],
   });

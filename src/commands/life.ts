@@ -6,7 +6,7 @@ import { FilterFlags } from '../options';
 import { LineOutput } from '../output';
 import { EventSource } from '../source';
 import { ConnectionTracker } from '../tracker';
-import { openLiveSource, RecordFlags, finishCommand, reportLostLine } from './run';
+import { openLiveSource, RecordFlags, finishCommand, ReportRun, reportLostLine } from './run';
 
 export interface LifeFlags extends FilterFlags, RecordFlags {
   json?: boolean;
@@ -16,7 +16,7 @@ export interface LifeFlags extends FilterFlags, RecordFlags {
 
 export async function lifeReport(
   source: EventSource, flags: { json?: boolean; ipv6Only?: boolean }, selection: Selection, out: LineOutput,
-): Promise<void> {
+): Promise<ReportRun> {
   const width = endpointWidth(Boolean(flags.ipv6Only));
   const extra = flags.json ? ExtraColumns.none() : ExtraColumns.choose(source.cgroups, source.start.files, selection);
   const pending: string[] = [];
@@ -34,11 +34,12 @@ export async function lifeReport(
     },
     onLost: (newlyLost, total) => reportLostLine(out, Boolean(flags.json), newlyLost, total),
   });
+  return { connectionsDropped: tracker.dropped };
 }
 
 export async function runLife(flags: LifeFlags): Promise<void> {
   const source = openLiveSource(flags, 'life', false);
   const out = new LineOutput(process.stdout, () => source.stop('output closed'));
-  await lifeReport(source, { json: flags.json, ipv6Only: Boolean(flags.ipv6 && !flags.ipv4) }, flags, out);
-  await finishCommand(source, out, flags.verbose);
+  const run = await lifeReport(source, { json: flags.json, ipv6Only: Boolean(flags.ipv6 && !flags.ipv4) }, flags, out);
+  await finishCommand(source, out, flags.verbose, run.connectionsDropped);
 }

@@ -11,10 +11,9 @@ import { LatencySet } from '../latency';
 import { LiveStats } from '../live-stats';
 import { FilterFlags, tracerOptions } from '../options';
 import { LineOutput } from '../output';
-import { TraceSession } from '../session';
 import { stateName } from '../states';
 import { ConnectionTracker } from '../tracker';
-import { printCounters, reportLostLine, runUntilStopped } from './run';
+import { attachSession, printCounters, reportLostLine, runUntilStopped } from './run';
 
 export interface LiveFlags extends FilterFlags {
   events?: boolean;
@@ -47,8 +46,9 @@ export function describeFilters(flags: FilterFlags): string {
 export async function runLive(flags: LiveFlags): Promise<void> {
   const mode = chooseMode(flags);
   // The view counts TIME_WAIT with count_states: its snapshot needs full sockets only.
-  const session = TraceSession.open({ ...tracerOptions(flags), emitAccepts: mode === 'view', snapshotFullSocketsOnly: true });
-  if (flags.verbose) for (const note of session.notes) process.stderr.write(`tcptrace: ${note}\n`);
+  const session = attachSession(
+    { ...tracerOptions(flags), emitAccepts: mode === 'view', snapshotFullSocketsOnly: true }, flags.verbose,
+  );
   const clock = new Clock();
   // Existing sockets enter the kernel's socket map here, with their holders
   // as owners, so their later transitions carry an id and a PID.
@@ -93,6 +93,7 @@ export async function runLive(flags: LiveFlags): Promise<void> {
       unfilteredCounts: [...(flags.netns?.length ? ['--netns'] : []), ...(flags.cgroup ? ['--cgroup'] : [])],
       topN: flags.top ?? 8,
       latencies,
+      connectionsDropped: tracker.dropped,
     }));
     lastTickNs = nowNs;
   };
@@ -117,6 +118,7 @@ export async function runLive(flags: LiveFlags): Promise<void> {
   if (viewTimer) clearInterval(viewTimer);
   // Detached now: the last view keeps the last state counts taken.
   if (mode === 'view') redraw();
-  printCounters(session.counters(), Boolean(flags.verbose));
+  // Only the view follows connections, and so can drop some.
+  printCounters(session.counters(), Boolean(flags.verbose), mode === 'view' ? tracker.dropped : undefined);
   await out.flush();
 }

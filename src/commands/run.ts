@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks';
 import { lostJsonLine } from '../format/event-json';
 import { LineOutput } from '../output';
 import { FilterFlags, tracerOptions } from '../options';
-import { SessionHandlers, TraceSession } from '../session';
+import { SessionHandlers, SessionOptions, TraceSession } from '../session';
 import { LiveSource } from '../source';
 import { TraceLayout } from '../trace/writer';
 import { TracerCounters } from '../native';
@@ -25,6 +25,37 @@ export interface RunOptions {
 }
 
 const STOP_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+/**
+ * A stop signal that arrives during start-up (while the BPF object loads, or
+ * the first snapshot is taken) is held rather than fatal: the run then stops
+ * as soon as it has started, so it still detaches cleanly and a recording
+ * still gets its end. Without this, Node's default action would kill the
+ * process mid-way and leave a recording without even its header.
+ */
+let heldSignal: NodeJS.Signals | undefined;
+const holdSignal = (signal: NodeJS.Signals): void => { heldSignal ??= signal; };
+
+function holdStopSignals(): void {
+  for (const signal of STOP_SIGNALS) if (!process.listeners(signal).includes(holdSignal)) process.on(signal, holdSignal);
+}
+
+/** Stops holding; returns the signal that arrived meanwhile, if any. */
+function releaseHeldSignal(): NodeJS.Signals | undefined {
+  for (const signal of STOP_SIGNALS) process.removeListener(signal, holdSignal);
+  const signal = heldSignal;
+  heldSignal = undefined;
+  return signal;
+}
+
+/** Preflight, load and attach, with stop signals held from the first moment. */
+export function attachSession(options: SessionOptions, verbose?: boolean): TraceSession {
+  holdStopSignals();
+  if (verbose) process.stderr.write('tcptrace: loading the BPF programs\n');
+  const session = TraceSession.open(options);
+  if (verbose) for (const note of session.notes) process.stderr.write(`tcptrace: ${note}\n`);
+  return session;
+}
 
 export function runUntilStopped({ session, handlers, durationSeconds, verbose, bindStop, beforeStop }: RunOptions): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -48,6 +79,8 @@ export function runUntilStopped({ session, handlers, durationSeconds, verbose, b
     bindStop?.(stop);
     session.start(handlers);
     if (verbose) process.stderr.write(`tcptrace: attached ${Math.round(performance.now())} ms after start\n`);
+    const held = releaseHeldSignal();
+    if (held) stop(`${held} during start-up`);
   });
 }
 
@@ -57,12 +90,23 @@ export function reportLostLine(out: LineOutput, json: boolean, newlyLost: number
   else process.stderr.write(`tcptrace: ${newlyLost} events lost (ring buffer full; ${total} in all)\n`);
 }
 
-/** At exit: what was lost, inferred or untracked, always when any was, and with -v. */
-export function printCounters(c: TracerCounters, verbose: boolean): void {
-  if (!verbose && !c.lostEvents && !c.untrackedSockets && !c.inferred) return;
+/**
+ * At exit: what was lost, inferred or untracked, always when any was, and
+ * with -v. `connectionsDropped` is the tracker's own count (connections it
+ * stopped following past its cap), for the commands that follow connections.
+ */
+export function printCounters(c: TracerCounters, verbose: boolean, connectionsDropped?: number): void {
+  if (!verbose && !c.lostEvents && !c.untrackedSockets && !c.inferred && !connectionsDropped) return;
+  const dropped = connectionsDropped === undefined ? '' : `, ${connectionsDropped} connections dropped (too many open to follow)`;
   process.stderr.write(`tcptrace: ${c.lostEvents} events lost (${c.lostRingBufferFull} ring buffer full, ` +
     `${c.lostNested} nested), ${c.inferred} inferred (*), ${c.nestedCaught} nested caught, ` +
-    `${c.untrackedSockets} sockets untracked\n`);
+    `${c.untrackedSockets} sockets untracked (kernel socket map full)${dropped}\n`);
+}
+
+/** What a report over a source says besides its output. */
+export interface ReportRun {
+  /** Connections the tracker stopped following because too many were open (ConnectionTracker.dropped). */
+  connectionsDropped: number;
 }
 
 export interface RecordFlags {
@@ -96,7 +140,9 @@ function recordedFlags(flags: object): Record<string, unknown> {
   return Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined && typeof v !== 'function'));
 }
 
-export async function finishCommand(source: { counters(): TracerCounters }, out: LineOutput, verbose?: boolean): Promise<void> {
-  printCounters(source.counters(), Boolean(verbose));
+export async function finishCommand(
+  source: { counters(): TracerCounters }, out: LineOutput, verbose?: boolean, connectionsDropped?: number,
+): Promise<void> {
+  printCounters(source.counters(), Boolean(verbose), connectionsDropped);
   await out.flush();
 }

@@ -19,6 +19,8 @@ export interface LiveViewInput {
   topN: number;
   /** Durations since start, in microseconds. */
   latencies: LatencySet;
+  /** Connections the view's tracker stopped following (too many open at once). */
+  connectionsDropped?: number;
 }
 
 const SHORT_TITLES: Record<string, string> = {
@@ -94,6 +96,7 @@ export function renderLiveView(v: LiveViewInput): string {
   const lines = [
     `tcptrace live  ${v.now}  up ${Math.floor(v.elapsedSeconds)}s  transitions ${thousands(stats.total)} (${thousands(rate)}/s)  ${lost}` +
       (counters.untrackedSockets ? `  untracked sockets ${thousands(counters.untrackedSockets)}` : '') +
+      (v.connectionsDropped ? `  connections dropped ${thousands(v.connectionsDropped)}` : '') +
       (v.filters ? `  filters: ${v.filters}` : ''),
     '',
     v.unfilteredCounts?.length

@@ -165,3 +165,42 @@ export function stillLoaded(ids: number[]): number[] {
   const loaded = new Set(progs.map((p) => p.id));
   return ids.filter((id) => loaded.has(id));
 }
+
+/** tcptrace's BPF program names (bpf/tcptrace.bpf.c), as the kernel lists them. */
+const TCPTRACE_PROGRAMS = new Set([
+  'on_set_state', 'on_set_state_nested', 'on_send', 'on_recv', 'on_accept4_exit', 'on_accept_exit',
+  'snapshot_socks', 'snapshot_files', 'count_states',
+]);
+
+function loadedPrograms(): { id: number; name?: string }[] {
+  return JSON.parse(execFileSync('bpftool', ['-j', 'prog', 'list'], { encoding: 'utf8' })) as { id: number; name?: string }[];
+}
+
+/** The highest BPF program id loaded now: programs loaded later have higher ids. */
+export function lastProgramId(): number {
+  return Math.max(0, ...loadedPrograms().map((p) => p.id));
+}
+
+/** Every BPF program id some live process holds an fd of (program or link). */
+function programIdsHeldByProcesses(): Set<number> {
+  const held = new Set<number>();
+  for (const pid of fs.readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
+    try {
+      for (const id of bpfProgramIdsOf(Number(pid))) held.add(id);
+    } catch { /* exited meanwhile, or a kernel thread */ }
+  }
+  return held;
+}
+
+/**
+ * tcptrace programs loaded after `sinceId` that no process holds: what a
+ * tracer would leave attached (pinned, or a leaked link) after it exited.
+ * For a tracer whose program ids cannot be read while it runs (it may stop
+ * within milliseconds of attaching); other tracers running now hold theirs.
+ */
+export function orphanedPrograms(sinceId: number): number[] {
+  const candidates = loadedPrograms().filter((p) => p.id > sinceId && TCPTRACE_PROGRAMS.has(p.name ?? '')).map((p) => p.id);
+  if (candidates.length === 0) return [];
+  const held = programIdsHeldByProcesses();
+  return candidates.filter((id) => !held.has(id));
+}

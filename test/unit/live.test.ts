@@ -175,6 +175,12 @@ test('the status line: uptime, transitions and rate, lost events, filters', () =
     'tcptrace live  12:00:00.000  up 5s  transitions 6 (3/s)  lost 0  untracked sockets 12,345');
 });
 
+test('the status line shows connections the view stopped following, when there are any', () => {
+  assert.equal(view({ counters: counters(0, 3), filters: '', connectionsDropped: 1234 })[0],
+    'tcptrace live  12:00:00.000  up 5s  transitions 6 (6/s)  lost 0  untracked sockets 3  connections dropped 1,234');
+  assert.ok(!view({ connectionsDropped: 0 })[0].includes('dropped'));
+});
+
 test('the state table shows each state count under its name', () => {
   const lines = view();
   assert.equal(countUnder(lines, 'TIME_WAIT'), '1,234');

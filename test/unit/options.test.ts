@@ -1,8 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TcptraceError } from '../../src/errors';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import {
-  parseCount, parsePids, parsePorts, parseRingBufferSize, parseSeconds, parseStates, tracerOptions,
+  checkNotInput, parseCount, parseOutputPath, parsePids, parsePorts, parseRingBufferSize, parseSeconds, parseStates, tracerOptions,
 } from '../../src/options';
 import { AF_INET, AF_INET6, TCP } from '../../src/states';
 
@@ -163,4 +166,47 @@ test('tracerOptions passes ports, pids and ring buffer size through and builds t
     { family: 0, ports: [80, 443], pids: [1, 2], netns: [], stateMask: (1 << 1) | (1 << 8) | (1 << 12), ringBufferBytes: 1 << 20 },
   );
   assert.equal(tracerOptions({ state: [TCP.TIME_WAIT] }).stateMask, 0b100_0000);
+});
+
+// ---- output paths -------------------------------------------------------------
+
+test('parseOutputPath accepts a new file in an existing directory, and an existing file', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tcptrace-options-'));
+  try {
+    const existing = path.join(dir, 'old.jsonl');
+    fs.writeFileSync(existing, 'x');
+    assert.equal(parseOutputPath('--output', path.join(dir, 'new.jsonl')), path.join(dir, 'new.jsonl'));
+    assert.equal(parseOutputPath('--output', existing), existing);
+    assert.equal(parseOutputPath('--record', '/dev/null'), '/dev/null');
+  } finally {
+    fs.rmSync(dir, { recursive: true });
+  }
+});
+
+test('parseOutputPath refuses, before anything runs, paths that cannot be written', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tcptrace-options-'));
+  try {
+    const file = path.join(dir, 'file');
+    fs.writeFileSync(file, 'x');
+    assertUsageError(() => parseOutputPath('--output', ''), '--output', 'empty file name');
+    assertUsageError(() => parseOutputPath('--output', dir), '--output', `${dir} is a directory`);
+    assertUsageError(() => parseOutputPath('--record', path.join(dir, 'no', 'x.jsonl')), '--record', `directory ${path.join(dir, 'no')} does not exist`);
+    assertUsageError(() => parseOutputPath('--record', path.join(file, 'x.jsonl')), '--record', `${file} is not a directory`);
+  } finally {
+    fs.rmSync(dir, { recursive: true });
+  }
+});
+
+test('checkNotInput refuses to write over the trace being read, also through another name', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tcptrace-options-'));
+  try {
+    const trace = path.join(dir, 't.jsonl');
+    fs.writeFileSync(trace, 'x');
+    fs.linkSync(trace, path.join(dir, 'hard-link.jsonl'));
+    assertUsageError(() => checkNotInput('--output', trace, trace), '--output', 'is the trace being read');
+    assertUsageError(() => checkNotInput('--output', path.join(dir, 'hard-link.jsonl'), path.join(dir, '.', 't.jsonl')), '--output');
+    checkNotInput('--output', path.join(dir, 'other.json'), trace);
+  } finally {
+    fs.rmSync(dir, { recursive: true });
+  }
 });

@@ -1,0 +1,40 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { SnapshotFile, SnapshotSocket } from '../../src/decoder';
+import { narrowSnapshot } from '../../src/source';
+import { AF_INET, AF_INET6, TCP } from '../../src/states';
+
+function socket(skaddr: string, over: Partial<SnapshotSocket> = {}): SnapshotSocket {
+  return {
+    skaddr, sockId: 1, family: 4, saddr: '127.0.0.1', sport: 40000, daddr: '127.0.0.1', dport: 8080,
+    netns: 4026531833, uid: 0, inode: 1, state: TCP.ESTABLISHED, ...over,
+  };
+}
+
+const file = (skaddr: string, pid: number): SnapshotFile => ({ skaddr, sockId: 1, pid, fd: 3, comm: 'x', cgroupId: 0 });
+
+const sockets = [
+  socket('a'), // 40000 -> 8080
+  socket('b', { sport: 8080, dport: 40000 }),
+  socket('c', { sport: 5432, dport: 50000 }),
+  socket('d', { family: 6, saddr: '::1', daddr: '::1', sport: 443, dport: 50001 }),
+];
+// 'z': a socket fd of another network namespace, which the socket iterator does not list.
+const files = [file('a', 1), file('b', 2), file('c', 3), file('d', 4), file('d', 5), file('z', 6)];
+
+test('without filters: every socket of the snapshot, and only the holders of those sockets', () => {
+  const narrowed = narrowSnapshot({ sockets, files }, {});
+  assert.deepEqual(narrowed.sockets, sockets);
+  assert.deepEqual(narrowed.files.map((f) => f.pid), [1, 2, 3, 4, 5]);
+});
+
+test('--port keeps sockets with that local or remote port, and their holders', () => {
+  const narrowed = narrowSnapshot({ sockets, files }, { ports: [8080] });
+  assert.deepEqual(narrowed.sockets.map((s) => s.skaddr), ['a', 'b']);
+  assert.deepEqual(narrowed.files.map((f) => f.pid), [1, 2]);
+});
+
+test('-4 and -6 keep one family', () => {
+  assert.deepEqual(narrowSnapshot({ sockets, files }, { family: AF_INET6 }).sockets.map((s) => s.skaddr), ['d']);
+  assert.deepEqual(narrowSnapshot({ sockets, files }, { family: AF_INET, ports: [443, 5432] }).sockets.map((s) => s.skaddr), ['c']);
+});

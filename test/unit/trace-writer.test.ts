@@ -1,0 +1,97 @@
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { TransitionEvent } from '../../src/decoder';
+import { TcptraceError } from '../../src/errors';
+import { TracerCounters } from '../../src/native';
+import { TraceLine } from '../../src/trace/format';
+import { readTrace, TraceReadResult } from '../../src/trace/reader';
+import { TraceWriter } from '../../src/trace/writer';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tcptrace-writer-'));
+after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+const COUNTERS: TracerCounters = { lostEvents: 0, lostRingBufferFull: 0, lostNested: 0, nestedCaught: 0, inferred: 0, untrackedSockets: 0 };
+
+function event(sockId: number): TransitionEvent {
+  return {
+    kind: 'transition', tsNs: 2e9 + sockId, skaddr: 'ffff888100002000', sockId, family: 4, saddr: '127.0.0.1', sport: 40000,
+    daddr: '127.0.0.1', dport: 8080, netns: 4026531833, oldstate: 1, newstate: 4, prevStateNs: 1000, pid: 7, comm: 'x',
+    cgroupId: null, ownerSource: 'cached', inferred: false, txBytes: 0, rxBytes: 0, error: 0, peerFinReceived: false, idleNs: null,
+  };
+}
+
+async function readAll(file: string): Promise<{ lines: TraceLine[]; result: TraceReadResult }> {
+  const lines: TraceLine[] = [];
+  const reader = readTrace(file);
+  for (;;) {
+    const next = await reader.next();
+    if (next.done) return { lines, result: next.value };
+    lines.push(next.value);
+  }
+}
+
+function started(file: string): TraceWriter {
+  const writer = new TraceWriter(file);
+  writer.header(1e9, 1.7e12, { command: 'test' });
+  writer.snapshot('start', 1e9, [], []);
+  return writer;
+}
+
+test('a .gz trace reaches the file within about a second, so kill -9 loses at most that', async () => {
+  const file = path.join(dir, 'open.jsonl.gz');
+  const writer = started(file);
+  writer.write([event(1), event(2)]);
+  await new Promise((r) => setTimeout(r, 1500));
+  // Still open, no footer: read as a crashed recording would be.
+  const { lines, result } = await readAll(file);
+  assert.deepEqual(lines.map((l) => l.type), ['header', 'snapshot', 'event', 'event']);
+  assert.equal(result.truncated, true);
+  await writer.finish(3e9, 1.7e12, COUNTERS);
+  const whole = await readAll(file);
+  assert.equal(whole.result.truncated, false);
+  assert.equal(whole.lines.at(-1)!.type, 'footer');
+});
+
+test('a write error (no space left): one callback, a message naming the file and the cause', async () => {
+  const writer = new TraceWriter('/dev/full');
+  let calls = 0;
+  writer.onError(() => { calls++; });
+  writer.header(1e9, 1.7e12, { command: 'test' });
+  writer.write([event(1)]);
+  writer.write([event(2)]);
+  assert.equal(calls, 1);
+  assert.equal((writer.error as NodeJS.ErrnoException).code, 'ENOSPC');
+  await assert.rejects(writer.finish(3e9, 1.7e12, COUNTERS), (err: unknown) => {
+    assert.ok(err instanceof TcptraceError);
+    assert.equal(err.message, 'cannot write /dev/full: no space left on device (it holds the trace up to its last whole line)');
+    return true;
+  });
+});
+
+test('a file that cannot be created fails at once, saying why, without the "holds the trace" note', () => {
+  const file = path.join(dir, 'missing', 'x.jsonl');
+  assert.throws(() => new TraceWriter(file), (err: unknown) => {
+    assert.ok(err instanceof TcptraceError);
+    assert.equal(err.message, `cannot write ${file}: no such file or directory`);
+    return true;
+  });
+});
+
+test('a .gz trace of many members (one per MB of lines) reads back as one stream', async () => {
+  const file = path.join(dir, 'members.jsonl.gz');
+  const writer = started(file);
+  const events = Array.from({ length: 12_000 }, (_, i) => event(i + 1)); // about 5 MB of lines
+  for (let i = 0; i < events.length; i += 1000) writer.write(events.slice(i, i + 1000));
+  await writer.finish(3e9, 1.7e12, COUNTERS);
+  const { lines, result } = await readAll(file);
+  assert.equal(result.truncated, false);
+  assert.equal(lines.filter((l) => l.type === 'event').length, 12_000);
+  // More than one member: the file holds the gzip magic more than once.
+  const bytes = fs.readFileSync(file);
+  let members = 0;
+  for (let i = bytes.indexOf(Buffer.from([0x1f, 0x8b, 0x08])); i >= 0; i = bytes.indexOf(Buffer.from([0x1f, 0x8b, 0x08]), i + 1)) members++;
+  assert.ok(members >= 4, `${members} gzip members`);
+});
