@@ -101,8 +101,12 @@ private:
 			delete batch;
 			return;
 		}
-		on_batch.Call({Napi::Buffer<uint8_t>::New(env, batch->data(), batch->size(),
-			[](Napi::Env, uint8_t *, Batch *bytes) { delete bytes; }, batch)});
+		// Copied into memory V8 accounts for, and freed here: a batch handed
+		// over by reference was freed only when its Buffer was collected, and
+		// V8, not told of that memory, collected late (GBs under a storm).
+		Napi::Buffer<uint8_t> copy = Napi::Buffer<uint8_t>::Copy(env, batch->data(), batch->size());
+		delete batch;
+		on_batch.Call({copy});
 	}
 	using Tsfn = Napi::TypedThreadSafeFunction<Reader, Batch, CallJs>;
 
