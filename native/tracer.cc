@@ -56,7 +56,7 @@ bool is_permission_error(int err) {
 }
 
 const char *kPermissionHint =
-	"permission denied by the kernel: run as root (or with CAP_BPF, CAP_PERFMON and CAP_NET_ADMIN)";
+	"permission denied by the kernel: run as root (or with CAP_BPF and CAP_PERFMON)";
 
 int append_record(void *ctx, void *data, size_t size) {
 	// ctx is &Tracer::sink_: the batch being filled by the current Drain().

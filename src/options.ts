@@ -7,7 +7,6 @@ import { isIP } from 'node:net';
 import * as path from 'node:path';
 import { CgroupFilter, parseCgroupSelection } from './cgroup-filter';
 import { hostCgroups } from './cgroups';
-import { Endpoints } from './decoder';
 import { usageError } from './errors';
 import { netnsInode } from './netns';
 import type { SessionOptions } from './session';
@@ -181,15 +180,6 @@ export interface FilterFlags {
   /** A cgroup path under the cgroup2 mount (parseCgroup). */
   cgroup?: string;
   ringBuffer?: number;
-}
-
-/** The family and port filters, for sockets from a snapshot (the kernel
- *  applies them itself to transitions and state counts). */
-export function socketFilter(flags: FilterFlags): (socket: Endpoints) => boolean {
-  const family = tracerOptions(flags).family;
-  const ports = new Set(flags.port ?? []);
-  return (s) => (family === 0 || s.family === (family === AF_INET ? 4 : 6)) &&
-    (ports.size === 0 || ports.has(s.sport) || ports.has(s.dport));
 }
 
 /** The session settings for these flags: the kernel-side filters, and --cgroup's. */

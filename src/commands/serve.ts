@@ -12,12 +12,13 @@ import { shortContainerId } from '../containers';
 import { CloseWaitHolding, closeWaitHoldings } from '../culprits';
 import { TcptraceError } from '../errors';
 import { Refresh, summariseHolders, TcpMetrics } from '../metrics';
-import { FilterFlags, ListenAddress, socketFilter, tracerOptions } from '../options';
+import { FilterFlags, ListenAddress, tracerOptions } from '../options';
 import { ephemeralPortCount } from '../proc';
 import { Snapshot, TraceSession } from '../session';
+import { narrowSnapshot } from '../source';
 import { TCP } from '../states';
 import { ConnectionTracker } from '../tracker';
-import { printCounters, runUntilStopped } from './run';
+import { attachSession, printCounters, runUntilStopped } from './run';
 
 export interface ServeFlags extends FilterFlags {
   listen: ListenAddress;
@@ -58,8 +59,9 @@ async function serve(server: http.Server, flags: ServeFlags, version: string): P
   server.on('request', (req, res) => handleRequest(req, res, health, metrics));
 
   // TIME_WAIT is counted by the kernel (stateCounts); snapshots need only full sockets.
-  const session = TraceSession.open({ ...tracerOptions(flags), emitAccepts: true, snapshotFullSocketsOnly: true });
-  if (flags.verbose) for (const note of session.notes) process.stderr.write(`tcptrace: ${note}\n`);
+  const session = attachSession(
+    { ...tracerOptions(flags), emitAccepts: true, snapshotFullSocketsOnly: true }, flags.verbose,
+  );
   const tcp = new TcpMetrics(version, () => ({ tracer: session.counters(), trackerEvicted: tracker.dropped }));
   // Sockets open before the start are not loaded into the tracker: none of
   // their durations can be measured (their start was not seen), and a host may
@@ -117,8 +119,7 @@ function gaugesNow(session: TraceSession, flags: ServeFlags, snapshot: () => Sna
   const stateCounts = session.stateCounts();
   let holdings: CloseWaitHolding[] = [];
   if (stateCounts[TCP.CLOSE_WAIT] > 0) {
-    const { sockets, files } = snapshot();
-    holdings = closeWaitHoldings({ sockets: sockets.filter(socketFilter(flags)), files }, flags.pid).held;
+    holdings = closeWaitHoldings(narrowSnapshot(snapshot(), tracerOptions(flags)), flags.pid).held;
   }
   const containerOf = (pid: number) => shortContainerId(containerOfPid(pid)) ?? '';
   return { stateCounts, holders: summariseHolders(holdings, flags.top, containerOf), ephemeralPorts: ephemeralPortCount() };

@@ -6,9 +6,8 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Endpoints } from '../../src/decoder';
 import { TcptraceError } from '../../src/errors';
-import { parseListen, parseRefreshInterval, socketFilter } from '../../src/options';
+import { parseListen, parseRefreshInterval } from '../../src/options';
 import { ephemeralPortCount } from '../../src/proc';
 
 const BIN = path.resolve(__dirname, '../../../bin/tcptrace');
@@ -50,16 +49,6 @@ test('parseRefreshInterval: 0.1 to 3600 seconds', () => {
   assertUsageError(() => parseRefreshInterval('--interval', '0.05'), '--interval: 0.05 is out of range (0.1-3600 s)');
   assertUsageError(() => parseRefreshInterval('--interval', '3601'), 'out of range');
   assertUsageError(() => parseRefreshInterval('--interval', 'soon'), '--interval: "soon" is not a number of seconds');
-});
-
-test('socketFilter applies the family and port filters to snapshot sockets', () => {
-  const socket = (family: 4 | 6, sport: number, dport: number): Endpoints =>
-    ({ sockId: 1, family, saddr: '', sport, daddr: '', dport, netns: 1 });
-  assert.equal(socketFilter({})(socket(6, 1, 2)), true);
-  const ports = socketFilter({ port: [80, 443] });
-  assert.deepEqual([ports(socket(4, 80, 5000)), ports(socket(4, 5000, 443)), ports(socket(4, 5000, 5001))], [true, true, false]);
-  assert.deepEqual([socketFilter({ ipv4: true })(socket(4, 1, 2)), socketFilter({ ipv4: true })(socket(6, 1, 2))], [true, false]);
-  assert.deepEqual([socketFilter({ ipv6: true })(socket(6, 1, 2)), socketFilter({ ipv4: true, ipv6: true })(socket(6, 1, 2))], [true, true]);
 });
 
 test('ephemeralPortCount counts both ends of the range; null when unreadable or nonsense', () => {
