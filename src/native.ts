@@ -39,7 +39,9 @@ export interface TracerCounters {
 export type IteratorName = 'snapshot_socks' | 'snapshot_files' | 'count_states';
 
 export interface NativeTracer {
-  start(onBatch: (batch: Buffer) => void, onEnd: () => void, pollMs: number): void;
+  /** Each batch is lent for the call only: its memory is released (the array
+   *  emptied) as soon as onBatch returns, so nothing may keep it. */
+  start(onBatch: (batch: Uint8Array) => void, onEnd: () => void, pollMs: number): void;
   stop(): void;
   counters(): TracerCounters;
   runIterator(name: IteratorName): Buffer;

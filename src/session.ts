@@ -4,12 +4,15 @@
  * watches the kernel goes through here; none touches the addon directly.
  */
 import {
-  decodeEvents, decodeSnapshotFiles, decodeSnapshotSockets, decodeStateCounts,
+  decodeEvents, decodeSnapshotFiles, decodeSnapshotSockets, decodeStateCounts, EVENT_LAYOUT,
   SnapshotFile, SnapshotSocket, TransitionEvent,
 } from './decoder';
 import type { CgroupFilter } from './cgroup-filter';
 import { loadNative, NativeTracer, TracerCounters, TracerOptions } from './native';
 import { preflight } from './preflight';
+
+/** Records decoded and handed on at a time (see start()). */
+const SLICE_BYTES = 1024 * EVENT_LAYOUT.size;
 
 export interface Snapshot {
   sockets: SnapshotSocket[];
@@ -95,10 +98,14 @@ export class TraceSession {
   start(handlers: SessionHandlers): void {
     this.stopped = new Promise((resolve) => { this.finishStop = resolve; });
     this.tracer.start(
-      (batch) => {
-        const events = this.cgroup ? decodeEvents(batch).filter((e) => this.cgroup!.keepsEvent(e)) : decodeEvents(batch);
-        // Handlers may take a batch's last event: never hand them an empty one.
-        if (events.length) handlers.onEvents(events);
+      (lent) => {
+        const batch = Buffer.from(lent.buffer, lent.byteOffset, lent.byteLength); // a view: no copy
+        // A batch can hold 60,000 records. Decoded all at once, their objects
+        // outlive the young generation and every batch ends in a full
+        // collection (half the CPU of live --json); in slices they die young.
+        for (let at = 0; at < batch.length; at += SLICE_BYTES) {
+          this.deliver(batch.subarray(at, at + SLICE_BYTES), handlers);
+        }
         this.reportLost(handlers);
       },
       () => {
@@ -113,6 +120,13 @@ export class TraceSession {
   stop(): Promise<void> {
     this.tracer.stop();
     return this.stopped ?? Promise.resolve();
+  }
+
+  private deliver(records: Buffer, handlers: SessionHandlers): void {
+    const decoded = decodeEvents(records);
+    const events = this.cgroup ? decoded.filter((e) => this.cgroup!.keepsEvent(e)) : decoded;
+    // Handlers may take a batch's last event: never hand them an empty one.
+    if (events.length) handlers.onEvents(events);
   }
 
   private reportLost(handlers: SessionHandlers): void {
