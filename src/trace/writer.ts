@@ -26,6 +26,8 @@ export type TraceLayout = 'jsonl' | 'json';
 /** Lines held before they are compressed and written: bounds memory and what a crash loses. */
 const GZIP_MEMBER_BYTES = 1 << 20;
 const GZIP_FLUSH_MS = 1000;
+/** Snapshot lines serialised and written at a time. */
+const SNAPSHOT_SLICE = 4096;
 
 export class TraceWriter {
   private readonly fd: number;
@@ -75,12 +77,15 @@ export class TraceWriter {
   }
 
   snapshot(phase: SnapshotPhase, tsNs: number, sockets: SnapshotSocket[], files: SnapshotFile[]): void {
-    this.lines([
-      JSON.stringify({ type: 'snapshot', phase, tsNs }),
-      ...sockets.map((s) => JSON.stringify({ type: 'socket', phase, ...s })),
-      ...this.cgroupLines(files),
-      ...files.map((f) => JSON.stringify({ type: 'file', phase, ...f })),
-    ]);
+    this.lines([JSON.stringify({ type: 'snapshot', phase, tsNs })]);
+    // In slices: a host full of TIME_WAIT has hundreds of thousands of sockets.
+    for (let i = 0; i < sockets.length; i += SNAPSHOT_SLICE) {
+      this.lines(sockets.slice(i, i + SNAPSHOT_SLICE).map((s) => JSON.stringify({ type: 'socket', phase, ...s })));
+    }
+    this.lines(this.cgroupLines(files));
+    for (let i = 0; i < files.length; i += SNAPSHOT_SLICE) {
+      this.lines(files.slice(i, i + SNAPSHOT_SLICE).map((f) => JSON.stringify({ type: 'file', phase, ...f })));
+    }
   }
 
   get events(): number {
