@@ -95,6 +95,9 @@ export interface ListenAddress {
 
 const HOST_NAME = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i;
 
+/** `tcptrace serve`'s defaults. */
+export const SERVE_DEFAULTS = { listen: '127.0.0.1:9466', intervalSeconds: 5, top: 10 } as const;
+
 /** Where to listen: "127.0.0.1:9466", "[::1]:9466", "localhost:9466", "0.0.0.0:9466". */
 export function parseListen(text: string): ListenAddress {
   const flag = '--listen';

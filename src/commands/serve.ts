@@ -29,7 +29,6 @@ export interface ServeFlags extends FilterFlags {
   verbose?: boolean;
 }
 
-export const SERVE_DEFAULTS = { listen: '127.0.0.1:9466', intervalSeconds: 5, top: 10 } as const;
 
 /** What /healthz says: why the agent is not healthy, or null. */
 class Health {

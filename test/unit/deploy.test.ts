@@ -12,7 +12,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { buildProgram } from '../../src/cli';
-import { ServeFlags, SERVE_DEFAULTS } from '../../src/commands/serve';
+import { ServeFlags } from '../../src/commands/serve';
+import { SERVE_DEFAULTS } from '../../src/options';
 import { DURATION_HISTOGRAMS, METRICS } from '../../src/metrics';
 
 const ROOT = path.resolve(__dirname, '../../..');
