@@ -101,14 +101,16 @@ private:
 			delete batch;
 			return;
 		}
-		// Lent to JavaScript for the call only, then detached, which frees it
-		// at once. Left to the garbage collector, batches were freed late (V8
-		// is not told of memory it does not own: GBs under a storm); copied
-		// into memory V8 owns, they made it collect constantly (half the CPU).
+		// Lent to JavaScript for the call only: then detached (every view of
+		// it is empty from then on) and freed here. Freed by the garbage
+		// collector instead, batches piled up (V8 is not told of memory it
+		// does not own: GBs under a storm); copied into memory V8 owns, they
+		// made it collect constantly (half the CPU).
 		Napi::ArrayBuffer bytes = Napi::ArrayBuffer::New(env, batch->data(), batch->size(),
-			[](Napi::Env, void *, Batch *lent) { delete lent; }, batch);
+			[](Napi::Env, void *) { /* freed below, after the detach */ });
 		on_batch.Call({Napi::Uint8Array::New(env, batch->size(), bytes, 0)});
 		bytes.Detach();
+		delete batch;
 	}
 	using Tsfn = Napi::TypedThreadSafeFunction<Reader, Batch, CallJs>;
 

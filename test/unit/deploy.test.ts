@@ -65,7 +65,7 @@ function run(command: string, args: string[], cwd = ROOT): { status: number | nu
   return { status: r.status, output: (r.stdout + r.stderr).trim() };
 }
 
-const REQUIRED_CAPABILITIES = ['CAP_BPF', 'CAP_NET_ADMIN', 'CAP_PERFMON'];
+const REQUIRED_CAPABILITIES = ['CAP_BPF', 'CAP_PERFMON'];
 const DEFAULT_PORT = Number(SERVE_DEFAULTS.listen.split(':')[1]);
 
 // ---- Kubernetes -------------------------------------------------------------
