@@ -90,19 +90,22 @@ function waitFor(child: ChildProcess, stderr: () => string, pattern: RegExp, ms:
   });
 }
 
-/** The ids of the BPF programs a process holds, from its fds. */
-function programIdsOf(pid: number): Set<number> {
+/** The ids of the BPF programs or maps a process holds fds of (/proc/PID/fdinfo). */
+export function bpfIdsHeldBy(pid: number, kind: 'prog' | 'map'): Set<number> {
   const ids = new Set<number>();
+  const field = new RegExp(`^${kind}_id:\\s*(\\d+)`, 'm');
   for (const fd of fs.readdirSync(`/proc/${pid}/fdinfo`)) {
-    const match = /^prog_id:\s*(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'));
-    if (match) ids.add(Number(match[1]));
+    try {
+      const match = field.exec(fs.readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'));
+      if (match) ids.add(Number(match[1]));
+    } catch { /* closed meanwhile */ }
   }
   return ids;
 }
 
 /** run_time_ns summed over this tracer's event programs (kernel.bpf_stats_enabled must be on). */
 function bpfRunTimeNs(tracerPid: number): number {
-  const mine = programIdsOf(tracerPid);
+  const mine = bpfIdsHeldBy(tracerPid, 'prog');
   const progs = JSON.parse(execFileSync('bpftool', ['-j', 'prog', 'show'], { encoding: 'utf8' })) as { id: number; name?: string; run_time_ns?: number }[];
   return progs.filter((p) => mine.has(p.id) && OUR_PROGRAMS.includes(p.name ?? ''))
     .reduce((sum, p) => sum + (p.run_time_ns ?? 0), 0);

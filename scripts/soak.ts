@@ -18,7 +18,7 @@ import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as readline from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BENCH_SYSCTLS, buildLoadGenerators, CLI, Mode, MODES, STORM, withSysctls } from './bench';
+import { BENCH_SYSCTLS, bpfIdsHeldBy, buildLoadGenerators, CLI, Mode, MODES, STORM, withSysctls } from './bench';
 
 const SAMPLE_EVERY_MS = 10_000;
 const STORM_RUN_MAX_S = 600; // tcpstorm's own limit
@@ -100,23 +100,11 @@ function bpftoolJson<T>(args: string[]): T {
   return JSON.parse(execFileSync('bpftool', ['-j', ...args], { encoding: 'utf8', maxBuffer: 16 << 20 })) as T;
 }
 
-/** Ids of the BPF maps a process holds fds of. */
-function idsHeld(pid: number): number[] {
-  const ids = new Set<number>();
-  for (const fd of fs.readdirSync(`/proc/${pid}/fdinfo`)) {
-    try {
-      const match = /^map_id:\s*(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'));
-      if (match) ids.add(Number(match[1]));
-    } catch { /* closed meanwhile */ }
-  }
-  return [...ids];
-}
-
 interface TracerObjects { bss: number; socks: number; socksMax: number }
 
 /** The tracer's counters map (.bss) and socket map, by id. */
 function objectsOf(pid: number): TracerObjects {
-  const maps = idsHeld(pid).map((id) => bpftoolJson<{ id: number; name: string; max_entries: number }>(['map', 'show', 'id', String(id)]));
+  const maps = [...bpfIdsHeldBy(pid, 'map')].map((id) => bpftoolJson<{ id: number; name: string; max_entries: number }>(['map', 'show', 'id', String(id)]));
   const bss = maps.find((m) => m.name.endsWith('.bss'));
   const socks = maps.find((m) => m.name === 'socks');
   if (!bss || !socks) throw new Error(`tcptrace (pid ${pid}) lacks its .bss or socks map: ${maps.map((m) => m.name).join(', ')}`);

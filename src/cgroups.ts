@@ -62,6 +62,15 @@ export function findCgroup2Mount(): Cgroup2Mount | null {
   }
 }
 
+/** /proc/PID/cgroup, or null once the process is gone. */
+function procCgroupOf(pid: number): string | null {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8');
+  } catch {
+    return null;
+  }
+}
+
 /** The cgroup v2 path in /proc/PID/cgroup text (its "0::" line), or null. */
 export function unifiedPathIn(procCgroup: string): string | null {
   const line = procCgroup.split('\n').find((l) => l.startsWith('0::'));
@@ -169,12 +178,8 @@ export class CgroupTree implements CgroupNames {
 
   /** The owner's current cgroup, if it is still the one recorded. */
   private fromProcess(id: number, pid: number): string | null {
-    let text: string;
-    try {
-      text = fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8');
-    } catch {
-      return null;
-    }
+    const text = procCgroupOf(pid);
+    if (text === null) return null;
     const inHierarchy = unifiedPathIn(text);
     const cgroupPath = inHierarchy === null ? null : this.underMount(inHierarchy);
     if (cgroupPath === null || this.idOf(cgroupPath) !== id) return null;
@@ -279,12 +284,8 @@ export function containerOfCgroupId(cgroupId: number, pid?: number): string | nu
  * so it also works where cgroup v2 holds nothing.
  */
 export function containerOfPid(pid: number): string | null {
-  let text: string;
-  try {
-    text = fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8');
-  } catch {
-    return null;
-  }
+  const text = procCgroupOf(pid);
+  if (text === null) return null;
   const unified = unifiedPathIn(text);
   const fromUnified = unified === null ? null : containerIdOf(unified);
   if (fromUnified !== null) return fromUnified;

@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { ChildProcess, spawnSync } from 'node:child_process';
 import { stateName } from '../../src/states';
 import { TraceLine } from '../../src/trace/format';
-import { readTrace, TraceReadResult } from '../../src/trace/reader';
-import { bpfProgramIdsOf, CLI, LineProcess, orphanedPrograms, peer, stillLoaded, until } from './helpers';
+import { forEachTraceLine, TraceReadResult } from '../../src/trace/reader';
+import { bpfProgramIdsOf, CLI, LineProcess, orphanedPrograms, stillLoaded, until } from './helpers';
 
 export const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
@@ -44,28 +44,10 @@ export async function noOrphansSince(sinceId: number): Promise<void> {
   await until('no tcptrace program left without its process', () => orphanedPrograms(sinceId).length === 0, 5000);
 }
 
-/** One loopback connection between two processes, the client closing first; returns the server's port. */
-export async function oneConnection(host = '127.0.0.1'): Promise<number> {
-  const server = peer('server', host, 0);
-  const port = (await server.next('listening')).port as number;
-  const client = peer('client', host, port);
-  await client.next('connected');
-  client.send('close');
-  await client.next('closed');
-  server.send('exit');
-  client.send('exit');
-  await Promise.all([server.exited(), client.exited()]);
-  return port;
-}
-
 export async function readWhole(file: string): Promise<{ lines: TraceLine[]; result: TraceReadResult }> {
   const lines: TraceLine[] = [];
-  const reader = readTrace(file);
-  for (;;) {
-    const next = await reader.next();
-    if (next.done) return { lines, result: next.value };
-    lines.push(next.value);
-  }
+  const result = await forEachTraceLine(file, (line) => { lines.push(line); });
+  return { lines, result };
 }
 
 /** Per socket, its transitions as "OLD>NEW" joined by spaces; sorted. */

@@ -12,9 +12,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, afterEach, describe, test } from 'node:test';
 import {
-  assertCompleteTrace, assertCutShortTrace, CLIENT_AND_SERVER_CHILD, cli, exitOf, noStackTrace, oneConnection,
+  assertCompleteTrace, assertCutShortTrace, CLIENT_AND_SERVER_CHILD, cli, exitOf, noStackTrace,
   programsOf, readWhole, released, shapes, shapesOnPort, startTracer, TRACER,
 } from './fault-helpers';
+import { oneConnection } from './helpers';
 import { TraceLine } from '../../src/trace/format';
 import {
   bpfProgramIdsOf, CLI, FIXTURES, killStragglers, lastProgramId, LineProcess, orphanedPrograms, stillLoaded, until,

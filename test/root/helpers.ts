@@ -204,3 +204,17 @@ export function orphanedPrograms(sinceId: number): number[] {
   const held = programIdsHeldByProcesses();
   return candidates.filter((id) => !held.has(id));
 }
+
+/** One loopback connection between two processes, the client closing first; returns the server's port. */
+export async function oneConnection(host = '127.0.0.1'): Promise<number> {
+  const server = peer('server', host, 0);
+  const port = (await server.next('listening')).port as number;
+  const client = peer('client', host, port);
+  await client.next('connected');
+  client.send('close');
+  await client.next('closed');
+  server.send('exit');
+  client.send('exit');
+  await Promise.all([server.exited(), client.exited()]);
+  return port;
+}

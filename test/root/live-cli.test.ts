@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { afterEach, describe, test } from 'node:test';
-import { bpfProgramIdsOf, CLI, FIXTURES, killStragglers, LineProcess, peer, stillLoaded, until } from './helpers';
+import { bpfProgramIdsOf, CLI, FIXTURES, killStragglers, LineProcess, oneConnection, stillLoaded, until } from './helpers';
 
 afterEach(killStragglers);
 
@@ -29,18 +29,6 @@ function programsOf(live: LineProcess): number[] {
 async function noProgramsLeft(ids: number[]): Promise<void> {
   // Freed programs leave the kernel's list after an RCU grace period.
   await until('BPF programs to be released', () => stillLoaded(ids).length === 0, 3000);
-}
-
-async function oneConnection(host = '127.0.0.1'): Promise<void> {
-  const server = peer('server', host, 0);
-  const port = (await server.next('listening')).port as number;
-  const client = peer('client', host, port);
-  await client.next('connected');
-  client.send('close');
-  await client.next('closed');
-  server.send('exit');
-  client.send('exit');
-  await Promise.all([server.exited(), client.exited()]);
 }
 
 describe('tcptrace live --json', () => {

@@ -10,10 +10,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, afterEach, describe, test } from 'node:test';
 import {
-  assertCompleteTrace, CLIENT_AND_SERVER_CHILD, exitOf, noOrphansSince, noStackTrace, oneConnection, programsOf,
+  assertCompleteTrace, CLIENT_AND_SERVER_CHILD, exitOf, noOrphansSince, noStackTrace, programsOf,
   RECORDING_COMMANDS, released, shapesOnPort, signalCases, startTracer, TRACER,
 } from './fault-helpers';
-import { killStragglers, lastProgramId } from './helpers';
+import { killStragglers, lastProgramId, oneConnection } from './helpers';
 
 afterEach(killStragglers);
 

@@ -7,7 +7,7 @@ import { TransitionEvent } from '../../src/decoder';
 import { TcptraceError } from '../../src/errors';
 import { TracerCounters } from '../../src/native';
 import { TraceLine } from '../../src/trace/format';
-import { readTrace, TraceReadResult } from '../../src/trace/reader';
+import { forEachTraceLine, TraceReadResult } from '../../src/trace/reader';
 import { TraceWriter } from '../../src/trace/writer';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tcptrace-writer-'));
@@ -25,12 +25,8 @@ function event(sockId: number): TransitionEvent {
 
 async function readAll(file: string): Promise<{ lines: TraceLine[]; result: TraceReadResult }> {
   const lines: TraceLine[] = [];
-  const reader = readTrace(file);
-  for (;;) {
-    const next = await reader.next();
-    if (next.done) return { lines, result: next.value };
-    lines.push(next.value);
-  }
+  const result = await forEachTraceLine(file, (line) => { lines.push(line); });
+  return { lines, result };
 }
 
 function started(file: string): TraceWriter {
