@@ -5,24 +5,9 @@
  * opened offline. Every string from the input is escaped: comm, cmdline,
  * addresses and advice come from the traced machine, not from us.
  */
-import { formatEndpoint } from '../addr';
-import { Culprit, CulpritReport, formatSeconds } from '../culprits';
-import { LatencySet } from '../latency';
-
-export interface HtmlReportInput {
-  title: string;
-  host: string;
-  kernel: string;
-  /** Wall-clock start, as the trace header has it (ISO 8601). */
-  startTime: string;
-  durationMs: number;
-  summary: { label: string; value: string }[];
-  culprits: CulpritReport;
-  histograms: ReturnType<LatencySet['toJson']>;
-  stateSeries: { tsNs: number; counts: Record<string, number> }[];
-  /** Monotonic ns at the start: the state chart's time axis counts from it. */
-  startNs: number;
-}
+import { formatEndpoint } from '../kernel/addr';
+import { Culprit, CulpritReport, formatSeconds } from '../model/culprits';
+import { HtmlReportInput } from '../reports/html';
 
 type Histogram = HtmlReportInput['histograms'][number];
 

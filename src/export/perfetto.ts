@@ -14,9 +14,9 @@
  * of equal ts in file order. M (metadata) events carry ts 0 and may come
  * anywhere. Lost records sit on their own track, in arrival order.
  */
-import { formatEndpoint } from '../addr';
-import { Endpoints, OwnerSource, takeEndpoints } from '../decoder';
-import { stateName, TCP } from '../states';
+import { formatEndpoint } from '../kernel/addr';
+import { Endpoints, OwnerSource, takeEndpoints } from '../kernel/decoder';
+import { stateName, TCP } from '../kernel/states';
 import { TraceEvent, TraceFile, TraceFooter, TraceHeader, TraceLine, TraceLost, TraceSocket } from '../trace/format';
 
 /** One event as written (the subset of the Trace Event Format used here). */

@@ -1,6 +1,6 @@
 /** Text of `tcptrace culprits`: one block per process, worst first. */
-import { formatEndpoint } from '../addr';
-import { Culprit, CulpritReport, CulpritSocket, formatSeconds } from '../culprits';
+import { formatEndpoint } from '../kernel/addr';
+import { Culprit, CulpritReport, CulpritSocket, formatSeconds } from '../model/culprits';
 import { Column, renderTable } from './table';
 
 const age = (ms: number, lowerBound: boolean) => `${lowerBound ? '>=' : ''}${formatSeconds(ms)}`;

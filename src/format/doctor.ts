@@ -1,17 +1,11 @@
 /** Text and JSON of `tcptrace doctor`. */
-import { formatSeconds } from '../culprits';
-import { Finding, Severity } from '../findings';
-import { HostSettings, SYSCTLS } from '../host-settings';
-import { SnapshotReport } from '../snapshot-report';
+import { formatSeconds } from '../model/culprits';
+import { Finding, Severity } from '../model/findings';
+import { HostSettings, SYSCTLS } from '../host/settings';
+import { SnapshotReport } from '../model/snapshot-report';
+import { DoctorReport } from '../reports/doctor';
 import { netnsText } from './snapshot';
 import { thousands } from './table';
-
-export interface DoctorReport {
-  observedMs: number;
-  settings: HostSettings;
-  sockets: SnapshotReport;
-  findings: Finding[];
-}
 
 const LABEL: Record<Severity, string> = { problem: 'PROBLEM', warning: 'WARNING', note: 'NOTE' };
 

@@ -1,9 +1,9 @@
 /** `live --json`: newline-delimited JSON, one object per transition. */
-import { CgroupNames } from '../cgroups';
-import { Clock } from '../clock';
-import { shortContainerId } from '../containers';
-import { TransitionEvent } from '../decoder';
-import { stateName } from '../states';
+import { CgroupNames } from '../host/cgroups';
+import { Clock } from '../kernel/clock';
+import { shortContainerId } from '../host/containers';
+import { TransitionEvent } from '../kernel/decoder';
+import { stateName } from '../kernel/states';
 
 export interface EventJson {
   ts: number;

@@ -1,9 +1,9 @@
 /** `live --events`: one line per transition, tcpstates-like, with the right PID.
  *  A '*' after the new state marks a transition inferred from the next one. */
-import { formatEndpoint } from '../addr';
-import { Clock } from '../clock';
-import { TransitionEvent } from '../decoder';
-import { stateName } from '../states';
+import { formatEndpoint } from '../kernel/addr';
+import { Clock } from '../kernel/clock';
+import { TransitionEvent } from '../kernel/decoder';
+import { stateName } from '../kernel/states';
 import { ExtraColumns } from './extra-columns';
 
 const ENDPOINT_V4 = 21; // 255.255.255.255:65535

@@ -7,8 +7,8 @@
  * - NETNS (the socket's network namespace inode) when --netns selects several.
  * The JSON outputs always carry both.
  */
-import { CgroupNames } from '../cgroups';
-import { containerIdOf, SHORT_ID_LENGTH, shortContainerId } from '../containers';
+import { CgroupNames } from '../host/cgroups';
+import { containerIdOf, SHORT_ID_LENGTH, shortContainerId } from '../host/containers';
 
 export interface OwnerRow {
   cgroupId: number | null;

@@ -1,6 +1,6 @@
 /** Text of `tcptrace hist`: bcc's print_log2_hist look, one block per distribution and key. */
-import { renderLog2Histogram } from '../hist';
-import { LatencySet, MEASURES, UNIT_LABEL } from '../latency';
+import { renderLog2Histogram } from '../model/hist';
+import { LatencySet, MEASURES, UNIT_LABEL } from '../model/latency';
 
 export function renderLatencySet(set: LatencySet): string[] {
   const lines: string[] = [];

@@ -1,10 +1,10 @@
 /** `tcptrace life`: one line (or JSON object) per finished connection, tcplife-like. */
 import { constants } from 'node:os';
-import { formatEndpoint } from '../addr';
-import { CgroupNames } from '../cgroups';
-import { Clock } from '../clock';
-import { shortContainerId } from '../containers';
-import { FinishedConnection } from '../tracker';
+import { formatEndpoint } from '../kernel/addr';
+import { CgroupNames } from '../host/cgroups';
+import { Clock } from '../kernel/clock';
+import { shortContainerId } from '../host/containers';
+import { FinishedConnection } from '../model/tracker';
 import { ExtraColumns } from './extra-columns';
 
 const ERRNO_NAMES = new Map(Object.entries(constants.errno).map(([name, code]) => [code, name]));

@@ -1,9 +1,9 @@
 /** The terminal view of `tcptrace live`, redrawn every second. */
-import { Log2Histogram } from '../hist';
-import { LatencySet, MEASURES } from '../latency';
-import { LiveStats, Ranked } from '../live-stats';
-import { TracerCounters } from '../native';
-import { stateName, TCP } from '../states';
+import { Log2Histogram } from '../model/hist';
+import { LatencySet, MEASURES } from '../model/latency';
+import { LiveStats, Ranked } from '../model/live-stats';
+import { TracerCounters } from '../kernel/native';
+import { stateName, TCP } from '../kernel/states';
 import { Column, renderTable, thousands } from './table';
 
 export interface LiveViewInput {

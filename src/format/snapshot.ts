@@ -1,10 +1,10 @@
 /** Text and JSON of `tcptrace snapshot`. */
-import { formatEndpoint } from '../addr';
+import { formatEndpoint } from '../kernel/addr';
 import {
   Counted, DestinationUse, endpointText, NoOwnerKind, NoOwnerRow, PeerRow, PortRow, ProcessRow,
   SnapshotReport, SS_STATES, TimewaitGroup,
-} from '../snapshot-report';
-import { stateName } from '../states';
+} from '../model/snapshot-report';
+import { stateName } from '../kernel/states';
 import { Column, renderTable, thousands } from './table';
 
 export type Breakdown = 'state' | 'pid' | 'peer' | 'port';

@@ -3,8 +3,8 @@
  * header first. Documented in docs/trace-format.md, with a JSON Schema in
  * docs/trace-format.schema.json. A reader refuses a newer major version.
  */
-import { SnapshotFile, SnapshotSocket, TransitionEvent } from '../decoder';
-import { TracerCounters } from '../native';
+import { SnapshotFile, SnapshotSocket, TransitionEvent } from '../kernel/decoder';
+import { TracerCounters } from '../kernel/native';
 
 export const TRACE_FORMAT = 'tcptrace-trace';
 export const TRACE_VERSION = '1.2';

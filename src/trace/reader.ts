@@ -19,9 +19,9 @@ import * as fs from 'node:fs';
 import { isUtf8 } from 'node:buffer';
 import { pipeline, Readable } from 'node:stream';
 import * as zlib from 'node:zlib';
-import { EVENT_KINDS, OWNER_SOURCES } from '../decoder';
+import { EVENT_KINDS, OWNER_SOURCES } from '../kernel/decoder';
 import { TcptraceError } from '../errors';
-import { TracerCounters } from '../native';
+import { TracerCounters } from '../kernel/native';
 import { TRACE_FORMAT, TRACE_MAJOR, TRACE_VERSION, TraceLine } from './format';
 
 export const DEFAULT_MAX_LINE_BYTES = 64 * 1024;

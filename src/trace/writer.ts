@@ -15,10 +15,10 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as zlib from 'node:zlib';
-import { CgroupNames, NO_CGROUP_NAMES } from '../cgroups';
-import { SnapshotFile, SnapshotSocket, TransitionEvent } from '../decoder';
+import { CgroupNames, NO_CGROUP_NAMES } from '../host/cgroups';
+import { SnapshotFile, SnapshotSocket, TransitionEvent } from '../kernel/decoder';
 import { TcptraceError } from '../errors';
-import { TracerCounters } from '../native';
+import { TracerCounters } from '../kernel/native';
 import { SnapshotPhase, TRACE_FORMAT, TRACE_VERSION, TraceHeader } from './format';
 
 export type TraceLayout = 'jsonl' | 'json';

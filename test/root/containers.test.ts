@@ -11,10 +11,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
-import { containerOfCgroupId, containerOfPid, findCgroup2Mount, hostCgroups, unifiedPathIn } from '../../src/cgroups';
-import { TransitionEvent } from '../../src/decoder';
-import { netnsInode } from '../../src/netns';
-import { stateName, TCP } from '../../src/states';
+import { containerOfCgroupId, containerOfPid, findCgroup2Mount, hostCgroups, unifiedPathIn } from '../../src/host/cgroups';
+import { TransitionEvent } from '../../src/kernel/decoder';
+import { netnsInode } from '../../src/host/netns';
+import { stateName, TCP } from '../../src/kernel/states';
 import {
   bySocket, CLI, exitAll, FIXTURES, killStragglers, LineProcess, peer, Recorder, transitionsOf, until,
 } from './helpers';

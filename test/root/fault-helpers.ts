@@ -1,7 +1,7 @@
 /** What the fault tests share: tracers as a user starts them, a connection, trace files checked end to end. */
 import assert from 'node:assert/strict';
 import { ChildProcess, spawnSync } from 'node:child_process';
-import { stateName } from '../../src/states';
+import { stateName } from '../../src/kernel/states';
 import { TraceLine } from '../../src/trace/format';
 import { forEachTraceLine, TraceReadResult } from '../../src/trace/reader';
 import { bpfProgramIdsOf, CLI, LineProcess, orphanedPrograms, stillLoaded, until } from './helpers';

@@ -3,9 +3,9 @@ import * as fs from 'node:fs';
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
-import { TransitionEvent } from '../../src/decoder';
-import { SessionOptions, TraceSession } from '../../src/session';
-import { stateName } from '../../src/states';
+import { TransitionEvent } from '../../src/kernel/decoder';
+import { SessionOptions, TraceSession } from '../../src/kernel/session';
+import { stateName } from '../../src/kernel/states';
 
 export const ROOT = path.resolve(__dirname, '..', '..', '..');
 export const CLI = path.join(ROOT, 'bin', 'tcptrace');

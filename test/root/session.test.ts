@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { afterEach, describe, test } from 'node:test';
 import { TcptraceError } from '../../src/errors';
-import { loadNative } from '../../src/native';
-import { AF_INET6, TCP } from '../../src/states';
+import { loadNative } from '../../src/kernel/native';
+import { AF_INET6, TCP } from '../../src/kernel/states';
 import { CLI, Recorder, connectPair, exitAll, killStragglers, peer, socketStartingWith, transitionsOf, until } from './helpers';
 
 afterEach(killStragglers);

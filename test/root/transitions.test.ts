@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import * as net from 'node:net';
 import { after, afterEach, before, describe, test } from 'node:test';
-import { TransitionEvent } from '../../src/decoder';
+import { TransitionEvent } from '../../src/kernel/decoder';
 import { Pair, Recorder, connectPair, exitAll, killStragglers, peer, socketStartingWith, transitionsOf } from './helpers';
 
 afterEach(killStragglers);

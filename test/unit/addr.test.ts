@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatAddress, formatEndpoint } from '../../src/addr';
-import { AF_INET, AF_INET6 } from '../../src/states';
+import { formatAddress, formatEndpoint } from '../../src/kernel/addr';
+import { AF_INET, AF_INET6 } from '../../src/kernel/states';
 
 /** A 16-byte address field, as the kernel records hold it, at `offset` in a larger buffer. */
 function field(bytes: number[], offset = 0): Uint8Array {

@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { CgroupFilter, isWithin, parseCgroupSelection } from '../../src/cgroup-filter';
-import { CgroupTable, CgroupTree, parseCgroup2Mount, unifiedPathIn } from '../../src/cgroups';
-import { SnapshotFile, SnapshotSocket, TransitionEvent } from '../../src/decoder';
+import { CgroupFilter, isWithin, parseCgroupSelection } from '../../src/kernel/cgroup-filter';
+import { CgroupTable, CgroupTree, parseCgroup2Mount, unifiedPathIn } from '../../src/host/cgroups';
+import { SnapshotFile, SnapshotSocket, TransitionEvent } from '../../src/kernel/decoder';
 import { TcptraceError } from '../../src/errors';
 
 const A = 'a'.repeat(12) + '1'.repeat(52);

@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Command, CommanderError } from 'commander';
-import { buildProgram } from '../../src/cli';
+import { buildProgram } from '../../src/cli/main';
 import { TcptraceError } from '../../src/errors';
 
 // Compiled to dist/test/unit: the package root is three levels up.

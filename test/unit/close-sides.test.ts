@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { CloseSides } from '../../src/close-sides';
-import { TransitionEvent } from '../../src/decoder';
-import { TCP } from '../../src/states';
-import { ConnectionTracker } from '../../src/tracker';
+import { CloseSides } from '../../src/model/close-sides';
+import { TransitionEvent } from '../../src/kernel/decoder';
+import { TCP } from '../../src/kernel/states';
+import { ConnectionTracker } from '../../src/model/tracker';
 
 const { CLOSE, LISTEN, SYN_SENT, SYN_RECV, ESTABLISHED, FIN_WAIT1, FIN_WAIT2, CLOSE_WAIT, LAST_ACK } = TCP;
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { containerCgroupOf, containerIdOf, shortContainerId } from '../../src/containers';
+import { containerCgroupOf, containerIdOf, shortContainerId } from '../../src/host/containers';
 
 // Ids as runtimes print them: 64 lowercase hex.
 const A = '8d1f1c7e2b3a4f5e6d7c8b9a0f1e2d3c4b5a69788796a5b4c3d2e1f0a9b8c7d6';

@@ -2,13 +2,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   adviceFor, buildCulpritReport, CloseWaitLog, Culprit, CulpritReport, CulpritSocket, formatSeconds, median, ReportInput,
-} from '../../src/culprits';
-import { CgroupNames, CgroupTable } from '../../src/cgroups';
-import { SnapshotFile, SnapshotSocket, TransitionEvent } from '../../src/decoder';
+} from '../../src/model/culprits';
+import { CgroupNames, CgroupTable } from '../../src/host/cgroups';
+import { SnapshotFile, SnapshotSocket, TransitionEvent } from '../../src/kernel/decoder';
 import { renderCulprits } from '../../src/format/culprits';
-import { Snapshot } from '../../src/session';
-import { TCP } from '../../src/states';
-import { ConnectionTracker } from '../../src/tracker';
+import { Snapshot } from '../../src/kernel/decoder';
+import { TCP } from '../../src/kernel/states';
+import { ConnectionTracker } from '../../src/model/tracker';
 
 const NETNS = 4026531840;
 const { CLOSE, LISTEN, SYN_SENT, SYN_RECV, ESTABLISHED, TIME_WAIT, CLOSE_WAIT, LAST_ACK } = TCP;

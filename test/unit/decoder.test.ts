@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import {
   COMM_LEN, decodeEvents, EVENT_FLAGS, EVENT_KINDS, decodeSnapshotFiles, decodeSnapshotSockets, decodeStateCounts,
   EVENT_LAYOUT, FILE_REC_LAYOUT, OWNER_SOURCES, SOCK_REC_LAYOUT, STATE_COUNT_SLOTS, TransitionEvent,
-} from '../../src/decoder';
-import { loadNative } from '../../src/native';
-import { AF_INET, AF_INET6, TCP } from '../../src/states';
+} from '../../src/kernel/decoder';
+import { loadNative } from '../../src/kernel/native';
+import { AF_INET, AF_INET6, TCP } from '../../src/kernel/states';
 
 // ---- building records by the layout tables --------------------------------
 

@@ -11,10 +11,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { buildProgram } from '../../src/cli';
-import { ServeFlags } from '../../src/commands/serve';
-import { SERVE_DEFAULTS } from '../../src/options';
-import { DURATION_HISTOGRAMS, METRICS } from '../../src/metrics';
+import { buildProgram } from '../../src/cli/main';
+import { ServeFlags } from '../../src/cli/commands/serve';
+import { SERVE_DEFAULTS } from '../../src/cli/options';
+import { DURATION_HISTOGRAMS, METRICS } from '../../src/model/metrics';
 
 const ROOT = path.resolve(__dirname, '../../..');
 const DEPLOY = path.join(ROOT, 'deploy');

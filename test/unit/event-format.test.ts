@@ -1,13 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatEndpoint } from '../../src/addr';
-import { Clock } from '../../src/clock';
-import { TransitionEvent } from '../../src/decoder';
+import { formatEndpoint } from '../../src/kernel/addr';
+import { Clock } from '../../src/kernel/clock';
+import { TransitionEvent } from '../../src/kernel/decoder';
 import { eventJson, eventJsonLine, lostJsonLine } from '../../src/format/event-json';
 import { endpointWidth, eventHeader, eventLine, formatMs } from '../../src/format/event-text';
-import { CgroupTable } from '../../src/cgroups';
+import { CgroupTable } from '../../src/host/cgroups';
 import { ExtraColumns } from '../../src/format/extra-columns';
-import { TCP } from '../../src/states';
+import { TCP } from '../../src/kernel/states';
 
 const CONTAINER_ID = '3f2a9c1b7d2e'.padEnd(64, 'c');
 const cgroups = new CgroupTable();

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ServiceCloses } from '../../src/close-sides';
-import { Culprit, CulpritReport } from '../../src/culprits';
-import { SnapshotSocket } from '../../src/decoder';
-import { diagnose, DoctorInput, Finding, twReuseCovers } from '../../src/findings';
-import { Counters, HostSettings, SysctlName, SYSCTLS } from '../../src/host-settings';
-import { buildSnapshotReport, ListenerRow } from '../../src/snapshot-report';
-import { TCP } from '../../src/states';
+import { ServiceCloses } from '../../src/model/close-sides';
+import { Culprit, CulpritReport } from '../../src/model/culprits';
+import { SnapshotSocket } from '../../src/kernel/decoder';
+import { diagnose, DoctorInput, Finding, twReuseCovers } from '../../src/model/findings';
+import { Counters, HostSettings, SysctlName, SYSCTLS } from '../../src/host/settings';
+import { buildSnapshotReport, ListenerRow } from '../../src/model/snapshot-report';
+import { TCP } from '../../src/kernel/states';
 
 const DEFAULT_SYSCTLS: Partial<Record<SysctlName, string>> = {
   'net.ipv4.tcp_tw_reuse': '2', 'net.ipv4.tcp_tw_reuse_delay': '1000', 'net.ipv4.tcp_fin_timeout': '60',

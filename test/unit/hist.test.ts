@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { histogramJson, KeyedHistograms, Log2Histogram, renderLog2Histogram } from '../../src/hist';
+import { histogramJson, KeyedHistograms, Log2Histogram, renderLog2Histogram } from '../../src/model/hist';
 
 function histOf(...values: number[]): Log2Histogram {
   const h = new Log2Histogram();

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import {
   counterDelta, inRange, netnsInode, parseCounterTable, parsePortRange, parseReservedPorts, readCounters, readSettings,
   sysctlNumber, sysctlPath, usablePorts,
-} from '../../src/host-settings';
+} from '../../src/host/settings';
 
 const NETSTAT = `TcpExt: SyncookiesSent TW ListenOverflows ListenDrops TCPTimeWaitOverflow
 TcpExt: 0 7150849 3 5 12

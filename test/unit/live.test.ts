@@ -1,12 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TransitionEvent } from '../../src/decoder';
+import { TransitionEvent } from '../../src/kernel/decoder';
 import { formatMicros, LiveViewInput, renderLiveView } from '../../src/format/live-view';
-import { LatencySet } from '../../src/latency';
-import { LiveStats } from '../../src/live-stats';
-import { TracerCounters } from '../../src/native';
-import { TCP } from '../../src/states';
-import { Connection } from '../../src/tracker';
+import { LatencySet } from '../../src/model/latency';
+import { LiveStats } from '../../src/model/live-stats';
+import { TracerCounters } from '../../src/kernel/native';
+import { TCP } from '../../src/kernel/states';
+import { Connection } from '../../src/model/tracker';
 
 const MAX_TOTAL_KEYS = 10_000; // src/live-stats.ts
 

@@ -2,13 +2,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { CloseWaitHolding } from '../../src/culprits';
-import { TransitionEvent } from '../../src/decoder';
+import { CloseWaitHolding } from '../../src/model/culprits';
+import { TransitionEvent } from '../../src/kernel/decoder';
 import {
   DURATION_HISTOGRAMS, GAUGE_STATES, HOLDER_LABELS, LossCounts, METRICS, OTHER_HOLDERS, summariseHolders, TcpMetrics,
-} from '../../src/metrics';
-import { TracerCounters } from '../../src/native';
-import { TCP } from '../../src/states';
+} from '../../src/model/metrics';
+import { TracerCounters } from '../../src/kernel/native';
+import { TCP } from '../../src/kernel/states';
 
 const NO_LOSS: TracerCounters = { lostEvents: 0, lostRingBufferFull: 0, lostNested: 0, nestedCaught: 0, inferred: 0, untrackedSockets: 0 };
 

@@ -4,8 +4,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { TcptraceError } from '../../src/errors';
-import { netnsInode, ownNetns } from '../../src/netns';
-import { parseNetns, tracerOptions } from '../../src/options';
+import { netnsInode, ownNetns } from '../../src/host/netns';
+import { parseNetns, tracerOptions } from '../../src/cli/options';
 
 // A stand-in for /run/netns: links to namespace files (as `ip netns add` bind-mounts them),
 // and a plain file, as a name whose mount is gone leaves behind.

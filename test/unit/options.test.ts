@@ -6,8 +6,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import {
   checkNotInput, parseCount, parseOutputPath, parsePids, parsePorts, parseRingBufferSize, parseSeconds, parseStates, tracerOptions,
-} from '../../src/options';
-import { AF_INET, AF_INET6, TCP } from '../../src/states';
+} from '../../src/cli/options';
+import { AF_INET, AF_INET6, TCP } from '../../src/kernel/states';
 
 /** Asserts `fn` throws a usage error (exit 2) whose message starts with the flag and contains `fragment`. */
 function assertUsageError(fn: () => unknown, flag: string, fragment?: string): void {

@@ -2,9 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { TransitionEvent } from '../../src/decoder';
+import { TransitionEvent } from '../../src/kernel/decoder';
 import { LOST_TID, PerfettoExporter, TraceEventOut, UNKNOWN_OWNER_PID } from '../../src/export/perfetto';
-import { TCP } from '../../src/states';
+import { TCP } from '../../src/kernel/states';
 import { TraceEvent, TraceFile, TraceFooter, TraceHeader, TraceLine, TraceSocket } from '../../src/trace/format';
 
 const { CLOSE, LISTEN, SYN_SENT, SYN_RECV, ESTABLISHED, FIN_WAIT1, FIN_WAIT2, CLOSE_WAIT, LAST_ACK } = TCP;

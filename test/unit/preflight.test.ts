@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { missingCapabilities } from '../../src/preflight';
+import { missingCapabilities } from '../../src/kernel/preflight';
 
 const CAP = { DAC_OVERRIDE: 1, DAC_READ_SEARCH: 2, NET_ADMIN: 12, SYS_ADMIN: 21, PERFMON: 38, BPF: 39 };
 const caps = (...names: (keyof typeof CAP)[]): bigint => names.reduce((set, n) => set | (1n << BigInt(CAP[n])), 0n);

@@ -7,8 +7,8 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { TcptraceError } from '../../src/errors';
-import { parseListen, parseRefreshInterval } from '../../src/options';
-import { ephemeralPortCount } from '../../src/proc';
+import { parseListen, parseRefreshInterval } from '../../src/cli/options';
+import { ephemeralPortCount } from '../../src/host/proc';
 
 const BIN = path.resolve(__dirname, '../../../bin/tcptrace');
 

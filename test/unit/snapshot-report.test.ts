@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { SnapshotFile, SnapshotSocket } from '../../src/decoder';
-import { buildSnapshotReport, endpointText, Holders, SideClassifier, ssState } from '../../src/snapshot-report';
-import { TCP } from '../../src/states';
+import { SnapshotFile, SnapshotSocket } from '../../src/kernel/decoder';
+import { buildSnapshotReport, endpointText, Holders, SideClassifier, ssState } from '../../src/model/snapshot-report';
+import { TCP } from '../../src/kernel/states';
 
 const RANGE = { low: 32768, high: 60999 };
 let next = 1;

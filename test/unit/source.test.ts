@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SnapshotFile, SnapshotSocket } from '../../src/decoder';
-import { narrowSnapshot } from '../../src/source';
-import { AF_INET, AF_INET6, TCP } from '../../src/states';
+import { SnapshotFile, SnapshotSocket } from '../../src/kernel/decoder';
+import { narrowSnapshot } from '../../src/source/source';
+import { AF_INET, AF_INET6, TCP } from '../../src/kernel/states';
 
 function socket(skaddr: string, over: Partial<SnapshotSocket> = {}): SnapshotSocket {
   return {

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SnapshotSocket, TransitionEvent } from '../../src/decoder';
-import { TCP } from '../../src/states';
-import { StateSeries } from '../../src/trace/state-series';
+import { SnapshotSocket, TransitionEvent } from '../../src/kernel/decoder';
+import { TCP } from '../../src/kernel/states';
+import { StateSeries } from '../../src/model/state-series';
 
 const T0 = 5_000_000_000; // monotonic ns at the start snapshot
 const S = 1e9;

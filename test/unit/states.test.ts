@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseStateName, stateName, TCP, TCP_STATES } from '../../src/states';
+import { parseStateName, stateName, TCP, TCP_STATES } from '../../src/kernel/states';
 
 const ALL_STATES = TCP_STATES.map((_, i) => i).filter((i) => i > 0);
 

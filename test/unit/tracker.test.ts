@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SnapshotSocket, TransitionEvent } from '../../src/decoder';
-import { ConnectionTracker, FinishedConnection, MeasureKind } from '../../src/tracker';
-import { TCP } from '../../src/states';
+import { SnapshotSocket, TransitionEvent } from '../../src/kernel/decoder';
+import { ConnectionTracker, FinishedConnection, MeasureKind } from '../../src/model/tracker';
+import { TCP } from '../../src/kernel/states';
 
 const NETNS = 4026531840;
 const { CLOSE, LISTEN, SYN_SENT, SYN_RECV, ESTABLISHED, FIN_WAIT1, FIN_WAIT2, CLOSING, CLOSE_WAIT, LAST_ACK } = TCP;

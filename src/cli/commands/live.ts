@@ -1,0 +1,110 @@
+/** `tcptrace live`: every transition as it happens, as a view, text lines or JSON. */
+import { shortContainerId } from '../../host/containers';
+import { TransitionEvent } from '../../kernel/decoder';
+import { eventHeader, eventLine, endpointWidth } from '../../format/event-text';
+import { ExtraColumns } from '../../format/extra-columns';
+import { eventJsonLine } from '../../format/event-json';
+import { renderLiveView } from '../../format/live-view';
+import { LatencySet } from '../../model/latency';
+import { LiveStats } from '../../model/live-stats';
+import { FilterFlags } from '../options';
+import { LineOutput } from '../output';
+import { stateName } from '../../kernel/states';
+import { ConnectionTracker } from '../../model/tracker';
+import { openLiveSource, printCounters, reportLostLine } from '../run';
+
+export interface LiveFlags extends FilterFlags {
+  events?: boolean;
+  json?: boolean;
+  duration?: number;
+  verbose?: boolean;
+  top?: number;
+}
+
+type Mode = 'view' | 'events' | 'json';
+
+function chooseMode(flags: LiveFlags): Mode {
+  if (flags.json) return 'json';
+  if (flags.events || !process.stdout.isTTY) return 'events';
+  return 'view';
+}
+
+export function describeFilters(flags: FilterFlags): string {
+  const parts: string[] = [];
+  if (flags.pid?.length) parts.push(`pid ${flags.pid.join(',')}`);
+  if (flags.port?.length) parts.push(`port ${flags.port.join(',')}`);
+  if (flags.state?.length) parts.push(`state ${flags.state.map(stateName).join(',')}`);
+  if (flags.ipv4 && !flags.ipv6) parts.push('IPv4');
+  if (flags.ipv6 && !flags.ipv4) parts.push('IPv6');
+  if (flags.netns?.length) parts.push(`netns ${flags.netns.join(',')}`);
+  if (flags.cgroup) parts.push(`cgroup ${flags.cgroup}`);
+  return parts.join(' ');
+}
+
+export async function runLive(flags: LiveFlags): Promise<void> {
+  const mode = chooseMode(flags);
+  // The view counts TIME_WAIT with count_states: its snapshot needs full sockets only.
+  // The view reports no end snapshot: it shows the kernel's state counts.
+  const source = openLiveSource(flags, { command: 'live', emitAccepts: mode === 'view', endSnapshot: false });
+  const { clock, cgroups } = source;
+  // Only the view follows connections (for its distributions): the event
+  // modes stay a straight pass from the ring buffer to stdout.
+  const latencies = new LatencySet('us');
+  const tracker = new ConnectionTracker({ onMeasure: (kind, ns, conn) => latencies.add(kind, ns, conn) });
+  if (mode === 'view') tracker.loadSnapshot(source.start.sockets, source.start.tsNs);
+
+  const startedNs = clock.nowNs();
+  const stats = new LiveStats((e) => shortContainerId(cgroups.containerOf(e.cgroupId, e.pid)));
+  const out = new LineOutput(process.stdout, () => source.stop('output closed'));
+  const width = endpointWidth(Boolean(flags.ipv6 && !flags.ipv4));
+  const extra = mode === 'events' ? ExtraColumns.choose(cgroups, source.start.files, flags) : ExtraColumns.none();
+
+  const render: Record<Mode, (events: TransitionEvent[]) => void> = {
+    view: (events) => {
+      stats.add(events);
+      tracker.apply(events);
+    },
+    events: (events) => out.writeLines(events.map((e) => eventLine(e, clock, width, extra))),
+    json: (events) => out.writeLines(events.map((e) => eventJsonLine(e, clock, cgroups))),
+  };
+  if (mode === 'events') out.writeLines([eventHeader(width, extra)]);
+
+  let stateCounts: number[] = [];
+  let lastTickNs = startedNs;
+  const redraw = () => {
+    const nowNs = clock.nowNs();
+    stats.tick();
+    out.redraw(renderLiveView({
+      now: clock.timeOfDay(nowNs),
+      elapsedSeconds: (nowNs - startedNs) / 1e9,
+      intervalSeconds: Math.max((nowNs - lastTickNs) / 1e9, 0.001),
+      stateCounts,
+      stats,
+      counters: source.counters(),
+      filters: describeFilters(flags),
+      unfilteredCounts: [...(flags.netns?.length ? ['--netns'] : []), ...(flags.cgroup ? ['--cgroup'] : [])],
+      topN: flags.top ?? 8,
+      latencies,
+      connectionsDropped: tracker.dropped,
+    }));
+    lastTickNs = nowNs;
+  };
+  const refresh = () => {
+    stateCounts = source.stateCounts();
+    redraw();
+  };
+  const viewTimer = mode === 'view' ? setInterval(refresh, 1000) : undefined;
+
+  await source.run({
+    onEvents: render[mode],
+    // The view shows lost events itself.
+    onLost: (newlyLost, total) => { if (mode !== 'view') reportLostLine(out, mode === 'json', newlyLost, total); },
+  });
+
+  if (viewTimer) clearInterval(viewTimer);
+  // Detached now: the last view keeps the last state counts taken.
+  if (mode === 'view') redraw();
+  // Only the view follows connections, and so can drop some.
+  printCounters(source.counters(), Boolean(flags.verbose), mode === 'view' ? tracker.dropped : undefined);
+  await out.flush();
+}

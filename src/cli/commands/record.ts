@@ -1,0 +1,39 @@
+/** `tcptrace record -o FILE`: the trace to a file, for `report` and `export` elsewhere. */
+import { FilterFlags } from '../options';
+import { LineOutput } from '../output';
+import { TraceLayout } from '../../trace/writer';
+import { finishCommand, openLiveSource } from '../run';
+import { thousands } from '../../format/table';
+
+export interface RecordCmdFlags extends FilterFlags {
+  output: string;
+  format?: TraceLayout;
+  duration?: number;
+  verbose?: boolean;
+}
+
+function megabytes(bytes: number): string {
+  return `${(bytes / 1e6).toFixed(1)} MB`;
+}
+
+export async function runRecord(flags: RecordCmdFlags): Promise<void> {
+  const source = openLiveSource({ ...flags, record: flags.output, recordFormat: flags.format }, { command: 'record' });
+  const writer = source.recording!;
+  const startedMs = Date.now();
+  const status = () => {
+    const c = source.counters();
+    process.stderr.write(`\rrecording ${((Date.now() - startedMs) / 1000).toFixed(0)} s  ` +
+      `${thousands(writer.events)} transitions  ${megabytes(writer.bytesWritten)} written  lost ${c.lostEvents}   `);
+  };
+  const timer = process.stderr.isTTY ? setInterval(status, 1000) : undefined;
+  try {
+    await source.run({ onEvents: () => {} });
+  } finally {
+    if (timer) {
+      clearInterval(timer);
+      process.stderr.write('\n');
+    }
+  }
+  process.stderr.write(`tcptrace: wrote ${thousands(writer.events)} transitions to ${flags.output} (${megabytes(writer.bytesWritten)})\n`);
+  await finishCommand(source, new LineOutput(), flags.verbose);
+}

@@ -1,0 +1,71 @@
+/** `tcptrace report FILE [summary|life|hist|culprits]`: the live reports, made from a recording. */
+import { usageError } from '../../errors';
+import { selectionOf } from '../../format/extra-columns';
+import { renderSummary } from '../../format/summary';
+import { SplitBy, Unit } from '../../model/latency';
+import { ReportRun } from '../../reports/report-run';
+import { summaryReport } from '../../reports/summary';
+import { FileSource } from '../../source/file';
+import { LineOutput } from '../output';
+import { printCulprits } from './culprits';
+import { printHist } from './hist';
+import { printLife } from './life';
+
+export type ReportKind = 'summary' | 'life' | 'hist' | 'culprits';
+
+export interface ReportFlags {
+  json?: boolean;
+  by?: SplitBy;
+  unit?: Unit;
+  minAge?: number;
+  pid?: number[];
+}
+
+/** The flags that mean something only for one report, and which. */
+const ONLY_FOR: Record<string, { flag: string; report: ReportKind }> = {
+  by: { flag: '--by', report: 'hist' },
+  unit: { flag: '--unit', report: 'hist' },
+  minAge: { flag: '--min-age', report: 'culprits' },
+  pid: { flag: '--pid', report: 'culprits' },
+};
+
+/** A flag that this report would ignore is a mistake: say so rather than ignore it. */
+export function checkReportFlags(kind: ReportKind, flags: ReportFlags & { html?: boolean; output?: string }): void {
+  for (const [key, { flag, report }] of Object.entries(ONLY_FOR)) {
+    if (flags[key as keyof ReportFlags] !== undefined && kind !== report) {
+      throw usageError(`${flag} is for the ${report} report, not ${kind}`);
+    }
+  }
+  if (flags.html) {
+    if (kind !== 'summary') throw usageError(`--html makes one page of every report: leave out "${kind}"`);
+    if (flags.json) throw usageError('--html and --json cannot be used together');
+    if (!flags.output) throw usageError('--html needs -o <file>');
+  } else if (flags.output) {
+    throw usageError('-o is for --html (the reports print to stdout)');
+  }
+}
+
+async function printSummary(source: FileSource, json: boolean, out: LineOutput): Promise<ReportRun> {
+  const run = await summaryReport(source);
+  out.writeLines(json ? [JSON.stringify(run.summary)] : renderSummary(run.summary));
+  return run;
+}
+
+export async function runReport(file: string, kind: ReportKind, flags: ReportFlags): Promise<void> {
+  const source = await FileSource.open(file);
+  const out = new LineOutput();
+  let run: ReportRun;
+  switch (kind) {
+    case 'life': run = await printLife(source, flags, selectionOf(source.header.options), out); break;
+    case 'hist': run = await printHist(source, flags, out); break;
+    case 'culprits': run = await printCulprits(source, flags, out); break;
+    default: run = await printSummary(source, Boolean(flags.json), out);
+  }
+  if (run.connectionsDropped) {
+    process.stderr.write(`tcptrace: ${run.connectionsDropped} connections dropped from the report (too many open at once to follow)\n`);
+  }
+  if (source.truncated) {
+    process.stderr.write(`tcptrace: ${file} was cut off (no footer): the report covers it up to its last whole line\n`);
+  }
+  await out.flush();
+}

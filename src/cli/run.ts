@@ -1,0 +1,74 @@
+/**
+ * What every tracing command does around its report: opens the live source
+ * its flags ask for, says what was lost, and ends cleanly.
+ */
+import { lostJsonLine } from '../format/event-json';
+import { TracerCounters } from '../kernel/native';
+import { LiveRun, LiveSource } from '../source/live';
+import { TraceLayout } from '../trace/writer';
+import { FilterFlags, tracerOptions } from './options';
+import { LineOutput } from './output';
+
+/** Lost events as they are counted: a {"lost": N} line in JSON, else a note on stderr. */
+export function reportLostLine(out: LineOutput, json: boolean, newlyLost: number, total: number): void {
+  if (json) out.writeLines([lostJsonLine(newlyLost)]);
+  else process.stderr.write(`tcptrace: ${newlyLost} events lost (ring buffer full; ${total} in all)\n`);
+}
+
+/**
+ * At exit: what was lost, inferred or untracked, always when any was, and
+ * with -v. `connectionsDropped` is the tracker's own count (connections it
+ * stopped following past its cap), for the commands that follow connections.
+ */
+export function printCounters(c: TracerCounters, verbose: boolean, connectionsDropped?: number): void {
+  if (!verbose && !c.lostEvents && !c.untrackedSockets && !c.inferred && !connectionsDropped) return;
+  const dropped = connectionsDropped === undefined ? '' : `, ${connectionsDropped} connections dropped (too many open to follow)`;
+  process.stderr.write(`tcptrace: ${c.lostEvents} events lost (${c.lostRingBufferFull} ring buffer full, ` +
+    `${c.lostNested} nested), ${c.inferred} inferred (*), ${c.nestedCaught} nested caught, ` +
+    `${c.untrackedSockets} sockets untracked (kernel socket map full)${dropped}\n`);
+}
+
+export interface RecordFlags {
+  /** Also record the trace to this file (docs/trace-format.md). */
+  record?: string;
+  recordFormat?: TraceLayout;
+}
+
+/** What a command needs of the kernel side, besides its flags. */
+export interface LiveNeeds extends Omit<LiveRun, 'durationSeconds' | 'verbose'> {
+  /** The command's name, kept in a recording's header. */
+  command: string;
+  /** Accept records (the accept-queue wait); every recording has them. */
+  emitAccepts?: boolean;
+  /** Snapshots with TIME_WAIT and request sockets; every recording has them (its report's chart). */
+  snapshotsWithTimeWait?: boolean;
+}
+
+/** The kernel side for a command, recording to --record if asked. */
+export function openLiveSource(
+  flags: FilterFlags & RecordFlags & { duration?: number; verbose?: boolean },
+  { command, emitAccepts, snapshotsWithTimeWait, ...run }: LiveNeeds,
+): LiveSource {
+  // Without them by default: there can be hundreds of thousands of TIME_WAIT sockets.
+  const options = {
+    ...tracerOptions(flags),
+    emitAccepts: Boolean(emitAccepts || flags.record),
+    snapshotFullSocketsOnly: !(flags.record || snapshotsWithTimeWait),
+  };
+  const record = flags.record
+    ? { path: flags.record, layout: flags.recordFormat ?? 'jsonl', options: { command, ...recordedFlags(flags) } }
+    : undefined;
+  return LiveSource.open(options, { ...run, durationSeconds: flags.duration, verbose: flags.verbose }, record);
+}
+
+/** The flags worth keeping in a recording's header. */
+function recordedFlags(flags: object): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined && typeof v !== 'function'));
+}
+
+export async function finishCommand(
+  source: { counters(): TracerCounters }, out: LineOutput, verbose?: boolean, connectionsDropped?: number,
+): Promise<void> {
+  printCounters(source.counters(), Boolean(verbose), connectionsDropped);
+  await out.flush();
+}

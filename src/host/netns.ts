@@ -1,0 +1,64 @@
+/**
+ * Network namespaces as users name them: an inode number (what events carry),
+ * a name made by `ip netns add` (/run/netns/NAME), or a process (`pid:PID`,
+ * /proc/PID/ns/net). A namespace's inode is the inode of those files.
+ */
+import * as fs from 'node:fs';
+import { usageError } from '../errors';
+
+export const NETNS_RUN_DIR = '/run/netns';
+const MAX_INODE = 0xffff_ffff; // ns.inum is an unsigned int
+
+/** The namespace file's inode, if it is one (on nsfs, as /proc/self/ns/net is):
+ *  /run/netns/NAME is a plain file when its bind mount is gone. */
+function inodeOf(file: string): number | null {
+  try {
+    const st = fs.statSync(file);
+    return st.dev === nsfsDevice() ? st.ino : null;
+  } catch {
+    return null;
+  }
+}
+
+let nsfsDev: number | undefined;
+
+function nsfsDevice(): number {
+  nsfsDev ??= fs.statSync('/proc/self/ns/net').dev;
+  return nsfsDev;
+}
+
+/** One `--netns` value to its inode; a usage error naming the value otherwise. */
+export function netnsInode(text: string, runDir = NETNS_RUN_DIR): number {
+  if (/^\d+$/.test(text)) {
+    const n = Number(text);
+    if (n < 1 || n > MAX_INODE) throw usageError(`--netns: ${text} is out of range (1-${MAX_INODE})`);
+    return n;
+  }
+  const pid = /^pid:(.*)$/.exec(text);
+  if (pid) {
+    if (!/^[1-9]\d{0,9}$/.test(pid[1])) throw usageError(`--netns: "${text}" needs a process id (pid:1234)`);
+    return processNetns(pid[1], text);
+  }
+  // A name of `ip netns`: one path component.
+  if (text === '.' || text === '..' || text.includes('/') || text.includes('\0')) {
+    throw usageError(`--netns: "${text}" is not an inode number, a name from "ip netns list", or pid:PID`);
+  }
+  const inode = inodeOf(`${runDir}/${text}`);
+  if (inode === null) throw usageError(`--netns: no network namespace named "${text}" (see "ip netns list")`);
+  return inode;
+}
+
+function processNetns(pid: string, text: string): number {
+  try {
+    return fs.statSync(`/proc/${pid}/ns/net`).ino;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw usageError(`--netns: no process ${pid} (from "${text}")`);
+    throw usageError(`--netns: cannot read the network namespace of process ${pid} (${code ?? 'error'})`);
+  }
+}
+
+/** The network namespace tcptrace itself runs in. */
+export function ownNetns(): number {
+  return fs.statSync('/proc/self/ns/net').ino;
+}

@@ -1,0 +1,323 @@
+/**
+ * Binary records from the addon -> plain objects. The offsets below mirror
+ * bpf/tcptrace.h; test/decoder.test.ts checks them against the offsets the
+ * addon's compiler used, so the two cannot drift apart unnoticed.
+ */
+import { formatAddress } from './addr';
+import { AF_INET, TCP } from './states';
+
+export const EVENT_LAYOUT = {
+  size: 136, ts_ns: 0, skaddr: 8, sock_id: 16, prev_state_ns: 24, saddr: 32, daddr: 48,
+  netns: 64, pid: 68, sport: 72, dport: 74, family: 76, oldstate: 77, newstate: 78,
+  owner_src: 79, comm: 80, flags: 96, kind: 97, peer_fin: 98, sk_err: 100,
+  tx_bytes: 104, rx_bytes: 112, idle_ns: 120, cgroup_id: 128,
+} as const;
+
+/** TCPTRACE_EVENT_* bits of the flags field. */
+export const EVENT_FLAGS = { inferred: 0x1 } as const;
+
+/** enum tcptrace_event_kind. */
+export const EVENT_KINDS = ['transition', 'accept'] as const;
+export type EventKind = (typeof EVENT_KINDS)[number];
+
+
+export const SOCK_REC_LAYOUT = {
+  size: 80, skaddr: 0, sock_id: 8, saddr: 16, daddr: 32, netns: 48, uid: 52, inode: 56,
+  sport: 60, dport: 62, family: 64, state: 65, tw_substate: 66, ack_backlog: 68, max_ack_backlog: 72,
+} as const;
+
+export const FILE_REC_LAYOUT = { size: 48, skaddr: 0, sock_id: 8, pid: 16, fd: 20, comm: 24, cgroup_id: 40 } as const;
+
+export const COMM_LEN = 16;
+export const STATE_COUNT_SLOTS = 16;
+
+/** Where an event's owner came from (enum tcptrace_owner_src). */
+export const OWNER_SOURCES = [null, 'syscall', 'cached', 'listener', 'snapshot'] as const;
+export type OwnerSource = (typeof OWNER_SOURCES)[number];
+
+/** A socket's identity in a trace and its two ends, as every record carries them. */
+export interface Endpoints {
+  /** Unique per socket life within one trace (0: not tracked). */
+  sockId: number;
+  family: 4 | 6;
+  saddr: string;
+  sport: number;
+  daddr: string;
+  dport: number;
+  netns: number;
+}
+
+/** Keeps the last known ends: ports are 0 before connect() picks one and
+ *  after the kernel releases it at ->CLOSE. */
+export function takeEndpoints(target: Endpoints, e: Endpoints): void {
+  if (e.sport) target.sport = e.sport;
+  if (e.dport) {
+    target.saddr = e.saddr;
+    target.daddr = e.daddr;
+    target.dport = e.dport;
+  }
+}
+
+export interface TransitionEvent extends Endpoints {
+  /** 'accept': accept() returned the socket; prevStateNs is then its wait in the accept queue. */
+  kind: EventKind;
+  /** CLOCK_MONOTONIC nanoseconds (the kernel's bpf_ktime_get_ns). */
+  tsNs: number;
+  skaddr: string;
+  oldstate: number;
+  newstate: number;
+  /** Time spent in oldstate, or null where the trace did not see it begin. */
+  prevStateNs: number | null;
+  /** Owner tgid, or null where no process context has named it. */
+  pid: number | null;
+  comm: string | null;
+  /** The owner's cgroup v2 id (the inode of its /sys/fs/cgroup directory); null with no owner. */
+  cgroupId: number | null;
+  ownerSource: OwnerSource;
+  /** Not seen: the kernel skipped its BPF programs for this transition and the
+   *  socket's next one revealed it. Its time is when that was noticed. */
+  inferred: boolean;
+  /** The kernel's byte counters: tx counts an acked SYN and FIN, rx the peer's FIN (see tracker). */
+  txBytes: number;
+  rxBytes: number;
+  /** At ->CLOSE: the socket's errno (0 if none), and whether the peer's FIN had been processed. */
+  error: number;
+  peerFinReceived: boolean;
+  /** Time since the owner's last send/recv on this socket; null if none was seen. */
+  idleNs: number | null;
+}
+
+/** sockId is 0 for TIME_WAIT and request sockets, which are not tracked. */
+export interface SnapshotSocket extends Endpoints {
+  skaddr: string;
+  uid: number;
+  inode: number;
+  /** The kernel's state: TIME_WAIT for every timewait socket, NEW_SYN_RECV for a request socket. */
+  state: number;
+  /** Timewait sockets only: TIME_WAIT, or FIN_WAIT2 for an orphan still waiting
+   *  for the peer's FIN (the state ss and /proc/net/tcp show). */
+  twSubstate?: number;
+  /** Listening sockets only: connections waiting in the accept queue, and its limit. */
+  acceptQueue?: number;
+  acceptQueueLimit?: number;
+}
+
+export interface SnapshotFile {
+  skaddr: string;
+  sockId: number;
+  pid: number;
+  fd: number;
+  comm: string;
+  /** The holder's cgroup v2 id. */
+  cgroupId: number;
+  /** Added when the snapshot is taken (from /proc), so a recording keeps it. */
+  cmdline?: string;
+}
+
+/** The sockets of the host and who holds each, as the iterators list them. */
+export interface Snapshot {
+  sockets: SnapshotSocket[];
+  files: SnapshotFile[];
+}
+
+/** A snapshot and when it was taken (monotonic ns, as events' tsNs). */
+export interface TimedSnapshot extends Snapshot {
+  tsNs: number;
+}
+
+function u64(buf: Buffer, offset: number): number {
+  return buf.readUInt32LE(offset) + buf.readUInt32LE(offset + 4) * 0x1_0000_0000;
+}
+
+const HEX_DIGITS = [...'0123456789abcdef'].map((c) => c.charCodeAt(0));
+
+/**
+ * A u64 as hex, as bcc prints kernel addresses. Built in one piece: joined
+ * halves make a rope string that every Map lookup must flatten first, which
+ * made joining 100,000 snapshot sockets to their holders several times slower.
+ */
+function hex64(buf: Buffer, offset: number): string {
+  const hi = buf.readUInt32LE(offset + 4), lo = buf.readUInt32LE(offset);
+  const d = HEX_DIGITS;
+  const text = String.fromCharCode(
+    d[hi >>> 28], d[(hi >>> 24) & 15], d[(hi >>> 20) & 15], d[(hi >>> 16) & 15],
+    d[(hi >>> 12) & 15], d[(hi >>> 8) & 15], d[(hi >>> 4) & 15], d[hi & 15],
+    d[lo >>> 28], d[(lo >>> 24) & 15], d[(lo >>> 20) & 15], d[(lo >>> 16) & 15],
+    d[(lo >>> 12) & 15], d[(lo >>> 8) & 15], d[(lo >>> 4) & 15], d[lo & 15]);
+  if (hi >= 0x1000_0000) return text; // kernel addresses: no leading zero
+  // Leading zeros dropped, the low half always in full.
+  return hi === 0 ? text.slice(8) : text.slice(text.search(/[^0]/));
+}
+
+function cString(buf: Buffer, offset: number, length: number): string {
+  const end = buf.indexOf(0, offset);
+  return buf.toString('utf8', offset, end < 0 || end > offset + length ? offset + length : end);
+}
+
+// A socket's address comes in every one of its events: format it once per
+// socket. Kernel addresses start 0xffff, so the low 48 bits key it exactly.
+const SKADDR_CACHE_MAX = 16384;
+const skaddrTexts = new Map<number, string>();
+
+function skaddrText(buf: Buffer, at: number): string {
+  const high = buf.readUInt32LE(at + 4);
+  if (high >>> 16 !== 0xffff) return hex64(buf, at);
+  const key = (high & 0xffff) * 0x1_0000_0000 + buf.readUInt32LE(at);
+  let text = skaddrTexts.get(key);
+  if (text === undefined) {
+    if (skaddrTexts.size >= SKADDR_CACHE_MAX) skaddrTexts.clear();
+    skaddrTexts.set(key, (text = hex64(buf, at)));
+  }
+  return text;
+}
+
+// A process's name comes in every event it owns: keep the last one seen per
+// pid, with its raw bytes, so a rename (exec, prctl) is still noticed.
+interface CommText { raw: [number, number, number, number]; text: string }
+const COMM_CACHE_MAX = 4096;
+const commTexts = new Map<number, CommText>();
+
+function commText(buf: Buffer, at: number, pid: number): string {
+  const w0 = buf.readInt32LE(at), w1 = buf.readInt32LE(at + 4);
+  const w2 = buf.readInt32LE(at + 8), w3 = buf.readInt32LE(at + 12);
+  const known = commTexts.get(pid);
+  if (known && known.raw[0] === w0 && known.raw[1] === w1 && known.raw[2] === w2 && known.raw[3] === w3) {
+    return known.text;
+  }
+  const text = cString(buf, at, COMM_LEN);
+  if (commTexts.size >= COMM_CACHE_MAX) commTexts.clear();
+  commTexts.set(pid, { raw: [w0, w1, w2, w3], text });
+  return text;
+}
+
+// Addresses repeat endlessly (a busy host talks to few peers): format each
+// once. Bounded: cleared when full, so a scan of many addresses costs only speed.
+const ADDRESS_CACHE_MAX = 4096;
+const v4Text = new Map<number, string>();
+const v6Text = new Map<string, string>();
+
+function addressText(buf: Buffer, at: number, rawFamily: number): string {
+  if (rawFamily === AF_INET) {
+    const key = buf.readUInt32LE(at);
+    let text = v4Text.get(key);
+    if (text === undefined) {
+      if (v4Text.size >= ADDRESS_CACHE_MAX) v4Text.clear();
+      v4Text.set(key, (text = formatAddress(buf, at, rawFamily)));
+    }
+    return text;
+  }
+  const key = buf.toString('latin1', at, at + 16);
+  let text = v6Text.get(key);
+  if (text === undefined) {
+    if (v6Text.size >= ADDRESS_CACHE_MAX) v6Text.clear();
+    v6Text.set(key, (text = formatAddress(buf, at, rawFamily)));
+  }
+  return text;
+}
+
+function familyOf(raw: number): 4 | 6 {
+  return raw === AF_INET ? 4 : 6;
+}
+
+function checkWhole(buf: Buffer, size: number, what: string): void {
+  if (buf.length % size !== 0) {
+    throw new Error(`${what}: ${buf.length} bytes is not a whole number of ${size}-byte records`);
+  }
+}
+
+export function decodeEvent(buf: Buffer, at: number): TransitionEvent {
+  const L = EVENT_LAYOUT;
+  const rawFamily = buf[at + L.family];
+  const source = OWNER_SOURCES[buf[at + L.owner_src]] ?? null;
+  const prev = u64(buf, at + L.prev_state_ns);
+  const pid = buf.readUInt32LE(at + L.pid);
+  return {
+    kind: EVENT_KINDS[buf[at + L.kind]] ?? 'transition',
+    tsNs: u64(buf, at + L.ts_ns),
+    skaddr: skaddrText(buf, at + L.skaddr),
+    sockId: u64(buf, at + L.sock_id),
+    family: familyOf(rawFamily),
+    saddr: addressText(buf, at + L.saddr, rawFamily),
+    sport: buf.readUInt16LE(at + L.sport),
+    daddr: addressText(buf, at + L.daddr, rawFamily),
+    dport: buf.readUInt16LE(at + L.dport),
+    netns: buf.readUInt32LE(at + L.netns),
+    oldstate: buf[at + L.oldstate],
+    newstate: buf[at + L.newstate],
+    prevStateNs: prev === 0 ? null : prev,
+    pid: source === null ? null : pid,
+    comm: source === null ? null : commText(buf, at + L.comm, pid),
+    cgroupId: source === null ? null : u64(buf, at + L.cgroup_id) || null,
+    ownerSource: source,
+    inferred: (buf[at + L.flags] & EVENT_FLAGS.inferred) !== 0,
+    txBytes: u64(buf, at + L.tx_bytes),
+    rxBytes: u64(buf, at + L.rx_bytes),
+    error: buf.readUInt16LE(at + L.sk_err),
+    peerFinReceived: buf[at + L.peer_fin] === 1,
+    idleNs: u64(buf, at + L.idle_ns) || null,
+  };
+}
+
+export function decodeEvents(batch: Buffer): TransitionEvent[] {
+  checkWhole(batch, EVENT_LAYOUT.size, 'event batch');
+  const events: TransitionEvent[] = new Array(batch.length / EVENT_LAYOUT.size);
+  for (let i = 0, at = 0; at < batch.length; i++, at += EVENT_LAYOUT.size) events[i] = decodeEvent(batch, at);
+  return events;
+}
+
+export function decodeSnapshotSockets(buf: Buffer): SnapshotSocket[] {
+  const L = SOCK_REC_LAYOUT;
+  checkWhole(buf, L.size, 'socket snapshot');
+  const out: SnapshotSocket[] = [];
+  for (let at = 0; at < buf.length; at += L.size) {
+    const rawFamily = buf[at + L.family];
+    const socket: SnapshotSocket = {
+      skaddr: hex64(buf, at + L.skaddr),
+      sockId: u64(buf, at + L.sock_id),
+      family: familyOf(rawFamily),
+      saddr: addressText(buf, at + L.saddr, rawFamily),
+      sport: buf.readUInt16LE(at + L.sport),
+      daddr: addressText(buf, at + L.daddr, rawFamily),
+      dport: buf.readUInt16LE(at + L.dport),
+      netns: buf.readUInt32LE(at + L.netns),
+      uid: buf.readUInt32LE(at + L.uid),
+      inode: buf.readUInt32LE(at + L.inode),
+      state: buf[at + L.state],
+    };
+    // Only where they mean something, so other sockets' records stay as they were.
+    if (socket.state === TCP.TIME_WAIT) socket.twSubstate = buf[at + L.tw_substate];
+    if (socket.state === TCP.LISTEN) {
+      socket.acceptQueue = buf.readUInt32LE(at + L.ack_backlog);
+      socket.acceptQueueLimit = buf.readUInt32LE(at + L.max_ack_backlog);
+    }
+    out.push(socket);
+  }
+  return out;
+}
+
+export function decodeSnapshotFiles(buf: Buffer): SnapshotFile[] {
+  const L = FILE_REC_LAYOUT;
+  checkWhole(buf, L.size, 'file snapshot');
+  const out: SnapshotFile[] = [];
+  for (let at = 0; at < buf.length; at += L.size) {
+    out.push({
+      skaddr: hex64(buf, at + L.skaddr),
+      sockId: u64(buf, at + L.sock_id),
+      pid: buf.readUInt32LE(at + L.pid),
+      fd: buf.readUInt32LE(at + L.fd),
+      comm: cString(buf, at + L.comm, COMM_LEN),
+      cgroupId: u64(buf, at + L.cgroup_id),
+    });
+  }
+  return out;
+}
+
+/** Sockets per state number, from the count_states iterator. */
+export function decodeStateCounts(buf: Buffer): number[] {
+  if (buf.length !== 4 * STATE_COUNT_SLOTS) {
+    throw new Error(`state counts: ${buf.length} bytes, expected ${4 * STATE_COUNT_SLOTS}`);
+  }
+  const counts: number[] = [];
+  for (let i = 0; i < STATE_COUNT_SLOTS; i++) counts.push(buf.readUInt32LE(i * 4));
+  return counts;
+}

@@ -1,0 +1,92 @@
+/**
+ * Loads the addon (build/Release/tcptrace.node) and gives it a type. If it is
+ * missing, the error says every place that was tried and how to build it.
+ */
+import * as path from 'node:path';
+import { TcptraceError } from '../errors';
+
+export interface TracerOptions {
+  ringBufferBytes?: number;
+  wakeupBytes?: number;
+  family?: number;
+  stateMask?: number;
+  ports?: number[];
+  pids?: number[];
+  /** Only these network namespaces (inode numbers). */
+  netns?: number[];
+  /** Also report accept() returning each socket (the accept-queue wait). */
+  emitAccepts?: boolean;
+  /** Leave TIME_WAIT and request sockets out of snapshot(): faster start on a host full of them. */
+  snapshotFullSocketsOnly?: boolean;
+  /** Load only the iterators: a snapshot, with nothing attached to the TCP path. */
+  iteratorsOnly?: boolean;
+}
+
+export interface TracerCounters {
+  /** Transitions that never reached user space: the sum of the two below. */
+  lostEvents: number;
+  /** No room in the ring buffer (raise --ring-buffer). */
+  lostRingBufferFull: number;
+  /** Skipped by the kernel while the program was already running on that CPU. */
+  lostNested: number;
+  /** Skipped by the kernel for that reason but handled by the understudy program. */
+  nestedCaught: number;
+  /** Never run for by the kernel, and deduced from the socket's next transition. */
+  inferred: number;
+  untrackedSockets: number;
+}
+
+export type IteratorName = 'snapshot_socks' | 'snapshot_files' | 'count_states';
+
+export interface NativeTracer {
+  /** Each batch is lent for the call only: its memory is released (the array
+   *  emptied) as soon as onBatch returns, so nothing may keep it. */
+  start(onBatch: (batch: Uint8Array) => void, onEnd: () => void, pollMs: number): void;
+  stop(): void;
+  counters(): TracerCounters;
+  runIterator(name: IteratorName): Buffer;
+  skippedPrograms(): string[];
+}
+
+type Offsets = Record<string, number> & { size: number };
+
+export interface NativeLayout {
+  event: Offsets;
+  sockRec: Offsets;
+  fileRec: Offsets;
+  ownerSource: Record<'none' | 'current' | 'cached' | 'listener' | 'snapshot', number>;
+  eventFlags: Record<'inferred', number>;
+  eventKinds: Record<'transition' | 'accept', number>;
+  stateCountsSize: number;
+}
+
+export interface NativeAddon {
+  Tracer: new (options: TracerOptions) => NativeTracer;
+  setErrorClass(errorClass: typeof TcptraceError): void;
+  layout: NativeLayout;
+}
+
+const PACKAGE_ROOT = path.resolve(__dirname, '..', '..', '..');
+const CANDIDATES = ['build/Release/tcptrace.node', 'build/Debug/tcptrace.node'];
+
+let loaded: NativeAddon | undefined;
+
+export function loadNative(): NativeAddon {
+  if (loaded) return loaded;
+  const tried: string[] = [];
+  for (const candidate of CANDIDATES) {
+    const file = path.join(PACKAGE_ROOT, candidate);
+    try {
+      loaded = require(file) as NativeAddon;
+      loaded.setErrorClass(TcptraceError);
+      return loaded;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      tried.push(code === 'MODULE_NOT_FOUND' ? `${file} (not found)` : `${file} (${(err as Error).message})`);
+    }
+  }
+  throw new TcptraceError(
+    `the native addon is not built (run "npm run build"); looked in: ${tried.join('; ')}`,
+    'ENOADDON',
+  );
+}

@@ -1,0 +1,134 @@
+/**
+ * One tracing session: the kernel side attached, its start-up snapshot, and
+ * decoded transitions delivered in batches until stop(). Every command that
+ * watches the kernel goes through here; none touches the addon directly.
+ */
+import {
+  decodeEvents, decodeSnapshotFiles, decodeSnapshotSockets, decodeStateCounts, EVENT_LAYOUT,
+  Snapshot, TransitionEvent,
+} from './decoder';
+import type { CgroupFilter } from './cgroup-filter';
+import { loadNative, NativeTracer, TracerCounters, TracerOptions } from './native';
+import { preflight } from './preflight';
+
+/** Records decoded and handed on at a time (see start()). */
+const SLICE_BYTES = 1024 * EVENT_LAYOUT.size;
+
+export interface SessionHandlers {
+  onEvents(events: TransitionEvent[]): void;
+  /** Events the kernel could not hand over (ring buffer full), as they are counted. */
+  onLost?(newlyLost: number, totalLost: number): void;
+}
+
+export interface SessionOptions extends TracerOptions {
+  /** Longest wait before a waiting batch is read, in ms. */
+  pollMs?: number;
+  /** --cgroup: applied here, to every batch and snapshot, so every command gets it. */
+  cgroup?: CgroupFilter;
+}
+
+export class TraceSession {
+  private readonly tracer: NativeTracer;
+  private readonly pollMs: number;
+  private readonly cgroup?: CgroupFilter;
+  private lostSeen = 0;
+  private stopped?: Promise<void>;
+  private finishStop?: () => void;
+  readonly notes: string[] = [];
+
+  private constructor(tracer: NativeTracer, pollMs: number, cgroup?: CgroupFilter) {
+    this.tracer = tracer;
+    this.pollMs = pollMs;
+    this.cgroup = cgroup;
+  }
+
+  /** Checks the host, loads and attaches. Throws TcptraceError on any failure. */
+  static open(options: SessionOptions = {}): TraceSession {
+    const { tracefsMounted } = preflight(!options.iteratorsOnly);
+    const addon = loadNative();
+    const { cgroup, pollMs, ...kernel } = options;
+    const ringBufferBytes = kernel.ringBufferBytes ?? 8 << 20;
+    const tracer = new addon.Tracer({
+      wakeupBytes: Math.floor(ringBufferBytes / 4),
+      ...kernel,
+      ringBufferBytes,
+    });
+    const session = new TraceSession(tracer, pollMs ?? 100, cgroup);
+    if (tracefsMounted) session.notes.push('mounted tracefs at /sys/kernel/tracing');
+    const skipped = tracer.skippedPrograms();
+    if (skipped.length) session.notes.push(`kernel lacks sock_send_length/sock_recv_length: owners are learned at connect, accept and close only`);
+    return session;
+  }
+
+  /**
+   * One snapshot with only the iterators loaded (nothing attached to the TCP
+   * path), and nothing left loaded after it, whatever happens.
+   */
+  static snapshotOnce(options: SessionOptions = {}): Snapshot {
+    const session = TraceSession.open({ ...options, iteratorsOnly: true });
+    try {
+      return session.snapshot();
+    } finally {
+      void session.stop(); // never started: detaches and unloads at once
+    }
+  }
+
+  /** Every TCP socket of this network namespace now, and who holds each
+   *  (with --cgroup, the holders in the cgroup and their sockets). */
+  snapshot(): Snapshot {
+    const sockets = decodeSnapshotSockets(this.tracer.runIterator('snapshot_socks'));
+    const files = decodeSnapshotFiles(this.tracer.runIterator('snapshot_files'));
+    return this.cgroup ? this.cgroup.snapshot({ sockets, files }) : { sockets, files };
+  }
+
+  /** Sockets per state number right now, after the family and port filters. */
+  stateCounts(): number[] {
+    return decodeStateCounts(this.tracer.runIterator('count_states'));
+  }
+
+  counters(): TracerCounters {
+    return this.tracer.counters();
+  }
+
+  start(handlers: SessionHandlers): void {
+    this.stopped = new Promise((resolve) => { this.finishStop = resolve; });
+    this.tracer.start(
+      (lent) => {
+        const batch = Buffer.from(lent.buffer, lent.byteOffset, lent.byteLength); // a view: no copy
+        // A batch can hold 60,000 records. Decoded all at once, their objects
+        // outlive the young generation and every batch ends in a full
+        // collection (half the CPU of live --json); in slices they die young.
+        for (let at = 0; at < batch.length; at += SLICE_BYTES) {
+          this.deliver(batch.subarray(at, at + SLICE_BYTES), handlers);
+        }
+        this.reportLost(handlers);
+      },
+      () => {
+        this.reportLost(handlers);
+        this.finishStop?.();
+      },
+      this.pollMs,
+    );
+  }
+
+  /** Detaches at once; resolves when every event read before that is delivered. */
+  stop(): Promise<void> {
+    this.tracer.stop();
+    return this.stopped ?? Promise.resolve();
+  }
+
+  private deliver(records: Buffer, handlers: SessionHandlers): void {
+    const decoded = decodeEvents(records);
+    const events = this.cgroup ? decoded.filter((e) => this.cgroup!.keepsEvent(e)) : decoded;
+    // Handlers may take a batch's last event: never hand them an empty one.
+    if (events.length) handlers.onEvents(events);
+  }
+
+  private reportLost(handlers: SessionHandlers): void {
+    const { lostEvents } = this.tracer.counters();
+    if (lostEvents > this.lostSeen) {
+      handlers.onLost?.(lostEvents - this.lostSeen, lostEvents);
+      this.lostSeen = lostEvents;
+    }
+  }
+}

@@ -1,0 +1,286 @@
+/**
+ * The Prometheus metrics `tcptrace serve` exposes, defined here as data:
+ * names, help, labels and histogram buckets, and how tcptrace's own
+ * measurements feed them. Labels stay low-cardinality by design: states and
+ * loss reasons, never sockets, ports or peers; processes only for CLOSE_WAIT
+ * holders, capped to the top N with the rest summed.
+ */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { CloseWaitHolding } from './culprits';
+import { STATE_COUNT_SLOTS, TransitionEvent } from '../kernel/decoder';
+import { TracerCounters } from '../kernel/native';
+import { stateName, TCP, TCP_STATES } from '../kernel/states';
+import { MeasureKind } from './tracker';
+
+export interface HistogramSpec {
+  name: string;
+  help: string;
+  /** Upper bounds in seconds, fixed (README, "tcptrace serve"). */
+  buckets: number[];
+}
+
+/**
+ * The four duration histograms, in seconds. The buckets follow what each
+ * duration means in practice, not a generic series.
+ */
+export const DURATION_HISTOGRAMS: Partial<Record<MeasureKind, HistogramSpec>> = {
+  // Loopback and same-host connects take tens of µs, a LAN under a ms, a
+  // WAN tens to hundreds of ms. A lost SYN is resent after 1 s, then 2 s,
+  // 4 s, 8 s (RFC 6298's initial RTO, doubled): the bounds 1, 3, 7, 15 and 31
+  // put connects that needed 1, 2, 3 or 4 retransmitted SYNs in their own bucket.
+  connect: {
+    name: 'tcptrace_connect_latency_seconds',
+    help: 'Client connect latency: SYN_SENT to ESTABLISHED',
+    buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 3, 7, 15, 31],
+  },
+  // A server keeping up accepts within µs of the handshake; a busy event loop
+  // or a full worker pool shows as ms; seconds mean clients are timing out.
+  accept: {
+    name: 'tcptrace_accept_queue_wait_seconds',
+    help: 'Server accept-queue wait: handshake complete (ESTABLISHED) to accept() returning the socket',
+    buckets: [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+  },
+  // From one request (ms) through keep-alive pools (tens of s to minutes,
+  // common idle timeouts 5 s, 60 s, 300 s) to long-lived sessions (hours, a day).
+  lifetime: {
+    name: 'tcptrace_connection_lifetime_seconds',
+    help: 'Connection lifetime, birth to CLOSE, for connections born while traced',
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 14400, 86400],
+  },
+  // A program that reads EOF and closes does so within ms; one that notices
+  // only on its next use of a pooled connection takes seconds to minutes;
+  // a leak never closes (it shows in tcptrace_close_wait_held_sockets instead).
+  closeWait: {
+    name: 'tcptrace_close_wait_duration_seconds',
+    help: "Time in CLOSE_WAIT: the peer's FIN to the program closing its side",
+    buckets: [0.0001, 0.001, 0.01, 0.1, 0.5, 1, 5, 15, 30, 60, 300, 900, 3600],
+  },
+};
+
+/** The labels a CLOSE_WAIT holder is known by: the one place to add one (a container id). */
+export const HOLDER_LABELS = ['pid', 'comm', 'container'] as const;
+export type HolderLabel = (typeof HOLDER_LABELS)[number];
+
+export interface CloseWaitHolder {
+  pid: number;
+  comm: string;
+  /** Its container's short id (12 hex), or "" when it is not in one (Prometheus: no label). */
+  container: string;
+  /** CLOSE_WAIT sockets it holds (one shared after fork counts for each holder). */
+  sockets: number;
+}
+
+export function holderLabels(holder: CloseWaitHolder): Record<HolderLabel, string> {
+  return { pid: String(holder.pid), comm: holder.comm, container: holder.container };
+}
+
+/** The series the holders beyond the top N are summed into. */
+export const OTHER_HOLDERS = Object.fromEntries(HOLDER_LABELS.map((label) => [label, 'other'])) as Record<HolderLabel, string>;
+
+export interface HolderSummary {
+  /** The N holding the most, most first (ties: lowest pid first). */
+  top: CloseWaitHolder[];
+  /** Sockets held by all the others, and how many others there are. */
+  otherSockets: number;
+  otherProcesses: number;
+}
+
+/** Per process, its CLOSE_WAIT sockets; the top N kept, the rest summed. */
+export function summariseHolders(
+  holdings: CloseWaitHolding[],
+  topN: number,
+  containerOf: (pid: number) => string = () => '',
+): HolderSummary {
+  const byPid = new Map<number, CloseWaitHolder>();
+  for (const { holders } of holdings) {
+    for (const [pid, { comm }] of holders) {
+      const holder = byPid.get(pid) ?? { pid, comm, container: containerOf(pid), sockets: 0 };
+      holder.sockets++;
+      byPid.set(pid, holder);
+    }
+  }
+  const ranked = [...byPid.values()].sort((a, b) => b.sockets - a.sockets || a.pid - b.pid);
+  const rest = ranked.slice(topN);
+  return { top: ranked.slice(0, topN), otherSockets: rest.reduce((sum, h) => sum + h.sockets, 0), otherProcesses: rest.length };
+}
+
+/** The states the kernel can report a socket in (NEW_SYN_RECV: a request socket). */
+export const GAUGE_STATES = TCP_STATES.slice(TCP.ESTABLISHED, TCP.NEW_SYN_RECV + 1);
+
+export const METRICS = {
+  sockets: {
+    name: 'tcptrace_sockets',
+    help: 'TCP sockets per state in this network namespace, as the kernel counts them (ss -tan), after the family and port filters; refreshed every --interval',
+    labelNames: ['state'],
+  },
+  transitions: {
+    name: 'tcptrace_transitions_total',
+    help: 'TCP state transitions seen (inferred ones included), by old and new state',
+    labelNames: ['old_state', 'new_state'],
+  },
+  closeWaitHeld: {
+    name: 'tcptrace_close_wait_held_sockets',
+    help: 'CLOSE_WAIT sockets held per process (the fd holder now), for the processes holding the most; the rest summed under pid="other"; refreshed every --interval',
+    labelNames: [...HOLDER_LABELS],
+  },
+  closeWaitHolders: {
+    name: 'tcptrace_close_wait_holder_processes',
+    help: 'Processes holding at least one CLOSE_WAIT socket, those summed under pid="other" included; refreshed every --interval',
+    labelNames: [],
+  },
+  lostEvents: {
+    name: 'tcptrace_lost_events_total',
+    help: 'Transitions that never reached tcptrace: ring_buffer_full (raise --ring-buffer) or nested (skipped by the kernel while the program ran on that CPU)',
+    labelNames: ['reason'],
+  },
+  inferred: {
+    name: 'tcptrace_inferred_transitions_total',
+    help: 'Transitions the kernel ran no BPF program for, deduced from the socket\'s next transition',
+    labelNames: [],
+  },
+  mapFull: {
+    name: 'tcptrace_map_full_untracked_sockets_total',
+    help: 'Sockets the kernel side could not follow because its socket map (262144 entries) was full: their transitions carry no owner and no dwell time',
+    labelNames: [],
+  },
+  trackerEvicted: {
+    name: 'tcptrace_tracker_evicted_connections_total',
+    help: 'Connections user space stopped following (the oldest, beyond 500000 at once): their later durations are not measured',
+    labelNames: [],
+  },
+  ephemeralPorts: {
+    name: 'tcptrace_ephemeral_ports',
+    help: 'Ports in net.ipv4.ip_local_port_range of this network namespace (connect() picks local ports from it); refreshed every --interval',
+    labelNames: [],
+  },
+  buildInfo: {
+    name: 'tcptrace_build_info',
+    help: 'Always 1; the labels say which tcptrace and Node.js are running',
+    labelNames: ['version', 'nodejs_version'],
+  },
+} as const;
+
+/** What the kernel side and the tracker have counted so far (cumulative). */
+export interface LossCounts {
+  tracer: TracerCounters;
+  trackerEvicted: number;
+}
+
+/** The values refreshed every interval. */
+export interface Refresh {
+  /** Sockets per kernel state number, as TraceSession.stateCounts() gives them. */
+  stateCounts: number[];
+  holders: HolderSummary;
+  /** Size of the ephemeral port range; null if it could not be read. */
+  ephemeralPorts: number | null;
+}
+
+const NS_PER_SECOND = 1e9;
+
+/** prom-client's default gauges named like counters (promtool check metrics rejects them). */
+const MISNAMED_DEFAULT_METRICS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
+
+/**
+ * A counter mirroring cumulative counts kept elsewhere (by the kernel, by the
+ * tracker), read at each scrape: each scrape adds what is new, so it never
+ * decreases, as a Prometheus counter must not. Every series exists from the
+ * start, at 0.
+ */
+function mirroredCounter(
+  spec: { name: string; help: string; labelNames: readonly string[] },
+  registry: Registry,
+  read: () => [value: number, labels: Record<string, string>][],
+): Counter<string> {
+  const reported = new Map<string, number>();
+  return new Counter({
+    name: spec.name, help: spec.help, labelNames: [...spec.labelNames], registers: [registry],
+    collect() {
+      for (const [value, labels] of read()) {
+        const key = JSON.stringify(labels);
+        const before = reported.get(key);
+        if (before !== undefined && value <= before) continue;
+        this.inc(labels, value - (before ?? 0));
+        reported.set(key, value);
+      }
+    },
+  });
+}
+
+export class TcpMetrics {
+  readonly registry = new Registry();
+  private readonly socketsGauge: Gauge<string>;
+  private readonly heldGauge: Gauge<string>;
+  private readonly holdersGauge: Gauge<string>;
+  private readonly portsGauge: Gauge<string>;
+  private readonly histograms = new Map<MeasureKind, Histogram<string>>();
+  /** Transitions counted per (old, new) state pair, published at each scrape: cheaper than a labelled inc per event. */
+  private readonly transitionCounts = new Float64Array(STATE_COUNT_SLOTS * STATE_COUNT_SLOTS);
+  private readonly transitionsReported = new Float64Array(STATE_COUNT_SLOTS * STATE_COUNT_SLOTS);
+
+  constructor(version: string, lossCounts: () => LossCounts) {
+    const registry = this.registry;
+    const registers = [registry];
+    const gauge = (spec: { name: string; help: string; labelNames: readonly string[] }) =>
+      new Gauge({ name: spec.name, help: spec.help, labelNames: [...spec.labelNames], registers });
+    this.socketsGauge = gauge(METRICS.sockets);
+    this.heldGauge = gauge(METRICS.closeWaitHeld);
+    this.holdersGauge = gauge(METRICS.closeWaitHolders);
+    this.portsGauge = gauge(METRICS.ephemeralPorts);
+    gauge(METRICS.buildInfo).set({ version, nodejs_version: process.version }, 1);
+    for (const [kind, spec] of Object.entries(DURATION_HISTOGRAMS) as [MeasureKind, HistogramSpec][]) {
+      this.histograms.set(kind, new Histogram({ name: spec.name, help: spec.help, buckets: spec.buckets, registers }));
+    }
+
+    const metrics = this;
+    new Counter({
+      name: METRICS.transitions.name, help: METRICS.transitions.help,
+      labelNames: [...METRICS.transitions.labelNames], registers,
+      collect() { metrics.publishTransitions(this); },
+    });
+    mirroredCounter(METRICS.lostEvents, registry, () => {
+      const { tracer } = lossCounts();
+      return [[tracer.lostRingBufferFull, { reason: 'ring_buffer_full' }], [tracer.lostNested, { reason: 'nested' }]];
+    });
+    mirroredCounter(METRICS.inferred, registry, () => [[lossCounts().tracer.inferred, {}]]);
+    mirroredCounter(METRICS.mapFull, registry, () => [[lossCounts().tracer.untrackedSockets, {}]]);
+    mirroredCounter(METRICS.trackerEvicted, registry, () => [[lossCounts().trackerEvicted, {}]]);
+    // The agent's own cost: CPU, memory, event-loop delay (prom-client's process_ and nodejs_ metrics).
+    collectDefaultMetrics({ register: registry });
+    for (const name of MISNAMED_DEFAULT_METRICS) registry.removeSingleMetric(name);
+  }
+
+  /** Counts each transition (accept() returning a socket is not one). */
+  addEvents(events: TransitionEvent[]): void {
+    for (const e of events) {
+      if (e.kind === 'transition' && e.oldstate < STATE_COUNT_SLOTS && e.newstate < STATE_COUNT_SLOTS) {
+        this.transitionCounts[e.oldstate * STATE_COUNT_SLOTS + e.newstate]++;
+      }
+    }
+  }
+
+  /** A duration the tracker measured, in ns; kinds without a histogram are left out. */
+  observe(kind: MeasureKind, ns: number): void {
+    this.histograms.get(kind)?.observe(ns / NS_PER_SECOND);
+  }
+
+  refresh({ stateCounts, holders, ephemeralPorts }: Refresh): void {
+    for (const state of GAUGE_STATES) this.socketsGauge.set({ state }, stateCounts[TCP_STATES.indexOf(state)] ?? 0);
+    // Processes come and go: only the current top N (and "other") are kept.
+    this.heldGauge.reset();
+    for (const holder of holders.top) this.heldGauge.set(holderLabels(holder), holder.sockets);
+    if (holders.otherProcesses) this.heldGauge.set(OTHER_HOLDERS, holders.otherSockets);
+    this.holdersGauge.set(holders.top.length + holders.otherProcesses);
+    // Unknown is NaN, not 0: an alert comparing against it stays quiet rather than firing.
+    this.portsGauge.set(ephemeralPorts ?? NaN);
+  }
+
+  private publishTransitions(counter: Counter<string>): void {
+    for (let i = 0; i < this.transitionCounts.length; i++) {
+      const delta = this.transitionCounts[i] - this.transitionsReported[i];
+      if (delta === 0) continue;
+      const labels = { old_state: stateName(Math.floor(i / STATE_COUNT_SLOTS)), new_state: stateName(i % STATE_COUNT_SLOTS) };
+      counter.inc(labels, delta);
+      this.transitionsReported[i] = this.transitionCounts[i];
+    }
+  }
+}

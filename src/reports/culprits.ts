@@ -1,0 +1,51 @@
+/** `culprits`: per process, the sockets it holds in CLOSE_WAIT at the end of a source, and why. */
+import { cmdlineOf } from '../host/proc';
+import { TimedSnapshot } from '../kernel/decoder';
+import { buildCulpritReport, CloseWaitLog, CulpritReport } from '../model/culprits';
+import { ConnectionTracker } from '../model/tracker';
+import { EventSource } from '../source/source';
+import { ReportRun } from './report-run';
+
+export interface CulpritsOptions {
+  /** Only sockets in CLOSE_WAIT for at least this many seconds. */
+  minAge?: number;
+  /** Only these holders. */
+  pid?: number[];
+  /** Live: also report on the sockets now, every this many seconds (--watch). */
+  watchSeconds?: number;
+}
+
+export interface CulpritsReport extends ReportRun {
+  report: CulpritReport;
+}
+
+/** Follows the source to its end; returns the report on the sockets and holders there. */
+export async function culpritsReport(
+  source: EventSource, options: CulpritsOptions, onWatch?: (report: CulpritReport) => void,
+): Promise<CulpritsReport> {
+  const log = new CloseWaitLog();
+  const tracker = new ConnectionTracker();
+  tracker.loadSnapshot(source.start.sockets, source.start.tsNs);
+  const report = (snapshot: TimedSnapshot): CulpritReport => buildCulpritReport({
+    snapshot, log, tracker, nowNs: snapshot.tsNs, startedNs: source.start.tsNs,
+    minAgeMs: (options.minAge ?? 0) * 1000, pids: options.pid, cmdlineOf, cgroups: source.cgroups,
+  });
+  const timer = options.watchSeconds
+    ? setInterval(() => onWatch?.(report(source.snapshotNow())), options.watchSeconds * 1000)
+    : undefined;
+  let last: CulpritReport | undefined;
+  try {
+    await source.run({
+      onEvents: (events) => {
+        tracker.apply(events);
+        log.apply(events);
+      },
+      atEnd: () => { last = report(source.finalSnapshot()); },
+    });
+  } finally {
+    if (timer) clearInterval(timer);
+  }
+  // No end snapshot (a recording cut off): finalSnapshot() says so.
+  last ??= report(source.finalSnapshot());
+  return { report: last, connectionsDropped: tracker.dropped };
+}

@@ -1,0 +1,46 @@
+/** `hist`: connect, accept-queue, lifetime, CLOSE_WAIT and FIN_WAIT2 distributions of a whole source. */
+import { LatencySet, SplitBy, Unit } from '../model/latency';
+import { ConnectionTracker } from '../model/tracker';
+import { EventSource } from '../source/source';
+import { OnLost, ReportRun } from './report-run';
+
+export interface HistOptions {
+  by?: SplitBy;
+  unit?: Unit;
+  /** Hand the distributions on every this many seconds, then start them afresh. */
+  intervalSeconds?: number;
+}
+
+export interface HistSink {
+  onInterval?(latencies: LatencySet, nowNs: number): void;
+  onLost?: OnLost;
+}
+
+export interface HistReport extends ReportRun {
+  latencies: LatencySet;
+  /** The last event's time, or the end snapshot's where there is one. */
+  endNs: number;
+}
+
+export async function histReport(source: EventSource, options: HistOptions, sink: HistSink = {}): Promise<HistReport> {
+  const latencies = new LatencySet(options.unit ?? 'us', options.by);
+  const tracker = new ConnectionTracker({ onMeasure: (kind, ns, conn) => latencies.add(kind, ns, conn) });
+  tracker.loadSnapshot(source.start.sockets, source.start.tsNs);
+  let endNs = source.start.tsNs;
+  const timer = options.intervalSeconds
+    ? setInterval(() => { sink.onInterval?.(latencies, source.clock.nowNs()); latencies.reset(); }, options.intervalSeconds * 1000)
+    : undefined;
+  try {
+    await source.run({
+      onEvents: (events) => {
+        tracker.apply(events);
+        endNs = events[events.length - 1].tsNs;
+      },
+      onLost: sink.onLost,
+      atEnd: () => { endNs = source.finalSnapshot().tsNs; },
+    });
+  } finally {
+    if (timer) clearInterval(timer);
+  }
+  return { latencies, endNs, connectionsDropped: tracker.dropped };
+}

@@ -1,0 +1,121 @@
+/** A recorded trace as an event source: its start snapshot, its events in batches, its end. */
+import { CgroupTable } from '../host/cgroups';
+import { Clock } from '../kernel/clock';
+import { SnapshotFile, SnapshotSocket, TimedSnapshot, TransitionEvent } from '../kernel/decoder';
+import { TracerCounters } from '../kernel/native';
+import { TcptraceError } from '../errors';
+import { TraceHeader, TraceLine } from '../trace/format';
+import { readTrace, TraceReadResult } from '../trace/reader';
+import { EventSource, SourceHandlers } from './source';
+
+const NO_COUNTERS: TracerCounters = {
+  lostEvents: 0, lostRingBufferFull: 0, lostNested: 0, nestedCaught: 0, inferred: 0, untrackedSockets: 0,
+};
+
+const BATCH = 4096;
+
+export class FileSource implements EventSource {
+  readonly clock: Clock;
+  readonly cgroups: CgroupTable;
+  private final?: TimedSnapshot;
+  private footerCounters?: TracerCounters;
+  truncated = false;
+
+  private constructor(
+    readonly path: string,
+    readonly header: TraceHeader,
+    readonly start: TimedSnapshot,
+    private readonly lines: AsyncGenerator<TraceLine, TraceReadResult>,
+    private pending: TraceLine | undefined,
+    cgroups: CgroupTable,
+  ) {
+    this.clock = new Clock(header.wallOffsetMs);
+    this.cgroups = cgroups;
+  }
+
+  /** Reads the header and the start snapshot. */
+  static async open(path: string): Promise<FileSource> {
+    const lines = readTrace(path);
+    const first = await lines.next();
+    if (first.done || first.value.type !== 'header') throw new TcptraceError(`${path}: not a tcptrace trace (no header)`);
+    const start: TimedSnapshot = { sockets: [], files: [], tsNs: first.value.startNs };
+    const cgroups = new CgroupTable();
+    let next = await lines.next();
+    while (!next.done && (isSnapshotLine(next.value, 'start') || next.value.type === 'cgroup')) {
+      if (next.value.type === 'cgroup') cgroups.add(next.value.id, next.value.path);
+      else addToSnapshot(start, next.value);
+      next = await lines.next();
+    }
+    const source = new FileSource(path, first.value, start, lines, next.done ? undefined : next.value, cgroups);
+    if (next.done) source.truncated = next.value?.truncated ?? true;
+    return source;
+  }
+
+  snapshotNow(): TimedSnapshot {
+    throw new TcptraceError(`${this.path}: a recording has no "now": only its start and end snapshots`);
+  }
+
+  /** Only whole with the footer after it: a cut-off end snapshot would miss holders. */
+  finalSnapshot(): TimedSnapshot {
+    if (!this.final || !this.footerCounters) {
+      throw new TcptraceError(`${this.path}: the recording was cut off before its end snapshot was complete, which this report needs`);
+    }
+    return this.final;
+  }
+
+  counters(): TracerCounters {
+    return this.footerCounters ?? NO_COUNTERS;
+  }
+
+  stop(): void {
+    // A file ends by itself; a closed output simply stops being written to.
+  }
+
+  async run(handlers: SourceHandlers): Promise<void> {
+    let batch: TransitionEvent[] = [];
+    const flush = () => {
+      if (batch.length) handlers.onEvents(batch);
+      batch = [];
+    };
+    for (let line = this.pending; line; line = await this.nextLine()) {
+      if (line.type === 'event') {
+        const { type, ...event } = line;
+        batch.push(event);
+        if (batch.length >= BATCH) flush();
+        continue;
+      }
+      flush();
+      // After the batch: events before it were reported without its name live, too.
+      if (line.type === 'cgroup') this.cgroups.add(line.id, line.path);
+      else if (line.type === 'lost') handlers.onLost?.(line.count, line.total);
+      else if (isSnapshotLine(line, 'end')) addToSnapshot((this.final ??= { sockets: [], files: [], tsNs: 0 }), line);
+      else if (line.type === 'footer') this.footerCounters = line.counters;
+    }
+    flush();
+    if (this.final && this.footerCounters) handlers.atEnd?.();
+  }
+
+  private async nextLine(): Promise<TraceLine | undefined> {
+    const next = await this.lines.next();
+    if (next.done) {
+      this.truncated = next.value?.truncated ?? false;
+      return undefined;
+    }
+    return next.value;
+  }
+}
+
+function isSnapshotLine(line: TraceLine, phase: 'start' | 'end'): boolean {
+  return (line.type === 'snapshot' || line.type === 'socket' || line.type === 'file') && line.phase === phase;
+}
+
+function addToSnapshot(snapshot: TimedSnapshot, line: TraceLine): void {
+  if (line.type === 'snapshot') snapshot.tsNs = line.tsNs;
+  else if (line.type === 'socket') snapshot.sockets.push(strip(line) as SnapshotSocket);
+  else if (line.type === 'file') snapshot.files.push(strip(line) as SnapshotFile);
+}
+
+function strip(line: { type: string; phase: string }): object {
+  const { type, phase, ...rest } = line;
+  return rest;
+}

@@ -1,0 +1,146 @@
+/** The kernel as an event source: a session attached now, optionally recorded to a file as it runs. */
+import { hostCgroups } from '../host/cgroups';
+import { cmdlineOf } from '../host/proc';
+import { Clock } from '../kernel/clock';
+import { SnapshotFile, TimedSnapshot } from '../kernel/decoder';
+import { TracerCounters, TracerOptions } from '../kernel/native';
+import { SessionOptions, TraceSession } from '../kernel/session';
+import { TraceLayout, TraceWriter } from '../trace/writer';
+import { attachSession, runUntilStopped } from './run';
+import { EventSource, narrowSnapshot, SourceHandlers } from './source';
+
+export interface RecordTo {
+  path: string;
+  layout: TraceLayout;
+  options: Record<string, unknown>;
+}
+
+/** How a live run goes: how long, what it says on stderr, whether it keeps an end snapshot. */
+export interface LiveRun {
+  durationSeconds?: number;
+  verbose?: boolean;
+  /** Take the end snapshot (finalSnapshot) at the stop: the commands that report on it. Default true. */
+  endSnapshot?: boolean;
+  /** Runs at the stop, while the kernel side is still attached. */
+  onStopping?(): void;
+}
+
+export class LiveSource implements EventSource {
+  readonly clock = new Clock();
+  readonly start: TimedSnapshot;
+  readonly cgroups = hostCgroups();
+  private final?: TimedSnapshot;
+  private stopRun: (reason: string) => void = () => {};
+  private readonly writer?: TraceWriter;
+
+  private constructor(
+    readonly session: TraceSession,
+    private readonly run_: LiveRun,
+    record: RecordTo | undefined,
+    private readonly filters: TracerOptions,
+  ) {
+    // Existing sockets enter the kernel's socket map here, with their ports
+    // and holders as owners, so their later transitions carry both.
+    this.start = this.snapshotNow();
+    if (record) {
+      this.writer = new TraceWriter(record.path, record.layout, this.cgroups);
+      this.writer.header(this.start.tsNs, this.clock.wallOffsetMs, record.options);
+      this.writer.snapshot('start', this.start.tsNs, this.start.sockets, this.start.files);
+    }
+  }
+
+  /** Loads, attaches and takes the start snapshot; nothing stays attached if any of it fails. */
+  static open(options: SessionOptions, run: LiveRun, record?: RecordTo): LiveSource {
+    const session = attachSession(options, run.verbose);
+    try {
+      return new LiveSource(session, run, record, options);
+    } catch (err) {
+      void session.stop(); // never started: detaches and unloads at once
+      throw err;
+    }
+  }
+
+  /** Detaches a source whose run() never started (a failure between open and run). */
+  close(): Promise<void> {
+    return this.session.stop();
+  }
+
+  get recording(): TraceWriter | undefined {
+    return this.writer;
+  }
+
+  snapshotNow(): TimedSnapshot {
+    const { sockets, files } = narrowSnapshot(this.session.snapshot(), this.filters);
+    return { sockets, files: withCmdlines(files), tsNs: this.clock.nowNs() };
+  }
+
+  finalSnapshot(): TimedSnapshot {
+    if (!this.final) throw new Error('finalSnapshot() before the end');
+    return this.final;
+  }
+
+  counters(): TracerCounters {
+    return this.session.counters();
+  }
+
+  /** Sockets per state number now, as the kernel counts them (after the family and port filters). */
+  stateCounts(): number[] {
+    return this.session.stateCounts();
+  }
+
+  stop(reason: string): void {
+    this.stopRun(reason);
+  }
+
+  async run(handlers: SourceHandlers): Promise<void> {
+    const writer = this.writer;
+    const running = runUntilStopped({
+      session: this.session,
+      durationSeconds: this.run_.durationSeconds,
+      verbose: this.run_.verbose,
+      bindStop: (fn) => { this.stopRun = fn; },
+      // The iterators need the kernel side attached: take it now, use it
+      // once every event read before detaching has been delivered.
+      beforeStop: () => {
+        this.run_.onStopping?.();
+        if (this.run_.endSnapshot ?? true) this.final = this.snapshotNow();
+      },
+      handlers: {
+        onEvents: (events) => {
+          writer?.write(events);
+          handlers.onEvents(events);
+        },
+        onLost: (newlyLost, total) => {
+          writer?.lost(newlyLost, total);
+          handlers.onLost?.(newlyLost, total);
+        },
+      },
+    });
+    // A full disk ends the run at once, even if no event comes to notice it.
+    const stopOnWriteError = () => this.stopRun('cannot write the recording');
+    if (writer?.error) stopOnWriteError();
+    else writer?.onError(stopOnWriteError);
+    await running;
+    if (this.final) {
+      writer?.snapshot('end', this.final.tsNs, this.final.sockets, this.final.files);
+      handlers.atEnd?.();
+    }
+    if (writer) {
+      try {
+        await writer.finish(this.clock.nowNs(), this.clock.wallOffsetMs, this.counters());
+      } catch {
+        throw writer.writeError();
+      }
+      if (writer.error) throw writer.writeError();
+    }
+  }
+}
+
+/** Each holder's command line, read once per process. */
+function withCmdlines(files: SnapshotFile[]): SnapshotFile[] {
+  const cmdlines = new Map<number, string>();
+  return files.map((f) => {
+    if (!cmdlines.has(f.pid)) cmdlines.set(f.pid, cmdlineOf(f.pid, f.comm));
+    return { ...f, cmdline: cmdlines.get(f.pid) };
+  });
+}

@@ -1,0 +1,49 @@
+/**
+ * Where a report's events come from: the kernel now (LiveSource, optionally
+ * recording everything that passes) or a recorded trace (FileSource). Reports
+ * see the same interface, so a report made from a recording is the same
+ * report the live command printed for those events.
+ */
+import { CgroupNames } from '../host/cgroups';
+import { Clock } from '../kernel/clock';
+import { Snapshot, TimedSnapshot, TransitionEvent } from '../kernel/decoder';
+import { TracerCounters, TracerOptions } from '../kernel/native';
+import { AF_INET, AF_INET6 } from '../kernel/states';
+
+export interface SourceHandlers {
+  onEvents(events: TransitionEvent[]): void;
+  onLost?(newlyLost: number, total: number): void;
+  /** After the last event, when finalSnapshot() is available (taken live just before detaching). */
+  atEnd?(): void;
+}
+
+export interface EventSource {
+  readonly clock: Clock;
+  readonly start: TimedSnapshot;
+  /** Owners' cgroup paths and containers: this host's live, the recording's `cgroup` lines from a file. */
+  readonly cgroups: CgroupNames;
+  /** Delivers events until the end: --duration, a signal or a stop() live; the file's end. */
+  run(handlers: SourceHandlers): Promise<void>;
+  /** Sockets and holders now; live only (a recording has only its start and end). */
+  snapshotNow(): TimedSnapshot;
+  /** The sockets and holders at the end; valid from atEnd on. */
+  finalSnapshot(): TimedSnapshot;
+  counters(): TracerCounters;
+  stop(reason: string): void;
+}
+
+/**
+ * The part of a snapshot a run is about: the sockets that pass its port and
+ * family filters (the kernel applies them to transitions), and the holders
+ * of those sockets only. The file iterator lists every socket fd of the
+ * host, in every namespace: on a busy host 100,000 lines per snapshot that
+ * no report reads, in memory, in the tracker and in every recording.
+ */
+export function narrowSnapshot(snapshot: Snapshot, filters: Pick<TracerOptions, 'ports' | 'family'>): Snapshot {
+  const ports = filters.ports ?? [];
+  const family = filters.family === AF_INET ? 4 : filters.family === AF_INET6 ? 6 : undefined;
+  const sockets = snapshot.sockets.filter((s) => (family === undefined || s.family === family)
+    && (ports.length === 0 || ports.includes(s.sport) || ports.includes(s.dport)));
+  const kept = new Set(sockets.map((s) => s.skaddr));
+  return { sockets, files: snapshot.files.filter((f) => kept.has(f.skaddr)) };
+}
