@@ -22,5 +22,8 @@ export function parseStateName(text: string): number | undefined {
   return index > 0 ? index : undefined;
 }
 
+/** How long a socket stays in TIME_WAIT: TCP_TIMEWAIT_LEN (include/net/tcp.h), which no sysctl changes. */
+export const TIME_WAIT_SECONDS = 60;
+
 export const AF_INET = 2;
 export const AF_INET6 = 10;

@@ -7,6 +7,7 @@
  * changes the host.
  */
 import { formatEndpoint } from '../kernel/addr';
+import { TIME_WAIT_SECONDS } from '../kernel/states';
 import { ServiceCloses, serviceKey } from './close-sides';
 import { CulpritReport, formatSeconds } from './culprits';
 import { Counters, counterDelta, HostSettings, SysctlName, sysctlNumber } from '../host/settings';
@@ -47,8 +48,6 @@ export interface DoctorInput {
   culprits: CulpritReport;
 }
 
-/** TCP_TIMEWAIT_LEN: no sysctl changes it. */
-export const TIME_WAIT_SECONDS = 60;
 /** TIME_WAIT towards one service worth a finding: this many sockets... */
 const TIME_WAIT_MANY = 1000;
 /** ...or this share of the ephemeral range for one destination, or of the rate 60 s allows. */

@@ -13,7 +13,7 @@
  * on as a timewait socket for up to tcp_fin_timeout; it is not counted here.
  */
 import { SnapshotSocket, TransitionEvent } from '../kernel/decoder';
-import { stateName, TCP } from '../kernel/states';
+import { stateName, TCP, TIME_WAIT_SECONDS } from '../kernel/states';
 import { afterlifeOf } from './tracker';
 
 export interface StatePoint {
@@ -21,8 +21,7 @@ export interface StatePoint {
   counts: Record<string, number>;
 }
 
-/** TCP_TIMEWAIT_LEN (include/net/tcp.h). */
-export const TIME_WAIT_NS = 60e9;
+const TIME_WAIT_NS = TIME_WAIT_SECONDS * 1e9;
 /** A request socket waits for the handshake's last ACK while SYN-ACKs are
  *  retried: 1 + 2 + 4 + 8 + 16 + 32 s with the default tcp_synack_retries (5). */
 export const REQUEST_SOCK_NS = 63e9;
