@@ -6,7 +6,8 @@
  * addresses and advice come from the traced machine, not from us.
  */
 import { formatEndpoint } from '../kernel/addr';
-import { Culprit, CulpritReport, formatSeconds } from '../model/culprits';
+import { Culprit, CulpritReport } from '../model/culprits';
+import { formatDuration, formatSeconds } from '../units';
 import { HtmlReportInput } from '../reports/html';
 
 type Histogram = HtmlReportInput['histograms'][number];
@@ -108,16 +109,6 @@ function header(input: HtmlReportInput): string {
     '</dl>',
     '</header>',
   ].join('\n');
-}
-
-/** 850 ms, 12.3 s, 4 min 05 s, 2 h 07 min. */
-export function formatDuration(ms: number): string {
-  if (!Number.isFinite(ms)) return String(ms);
-  if (ms < 60_000) return formatSeconds(ms);
-  const s = Math.round(ms / 1000);
-  if (s < 3600) return `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, '0')} s`;
-  const m = Math.round(s / 60);
-  return `${Math.floor(m / 60)} h ${String(m % 60).padStart(2, '0')} min`;
 }
 
 function summary(rows: HtmlReportInput['summary']): string {

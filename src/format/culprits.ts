@@ -1,6 +1,7 @@
 /** Text of `tcptrace culprits`: one block per process, worst first. */
 import { formatEndpoint } from '../kernel/addr';
-import { Culprit, CulpritReport, CulpritSocket, formatSeconds } from '../model/culprits';
+import { Culprit, CulpritReport, CulpritSocket } from '../model/culprits';
+import { formatSeconds } from '../units';
 import { Column, renderTable } from './table';
 
 const age = (ms: number, lowerBound: boolean) => `${lowerBound ? '>=' : ''}${formatSeconds(ms)}`;

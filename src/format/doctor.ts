@@ -1,11 +1,10 @@
 /** Text and JSON of `tcptrace doctor`. */
-import { formatSeconds } from '../model/culprits';
 import { Finding, Severity } from '../model/findings';
 import { HostSettings, SYSCTLS } from '../host/settings';
 import { SnapshotReport } from '../model/snapshot-report';
 import { DoctorReport } from '../reports/doctor';
 import { netnsText } from './snapshot';
-import { thousands } from './table';
+import { formatSeconds, thousands } from '../units';
 
 const LABEL: Record<Severity, string> = { problem: 'PROBLEM', warning: 'WARNING', note: 'NOTE' };
 

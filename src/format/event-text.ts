@@ -1,5 +1,6 @@
 /** `live --events`: one line per transition, tcpstates-like, with the right PID.
  *  A '*' after the new state marks a transition inferred from the next one. */
+import { msColumn } from '../units';
 import { formatEndpoint } from '../kernel/addr';
 import { Clock } from '../kernel/clock';
 import { TransitionEvent } from '../kernel/decoder';
@@ -21,10 +22,6 @@ export function eventHeader(width: number, extra = ExtraColumns.none()): string 
   ].join(' ');
 }
 
-export function formatMs(ns: number | null): string {
-  return ns === null ? '-' : (ns / 1e6).toFixed(3);
-}
-
 export function eventLine(e: TransitionEvent, clock: Clock, width: number, extra = ExtraColumns.none()): string {
   return [
     clock.timeOfDay(e.tsNs),
@@ -35,6 +32,6 @@ export function eventLine(e: TransitionEvent, clock: Clock, width: number, extra
     formatEndpoint(e.daddr, e.dport).padEnd(width),
     stateName(e.oldstate).padEnd(11),
     `-> ${stateName(e.newstate)}${e.inferred ? '*' : ''}`.padEnd(14),
-    formatMs(e.prevStateNs).padStart(10),
+    msColumn(e.prevStateNs).padStart(10),
   ].join(' ');
 }

@@ -1,4 +1,5 @@
 /** `tcptrace life`: one line (or JSON object) per finished connection, tcplife-like. */
+import { msColumn } from '../units';
 import { constants } from 'node:os';
 import { formatEndpoint } from '../kernel/addr';
 import { CgroupNames } from '../host/cgroups';
@@ -15,7 +16,7 @@ export function errnoName(code: number): string | null {
 
 /** "1234.567", or ">1234.567" when the connection began before tracing. */
 export function lifetimeText(c: FinishedConnection): string {
-  return `${c.lifetimeIsLowerBound ? '>' : ''}${(c.lifetimeNs / 1e6).toFixed(3)}`;
+  return `${c.lifetimeIsLowerBound ? '>' : ''}${msColumn(c.lifetimeNs)}`;
 }
 
 /** "active", or "active +TIME_WAIT*" where the kernel keeps an untraced timewait socket. */

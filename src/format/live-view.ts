@@ -4,7 +4,8 @@ import { LatencySet, MEASURES } from '../model/latency';
 import { LiveStats, Ranked } from '../model/live-stats';
 import { TracerCounters } from '../kernel/native';
 import { stateName, TCP } from '../kernel/states';
-import { Column, renderTable, thousands } from './table';
+import { formatMicros, thousands } from '../units';
+import { Column, renderTable } from './table';
 
 export interface LiveViewInput {
   now: string;
@@ -30,13 +31,6 @@ const SHORT_TITLES: Record<string, string> = {
   closeWait: "CLOSE_WAIT: peer's FIN -> close",
   finWait2: 'FIN_WAIT2',
 };
-
-/** 63 -> "63us", 1023 -> "1.0ms", 2097151 -> "2.1s" (a log2 bucket's upper bound). */
-export function formatMicros(us: number): string {
-  if (us < 1000) return `${us}us`;
-  if (us < 1e6) return `${(us / 1e3).toFixed(1)}ms`;
-  return `${(us / 1e6).toFixed(1)}s`;
-}
 
 const BLOCKS = ' ▁▂▃▄▅▆▇█';
 

@@ -5,7 +5,8 @@ import {
   SnapshotReport, SS_STATES, TimewaitGroup,
 } from '../model/snapshot-report';
 import { stateName } from '../kernel/states';
-import { Column, renderTable, thousands } from './table';
+import { percent, thousands } from '../units';
+import { Column, renderTable } from './table';
 
 export type Breakdown = 'state' | 'pid' | 'peer' | 'port';
 
@@ -16,10 +17,6 @@ export interface SnapshotView {
   /** Only this breakdown (in full); every section, each cut to `top` rows, if unset. */
   by?: Breakdown;
   top: number;
-}
-
-export function percent(fraction: number): string {
-  return `${(fraction * 100).toFixed(1)}%`;
 }
 
 export function netnsText(netns: number | null): string {

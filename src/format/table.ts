@@ -16,8 +16,3 @@ export function renderTable<Row>(columns: Column<Row>[], rows: Row[], indent = '
       .trimEnd();
   return [line(columns.map((c) => c.header)), ...cells.map(line)];
 }
-
-/** 12345 -> "12,345" */
-export function thousands(n: number): string {
-  return Math.round(n).toLocaleString('en-US');
-}

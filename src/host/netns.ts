@@ -58,7 +58,13 @@ function processNetns(pid: string, text: string): number {
   }
 }
 
-/** The network namespace tcptrace itself runs in. */
-export function ownNetns(): number {
-  return fs.statSync('/proc/self/ns/net').ino;
+/** The network namespace tcptrace itself runs in: net:[4026531840] -> 4026531840,
+ *  the inode ss, lsns and events show; null where /proc cannot say. */
+export function ownNetns(readLink: (path: string) => string = fs.readlinkSync): number | null {
+  try {
+    const match = /\[(\d+)\]/.exec(readLink('/proc/self/ns/net'));
+    return match ? Number(match[1]) : null;
+  } catch {
+    return null;
+  }
 }

@@ -8,6 +8,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { TcptraceError } from '../errors';
+import { ownNetns } from './netns';
 
 /** The sysctls doctor reads. A value is null where this kernel has no such setting. */
 export const SYSCTLS = [
@@ -118,11 +119,12 @@ export function inRange(port: number, range: PortRange): boolean {
   return port >= range.low && port <= range.high;
 }
 
-/** net:[4026531840] -> 4026531840, the inode ss, lsns and tcptrace's netns fields show. */
-export function netnsInode(readLink: (path: string) => string = fs.readlinkSync): number | null {
+/** How many local ports connect() can pick from in this network namespace
+ *  (both ends of net.ipv4.ip_local_port_range included); null if unreadable or nonsense. */
+export function ephemeralPortCount(file = sysctlPath('net.ipv4.ip_local_port_range')): number | null {
   try {
-    const match = /\[(\d+)\]/.exec(readLink('/proc/self/ns/net'));
-    return match ? Number(match[1]) : null;
+    const { low, high } = parsePortRange(readText(file) ?? '');
+    return high >= low ? high - low + 1 : null;
   } catch {
     return null;
   }
@@ -134,7 +136,7 @@ export function readSettings(read: ReadText = readText): HostSettings {
   if (range === null) throw new TcptraceError('cannot read net.ipv4.ip_local_port_range: is /proc mounted?');
   return {
     kernel: os.release(),
-    netns: netnsInode(),
+    netns: ownNetns(),
     sysctls,
     ephemeral: parsePortRange(range),
     reserved: parseReservedPorts(sysctls['net.ipv4.ip_local_reserved_ports'] ?? ''),

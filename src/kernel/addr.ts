@@ -40,3 +40,8 @@ function longestZeroRun(groups: number[]): [number, number] {
 export function formatEndpoint(addr: string, port: number): string {
   return addr.includes(':') ? `[${addr}]:${port}` : `${addr}:${port}`;
 }
+
+/** 127.0.0.0/8, ::1, and 127/8 mapped into IPv6, as formatAddress writes them. */
+export function isLoopback(addr: string): boolean {
+  return addr.startsWith('127.') || addr === '::1' || addr.startsWith('::ffff:127.');
+}

@@ -6,6 +6,7 @@
  * SCM_RIGHTS); the process that connected or accepted the socket is shown
  * beside it when it differs.
  */
+import { formatSeconds } from '../units';
 import { CgroupNames } from '../host/cgroups';
 import { shortContainerId } from '../host/containers';
 import { Snapshot, SnapshotSocket, TransitionEvent } from '../kernel/decoder';
@@ -220,11 +221,6 @@ function peersOf(sockets: CulpritSocket[]): CulpritPeer[] {
 
 /** Peer FINs that come this soon after the last exchange are not an idle timeout. */
 const PROMPT_FIN_MS = 1000;
-
-export function formatSeconds(ms: number): string {
-  const whole = Math.round(ms); // 999.6 is "1.0 s", not "1000 ms"
-  return whole < 1000 ? `${whole} ms` : `${(ms / 1000).toFixed(1)} s`;
-}
 
 /**
  * What the measurements support, and nothing more. No sysctl is offered: no

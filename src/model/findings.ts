@@ -6,12 +6,13 @@
  * own data makes it relevant, with its value and the reason. Nothing here
  * changes the host.
  */
-import { formatEndpoint } from '../kernel/addr';
+import { formatEndpoint, isLoopback } from '../kernel/addr';
 import { TIME_WAIT_SECONDS } from '../kernel/states';
 import { ServiceCloses, serviceKey } from './close-sides';
-import { CulpritReport, formatSeconds } from './culprits';
+import { CulpritReport } from './culprits';
+import { formatSeconds, percent, thousands } from '../units';
 import { Counters, counterDelta, HostSettings, SysctlName, sysctlNumber } from '../host/settings';
-import { isLoopback, ListenerRow, SnapshotReport } from './snapshot-report';
+import { ListenerRow, SnapshotReport } from './snapshot-report';
 
 export type Severity = 'problem' | 'warning' | 'note';
 export type Category = 'TIME_WAIT' | 'CLOSE_WAIT' | 'listen queue' | 'settings';
@@ -59,8 +60,8 @@ const MAX_TIME_WAIT_FINDINGS = 5;
 
 const SEVERITY_ORDER: Record<Severity, number> = { problem: 0, warning: 1, note: 2 };
 
-const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
-const n = (x: number) => Math.round(x).toLocaleString('en-US');
+const pct = percent;
+const n = thousands;
 const rate = (x: number) => (x >= 10 ? n(x) : x.toFixed(1));
 
 export function diagnose(input: DoctorInput): Finding[] {

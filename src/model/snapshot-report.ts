@@ -8,7 +8,7 @@
  * Pure: a function of the snapshot and the port range, so it is tested with
  * made-up sockets. One pass over the sockets; fine for hundreds of thousands.
  */
-import { formatEndpoint } from '../kernel/addr';
+import { formatEndpoint, isLoopback } from '../kernel/addr';
 import { Snapshot, SnapshotFile, SnapshotSocket } from '../kernel/decoder';
 import { inRange, PortRange, usablePorts } from '../host/settings';
 import { stateName, TCP } from '../kernel/states';
@@ -212,10 +212,6 @@ class PortSets {
     const seen = this.byAddr.get(addr)?.get(port);
     return seen === undefined ? 0 : typeof seen === 'number' ? 1 : seen.size;
   }
-}
-
-export function isLoopback(addr: string): boolean {
-  return addr.startsWith('127.') || addr === '::1' || addr.startsWith('::ffff:127.');
 }
 
 function isReserved(port: number, reserved: PortRange[]): boolean {

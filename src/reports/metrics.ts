@@ -1,7 +1,7 @@
 /** `serve`: what the gauges of the Prometheus metrics say now. */
 import { containerOfPid } from '../host/cgroups';
 import { shortContainerId } from '../host/containers';
-import { ephemeralPortCount } from '../host/proc';
+import { ephemeralPortCount } from '../host/settings';
 import { Snapshot } from '../kernel/decoder';
 import { TCP } from '../kernel/states';
 import { CloseWaitHolding, closeWaitHoldings } from '../model/culprits';

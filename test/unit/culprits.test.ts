@@ -1,7 +1,8 @@
 import { test } from 'node:test';
+import { formatSeconds } from '../../src/units';
 import assert from 'node:assert/strict';
 import {
-  adviceFor, buildCulpritReport, CloseWaitLog, Culprit, CulpritReport, CulpritSocket, formatSeconds, median, ReportInput,
+  adviceFor, buildCulpritReport, CloseWaitLog, Culprit, CulpritReport, CulpritSocket, median, ReportInput,
 } from '../../src/model/culprits';
 import { CgroupNames, CgroupTable } from '../../src/host/cgroups';
 import { SnapshotFile, SnapshotSocket, TransitionEvent } from '../../src/kernel/decoder';

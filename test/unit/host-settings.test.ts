@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
-  counterDelta, inRange, netnsInode, parseCounterTable, parsePortRange, parseReservedPorts, readCounters, readSettings,
+  counterDelta, inRange, parseCounterTable, parsePortRange, parseReservedPorts, readCounters, readSettings,
   sysctlNumber, sysctlPath, usablePorts,
 } from '../../src/host/settings';
+import { ownNetns as netnsInode } from '../../src/host/netns';
 
 const NETSTAT = `TcpExt: SyncookiesSent TW ListenOverflows ListenDrops TCPTimeWaitOverflow
 TcpExt: 0 7150849 3 5 12

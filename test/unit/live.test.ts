@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TransitionEvent } from '../../src/kernel/decoder';
-import { formatMicros, LiveViewInput, renderLiveView } from '../../src/format/live-view';
+import { formatMicros } from '../../src/units';
+import { LiveViewInput, renderLiveView } from '../../src/format/live-view';
 import { LatencySet } from '../../src/model/latency';
 import { LiveStats } from '../../src/model/live-stats';
 import { TracerCounters } from '../../src/kernel/native';

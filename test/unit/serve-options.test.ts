@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { TcptraceError } from '../../src/errors';
 import { parseListen, parseRefreshInterval } from '../../src/cli/options';
-import { ephemeralPortCount } from '../../src/host/proc';
+import { ephemeralPortCount } from '../../src/host/settings';
 
 const BIN = path.resolve(__dirname, '../../../bin/tcptrace');
 

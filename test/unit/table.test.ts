@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Column, renderTable, thousands } from '../../src/format/table';
+import { Column, renderTable } from '../../src/format/table';
+import { thousands } from '../../src/units';
 
 interface Row { name: string; count: number }
 

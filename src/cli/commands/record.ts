@@ -3,7 +3,7 @@ import { FilterFlags } from '../options';
 import { LineOutput } from '../output';
 import { TraceLayout } from '../../trace/writer';
 import { finishCommand, openLiveSource } from '../run';
-import { thousands } from '../../format/table';
+import { thousands } from '../../units';
 
 export interface RecordCmdFlags extends FilterFlags {
   output: string;

@@ -6,7 +6,7 @@
  */
 import * as http from 'node:http';
 import { AddressInfo } from 'node:net';
-import { formatEndpoint } from '../../kernel/addr';
+import { formatEndpoint, isLoopback } from '../../kernel/addr';
 import { TcptraceError } from '../../errors';
 import { TcpMetrics } from '../../model/metrics';
 import { ConnectionTracker } from '../../model/tracker';
@@ -85,7 +85,7 @@ async function serve(server: http.Server, flags: ServeFlags, version: string): P
       if (flags.verbose) process.stderr.write(`tcptrace: ${newlyLost} events lost (${total} in all)\n`);
     },
   });
-  const exposed = isLoopback(server) ? '' : ' (not loopback: whoever can reach this address can read them)';
+  const exposed = listensOnLoopback(server) ? '' : ' (not loopback: whoever can reach this address can read them)';
   process.stderr.write(`tcptrace: serving metrics at ${urlOf(server)}/metrics${exposed}\n`);
   try {
     await running;
@@ -160,9 +160,8 @@ function urlOf(server: http.Server): string {
   return `http://${formatEndpoint(address, port)}`;
 }
 
-function isLoopback(server: http.Server): boolean {
-  const { address } = server.address() as AddressInfo;
-  return /^(127\.|::ffff:127\.)/.test(address) || address === '::1';
+function listensOnLoopback(server: http.Server): boolean {
+  return isLoopback((server.address() as AddressInfo).address);
 }
 
 /** Closes the listener and every open (keep-alive) connection: Prometheus keeps one open. */
