@@ -77,12 +77,12 @@ struct listen_owner {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 8 << 20); /* resized by the addon from --ring-buffer */
+	__uint(max_entries, TCPTRACE_DEFAULT_RING_BYTES); /* resized by the addon from --ring-buffer */
 } events SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 262144);
+	__uint(max_entries, TCPTRACE_MAX_SOCKETS);
 	__type(key, __u64);
 	__type(value, struct sock_info);
 } socks SEC(".maps");
@@ -290,7 +290,7 @@ static __always_inline void emit_accept(__u64 skaddr, const struct sock_info *si
 	e->family = AF_INET;
 	e->oldstate = si->state;
 	e->newstate = si->state;
-	e->owner_src = OWNER_CURRENT;
+	e->owner_src = OWNER_SYSCALL;
 	e->kind = KIND_ACCEPT;
 	e->sport = si->sport;
 	__builtin_memcpy(e->comm, si->comm, sizeof(e->comm));
@@ -382,7 +382,7 @@ static __always_inline void handle_transition(const struct sock *sk, int old, in
 		emit(sk, si, &birth);
 	}
 
-	owner_src = si->owner_src == OWNER_CURRENT ? OWNER_CACHED : si->owner_src;
+	owner_src = si->owner_src == OWNER_SYSCALL ? OWNER_CACHED : si->owner_src;
 	if (!born && si->state && si->state != old) {
 		/* Rarely the kernel does not run its BPF programs for a transition
 		 * (and counts it nowhere); this one shows it happened. When, and so
@@ -402,8 +402,8 @@ static __always_inline void handle_transition(const struct sock *sk, int old, in
 		si->established_ts = now;
 
 	if (runs_in_owner_syscall(old, new) && current_is_user_task()) {
-		own_by_current(si, OWNER_CURRENT);
-		owner_src = OWNER_CURRENT;
+		own_by_current(si, OWNER_SYSCALL);
+		owner_src = OWNER_SYSCALL;
 	}
 
 	if (new == TCP_LISTEN) {
@@ -500,7 +500,7 @@ static __always_inline int learn_from_io(struct sock *sk)
 	si->last_io_ns = bpf_ktime_get_ns();
 	pid = bpf_get_current_pid_tgid() >> 32;
 	if ((si->pid != pid || si->owner_src == OWNER_NONE) && current_is_user_task())
-		own_by_current(si, OWNER_CURRENT);
+		own_by_current(si, OWNER_SYSCALL);
 	return 0;
 }
 
@@ -549,7 +549,7 @@ static __always_inline int learn_from_accept(long fd)
 	si = bpf_map_lookup_elem(&socks, &key);
 	if (!si)
 		return 0;
-	own_by_current(si, OWNER_CURRENT);
+	own_by_current(si, OWNER_SYSCALL);
 	if (emit_accepts)
 		emit_accept(key, si);
 	return 0;

@@ -11,11 +11,15 @@
 
 #define TCPTRACE_COMM_LEN 16
 #define TCPTRACE_MAX_FILTER 8
+/* Sockets the kernel side follows at once (the socks map); beyond it they are untracked and counted. */
+#define TCPTRACE_MAX_SOCKETS 262144
+/* The ring buffer's size unless --ring-buffer says otherwise. */
+#define TCPTRACE_DEFAULT_RING_BYTES (8 << 20)
 
 /* Where the owner (pid, comm) on an event or record came from. */
 enum tcptrace_owner_src {
 	OWNER_NONE = 0,     /* not known: never guessed from the interrupted task */
-	OWNER_CURRENT = 1,  /* this transition ran in the owner's own syscall */
+	OWNER_SYSCALL = 1,  /* this transition ran in the owner's own syscall */
 	OWNER_CACHED = 2,   /* learned earlier in process context (connect, accept, I/O, close) */
 	OWNER_LISTENER = 3, /* child not accepted yet: the process listening on its port */
 	OWNER_SNAPSHOT = 4, /* from the open file tables when tracing started */

@@ -326,7 +326,7 @@ Napi::Object Layout(Napi::Env env) {
 
 	Napi::Object owner = Napi::Object::New(env);
 	owner.Set("none", static_cast<double>(OWNER_NONE));
-	owner.Set("current", static_cast<double>(OWNER_CURRENT));
+	owner.Set("syscall", static_cast<double>(OWNER_SYSCALL));
 	owner.Set("cached", static_cast<double>(OWNER_CACHED));
 	owner.Set("listener", static_cast<double>(OWNER_LISTENER));
 	owner.Set("snapshot", static_cast<double>(OWNER_SNAPSHOT));
@@ -344,6 +344,8 @@ Napi::Object Layout(Napi::Env env) {
 	kinds.Set("accept", static_cast<double>(KIND_ACCEPT));
 	layout.Set("eventKinds", kinds);
 	layout.Set("stateCountsSize", static_cast<double>(TCPTRACE_NR_STATES * sizeof(uint32_t)));
+	layout.Set("maxSockets", static_cast<double>(TCPTRACE_MAX_SOCKETS));
+	layout.Set("defaultRingBytes", static_cast<double>(TCPTRACE_DEFAULT_RING_BYTES));
 	return layout;
 }
 

@@ -12,6 +12,7 @@ import { runLive } from './commands/live';
 import type { ServeFlags } from './commands/serve';
 import { runSnapshot } from './commands/snapshot';
 import { TcptraceError, usageError } from '../errors';
+import { DEFAULT_RING_BYTES } from '../kernel/decoder';
 import {
   checkNotInput, parseCgroup, parseCount, parseListen, parseNetns, parseOutputPath, parsePids, parsePorts, SERVE_DEFAULTS,
   parseRefreshInterval, parseRingBufferSize, parseSeconds, parseStates,
@@ -30,7 +31,7 @@ function addFilterOptions(command: Command): Command {
     .option('--netns <netns>', 'only these network namespaces: inode, name from "ip netns", or pid:PID (comma list, up to 8)',
       (v, prev?: number[]) => parseNetns(v, prev))
     .addOption(cgroupOption('only sockets whose owner runs in this cgroup or below it'))
-    .addOption(new Option('--ring-buffer <size>', 'kernel ring buffer size, a power of two (64K-1G)').argParser(parseRingBufferSize).default(8 << 20, '8M'))
+    .addOption(new Option('--ring-buffer <size>', 'kernel ring buffer size, a power of two (64K-1G)').argParser(parseRingBufferSize).default(DEFAULT_RING_BYTES, `${DEFAULT_RING_BYTES >> 20}M`))
     .option('-v, --verbose', 'say more, and on failure print the kernel\'s own reason (verifier log)');
 }
 

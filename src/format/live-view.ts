@@ -3,7 +3,7 @@ import { Log2Histogram } from '../model/hist';
 import { LatencySet, MEASURES } from '../model/latency';
 import { LiveStats, Ranked } from '../model/live-stats';
 import { TracerCounters } from '../kernel/native';
-import { stateName, TCP } from '../kernel/states';
+import { OPEN_STATES, stateName, TCP } from '../kernel/states';
 import { formatMicros, thousands } from '../units';
 import { Column, renderTable } from './table';
 
@@ -58,10 +58,6 @@ function latencyTable(latencies: LatencySet): string[] {
   ], rows, '  ');
 }
 
-const STATE_ORDER = [
-  TCP.ESTABLISHED, TCP.SYN_SENT, TCP.SYN_RECV, TCP.FIN_WAIT1, TCP.FIN_WAIT2, TCP.TIME_WAIT,
-  TCP.CLOSE_WAIT, TCP.LAST_ACK, TCP.CLOSING, TCP.LISTEN, TCP.NEW_SYN_RECV,
-];
 
 /** `detailHeader` titles a column of the rows' details, shown when any row has one. */
 function rankedTable(title: string, rows: Ranked[], detailHeader?: string): string[] {
@@ -75,7 +71,7 @@ function rankedTable(title: string, rows: Ranked[], detailHeader?: string): stri
 }
 
 function stateTable(counts: number[]): string[] {
-  const columns: Column<number>[] = STATE_ORDER.map((state) => ({
+  const columns: Column<number>[] = OPEN_STATES.map((state) => ({
     header: state === TCP.NEW_SYN_RECV ? 'SYN_RECV(req)' : stateName(state),
     value: (row: number) => thousands(counts[state] ?? 0),
     align: 'right' as const,

@@ -2,9 +2,9 @@
 import { formatEndpoint } from '../kernel/addr';
 import {
   Counted, DestinationUse, endpointText, NoOwnerKind, NoOwnerRow, PeerRow, PortRow, ProcessRow,
-  SnapshotReport, SS_STATES, TimewaitGroup,
+  SnapshotReport, TimewaitGroup,
 } from '../model/snapshot-report';
-import { stateName } from '../kernel/states';
+import { SS_STATES, stateName } from '../kernel/states';
 import { percent, thousands } from '../units';
 import { Column, renderTable } from './table';
 

@@ -1,9 +1,8 @@
 /** `report summary` as text. */
-import { stateName, TCP } from '../kernel/states';
+import { OPEN_STATES, stateName, TCP } from '../kernel/states';
 import { Summary } from '../model/summary';
 
-const STATES_SHOWN = [TCP.ESTABLISHED, TCP.SYN_SENT, TCP.SYN_RECV, TCP.FIN_WAIT1, TCP.FIN_WAIT2, TCP.TIME_WAIT,
-  TCP.CLOSE_WAIT, TCP.LAST_ACK, TCP.CLOSING, TCP.LISTEN].map(stateName);
+const STATES_SHOWN = OPEN_STATES.filter((s) => s !== TCP.NEW_SYN_RECV).map(stateName);
 
 export function renderSummary(s: Summary): string[] {
   const states = (counts: Record<string, number> | null) =>

@@ -30,6 +30,10 @@ export const FILE_REC_LAYOUT = { size: 48, skaddr: 0, sock_id: 8, pid: 16, fd: 2
 
 export const COMM_LEN = 16;
 export const STATE_COUNT_SLOTS = 16;
+/** TCPTRACE_MAX_SOCKETS: sockets the kernel side follows at once. */
+export const MAX_SOCKETS = 262_144;
+/** TCPTRACE_DEFAULT_RING_BYTES: the ring buffer's size unless --ring-buffer says otherwise. */
+export const DEFAULT_RING_BYTES = 8 << 20;
 
 /** Where an event's owner came from (enum tcptrace_owner_src). */
 export const OWNER_SOURCES = [null, 'syscall', 'cached', 'listener', 'snapshot'] as const;

@@ -54,10 +54,12 @@ export interface NativeLayout {
   event: Offsets;
   sockRec: Offsets;
   fileRec: Offsets;
-  ownerSource: Record<'none' | 'current' | 'cached' | 'listener' | 'snapshot', number>;
+  ownerSource: Record<'none' | 'syscall' | 'cached' | 'listener' | 'snapshot', number>;
   eventFlags: Record<'inferred', number>;
   eventKinds: Record<'transition' | 'accept', number>;
   stateCountsSize: number;
+  maxSockets: number;
+  defaultRingBytes: number;
 }
 
 export interface NativeAddon {

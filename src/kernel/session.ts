@@ -4,7 +4,7 @@
  * watches the kernel goes through here; none touches the addon directly.
  */
 import {
-  decodeEvents, decodeSnapshotFiles, decodeSnapshotSockets, decodeStateCounts, EVENT_LAYOUT,
+  DEFAULT_RING_BYTES, decodeEvents, decodeSnapshotFiles, decodeSnapshotSockets, decodeStateCounts, EVENT_LAYOUT,
   Snapshot, TransitionEvent,
 } from './decoder';
 import type { CgroupFilter } from './cgroup-filter';
@@ -47,7 +47,7 @@ export class TraceSession {
     const { tracefsMounted } = preflight(!options.iteratorsOnly);
     const addon = loadNative();
     const { cgroup, pollMs, ...kernel } = options;
-    const ringBufferBytes = kernel.ringBufferBytes ?? 8 << 20;
+    const ringBufferBytes = kernel.ringBufferBytes ?? DEFAULT_RING_BYTES;
     const tracer = new addon.Tracer({
       wakeupBytes: Math.floor(ringBufferBytes / 4),
       ...kernel,

@@ -11,6 +11,19 @@ export const TCP = {
   CLOSE: 7, CLOSE_WAIT: 8, LAST_ACK: 9, LISTEN: 10, CLOSING: 11, NEW_SYN_RECV: 12,
 } as const;
 
+/** The states a socket is counted in, in the kernel's order (as ss prints them): ESTABLISHED to NEW_SYN_RECV. */
+export const COUNTED_STATES: readonly number[] = Object.values(TCP);
+
+/** The states ss prints (it counts request sockets in SYN_RECV). */
+export const SS_STATES: readonly number[] = COUNTED_STATES.filter((s) => s !== TCP.NEW_SYN_RECV);
+
+/** The live view's and summaries' order: the connection's way from open to closed, then listeners and
+ *  request sockets; CLOSE is left out (no socket stays in it). */
+export const OPEN_STATES: readonly number[] = [
+  TCP.ESTABLISHED, TCP.SYN_SENT, TCP.SYN_RECV, TCP.FIN_WAIT1, TCP.FIN_WAIT2, TCP.TIME_WAIT,
+  TCP.CLOSE_WAIT, TCP.LAST_ACK, TCP.CLOSING, TCP.LISTEN, TCP.NEW_SYN_RECV,
+];
+
 export function stateName(state: number): string {
   return TCP_STATES[state] || `STATE_${state}`;
 }

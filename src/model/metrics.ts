@@ -7,9 +7,9 @@
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { CloseWaitHolding } from './culprits';
-import { STATE_COUNT_SLOTS, TransitionEvent } from '../kernel/decoder';
+import { MAX_SOCKETS, STATE_COUNT_SLOTS, TransitionEvent } from '../kernel/decoder';
 import { TracerCounters } from '../kernel/native';
-import { stateName, TCP, TCP_STATES } from '../kernel/states';
+import { COUNTED_STATES, stateName, TCP } from '../kernel/states';
 import { MeasureKind } from './tracker';
 
 export interface HistogramSpec {
@@ -105,7 +105,7 @@ export function summariseHolders(
 }
 
 /** The states the kernel can report a socket in (NEW_SYN_RECV: a request socket). */
-export const GAUGE_STATES = TCP_STATES.slice(TCP.ESTABLISHED, TCP.NEW_SYN_RECV + 1);
+export const GAUGE_STATES = COUNTED_STATES.map(stateName);
 
 export const METRICS = {
   sockets: {
@@ -140,7 +140,7 @@ export const METRICS = {
   },
   mapFull: {
     name: 'tcptrace_map_full_untracked_sockets_total',
-    help: 'Sockets the kernel side could not follow because its socket map (262144 entries) was full: their transitions carry no owner and no dwell time',
+    help: `Sockets the kernel side could not follow because its socket map (${MAX_SOCKETS} entries) was full: their transitions carry no owner and no dwell time`,
     labelNames: [],
   },
   trackerEvicted: {
@@ -264,7 +264,7 @@ export class TcpMetrics {
   }
 
   refresh({ stateCounts, holders, ephemeralPorts }: Refresh): void {
-    for (const state of GAUGE_STATES) this.socketsGauge.set({ state }, stateCounts[TCP_STATES.indexOf(state)] ?? 0);
+    for (const state of COUNTED_STATES) this.socketsGauge.set({ state: stateName(state) }, stateCounts[state] ?? 0);
     // Processes come and go: only the current top N (and "other") are kept.
     this.heldGauge.reset();
     for (const holder of holders.top) this.heldGauge.set(holderLabels(holder), holder.sockets);

@@ -11,13 +11,7 @@
 import { formatEndpoint, isLoopback } from '../kernel/addr';
 import { Snapshot, SnapshotFile, SnapshotSocket } from '../kernel/decoder';
 import { inRange, PortRange, usablePorts } from '../host/settings';
-import { stateName, TCP } from '../kernel/states';
-
-/** The states ss prints, in the kernel's order. */
-export const SS_STATES = [
-  TCP.ESTABLISHED, TCP.SYN_SENT, TCP.SYN_RECV, TCP.FIN_WAIT1, TCP.FIN_WAIT2, TCP.TIME_WAIT,
-  TCP.CLOSE, TCP.CLOSE_WAIT, TCP.LAST_ACK, TCP.LISTEN, TCP.CLOSING,
-] as const;
+import { SS_STATES, stateName, TCP } from '../kernel/states';
 
 /** State name -> sockets. */
 export type StateCounts = Record<string, number>;

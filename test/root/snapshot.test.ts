@@ -8,10 +8,10 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
-import { buildSnapshotReport, SS_STATES } from '../../src/model/snapshot-report';
+import { buildSnapshotReport } from '../../src/model/snapshot-report';
 import { readSettings } from '../../src/host/settings';
 import { TraceSession } from '../../src/kernel/session';
-import { stateName, TCP } from '../../src/kernel/states';
+import { SS_STATES, stateName, TCP } from '../../src/kernel/states';
 import { bpfProgramIdsOf, CLI, killStragglers, LineProcess, peer, until } from './helpers';
 
 type Json = Record<string, any>;
