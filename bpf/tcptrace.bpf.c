@@ -231,7 +231,7 @@ static __always_inline void emit(const struct sock *sk, const struct sock_info *
 		return;
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
-		__sync_fetch_and_add(&counters.lost_events, 1);
+		__sync_fetch_and_add(&counters.ring_buffer_full, 1);
 		return;
 	}
 	e->ts_ns = r->ts;
@@ -278,7 +278,7 @@ static __always_inline void emit_accept(__u64 skaddr, const struct sock_info *si
 	__u64 now = bpf_ktime_get_ns();
 
 	if (!e) {
-		__sync_fetch_and_add(&counters.lost_events, 1);
+		__sync_fetch_and_add(&counters.ring_buffer_full, 1);
 		return;
 	}
 	__builtin_memset(e, 0, sizeof(*e));

@@ -96,7 +96,7 @@ struct tcptrace_file_rec {
 
 /* Counters kept by the BPF program, read by the addon. */
 struct tcptrace_counters {
-	__u64 lost_events;     /* ring buffer full: events dropped */
+	__u64 ring_buffer_full; /* events dropped: no room in the ring buffer */
 	__u64 untracked_socks; /* socket map full: socket has no id, age or owner */
 	__u64 nested_caught;   /* transitions on_set_state_nested handled for on_set_state */
 	__u64 inferred;        /* transitions the kernel never ran us for, deduced afterwards */

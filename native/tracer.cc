@@ -220,7 +220,7 @@ TracerCounters Tracer::Counters() const {
 	const volatile struct tcptrace_counters *c = &skel_->bss->counters;
 	uint64_t skipped = recursion_misses(skel_->progs.on_set_state);
 	uint64_t caught = c->nested_caught;
-	return {c->lost_events, skipped > caught ? skipped - caught : 0, caught, c->inferred, c->untracked_socks};
+	return {c->ring_buffer_full, skipped > caught ? skipped - caught : 0, caught, c->inferred, c->untracked_socks};
 }
 
 bool Tracer::RunIterator(const char *program, std::vector<uint8_t> *out, TracerError *err) {

@@ -123,8 +123,8 @@ interface KernelCounters { lost: number; nestedCaught: number; untracked: number
 function kernelCounters(objects: TracerObjects): KernelCounters {
   const [entry] = bpftoolJson<{ formatted: { value: { '.bss': Record<string, unknown>[] } } }[]>(['map', 'dump', 'id', String(objects.bss)]);
   const c = entry.formatted.value['.bss'].find((v) => 'counters' in v)!.counters as
-    { lost_events: number; untracked_socks: number; inferred: number; nested_caught: number };
-  return { lost: c.lost_events, nestedCaught: c.nested_caught, untracked: c.untracked_socks, inferred: c.inferred };
+    { ring_buffer_full: number; untracked_socks: number; inferred: number; nested_caught: number };
+  return { lost: c.ring_buffer_full, nestedCaught: c.nested_caught, untracked: c.untracked_socks, inferred: c.inferred };
 }
 
 /** Entries in a hash map: streamed, so a full map (262,144 sockets) does not sit in memory. */

@@ -143,7 +143,7 @@ export const METRICS = {
     help: `Sockets the kernel side could not follow because its socket map (${MAX_SOCKETS} entries) was full: their transitions carry no owner and no dwell time`,
     labelNames: [],
   },
-  trackerEvicted: {
+  connectionsDropped: {
     name: 'tcptrace_tracker_evicted_connections_total',
     help: 'Connections user space stopped following (the oldest, beyond 500000 at once): their later durations are not measured',
     labelNames: [],
@@ -163,7 +163,7 @@ export const METRICS = {
 /** What the kernel side and the tracker have counted so far (cumulative). */
 export interface LossCounts {
   tracer: TracerCounters;
-  trackerEvicted: number;
+  connectionsDropped: number;
 }
 
 /** The values refreshed every interval. */
@@ -243,7 +243,7 @@ export class TcpMetrics {
     });
     mirroredCounter(METRICS.inferred, registry, () => [[lossCounts().tracer.inferred, {}]]);
     mirroredCounter(METRICS.mapFull, registry, () => [[lossCounts().tracer.untrackedSockets, {}]]);
-    mirroredCounter(METRICS.trackerEvicted, registry, () => [[lossCounts().trackerEvicted, {}]]);
+    mirroredCounter(METRICS.connectionsDropped, registry, () => [[lossCounts().connectionsDropped, {}]]);
     // The agent's own cost: CPU, memory, event-loop delay (prom-client's process_ and nodejs_ metrics).
     collectDefaultMetrics({ register: registry });
     for (const name of MISNAMED_DEFAULT_METRICS) registry.removeSingleMetric(name);

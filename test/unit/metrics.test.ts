@@ -37,7 +37,7 @@ async function samples(metrics: TcpMetrics, name: string): Promise<string[]> {
   return text.split('\n').filter((line) => line.startsWith(`${name}{`) || line.startsWith(`${name} `) || line.startsWith(`${name}_`));
 }
 
-function newMetrics(loss: () => LossCounts = () => ({ tracer: NO_LOSS, trackerEvicted: 0 })): TcpMetrics {
+function newMetrics(loss: () => LossCounts = () => ({ tracer: NO_LOSS, connectionsDropped: 0 })): TcpMetrics {
   return new TcpMetrics('1.2.3', loss);
 }
 
@@ -118,11 +118,11 @@ test('CLOSE_WAIT holders: the top N by pid and comm, the rest under "other", old
 });
 
 test('loss counters mirror the kernel\'s and the tracker\'s counts, never decreasing', async () => {
-  let loss: LossCounts = { tracer: NO_LOSS, trackerEvicted: 0 };
+  let loss: LossCounts = { tracer: NO_LOSS, connectionsDropped: 0 };
   const m = newMetrics(() => loss);
   const lossLines = async () => [
     ...await samples(m, METRICS.lostEvents.name), ...await samples(m, METRICS.inferred.name),
-    ...await samples(m, METRICS.mapFull.name), ...await samples(m, METRICS.trackerEvicted.name),
+    ...await samples(m, METRICS.mapFull.name), ...await samples(m, METRICS.connectionsDropped.name),
   ];
   assert.deepEqual(await lossLines(), [
     'tcptrace_lost_events_total{reason="ring_buffer_full"} 0',
@@ -131,7 +131,7 @@ test('loss counters mirror the kernel\'s and the tracker\'s counts, never decrea
     'tcptrace_map_full_untracked_sockets_total 0',
     'tcptrace_tracker_evicted_connections_total 0',
   ]);
-  loss = { tracer: { ...NO_LOSS, lostEvents: 5, lostRingBufferFull: 3, lostNested: 2, inferred: 1, untrackedSockets: 4 }, trackerEvicted: 6 };
+  loss = { tracer: { ...NO_LOSS, lostEvents: 5, lostRingBufferFull: 3, lostNested: 2, inferred: 1, untrackedSockets: 4 }, connectionsDropped: 6 };
   assert.deepEqual(await lossLines(), [
     'tcptrace_lost_events_total{reason="ring_buffer_full"} 3',
     'tcptrace_lost_events_total{reason="nested"} 2',
@@ -150,7 +150,7 @@ test('build info names the version and Node.js', async () => {
 });
 
 test('promtool check metrics passes on every family, all populated', async () => {
-  const m = newMetrics(() => ({ tracer: { ...NO_LOSS, lostRingBufferFull: 1, lostNested: 1, inferred: 1, untrackedSockets: 1 }, trackerEvicted: 1 }));
+  const m = newMetrics(() => ({ tracer: { ...NO_LOSS, lostRingBufferFull: 1, lostNested: 1, inferred: 1, untrackedSockets: 1 }, connectionsDropped: 1 }));
   m.addEvents([transition(TCP.SYN_SENT, TCP.ESTABLISHED), transition(TCP.LAST_ACK, TCP.CLOSE)]);
   for (const kind of ['connect', 'accept', 'lifetime', 'closeWait'] as const) m.observe(kind, 1e6);
   m.refresh({ stateCounts: STATE_COUNTS, holders: summariseHolders([heldBy([7, 'a']), heldBy([8, 'b'])], 1), ephemeralPorts: 28232 });

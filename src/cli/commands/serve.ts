@@ -58,7 +58,7 @@ async function serve(server: http.Server, flags: ServeFlags, version: string): P
   const source = openLiveSource(flags, {
     command: 'serve', emitAccepts: true, endSnapshot: false, onStopping: () => { health.attached = false; },
   });
-  const tcp = new TcpMetrics(version, () => ({ tracer: source.counters(), trackerEvicted: tracker.dropped }));
+  const tcp = new TcpMetrics(version, () => ({ tracer: source.counters(), connectionsDropped: tracker.dropped }));
   // Sockets open before the start are not loaded into the tracker: none of
   // their durations can be measured (their start was not seen), and a host may
   // hold 100,000 idle ones. Those that change state are followed from then on.
