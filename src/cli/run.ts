@@ -4,6 +4,7 @@
  */
 import { lostJsonLine } from '../format/event-json';
 import { TracerCounters } from '../kernel/native';
+import { ReportRun } from '../reports/report-run';
 import { LiveRun, LiveSource } from '../source/live';
 import { TraceLayout } from '../trace/writer';
 import { FilterFlags, tracerOptions } from './options';
@@ -45,8 +46,11 @@ export interface LiveNeeds extends Omit<LiveRun, 'durationSeconds' | 'verbose'> 
 }
 
 /** The kernel side for a command, recording to --record if asked. */
+/** The flags every command that reads the kernel now may have. */
+type LiveFlags = FilterFlags & RecordFlags & { duration?: number; verbose?: boolean };
+
 export function openLiveSource(
-  flags: FilterFlags & RecordFlags & { duration?: number; verbose?: boolean },
+  flags: LiveFlags,
   { command, emitAccepts, snapshotsWithTimeWait, ...run }: LiveNeeds,
 ): LiveSource {
   // Without them by default: there can be hundreds of thousands of TIME_WAIT sockets.
@@ -64,6 +68,19 @@ export function openLiveSource(
 /** The flags worth keeping in a recording's header. */
 function recordedFlags(flags: object): Record<string, unknown> {
   return Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined && typeof v !== 'function'));
+}
+
+/**
+ * The one shape of a command that reports on the kernel now: open the source,
+ * print the report to stdout (a closed stdout stops the run), end with the counters.
+ */
+export async function runLiveReport(
+  flags: LiveFlags, needs: LiveNeeds, print: (source: LiveSource, out: LineOutput) => Promise<ReportRun | void>,
+): Promise<void> {
+  const source = openLiveSource(flags, needs);
+  const out = new LineOutput(process.stdout, () => source.stop('output closed'));
+  const run = await print(source, out);
+  await finishCommand(source, out, flags.verbose, run?.connectionsDropped);
 }
 
 export async function finishCommand(

@@ -6,7 +6,7 @@ import { culpritsReport } from '../../reports/culprits';
 import { ReportRun } from '../../reports/report-run';
 import { EventSource } from '../../source/source';
 import { LineOutput } from '../output';
-import { finishCommand, openLiveSource, RecordFlags } from '../run';
+import { RecordFlags, runLiveReport } from '../run';
 
 export interface CulpritsFlags extends RecordFlags {
   duration?: number;
@@ -45,8 +45,5 @@ export async function runCulprits(flags: CulpritsFlags): Promise<void> {
     throw usageError('--interval is for --watch (without it culprits reports once, after --duration)');
   }
   const duration = flags.duration ?? (flags.watch ? undefined : DEFAULT_OBSERVATION_S);
-  const source = openLiveSource({ ...flags, duration }, { command: 'culprits', emitAccepts: true });
-  const out = new LineOutput(process.stdout, () => source.stop('output closed'));
-  const run = await printCulprits(source, flags, out);
-  await finishCommand(source, out, flags.verbose, run.connectionsDropped);
+  await runLiveReport({ ...flags, duration }, { command: 'culprits', emitAccepts: true }, (source, out) => printCulprits(source, flags, out));
 }

@@ -6,8 +6,7 @@
 import { doctorJson, renderDoctor } from '../../format/doctor';
 import { readCounters, readSettings } from '../../host/settings';
 import { doctorReport } from '../../reports/doctor';
-import { LineOutput } from '../output';
-import { finishCommand, openLiveSource } from '../run';
+import { runLiveReport } from '../run';
 
 export interface DoctorFlags {
   duration?: number;
@@ -21,10 +20,9 @@ export async function runDoctor(flags: DoctorFlags): Promise<void> {
   const duration = flags.duration ?? DEFAULT_OBSERVATION_S;
   const settings = readSettings();
   const countersBefore = readCounters();
-  const source = openLiveSource({ duration, verbose: flags.verbose }, { command: 'doctor', snapshotsWithTimeWait: true });
-  const out = new LineOutput(process.stdout, () => source.stop('output closed'));
-  if (process.stderr.isTTY) process.stderr.write(`tcptrace doctor: observing for ${duration} s (Ctrl-C to stop sooner)\n`);
-  const report = await doctorReport(source, settings, countersBefore);
-  out.writeLines(flags.json ? [JSON.stringify(doctorJson(report))] : renderDoctor(report));
-  await finishCommand(source, out, flags.verbose);
+  await runLiveReport({ duration, verbose: flags.verbose }, { command: 'doctor', snapshotsWithTimeWait: true }, async (source, out) => {
+    if (process.stderr.isTTY) process.stderr.write(`tcptrace doctor: observing for ${duration} s (Ctrl-C to stop sooner)\n`);
+    const report = await doctorReport(source, settings, countersBefore);
+    out.writeLines(flags.json ? [JSON.stringify(doctorJson(report))] : renderDoctor(report));
+  });
 }

@@ -6,7 +6,7 @@ import { ReportRun } from '../../reports/report-run';
 import { EventSource } from '../../source/source';
 import { FilterFlags } from '../options';
 import { LineOutput } from '../output';
-import { finishCommand, openLiveSource, RecordFlags, reportLostLine } from '../run';
+import { RecordFlags, reportLostLine, runLiveReport } from '../run';
 
 export interface HistFlags extends FilterFlags, RecordFlags {
   json?: boolean;
@@ -37,9 +37,8 @@ export async function printHist(
 }
 
 export async function runHist(flags: HistFlags): Promise<void> {
-  const source = openLiveSource(flags, { command: 'hist', emitAccepts: true });
-  const out = new LineOutput(process.stdout, () => source.stop('output closed'));
-  if (!flags.json && process.stderr.isTTY) process.stderr.write('Tracing TCP connections... Hit Ctrl-C to end.\n');
-  const run = await printHist(source, flags, out);
-  await finishCommand(source, out, flags.verbose, run.connectionsDropped);
+  await runLiveReport(flags, { command: 'hist', emitAccepts: true }, (source, out) => {
+    if (!flags.json && process.stderr.isTTY) process.stderr.write('Tracing TCP connections... Hit Ctrl-C to end.\n');
+    return printHist(source, flags, out);
+  });
 }

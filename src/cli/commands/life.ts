@@ -7,7 +7,7 @@ import { ReportRun } from '../../reports/report-run';
 import { EventSource } from '../../source/source';
 import { FilterFlags } from '../options';
 import { LineOutput } from '../output';
-import { finishCommand, openLiveSource, RecordFlags, reportLostLine } from '../run';
+import { RecordFlags, reportLostLine, runLiveReport } from '../run';
 
 export interface LifeFlags extends FilterFlags, RecordFlags {
   json?: boolean;
@@ -31,8 +31,6 @@ export function printLife(
 }
 
 export async function runLife(flags: LifeFlags): Promise<void> {
-  const source = openLiveSource(flags, { command: 'life' });
-  const out = new LineOutput(process.stdout, () => source.stop('output closed'));
-  const run = await printLife(source, { json: flags.json, ipv6Only: Boolean(flags.ipv6 && !flags.ipv4) }, flags, out);
-  await finishCommand(source, out, flags.verbose, run.connectionsDropped);
+  const ipv6Only = Boolean(flags.ipv6 && !flags.ipv4);
+  await runLiveReport(flags, { command: 'life' }, (source, out) => printLife(source, { json: flags.json, ipv6Only }, flags, out));
 }
