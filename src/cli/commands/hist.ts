@@ -1,12 +1,8 @@
 /** `tcptrace hist`: connect, accept-queue, lifetime, CLOSE_WAIT and FIN_WAIT2 distributions. */
-import { renderLatencySet } from '../../format/latency';
-import { LatencySet, SplitBy, Unit } from '../../model/latency';
-import { histReport } from '../../reports/hist';
-import { ReportRun } from '../../reports/report-run';
-import { EventSource } from '../../source/source';
+import { SplitBy, Unit } from '../../model/latency';
 import { FilterFlags } from '../options';
-import { LineOutput } from '../output';
-import { RecordFlags, reportLostLine, runLiveReport } from '../run';
+import { printHist } from '../print';
+import { RecordFlags, runLiveReport } from '../run';
 
 export interface HistFlags extends FilterFlags, RecordFlags {
   json?: boolean;
@@ -15,25 +11,6 @@ export interface HistFlags extends FilterFlags, RecordFlags {
   by?: SplitBy;
   unit?: Unit;
   verbose?: boolean;
-}
-
-/** The distributions of any source, printed at its end (and every --interval live). */
-export async function printHist(
-  source: EventSource, flags: Pick<HistFlags, 'json' | 'by' | 'unit' | 'interval'>, out: LineOutput,
-): Promise<ReportRun> {
-  const print = (latencies: LatencySet, nowNs: number) => {
-    if (flags.json) {
-      out.writeLines([JSON.stringify({ ts: source.clock.wallMs(nowNs), unit: latencies.unit, histograms: latencies.toJson() })]);
-    } else {
-      out.writeLines([...(flags.interval ? [source.clock.timeOfDay(nowNs).slice(0, 8)] : []), ...renderLatencySet(latencies), '']);
-    }
-  };
-  const run = await histReport(source, { by: flags.by, unit: flags.unit, intervalSeconds: flags.interval }, {
-    onInterval: print,
-    onLost: (newlyLost, total) => reportLostLine(out, false, newlyLost, total),
-  });
-  print(run.latencies, run.endNs);
-  return run;
 }
 
 export async function runHist(flags: HistFlags): Promise<void> {

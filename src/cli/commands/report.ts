@@ -1,15 +1,11 @@
 /** `tcptrace report FILE [summary|life|hist|culprits]`: the live reports, made from a recording. */
 import { usageError } from '../../errors';
 import { selectionOf } from '../../format/extra-columns';
-import { renderSummary } from '../../format/summary';
 import { SplitBy, Unit } from '../../model/latency';
 import { ReportRun } from '../../reports/report-run';
-import { summaryReport } from '../../reports/summary';
 import { FileSource } from '../../source/file';
 import { LineOutput } from '../output';
-import { printCulprits } from './culprits';
-import { printHist } from './hist';
-import { printLife } from './life';
+import { printCulprits, printHist, printLife, printSummary } from '../print';
 
 export type ReportKind = 'summary' | 'life' | 'hist' | 'culprits';
 
@@ -43,12 +39,6 @@ export function checkReportFlags(kind: ReportKind, flags: ReportFlags & { html?:
   } else if (flags.output) {
     throw usageError('-o is for --html (the reports print to stdout)');
   }
-}
-
-async function printSummary(source: FileSource, json: boolean, out: LineOutput): Promise<ReportRun> {
-  const run = await summaryReport(source);
-  out.writeLines(json ? [JSON.stringify(run.summary)] : renderSummary(run.summary));
-  return run;
 }
 
 export async function runReport(file: string, kind: ReportKind, flags: ReportFlags): Promise<void> {
