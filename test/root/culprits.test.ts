@@ -41,6 +41,12 @@ async function startCulprits(args: string[]): Promise<LineProcess> {
   return cli;
 }
 
+/** Ends a culprits run the way a user does (Ctrl-C), once what it must see is in place. */
+async function stopAndReport(cli: LineProcess): Promise<Json> {
+  cli.child.kill('SIGINT');
+  return reportOf(cli);
+}
+
 async function reportOf(cli: LineProcess): Promise<Json> {
   assert.equal(await cli.exited(), 0, cli.stderr);
   assert.equal(cli.messages.length, 1, 'one JSON report');
@@ -84,9 +90,15 @@ describe('tcptrace culprits', () => {
   test('--min-age leaves out a program that closes 3 s after the FIN, and keeps the leak', async () => {
     const { server: srv, port } = await server('--on-end', 'close', '--idle-close-ms', '100');
     const leaker = await pool(port, 2);
-    const culprits = await startCulprits(['-d', '2', '--min-age', '2.5']);
+    await until('the leak in CLOSE_WAIT', () => ssCloseWait(port).filter(([pid]) => pid === leaker.pid).length === 2);
+    // The same trace with and without the filter: the one without shows the closer was in CLOSE_WAIT.
+    const filtered = await startCulprits(['-d', '60', '--min-age', '2.5']);
+    const unfiltered = await startCulprits(['-d', '60']);
     const closer = await pool(port, 1, '--close-after-ms', '3000');
-    const report = await reportOf(culprits);
+    await until('the closer in CLOSE_WAIT', () => ssCloseWait(port).some(([pid]) => pid === closer.pid));
+    const [report, everything] = [await stopAndReport(filtered), await stopAndReport(unfiltered)];
+    assert.equal(culpritFor(everything, closer.pid).count, 1, 'the closer is in CLOSE_WAIT without --min-age');
+    assert.ok(culpritFor(everything, closer.pid).oldestAgeMs < 2500);
     assert.equal(culpritFor(report, leaker.pid).count, 2, 'leaked before the trace: kept');
     assert.ok(!report.culprits.some((c: Json) => c.pid === closer.pid), 'under 2.5 s in CLOSE_WAIT: left out');
     await exitAll(srv, leaker, closer);
@@ -94,6 +106,8 @@ describe('tcptrace culprits', () => {
 
   test('after fork, the child holding the inherited fds is the culprit; the parent opened them', async () => {
     const { server: srv, port } = await server('--on-end', 'hold');
+    // Attached before the parent connects, so it sees who called connect().
+    const culprits = await startCulprits(['-d', '60']);
     // The fixture prints "<child pid> <fd> <fd> <fd>", not JSON.
     const forker = track(new LineProcess('python3', [path.join(ROOT, 'test', 'fixtures', 'leak-fork.py'), '127.0.0.1', String(port), '3']));
     await until('forked child', () => forker.messages.length > 0);
@@ -101,13 +115,13 @@ describe('tcptrace culprits', () => {
     const parentPid = forker.pid;
     try {
       await until('all three accepted', () => srv.messages.filter((m) => m.event === 'accepted').length === 3);
-      const culprits = await startCulprits(['-d', '1.5']);
       srv.send('close');
-      const report = await reportOf(culprits);
+      await until('the child holds three in CLOSE_WAIT', () => ssCloseWait(port).filter(([pid]) => pid === childPid).length === 3);
+      const report = await stopAndReport(culprits);
       const c = culpritFor(report, childPid);
       assert.equal(c.count, 3);
       assert.deepEqual(c.sockets.map((s: Json) => s.fd).sort(), fds.sort());
-      assert.ok(c.sockets.every((s: Json) => s.openedBy === null || s.openedBy.pid === parentPid), 'opened by the parent');
+      assert.deepEqual(c.sockets.map((s: Json) => s.openedBy?.pid), [parentPid, parentPid, parentPid], 'opened by the parent');
       assert.ok(!report.culprits.some((x: Json) => x.pid === parentPid), 'the parent holds nothing');
     } finally {
       process.kill(childPid, 'SIGKILL');
