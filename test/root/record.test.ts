@@ -25,8 +25,15 @@ async function startLive(args: string[]): Promise<LineProcess> {
   return p;
 }
 
+interface Workload {
+  processes: LineProcess[];
+  /** The servers' ports: the active close, the passive close, the reset, the leak (refused: port 1). */
+  ports: number[];
+  leakPid: number;
+}
+
 /** Connections that end every way we can make on loopback, plus a leak. */
-async function workload(): Promise<LineProcess[]> {
+async function workload(): Promise<Workload> {
   const a = await connectPair('127.0.0.1');
   a.client.send('send 1000');
   await a.client.next('sent');
@@ -43,7 +50,34 @@ async function workload(): Promise<LineProcess[]> {
   await leak.client.next('peer-ended');
   const refused = peer('client', '127.0.0.1', 1);
   await refused.next('error');
-  return [a.server, a.client, b.server, b.client, c.server, c.client, leak.server, leak.client, refused];
+  return {
+    processes: [a.server, a.client, b.server, b.client, c.server, c.client, leak.server, leak.client, refused],
+    ports: [a.port, b.port, c.port, leak.port, 1],
+    leakPid: leak.client.pid,
+  };
+}
+
+/** Whether a JSON line (a connection of life, an event) is one of the workload's. */
+const ofWorkload = (w: Workload) => (l: { sport?: unknown; dport?: unknown }) =>
+  w.ports.includes(l.sport as number) || w.ports.includes(l.dport as number);
+
+/** The workload in the report a command printed: what proves the report is not empty of it. */
+function workloadIn(report: string, lines: string[], w: Workload): void {
+  const parsed = lines.map((l) => JSON.parse(l));
+  if (report === 'life') {
+    // Both ends of the active close, the passive close and the reset, and the refused connect.
+    assert.equal(parsed.filter(ofWorkload(w)).length, 7, lines.join('\n'));
+    assert.ok(parsed.some((c) => c.dport === 1 && c.ending === 'refused'));
+  } else if (report === 'hist') {
+    // --by pid: the lifetimes of the workload's processes, among the others'.
+    const ours = new Set(w.processes.map((p) => `pid ${p.pid} node`));
+    const lifetimes = parsed.at(-1).histograms.filter((h: { name: string; key: string }) => h.name === 'lifetime' && ours.has(h.key));
+    // The three closes and the refused connect: seven connections of four client and three server processes.
+    assert.equal(lifetimes.reduce((n: number, h: { count: number }) => n + h.count, 0), 7, `a lifetime histogram of one of our processes in ${lines.join('\n')}`);
+  } else {
+    const leak = parsed[0].culprits.find((c: { pid: number }) => c.pid === w.leakPid);
+    assert.equal(leak?.count, 1, 'the leak is reported');
+  }
 }
 
 /** Output lines of the live run, after its recording is complete. */
@@ -58,13 +92,12 @@ describe('record, then report again', () => {
     test(`${report}: the report from the recording is the live report`, async () => {
       const file = path.join(dir, `${report}.jsonl`);
       const live = await startLive([report, '--json', ...extra, '--record', file]);
-      const processes = await workload();
-      await new Promise((r) => setTimeout(r, 300));
+      const w = await workload();
       const liveOut = await liveLines(live);
       const again = cli(['report', file, report, '--json', ...extra]);
-      await exitAll(...processes);
+      await exitAll(...w.processes);
       assert.equal(again.status, 0, again.stderr);
-      assert.ok(liveOut.length > 0);
+      workloadIn(report, liveOut, w);
       assert.deepEqual(again.stdout.trim().split('\n').map((l) => JSON.stringify(JSON.parse(l))), liveOut);
     });
   }
@@ -73,26 +106,38 @@ describe('record, then report again', () => {
     for (const [name, format] of [['t.jsonl.gz', 'jsonl'], ['t.json', 'json']]) {
       const file = path.join(dir, name);
       const rec = await startLive(['record', '-o', file, '--format', format]);
-      const processes = await workload();
+      const w = await workload();
       rec.child.kill('SIGTERM');
       assert.equal(await rec.exited(), 0, rec.stderr);
-      await exitAll(...processes);
+      await exitAll(...w.processes);
       if (name.endsWith('.gz')) assert.deepEqual([...fs.readFileSync(file).subarray(0, 2)], [0x1f, 0x8b]);
       else JSON.parse(fs.readFileSync(file, 'utf8'));
       const summary = cli(['report', file, 'summary', '--json']);
       assert.equal(summary.status, 0, summary.stderr);
       const s = JSON.parse(summary.stdout);
-      // Two sockets each for the active close, the passive close and the reset, and the refused one.
+      // The summary counts the whole host; the same file's life report tells which are ours:
+      // two sockets each for the active close, the passive close and the reset, and the refused one.
+      const life = cli(['report', file, 'life', '--json']);
+      assert.equal(life.status, 0, life.stderr);
+      const ours = life.stdout.trim().split('\n').map((l) => JSON.parse(l)).filter(ofWorkload(w));
+      assert.equal(ours.length, 7, life.stdout);
+      const endings: Record<string, number> = {};
+      for (const c of ours) endings[c.ending] = (endings[c.ending] ?? 0) + 1;
+      for (const ending of ['active', 'passive', 'reset', 'refused']) {
+        assert.ok(endings[ending] >= 1, `${ending} among ours: ${JSON.stringify(endings)}`);
+        assert.ok(s.byEnding[ending] >= endings[ending], `the summary counts ours: ${ending} in ${JSON.stringify(s.byEnding)}`);
+      }
       assert.ok(s.connectionsClosed >= 7, `closed ${s.connectionsClosed}`);
-      for (const ending of ['active', 'passive', 'reset', 'refused']) assert.ok(s.byEnding[ending] >= 1, `${ending} in ${JSON.stringify(s.byEnding)}`);
-      assert.equal(s.socketsAtEnd.CLOSE_WAIT >= 1, true);
+      const culprits = JSON.parse(cli(['report', file, 'culprits', '--json']).stdout);
+      assert.equal(culprits.culprits.find((c: { pid: number }) => c.pid === w.leakPid)?.count, 1, 'our leak at the end');
+      assert.ok(s.socketsAtEnd.CLOSE_WAIT >= 1);
     }
   });
 
   test('a recording cut off mid-line is read to its last whole line, with a warning', async () => {
     const file = path.join(dir, 'cut.jsonl');
     const rec = await startLive(['record', '-o', file]);
-    const processes = await workload();
+    const { processes } = await workload();
     rec.child.kill('SIGINT');
     await rec.exited();
     await exitAll(...processes);
@@ -121,7 +166,7 @@ describe('record, then report again', () => {
   test('export --format perfetto gives a trace-event document with one track per process', async () => {
     const file = path.join(dir, 'perfetto-src.jsonl');
     const rec = await startLive(['record', '-o', file]);
-    const processes = await workload();
+    const { processes } = await workload();
     rec.child.kill('SIGINT');
     await rec.exited();
     await exitAll(...processes);
