@@ -196,11 +196,14 @@ describe('a user without the privileges', () => {
     }
     assert.equal(fs.existsSync(file), false);
     assert.deepEqual(orphanedPrograms(sinceId), []);
+    assert.equal(lastProgramId(), sinceId, 'no program was loaded, even for a moment');
   });
 
   test('nobody with CAP_BPF and CAP_PERFMON only: told it lacks CAP_DAC_READ_SEARCH, before loading anything', () => {
+    const sinceId = lastProgramId();
     const r = asNobody(['bpf', 'perfmon'], ['live', '-d', '5']);
     assert.equal(r.status, 1, r.stderr);
+    assert.equal(lastProgramId(), sinceId, 'no program was loaded, even for a moment');
     assert.match(r.stderr, /^tcptrace: [^\n]*lacks CAP_DAC_READ_SEARCH: run tcptrace with sudo\n$/);
   });
 

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -20,6 +21,18 @@ after(killStragglers);
 type Sample = { metric: Record<string, string>; value: number };
 
 /** Polls an async check every 250 ms until it holds; rejects after timeoutMs. */
+/** A port on 127.0.0.1 nobody listens on now (or `port` itself, once it can be bound). */
+function freePort(port = 0): Promise<number> {
+  const server = net.createServer();
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => {
+      const bound = (server.address() as net.AddressInfo).port;
+      server.close(() => resolve(bound));
+    });
+  });
+}
+
 async function eventually(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check().catch(() => false))) {
@@ -268,11 +281,14 @@ describe('tcptrace serve, ending and privileges', () => {
     await stopCleanly(serve, () => get(`${url}/healthz`), 'SIGTERM');
   });
 
-  test('without CAP_PERFMON: one line naming the capabilities, exit 1, port released', () => {
-    const r = spawnSync('setpriv', ['--bounding-set=-all,+bpf,+net_admin', '--inh-caps=-all', '--', process.execPath, CLI, 'serve', '--listen', '127.0.0.1:0'],
+  test('without CAP_PERFMON: one line naming the capabilities, exit 1, port released', async () => {
+    const port = await freePort();
+    const r = spawnSync('setpriv', ['--bounding-set=-all,+bpf,+net_admin', '--inh-caps=-all', '--', process.execPath, CLI, 'serve', '--listen', `127.0.0.1:${port}`],
       { encoding: 'utf8', timeout: 15_000 });
     assert.equal(r.status, 1, r.stderr);
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
     assert.match(r.stderr, /^tcptrace: .*CAP_PERFMON/);
+    // serve binds before it loads anything: the port was taken, and is free again.
+    assert.equal(await freePort(port), port, 'the port is released');
   });
 });

@@ -99,7 +99,8 @@ test('tcptrace serve on a port already in use: exit 1, one line, before loading 
   await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
   const { port } = taken.address() as net.AddressInfo;
   try {
-    const r = spawnSync(process.execPath, [BIN, 'serve', '--listen', `127.0.0.1:${port}`], { encoding: 'utf8', timeout: 5_000 });
+    // -v would say "loading the BPF programs" first had it got that far.
+    const r = spawnSync(process.execPath, [BIN, 'serve', '--listen', `127.0.0.1:${port}`, '-v'], { encoding: 'utf8', timeout: 5_000 });
     assert.equal(r.status, 1, r.stderr);
     assert.equal(r.stderr, `tcptrace: --listen: cannot listen on 127.0.0.1:${port}: the port is already in use\n`);
   } finally {
