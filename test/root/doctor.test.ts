@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { afterEach, describe, test } from 'node:test';
-import { CLI, FIXTURES, LineProcess, killStragglers, peer, until } from './helpers';
+import * as fs from 'node:fs';
+import { CLI, FIXTURES, LineProcess, connectPair, exitAll, killStragglers, peer, until } from './helpers';
 
 type Json = Record<string, any>;
 
@@ -27,6 +28,12 @@ function track(p: LineProcess): LineProcess {
 }
 
 const STORM = 3000;
+
+/** The host's TcpExt ListenOverflows now (/proc/net/netstat). */
+function listenOverflows(): number {
+  const [names, values] = fs.readFileSync('/proc/net/netstat', 'utf8').split('\n').filter((l) => l.startsWith('TcpExt:'));
+  return Number(values.split(/\s+/)[names.split(/\s+/).indexOf('ListenOverflows')]);
+}
 
 /** A listener with a backlog of 1 that never accepts (Python: the backlog is exactly what it asks). */
 async function stuckListener(): Promise<{ listener: LineProcess; port: number }> {
@@ -49,7 +56,8 @@ describe('tcptrace doctor', () => {
     await until('five accepted', () => leakServer.messages.filter((m) => m.event === 'accepted').length === 5);
     const { listener, port: stuckPort } = await stuckListener();
 
-    const doctor = track(new LineProcess(process.execPath, [CLI, 'doctor', '--json', '-d', '6', '-v']));
+    // Stopped (Ctrl-C) once the storm is done and the leak and the overflow are in place, not after a fixed window.
+    const doctor = track(new LineProcess(process.execPath, [CLI, 'doctor', '--json', '-d', '600', '-v']));
     await until('tcptrace to attach', () => /attached/.test(doctor.stderr), 15_000);
 
     const storm = track(new LineProcess(process.execPath, [path.join(FIXTURES, 'storm.js'), '127.0.0.1', String(STORM), '50',
@@ -57,6 +65,7 @@ describe('tcptrace doctor', () => {
     await until('storm ready', () => storm.messages.some((m) => 'port' in m));
     storm.send('go');
     leakServer.send('close');
+    const overflowsBefore = listenOverflows();
     for (let i = 0; i < 6; i++) {
       const s = net.connect({ host: '127.0.0.1', port: stuckPort });
       s.on('error', () => {});
@@ -64,6 +73,8 @@ describe('tcptrace doctor', () => {
     }
     await until('storm done', () => storm.messages.some((m) => 'done' in m), 30_000);
     assert.deepEqual(storm.messages.find((m) => 'done' in m)!.failed, 0);
+    await until('the listen queue to overflow', () => listenOverflows() > overflowsBefore, 10_000);
+    doctor.child.kill('SIGINT');
 
     assert.equal(await doctor.exited(), 0, doctor.stderr);
     assert.equal(doctor.messages.length, 1, 'one JSON report');
@@ -108,13 +119,20 @@ describe('tcptrace doctor', () => {
   });
 
   test('text output: a head naming the namespace, then each finding with its evidence and action', async () => {
+    // A CLOSE_WAIT leak of our own, so there is at least one finding to show.
+    const leak = await connectPair('127.0.0.1', 'close', 'hold');
+    started.push(leak.server, leak.client);
+    leak.server.send('close');
+    await leak.client.next('peer-ended');
     const doctor = track(new LineProcess(process.execPath, [CLI, 'doctor', '-d', '1']));
     assert.equal(await doctor.exited(), 0, doctor.stderr);
+    await exitAll(leak.server, leak.client);
     const text = doctor.messages.map((m) => String(m.text ?? JSON.stringify(m))).join('\n');
     assert.match(text, /^tcptrace doctor: observed 1\.\d s in network namespace net:\[\d+\], kernel .*Nothing on the host was changed\./);
     assert.match(text, /^Sockets now: [\d,]+/m);
     // Every finding block has evidence lines and an action line.
     const blocks = text.split('\n\n').filter((b) => /^\[(PROBLEM|WARNING|NOTE)\]/.test(b));
+    assert.ok(blocks.some((b) => b.includes(`pid ${leak.client.pid}`) || b.includes(String(leak.client.pid))), `our leak among the findings:\n${text}`);
     for (const b of blocks) assert.match(b, /^\[[A-Z]+\] [^\n]+(\n {4}- [^\n]+)+\n {2}=> [^\n]+$/, b);
   });
 });

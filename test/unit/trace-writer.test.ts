@@ -39,10 +39,18 @@ function started(file: string): TraceWriter {
 test('a .gz trace reaches the file within about a second, so kill -9 loses at most that', async () => {
   const file = path.join(dir, 'open.jsonl.gz');
   const writer = started(file);
+  const writtenMs = Date.now();
   writer.write([event(1), event(2)]);
-  await new Promise((r) => setTimeout(r, 1500));
-  // Still open, no footer: read as a crashed recording would be.
-  const { lines, result } = await readAll(file);
+  // Still open, no footer: read as a crashed recording would be, until the events are there.
+  const readSoFar = () => readAll(file).catch(() => ({ lines: [] as TraceLine[], result: { truncated: true } as TraceReadResult }));
+  let read = await readSoFar();
+  while (read.lines.length < 4 && Date.now() - writtenMs < 10_000) {
+    await new Promise((r) => setTimeout(r, 50));
+    read = await readSoFar();
+  }
+  const { lines, result } = read;
+  // A flush a second, and a generous margin for a loaded machine: never "only at the end".
+  assert.ok(Date.now() - writtenMs < 5000, `on disk after ${Date.now() - writtenMs} ms`);
   assert.deepEqual(lines.map((l) => l.type), ['header', 'snapshot', 'event', 'event']);
   assert.equal(result.truncated, true);
   await writer.finish(3e9, 1.7e12, COUNTERS);
