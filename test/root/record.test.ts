@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, afterEach, describe, test } from 'node:test';
-import { CLI, LineProcess, connectPair, exitAll, killStragglers, peer, until } from './helpers';
+import { CLI, LineProcess, Pair, connectPair, exitAll, killStragglers, peer, until } from './helpers';
 
 afterEach(killStragglers);
 
@@ -27,6 +27,8 @@ async function startLive(args: string[]): Promise<LineProcess> {
 
 interface Workload {
   processes: LineProcess[];
+  /** The connections that close during the workload: the active close, the passive close (IPv6), the reset. */
+  closed: { name: string; pair: Pair }[];
   /** The servers' ports: the active close, the passive close, the reset, the leak (refused: port 1). */
   ports: number[];
   leakPid: number;
@@ -52,6 +54,7 @@ async function workload(): Promise<Workload> {
   await refused.next('error');
   return {
     processes: [a.server, a.client, b.server, b.client, c.server, c.client, leak.server, leak.client, refused],
+    closed: [{ name: 'active close', pair: a }, { name: 'passive close', pair: b }, { name: 'reset', pair: c }],
     ports: [a.port, b.port, c.port, leak.port, 1],
     leakPid: leak.client.pid,
   };
@@ -163,21 +166,44 @@ describe('record, then report again', () => {
     }
   });
 
-  test('export --format perfetto gives a trace-event document with one track per process', async () => {
+  test('export --format perfetto: every connection of the workload is a slice on its owner\'s track, with its states', async () => {
     const file = path.join(dir, 'perfetto-src.jsonl');
     const rec = await startLive(['record', '-o', file]);
-    const { processes } = await workload();
+    const w = await workload();
     rec.child.kill('SIGINT');
     await rec.exited();
-    await exitAll(...processes);
+    await exitAll(...w.processes);
     const out = path.join(dir, 'out.json');
     const r = cli(['export', file, '--format', 'perfetto', '-o', out]);
     assert.equal(r.status, 0, r.stderr);
-    const doc = JSON.parse(fs.readFileSync(out, 'utf8'));
-    const slices = doc.traceEvents.filter((e: { ph: string }) => e.ph === 'X');
-    assert.ok(slices.length > 10);
-    const names = doc.traceEvents.filter((e: { ph: string; name: string }) => e.ph === 'M' && e.name === 'process_name');
-    const pids = new Set(processes.map((p) => p.pid));
-    assert.ok(names.some((m: { pid: number }) => pids.has(m.pid)), 'a track for one of our processes');
+    type Ev = { ph: string; name: string; cat?: string; pid: number; tid: number; ts: number; dur?: number; args?: Record<string, unknown> };
+    const doc = JSON.parse(fs.readFileSync(out, 'utf8')) as { traceEvents: Ev[] };
+    const connections = doc.traceEvents.filter((e) => e.ph === 'X' && e.cat === 'connection');
+    const statesOn = (c: Ev) => doc.traceEvents.filter((e) => e.ph === 'X' && e.cat === 'state' && e.pid === c.pid && e.tid === c.tid
+      && e.ts >= c.ts && e.ts <= c.ts + c.dur!).map((e) => e.name);
+    const sliceOf = (local: string, remote: string) => {
+      const found = connections.filter((c) => c.args!.local === local && c.args!.remote === remote);
+      assert.equal(found.length, 1, `one slice ${local} -> ${remote} among ${connections.length}`);
+      return found[0];
+    };
+    for (const { name, pair } of w.closed) {
+      const host = name === 'passive close' ? '[::1]' : '127.0.0.1';
+      const client = sliceOf(`${host}:${pair.clientPort}`, `${host}:${pair.port}`);
+      const server = sliceOf(`${host}:${pair.port}`, `${host}:${pair.clientPort}`);
+      assert.equal(client.pid, pair.client.pid, `${name}: the client's slice on the client's track`);
+      assert.equal(server.pid, pair.server.pid, `${name}: the server's slice on the server's track`);
+      assert.equal(client.args!.ended, 'closed', name);
+      assert.equal(server.args!.ended, 'closed', name);
+      assert.deepEqual([statesOn(client), statesOn(server)], EXPECTED_STATES[name], name);
+    }
+    const names = doc.traceEvents.filter((e) => e.ph === 'M' && e.name === 'process_name');
+    for (const { pair } of w.closed) assert.ok(names.some((m) => m.pid === pair.client.pid), 'each owner\'s track is named');
   });
 });
+
+/** Per connection of the workload: [the client's states, the server's states], as slices in time order. */
+const EXPECTED_STATES: Record<string, [string[], string[]]> = {
+  'active close': [['SYN_SENT', 'ESTABLISHED', 'FIN_WAIT1', 'FIN_WAIT2'], ['SYN_RECV', 'ESTABLISHED', 'CLOSE_WAIT', 'LAST_ACK']],
+  'passive close': [['SYN_SENT', 'ESTABLISHED', 'CLOSE_WAIT', 'LAST_ACK'], ['SYN_RECV', 'ESTABLISHED', 'FIN_WAIT1', 'FIN_WAIT2']],
+  reset: [['SYN_SENT', 'ESTABLISHED'], ['SYN_RECV', 'ESTABLISHED']],
+};
