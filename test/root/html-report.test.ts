@@ -1,7 +1,8 @@
 /**
  * The HTML report in a real browser (Debian's Chromium, driven by
  * playwright-core): it renders without errors, fetches nothing, shows the
- * culprits and charts it was given, and shows hostile strings as text.
+ * culprits and charts it was given, and shows hostile strings as text; and
+ * `report --html` of a real recording, with a real leak, opened the same way.
  *
  * Set TCPTRACE_KEEP_REPORT=1 to keep the page and its screenshot (the path is
  * printed as a diagnostic).
@@ -12,6 +13,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, before, test } from 'node:test';
+import { spawnSync } from 'node:child_process';
 import { chromium, BrowserContext, Page } from 'playwright-core';
 import { CulpritReport } from '../../src/model/culprits';
 import { SnapshotSocket, TransitionEvent } from '../../src/kernel/decoder';
@@ -21,6 +23,7 @@ import { LatencySet } from '../../src/model/latency';
 import { TCP } from '../../src/kernel/states';
 import { Connection } from '../../src/model/tracker';
 import { StateSeries } from '../../src/model/state-series';
+import { CLI, LineProcess, connectPair, exitAll, killStragglers, until } from './helpers';
 
 const CHROMIUM = '/usr/bin/chromium';
 const HOSTILE_COMM = '<script>alert(1)</script>';
@@ -239,4 +242,49 @@ test('an empty report says there is no culprit and draws no chart', async () => 
   assert.deepEqual(v.pageErrors, []);
   assert.deepEqual(v.requests, []);
   await v.page.close();
+});
+
+test('report --html of a real recording: the leak\'s holder, the histograms and the states chart are on the page', async () => {
+  try {
+    const file = path.join(dir, 'real.jsonl');
+    const rec = new LineProcess(process.execPath, [CLI, 'record', '-o', file, '-v']);
+    await until('tcptrace to attach', () => /attached/.test(rec.stderr), 10_000);
+    // Two connections that close, and a client that keeps CLOSE_WAIT after its server closes.
+    for (const host of ['127.0.0.1', '::1']) {
+      const pair = await connectPair(host);
+      pair.client.send('close');
+      await pair.client.next('closed');
+      await exitAll(pair.server, pair.client);
+    }
+    const leak = await connectPair('127.0.0.1', 'close', 'hold');
+    leak.server.send('close');
+    await leak.client.next('peer-ended');
+    rec.child.kill('SIGINT');
+    assert.equal(await rec.exited(), 0, rec.stderr);
+    const out = path.join(dir, 'real.html');
+    const r = spawnSync(process.execPath, [CLI, 'report', file, '--html', '-o', out], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.status, 0, r.stderr);
+    await exitAll(leak.server, leak.client);
+
+    const v = await visit('real', fs.readFileSync(out, 'utf8'));
+    const { page } = v;
+    const holders = await page.$$eval('#culprits tbody tr', (trs) => trs.map((tr) => tr.querySelector('td')!.textContent!.trim()));
+    assert.ok(holders.includes(String(leak.client.pid)), `the leak's holder ${leak.client.pid} among ${holders.join(', ')}`);
+    const row = page.locator('#culprits tbody tr', { hasText: String(leak.client.pid) });
+    assert.match((await row.textContent())!, new RegExp(`127\\.0\\.0\\.1:${leak.port} ×1`));
+    const charts = await page.$$eval('.chart', (cs) => cs.map((c) => ({ text: c.textContent ?? '', svg: c.querySelector('svg') !== null })));
+    assert.ok(charts.every((c) => c.svg), JSON.stringify(charts));
+    for (const measure of ['connect latency', 'connection lifetime', 'accept-queue wait']) {
+      assert.ok(charts.some((c) => c.text.includes(measure)), `a ${measure} chart among: ${charts.map((c) => c.text.slice(0, 40)).join(' | ')}`);
+    }
+    const legend = await page.$$eval('ul.legend li > span:nth-child(2)', (s) => s.map((x) => x.textContent));
+    // The leak sits in CLOSE_WAIT; the clients that closed first leave TIME_WAIT behind.
+    assert.ok(legend.includes('CLOSE_WAIT') && legend.includes('TIME_WAIT'), `states chart legend: ${legend.join(', ')}`);
+    assert.deepEqual(v.consoleErrors, []);
+    assert.deepEqual(v.pageErrors, []);
+    assert.deepEqual(v.requests, []);
+    await page.close();
+  } finally {
+    killStragglers();
+  }
 });
