@@ -51,6 +51,17 @@ uint32_t NumberOr(const Napi::Object &opts, const char *key, uint32_t fallback) 
 	return v.IsNumber() ? v.As<Napi::Number>().Uint32Value() : fallback;
 }
 
+std::vector<std::string> StringList(const Napi::Object &opts, const char *key) {
+	std::vector<std::string> out;
+	Napi::Value v = opts.Get(key);
+	if (!v.IsArray())
+		return out;
+	auto arr = v.As<Napi::Array>();
+	for (uint32_t i = 0; i < arr.Length(); i++)
+		out.push_back(arr.Get(i).ToString().Utf8Value());
+	return out;
+}
+
 TracerOptions ParseOptions(const Napi::Object &opts) {
 	TracerOptions o;
 	o.ring_buffer_bytes = NumberOr(opts, "ringBufferBytes", o.ring_buffer_bytes);
@@ -64,6 +75,7 @@ TracerOptions ParseOptions(const Napi::Object &opts) {
 	o.emit_accepts = opts.Get("emitAccepts").ToBoolean();
 	o.snapshot_full_only = opts.Get("snapshotFullSocketsOnly").ToBoolean();
 	o.iterators_only = opts.Get("iteratorsOnly").ToBoolean();
+	o.assume_missing = StringList(opts, "assumeMissing");
 	return o;
 }
 

@@ -34,7 +34,10 @@ int capture_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list
 	return n;
 }
 
-bool kernel_has_btf_type(const char *name) {
+bool kernel_has_btf_type(const char *name, const std::vector<std::string> &assume_missing) {
+	for (const std::string &missing : assume_missing)
+		if (missing == name)
+			return false;
 	struct btf *vmlinux = btf__load_vmlinux_btf();
 	if (!vmlinux)
 		return false;
@@ -102,7 +105,7 @@ bool Tracer::Open(const TracerOptions &opts, TracerError *err) {
 
 	// send/recv tracepoints arrived in Linux 6.3; without them owners are
 	// still learned at connect, accept and close.
-	if (!kernel_has_btf_type("btf_trace_sock_send_length")) {
+	if (!kernel_has_btf_type("btf_trace_sock_send_length", opts.assume_missing)) {
 		bpf_program__set_autoload(skel_->progs.on_send, false);
 		bpf_program__set_autoload(skel_->progs.on_recv, false);
 		skipped_ = {"on_send", "on_recv"};

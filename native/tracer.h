@@ -25,6 +25,7 @@ struct TracerOptions {
 	bool emit_accepts = false;      // KIND_ACCEPT records, for the accept-queue wait
 	bool snapshot_full_only = false; // snapshot without TIME_WAIT and request sockets
 	bool iterators_only = false;    // load and attach the iterators alone (snapshots, no tracing)
+	std::vector<std::string> assume_missing; // kernel BTF types to probe as absent: an older kernel's path, on demand
 };
 
 // A failure with a stable code for JavaScript and, where there is one, the

@@ -20,6 +20,8 @@ export interface TracerOptions {
   snapshotFullSocketsOnly?: boolean;
   /** Load only the iterators: a snapshot, with nothing attached to the TCP path. */
   iteratorsOnly?: boolean;
+  /** Kernel BTF types to probe as absent (features.ts assumedMissing). */
+  assumeMissing?: string[];
 }
 
 export interface TracerCounters {

@@ -4,7 +4,9 @@
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import { TcptraceError } from '../errors';
+import { belowFloor, KERNEL_FLOOR } from './features';
 
 const BTF_PATH = '/sys/kernel/btf/vmlinux';
 const TRACEFS_DIRS = ['/sys/kernel/tracing', '/sys/kernel/debug/tracing'];
@@ -61,10 +63,16 @@ export function checkPrivilege(): void {
   }
 }
 
+export function checkKernel(): void {
+  if (belowFloor()) {
+    throw new TcptraceError(`this kernel is Linux ${os.release()}: tcptrace needs Linux ${KERNEL_FLOOR.major}.${KERNEL_FLOOR.minor}+ (BPF ring buffer and iterators)`, 'EKERNEL');
+  }
+}
+
 export function checkBtf(): void {
   if (!fs.existsSync(BTF_PATH)) {
     throw new TcptraceError(
-      `this kernel has no BTF (${BTF_PATH} is missing): tcptrace needs Linux 5.9+ built with CONFIG_DEBUG_INFO_BTF=y`,
+      `this kernel has no BTF (${BTF_PATH} is missing): tcptrace needs Linux ${KERNEL_FLOOR.major}.${KERNEL_FLOOR.minor}+ built with CONFIG_DEBUG_INFO_BTF=y`,
       'ENOBTF',
     );
   }
@@ -101,6 +109,7 @@ export function ensureTracefs(): { mounted: boolean } {
 /** Iterators alone need no tracefs: a snapshot leaves the host's mounts as they are. */
 export function preflight(needTracefs = true): { tracefsMounted: boolean } {
   checkPrivilege();
+  checkKernel();
   checkBtf();
   return { tracefsMounted: needTracefs && ensureTracefs().mounted };
 }

@@ -9,6 +9,7 @@ import {
 } from './decoder';
 import type { CgroupFilter } from './cgroup-filter';
 import { loadNative, NativeTracer, TracerCounters, TracerOptions } from './native';
+import { assumedMissing, limitsOf } from './features';
 import { preflight } from './preflight';
 
 /** Records decoded and handed on at a time (see start()). */
@@ -34,7 +35,10 @@ export class TraceSession {
   private lostSeen = 0;
   private stopped?: Promise<void>;
   private finishStop?: () => void;
+  /** What the session did on its way up (said with -v). */
   readonly notes: string[] = [];
+  /** What this kernel cannot do for tcptrace (always said). */
+  readonly limits: string[] = [];
 
   private constructor(tracer: NativeTracer, pollMs: number, cgroup?: CgroupFilter) {
     this.tracer = tracer;
@@ -48,15 +52,16 @@ export class TraceSession {
     const addon = loadNative();
     const { cgroup, pollMs, ...kernel } = options;
     const ringBufferBytes = kernel.ringBufferBytes ?? DEFAULT_RING_BYTES;
+    const assumeMissing = assumedMissing();
     const tracer = new addon.Tracer({
       wakeupBytes: Math.floor(ringBufferBytes / 4),
+      assumeMissing,
       ...kernel,
       ringBufferBytes,
     });
     const session = new TraceSession(tracer, pollMs ?? 100, cgroup);
     if (tracefsMounted) session.notes.push('mounted tracefs at /sys/kernel/tracing');
-    const skipped = tracer.skippedPrograms();
-    if (skipped.length) session.notes.push(`kernel lacks sock_send_length/sock_recv_length: owners are learned at connect, accept and close only`);
+    session.limits.push(...limitsOf(tracer.skippedPrograms(), assumeMissing));
     return session;
   }
 

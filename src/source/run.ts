@@ -48,6 +48,7 @@ export function attachSession(options: SessionOptions, verbose?: boolean): Trace
   if (verbose) process.stderr.write('tcptrace: loading the BPF programs\n');
   const session = TraceSession.open(options);
   if (verbose) for (const note of session.notes) process.stderr.write(`tcptrace: ${note}\n`);
+  for (const limit of session.limits) process.stderr.write(`tcptrace: ${limit}\n`);
   return session;
 }
 

@@ -37,8 +37,8 @@ export class LineProcess {
   readonly child: ChildProcess;
   stderr = '';
 
-  constructor(command: string, args: string[]) {
-    this.child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  constructor(command: string, args: string[], env: NodeJS.ProcessEnv = process.env) {
+    this.child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], env });
     running.add(this.child);
     this.child.once('exit', () => running.delete(this.child));
     readline.createInterface({ input: this.child.stdout! }).on('line', (line) => {
@@ -157,6 +157,13 @@ export function bpfProgramIdsOf(pid: number): number[] {
     if (match) ids.add(Number(match[1]));
   }
   return [...ids];
+}
+
+/** The names of the BPF programs a process holds (bpftool's, at most 15 characters). */
+export function bpfProgramNamesOf(pid: number): string[] {
+  const progs = JSON.parse(execFileSync('bpftool', ['-j', 'prog', 'list'], { encoding: 'utf8' })) as { id: number; name?: string }[];
+  const held = new Set(bpfProgramIdsOf(pid));
+  return progs.filter((p) => held.has(p.id)).map((p) => p.name ?? '');
 }
 
 /** Which of these BPF program ids the kernel still has loaded. */
