@@ -15,7 +15,7 @@ import { MeasureKind } from './tracker';
 export interface HistogramSpec {
   name: string;
   help: string;
-  /** Upper bounds in seconds, fixed (README, "tcptrace serve"). */
+  /** Upper bounds in seconds, fixed (docs/metrics.md, "Histogram buckets"). */
   buckets: number[];
 }
 
