@@ -46,9 +46,10 @@ export class TraceSession {
     this.cgroup = cgroup;
   }
 
-  /** Checks the host, loads and attaches. Throws TcptraceError on any failure. */
-  static open(options: SessionOptions = {}): TraceSession {
+  /** Checks the host, loads and attaches (onLoading runs between the two). Throws TcptraceError on any failure. */
+  static open(options: SessionOptions = {}, onLoading: () => void = () => {}): TraceSession {
     const { tracefsMounted } = preflight(!options.iteratorsOnly);
+    onLoading(); // the host passed every check: from here on the kernel loads
     const addon = loadNative();
     const { cgroup, pollMs, ...kernel } = options;
     const ringBufferBytes = kernel.ringBufferBytes ?? DEFAULT_RING_BYTES;

@@ -45,8 +45,9 @@ function releaseHeldSignal(): NodeJS.Signals | undefined {
 /** Preflight, load and attach, with stop signals held from the first moment. */
 export function attachSession(options: SessionOptions, verbose?: boolean): TraceSession {
   holdStopSignals();
-  if (verbose) process.stderr.write('tcptrace: loading the BPF programs\n');
-  const session = TraceSession.open(options);
+  const session = TraceSession.open(options, () => {
+    if (verbose) process.stderr.write('tcptrace: loading the BPF programs\n');
+  });
   if (verbose) for (const note of session.notes) process.stderr.write(`tcptrace: ${note}\n`);
   for (const limit of session.limits) process.stderr.write(`tcptrace: ${limit}\n`);
   return session;
