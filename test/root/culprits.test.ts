@@ -75,11 +75,12 @@ function ssCloseWait(port: number): [number, number, number][] {
 describe('tcptrace culprits', () => {
   test('a client that never closes is reported with its pid, count and peer, as ss -p sees it', async () => {
     const { server: srv, port } = await server('--on-end', 'hold');
-    const culprits = await startCulprits(['-d', '2']);
+    const culprits = await startCulprits(['-d', '60']);
     const leaker = await pool(port, 5);
     await until('all five accepted', () => srv.messages.filter((m) => m.event === 'accepted').length === 5);
     srv.send('close');
-    const report = await reportOf(culprits);
+    await until('the leak in CLOSE_WAIT', () => ssCloseWait(port).length === 5);
+    const report = await stopAndReport(culprits);
     const c = culpritFor(report, leaker.pid);
     assert.equal(c.count, 5);
     assert.deepEqual(c.peers.map((p: Json) => [p.daddr, p.dport, p.count]), [['127.0.0.1', port, 5]]);
