@@ -34,31 +34,56 @@ interface Workload {
   leakPid: number;
 }
 
-/** Connections that end every way we can make on loopback, plus a leak. */
-async function workload(): Promise<Workload> {
-  const a = await connectPair('127.0.0.1');
+/** A server of the tcp-peer fixture, listening. */
+async function listen(host: string, onEnd: 'close' | 'hold' = 'close'): Promise<{ server: LineProcess; port: number }> {
+  const server = peer('server', host, 0, onEnd);
+  return { server, port: (await server.next('listening')).port as number };
+}
+
+/** A client connected to one of those servers, and accepted: a Pair, as connectPair makes them. */
+async function connect(host: string, to: { server: LineProcess; port: number }, onEnd: 'close' | 'hold' = 'close'): Promise<Pair> {
+  const client = peer('client', host, to.port, onEnd);
+  const clientPort = (await client.next('connected')).localPort as number;
+  await to.server.next('accepted');
+  return { server: to.server, client, port: to.port, clientPort };
+}
+
+/**
+ * Connections that end every way we can make on loopback, plus a leak. The
+ * servers listen first, so `trace` can start the tracer on their ports alone:
+ * the whole host may be busy (a storm alongside), and these tests are about ours.
+ */
+async function workload(trace: (ports: number[]) => Promise<LineProcess>): Promise<Workload & { tracer: LineProcess }> {
+  const [sa, sb, sc, sleak] = [await listen('127.0.0.1'), await listen('::1'), await listen('127.0.0.1', 'hold'), await listen('127.0.0.1')];
+  const ports = [sa.port, sb.port, sc.port, sleak.port, 1];
+  const tracer = await trace(ports);
+  const a = await connect('127.0.0.1', sa);
   a.client.send('send 1000');
   await a.client.next('sent');
   a.client.send('close');                   // active close
   await a.client.next('closed');
-  const b = await connectPair('::1');
+  const b = await connect('::1', sb);
   b.server.send('close');                   // passive close on the client
   await b.client.next('closed');
-  const c = await connectPair('127.0.0.1', 'hold', 'hold');
+  const c = await connect('127.0.0.1', sc, 'hold');
   c.client.send('reset');                   // reset
   await c.server.next('error');
-  const leak = await connectPair('127.0.0.1', 'close', 'hold');
+  const leak = await connect('127.0.0.1', sleak, 'hold');
   leak.server.send('close');                // the client keeps CLOSE_WAIT
   await leak.client.next('peer-ended');
   const refused = peer('client', '127.0.0.1', 1);
   await refused.next('error');
   return {
+    tracer,
     processes: [a.server, a.client, b.server, b.client, c.server, c.client, leak.server, leak.client, refused],
     closed: [{ name: 'active close', pair: a }, { name: 'passive close', pair: b }, { name: 'reset', pair: c }],
-    ports: [a.port, b.port, c.port, leak.port, 1],
+    ports,
     leakPid: leak.client.pid,
   };
 }
+
+/** The -P flag for a workload's ports (culprits reports on holders, and has no port filter). */
+const portsFlag = (ports: number[]) => ['-P', ports.join(',')];
 
 /** Whether a JSON line (a connection of life, an event) is one of the workload's. */
 const ofWorkload = (w: Workload) => (l: { sport?: unknown; dport?: unknown }) =>
@@ -94,8 +119,8 @@ describe('record, then report again', () => {
   for (const [report, extra] of [['life', []], ['hist', ['--by', 'pid']], ['culprits', []]] as const) {
     test(`${report}: the report from the recording is the live report`, async () => {
       const file = path.join(dir, `${report}.jsonl`);
-      const live = await startLive([report, '--json', ...extra, '--record', file]);
-      const w = await workload();
+      const w = await workload((ports) => startLive([report, '--json', ...extra, ...(report === 'culprits' ? [] : portsFlag(ports)), '--record', file]));
+      const live = w.tracer;
       const liveOut = await liveLines(live);
       const again = cli(['report', file, report, '--json', ...extra]);
       await exitAll(...w.processes);
@@ -108,8 +133,8 @@ describe('record, then report again', () => {
   test('gzip, the JSON document layout, and a summary', async () => {
     for (const [name, format] of [['t.jsonl.gz', 'jsonl'], ['t.json', 'json']]) {
       const file = path.join(dir, name);
-      const rec = await startLive(['record', '-o', file, '--format', format]);
-      const w = await workload();
+      const w = await workload((ports) => startLive(['record', '-o', file, '--format', format, ...portsFlag(ports)]));
+      const rec = w.tracer;
       rec.child.kill('SIGTERM');
       assert.equal(await rec.exited(), 0, rec.stderr);
       await exitAll(...w.processes);
@@ -139,8 +164,7 @@ describe('record, then report again', () => {
 
   test('a recording cut off mid-line is read to its last whole line, with a warning', async () => {
     const file = path.join(dir, 'cut.jsonl');
-    const rec = await startLive(['record', '-o', file]);
-    const { processes } = await workload();
+    const { tracer: rec, processes } = await workload((ports) => startLive(['record', '-o', file, ...portsFlag(ports)]));
     rec.child.kill('SIGINT');
     await rec.exited();
     await exitAll(...processes);
@@ -168,8 +192,8 @@ describe('record, then report again', () => {
 
   test('export --format perfetto: every connection of the workload is a slice on its owner\'s track, with its states', async () => {
     const file = path.join(dir, 'perfetto-src.jsonl');
-    const rec = await startLive(['record', '-o', file]);
-    const w = await workload();
+    const w = await workload((ports) => startLive(['record', '-o', file, ...portsFlag(ports)]));
+    const rec = w.tracer;
     rec.child.kill('SIGINT');
     await rec.exited();
     await exitAll(...w.processes);
