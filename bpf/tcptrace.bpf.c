@@ -45,13 +45,12 @@ struct tcptrace_counters counters = {};
 __u64 next_sock_id = 0;
 __u32 state_counts[TCPTRACE_NR_STATES] = {};
 
-/* What we know about one live socket, keyed by its address. */
+/* What we know about one socket, in its own storage. */
 struct sock_info {
-	__u64 id;
+	__u64 id;           /* this life's id; 0 = storage just made, not started */
 	__u64 state_ts;     /* entered its current state; 0 = before tracing began */
 	__u64 birth_ts;
 	__u64 last_io_ns;   /* last send/recv seen; 0 = none */
-	__u64 established_ts; /* entered ESTABLISHED; 0 = not seen */
 	__u64 cgroup_id;    /* owner's cgroup, learned with pid and comm */
 	__u32 pid;
 	__u8 owner_src;
@@ -59,19 +58,20 @@ struct sock_info {
 	__u16 sport;        /* last local port seen: the kernel zeroes it before ->CLOSE */
 	char comm[TCPTRACE_COMM_LEN];
 	__u8 state;         /* state after the last transition seen; 0 = not known */
-	__u8 pad[7];
+	__u8 in_accept_queue; /* child with an accept_queue entry: accept() may name its owner */
+	__u8 pad[6];
 };
 
-struct listen_key {
-	__u32 netns;
-	__u32 port;
-};
-
-struct listen_owner {
-	__u64 skaddr;
-	__u64 cgroup_id;
+/* A child socket between the handshake's end and the transition after its
+ * accept(), by address (see accept_queue). */
+struct accept_wait {
+	__u64 sock_id;
+	__u64 established_ts;
+	__u64 cgroup_id;    /* accept()'s caller, once accepted */
 	__u32 pid;
-	__u32 pad;
+	__u16 sport;
+	__u8 state;
+	__u8 accepted;
 	char comm[TCPTRACE_COMM_LEN];
 };
 
@@ -80,19 +80,54 @@ struct {
 	__uint(max_entries, TCPTRACE_DEFAULT_RING_BYTES); /* resized by the addon from --ring-buffer */
 } events SEC(".maps");
 
+/*
+ * Per-socket state in the socket's own storage: no insert or delete on the
+ * hot path, no size limit, and it dies with the socket, so a reused address
+ * never inherits another socket's state. BPF_F_CLONE: a child socket starts
+ * as a copy of its listener's, which names the listening process without a
+ * lookup.
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, TCPTRACE_MAX_SOCKETS);
-	__type(key, __u64);
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC | BPF_F_CLONE);
+	__type(key, int);
 	__type(value, struct sock_info);
 } socks SEC(".maps");
 
+/*
+ * The one map keyed by socket address: accept()'s exit is a classic
+ * tracepoint that holds the socket only as a plain address (found through
+ * the fd table), where socket storage cannot be used. A child has an entry
+ * from the handshake's end until its first transition after accept() (or
+ * its close); LRU, so an entry whose end was never seen cannot fill it.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, struct accept_wait);
+} accept_queue SEC(".maps");
+
+/* Who holds a socket of this network namespace, from the file-table walk,
+ * for the socket walk that runs next: iter/task_file reaches a socket only
+ * through an untrusted pointer, where its storage cannot be used. The socket
+ * walk takes each entry it visits out again. */
+struct holder {
+	__u64 cgroup_id;
+	__u32 pid;
+	__u32 walk;         /* file-table walk that wrote it (holder_walk) */
+	char comm[TCPTRACE_COMM_LEN];
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, struct listen_key);
-	__type(value, struct listen_owner);
-} listeners SEC(".maps");
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 262144);
+	__type(key, __u64);
+	__type(value, struct holder);
+} holders SEC(".maps");
+
+__u32 holder_walk = 0;
 
 /* Every caller holds a BTF pointer: plain loads, no probe-read helper calls. */
 static __always_inline __u32 netns_of(const struct sock_common *skc)
@@ -133,19 +168,40 @@ static __always_inline void own_by_current(struct sock_info *si, __u8 src)
 	si->owner_src = src;
 }
 
-static __always_inline struct sock_info *track_new(__u64 key, __u64 state_ts)
+/* The socket's storage, made on first sight (NULL only when the kernel has no memory for it). */
+static __always_inline struct sock_info *storage_of(const struct sock *sk)
 {
-	struct sock_info fresh = {
-		.id = __sync_fetch_and_add(&next_sock_id, 1) + 1,
-		.state_ts = state_ts,
-		.birth_ts = state_ts,
-	};
+	struct sock_info *si = bpf_sk_storage_get(&socks, (struct sock *)sk, NULL,
+						  BPF_SK_STORAGE_GET_F_CREATE);
 
-	if (bpf_map_update_elem(&socks, &key, &fresh, BPF_ANY)) {
+	if (!si)
 		__sync_fetch_and_add(&counters.untracked_socks, 1);
-		return NULL;
+	return si;
+}
+
+/* A new life in this storage: a birth (state_ts = now), or a socket first seen
+ * after tracing began (state_ts = 0). A child keeps the owner its listener's
+ * storage gave it (BPF_F_CLONE), as the listening process. */
+static __always_inline void start_life(struct sock_info *si, __u64 state_ts, bool child_born)
+{
+	bool owner_from_listener = child_born && si->owner_src != OWNER_NONE;
+
+	si->id = __sync_fetch_and_add(&next_sock_id, 1) + 1;
+	si->state_ts = state_ts;
+	si->birth_ts = state_ts;
+	si->last_io_ns = 0;
+	si->birth_pending = 0;
+	si->in_accept_queue = 0;
+	si->sport = 0;
+	si->state = 0;
+	if (owner_from_listener) {
+		si->owner_src = OWNER_LISTENER;
+		return;
 	}
-	return bpf_map_lookup_elem(&socks, &key);
+	si->pid = 0;
+	si->cgroup_id = 0;
+	__builtin_memset(si->comm, 0, sizeof(si->comm));
+	si->owner_src = OWNER_NONE;
 }
 
 static __always_inline bool in_filter_u32(const volatile __u32 *set, __u32 n, __u32 v)
@@ -272,7 +328,7 @@ static __always_inline void emit(const struct sock *sk, const struct sock_info *
 /* accept() returned a socket: who and how long it queued. Readers need only
  * the id, time, owner and wait, so the socket itself (known here only as a
  * plain address) is not read again. */
-static __always_inline void emit_accept(__u64 skaddr, const struct sock_info *si)
+static __always_inline void emit_accept(__u64 skaddr, const struct accept_wait *w)
 {
 	struct tcptrace_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	__u64 now = bpf_ktime_get_ns();
@@ -284,62 +340,52 @@ static __always_inline void emit_accept(__u64 skaddr, const struct sock_info *si
 	__builtin_memset(e, 0, sizeof(*e));
 	e->ts_ns = now;
 	e->skaddr = skaddr;
-	e->sock_id = si->id;
-	e->prev_state_ns = si->established_ts ? now - si->established_ts : 0;
-	e->pid = si->pid;
+	e->sock_id = w->sock_id;
+	e->prev_state_ns = now - w->established_ts;
+	e->pid = w->pid;
 	e->family = AF_INET;
-	e->oldstate = si->state;
-	e->newstate = si->state;
+	e->oldstate = w->state;
+	e->newstate = w->state;
 	e->owner_src = OWNER_SYSCALL;
 	e->kind = KIND_ACCEPT;
-	e->sport = si->sport;
-	__builtin_memcpy(e->comm, si->comm, sizeof(e->comm));
-	e->cgroup_id = si->cgroup_id;
+	e->sport = w->sport;
+	__builtin_memcpy(e->comm, w->comm, sizeof(e->comm));
+	e->cgroup_id = w->cgroup_id;
 	bpf_ringbuf_submit(e, wakeup_flags());
 }
 
-/* The listeners map key for a socket: sk is a BTF pointer (plain loads). */
-static __always_inline struct listen_key listen_key_of(const struct sock *sk)
+/* A child's handshake is done: it waits in the accept queue, where accept()'s
+ * exit can find it by address. */
+static __always_inline void enter_accept_queue(__u64 skaddr, struct sock_info *si, __u64 now)
 {
-	struct listen_key key = { .netns = netns_of(&sk->__sk_common),
-				  .port = sk->__sk_common.skc_num };
+	struct accept_wait w = { .sock_id = si->id, .established_ts = now,
+				 .sport = si->sport, .state = TCP_ESTABLISHED };
 
-	return key;
+	if (bpf_map_update_elem(&accept_queue, &skaddr, &w, BPF_ANY) == 0)
+		si->in_accept_queue = 1;
 }
 
-static __always_inline void remember_listener(const struct listen_key *key, __u64 skaddr,
-					      const struct sock_info *si)
+/* The child's first transition after accept(): the process that accepted it
+ * becomes its owner, unless its own send/recv has named one since. Until
+ * then the entry follows the child's state for the accept record. */
+static __always_inline void leave_accept_queue(__u64 skaddr, struct sock_info *si, __u8 new)
 {
-	struct listen_owner owner = { .skaddr = skaddr, .cgroup_id = si->cgroup_id,
-				      .pid = si->pid };
+	struct accept_wait *w = bpf_map_lookup_elem(&accept_queue, &skaddr);
 
-	__builtin_memcpy(owner.comm, si->comm, sizeof(owner.comm));
-	bpf_map_update_elem(&listeners, key, &owner, BPF_ANY);
-}
-
-static __always_inline void forget_listener(const struct sock *sk)
-{
-	struct listen_key key = listen_key_of(sk);
-	struct listen_owner *owner = bpf_map_lookup_elem(&listeners, &key);
-
-	/* SO_REUSEPORT: another listener may have taken the slot since. */
-	if (owner && owner->skaddr == (__u64)sk)
-		bpf_map_delete_elem(&listeners, &key);
-}
-
-/* A child socket is cloned from its listener: until accept() the listening
- * process is the best owner we can name, and we say that is where it came from. */
-static __always_inline void own_by_listener(const struct sock *child, struct sock_info *si)
-{
-	struct listen_key key = listen_key_of(child);
-	struct listen_owner *owner = bpf_map_lookup_elem(&listeners, &key);
-
-	if (!owner)
+	if (w && !w->accepted && new != TCP_CLOSE) {
+		w->state = new;
 		return;
-	si->pid = owner->pid;
-	si->cgroup_id = owner->cgroup_id;
-	__builtin_memcpy(si->comm, owner->comm, sizeof(si->comm));
-	si->owner_src = OWNER_LISTENER;
+	}
+	si->in_accept_queue = 0;
+	if (!w)
+		return;
+	if (w->accepted && si->owner_src != OWNER_SYSCALL) {
+		si->pid = w->pid;
+		si->cgroup_id = w->cgroup_id;
+		__builtin_memcpy(si->comm, w->comm, sizeof(si->comm));
+		si->owner_src = OWNER_SYSCALL;
+	}
+	bpf_map_delete_elem(&accept_queue, &skaddr);
 }
 
 static __always_inline void handle_transition(const struct sock *sk, int old, int new)
@@ -347,27 +393,25 @@ static __always_inline void handle_transition(const struct sock *sk, int old, in
 	__u64 key = (__u64)sk, now = bpf_ktime_get_ns(), prev_state_ns = 0;
 	bool child_born = old == TCP_LISTEN && new == TCP_SYN_RECV;
 	bool born = old == TCP_CLOSE || child_born;
-	struct sock_info *si = NULL;
+	struct sock_info *si;
 	__u8 owner_src;
 
 	if (!is_tcp_inet(sk->sk_protocol, sk->__sk_common.skc_family))
 		return;
 
-	if (!born)
-		si = bpf_map_lookup_elem(&socks, &key);
-	if (!si)
-		si = track_new(key, born ? now : 0);
+	si = storage_of(sk);
 	if (!si) {
 		struct record r = { .ts = now, .old = old, .new = new };
 
 		emit(sk, NULL, &r);
 		return;
 	}
+	if (born || !si->id)
+		start_life(si, born ? now : 0, child_born);
 
 	if (child_born) {
 		/* Its ports and addresses are still the listener's: emit the birth
 		 * with the next transition, when they are the child's own. */
-		own_by_listener(sk, si);
 		si->birth_pending = 1;
 		si->state = new;
 		return;
@@ -382,6 +426,8 @@ static __always_inline void handle_transition(const struct sock *sk, int old, in
 		emit(sk, si, &birth);
 	}
 
+	if (si->in_accept_queue)
+		leave_accept_queue(key, si, new);
 	owner_src = si->owner_src == OWNER_SYSCALL ? OWNER_CACHED : si->owner_src;
 	if (!born && si->state && si->state != old) {
 		/* Rarely the kernel does not run its BPF programs for a transition
@@ -398,29 +444,18 @@ static __always_inline void handle_transition(const struct sock *sk, int old, in
 		prev_state_ns = now - si->state_ts;
 	si->state_ts = now;
 	si->state = new;
-	if (new == TCP_ESTABLISHED)
-		si->established_ts = now;
+	if (old == TCP_SYN_RECV && new == TCP_ESTABLISHED)
+		enter_accept_queue(key, si, now);
 
 	if (runs_in_owner_syscall(old, new) && current_is_user_task()) {
 		own_by_current(si, OWNER_SYSCALL);
 		owner_src = OWNER_SYSCALL;
 	}
 
-	if (new == TCP_LISTEN) {
-		struct listen_key lkey = listen_key_of(sk);
-
-		remember_listener(&lkey, key, si);
-	}
-	else if (old == TCP_LISTEN)
-		forget_listener(sk);
-
 	struct record r = { .ts = now, .prev_state_ns = prev_state_ns, .old = old, .new = new,
 			    .owner_src = owner_src };
 
 	emit(sk, si, &r);
-
-	if (new == TCP_CLOSE)
-		bpf_map_delete_elem(&socks, &key);
 }
 
 /*
@@ -488,14 +523,13 @@ int BPF_PROG(on_set_state_nested, const struct sock *sk, const int old, const in
 /* Owner and last activity from send/recv: always the caller's own context. */
 static __always_inline int learn_from_io(struct sock *sk)
 {
-	__u64 key = (__u64)sk;
 	struct sock_info *si;
 	__u32 pid;
 
 	if (!sk || !is_tcp_inet(sk->sk_protocol, sk->__sk_common.skc_family))
 		return 0;
-	si = bpf_map_lookup_elem(&socks, &key);
-	if (!si)
+	si = bpf_sk_storage_get(&socks, sk, NULL, 0);
+	if (!si || !si->id)
 		return 0;
 	si->last_io_ns = bpf_ktime_get_ns();
 	pid = bpf_get_current_pid_tgid() >> 32;
@@ -533,11 +567,12 @@ static __always_inline struct sock *sock_of_fd(struct task_struct *task, long fd
 	return BPF_CORE_READ(sock, sk);
 }
 
-/* accept() returned: the caller now holds the child socket. */
+/* accept() returned: the caller now holds the child socket. Its storage is
+ * out of reach here; the child takes the owner at its next transition. */
 static __always_inline int learn_from_accept(long fd)
 {
+	struct accept_wait *w;
 	struct sock *sk;
-	struct sock_info *si;
 	__u64 key;
 
 	if (fd < 0)
@@ -546,12 +581,15 @@ static __always_inline int learn_from_accept(long fd)
 	if (!sk)
 		return 0;
 	key = (__u64)sk;
-	si = bpf_map_lookup_elem(&socks, &key);
-	if (!si)
+	w = bpf_map_lookup_elem(&accept_queue, &key);
+	if (!w || w->accepted)
 		return 0;
-	own_by_current(si, OWNER_SYSCALL);
+	w->pid = bpf_get_current_pid_tgid() >> 32;
+	bpf_get_current_comm(w->comm, sizeof(w->comm));
+	w->cgroup_id = bpf_get_current_cgroup_id();
+	w->accepted = 1;
 	if (emit_accepts)
-		emit_accept(key, si);
+		emit_accept(key, w);
 	return 0;
 }
 
@@ -579,14 +617,33 @@ static __always_inline __u8 tw_substate_of(struct sock_common *skc)
 	return tw ? tw->tw_sk.tw_substate : TCP_TIME_WAIT;
 }
 
-/* Start-up snapshot: every TCP socket of this network namespace, and a
- * tracking entry for each full socket so its next transition has an id. */
+/* A socket that predates the trace takes the process holding it (found by
+ * the file-table walk just before) as its owner, until one is seen at work.
+ * A listener's owner also names its future children (BPF_F_CLONE). */
+static __always_inline void own_by_holder(__u64 skaddr, struct sock_info *si)
+{
+	struct holder *h = bpf_map_lookup_elem(&holders, &skaddr);
+
+	if (!h)
+		return;
+	if (h->walk == holder_walk && si->owner_src == OWNER_NONE) {
+		si->pid = h->pid;
+		si->cgroup_id = h->cgroup_id;
+		__builtin_memcpy(si->comm, h->comm, sizeof(si->comm));
+		si->owner_src = OWNER_SNAPSHOT;
+	}
+	bpf_map_delete_elem(&holders, &skaddr);
+}
+
+/* Start-up snapshot: every TCP socket of this network namespace, and
+ * storage with an id for each full socket so its next transition has one.
+ * Run after snapshot_files, whose holders it takes. */
 SEC("iter/tcp")
 int snapshot_socks(struct bpf_iter__tcp *ctx)
 {
 	struct sock_common *skc = ctx->sk_common;
 	struct tcptrace_sock_rec rec = {};
-	struct sock_info fresh = {}, *si;
+	struct sock_info *si;
 	struct tcp_sock *tp;
 	__u64 key;
 
@@ -614,63 +671,68 @@ int snapshot_socks(struct bpf_iter__tcp *ctx)
 			rec.ack_backlog = tp->inet_conn.icsk_inet.sk.sk_ack_backlog;
 			rec.max_ack_backlog = tp->inet_conn.icsk_inet.sk.sk_max_ack_backlog;
 		}
-		fresh.id = __sync_fetch_and_add(&next_sock_id, 1) + 1;
-		fresh.sport = rec.sport;
-		fresh.state = rec.state;
-		/* An entry made by a transition since attach is newer: keep it. */
-		bpf_map_update_elem(&socks, &key, &fresh, BPF_NOEXIST);
-		si = bpf_map_lookup_elem(&socks, &key);
+		si = bpf_sk_storage_get(&socks, tp, NULL, BPF_SK_STORAGE_GET_F_CREATE);
+		/* A life started by a transition since attach is newer: keep it. */
+		if (si && !si->id) {
+			start_life(si, 0, false);
+			si->sport = rec.sport;
+			si->state = rec.state;
+		}
+		if (si)
+			own_by_holder(key, si);
 		rec.sock_id = si ? si->id : 0;
 	}
 	bpf_seq_write(ctx->meta->seq, &rec, sizeof(rec));
 	return 0;
 }
 
-/* Who holds which TCP socket: the truth about owners, as `ss -p` reads it. */
+/* The first holder the walk finds, for a socket in the walker's own network
+ * namespace (the one snapshot_socks walks next). */
+static __always_inline void remember_holder(const struct sock *sk, const struct tcptrace_file_rec *rec)
+{
+	struct task_struct *walker = bpf_get_current_task_btf();
+	__u64 key = (__u64)sk;
+	struct holder *seen, h = { .cgroup_id = rec->cgroup_id, .pid = rec->pid, .walk = holder_walk };
+
+	if (netns_of(&sk->__sk_common) != walker->nsproxy->net_ns->ns.inum)
+		return;
+	seen = bpf_map_lookup_elem(&holders, &key);
+	if (seen && seen->walk == holder_walk)
+		return;
+	__builtin_memcpy(h.comm, rec->comm, sizeof(h.comm));
+	bpf_map_update_elem(&holders, &key, &h, BPF_ANY);
+}
+
+/* Who holds which TCP socket: the truth about owners, as `ss -p` reads it.
+ * sock_id is left 0: user space joins the records to snapshot_socks' by address. */
 SEC("iter/task_file")
 int snapshot_files(struct bpf_iter__task_file *ctx)
 {
 	struct task_struct *task = ctx->task;
 	struct file *file = ctx->file;
 	struct tcptrace_file_rec rec = {};
-	struct sock_info *si;
 	struct socket *sock;
 	struct sock *sk;
-	__u64 key;
 
+	if (ctx->meta->seq_num == 0)
+		holder_walk++;
 	if (!task || !file)
 		return 0;
-	if ((BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+	sock = bpf_sock_from_file(file);
+	if (!sock)
 		return 0;
-	sock = BPF_CORE_READ(file, private_data);
-	sk = BPF_CORE_READ(sock, sk);
-	if (!sk || !is_tcp_inet(BPF_CORE_READ(sk, sk_protocol), BPF_CORE_READ(sk, __sk_common.skc_family)))
+	/* BTF pointers from here on: plain loads, and the socket's storage. */
+	sk = sock->sk;
+	if (!sk || !is_tcp_inet(sk->sk_protocol, sk->__sk_common.skc_family))
 		return 0;
 
-	key = (__u64)sk;
-	rec.skaddr = key;
+	rec.skaddr = (__u64)sk;
 	rec.pid = task->tgid;
 	rec.fd = ctx->fd;
 	BPF_CORE_READ_STR_INTO(&rec.comm, task, comm);
 	rec.cgroup_id = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id);
 
-	si = bpf_map_lookup_elem(&socks, &key);
-	if (si) {
-		rec.sock_id = si->id;
-		if (si->owner_src == OWNER_NONE) {
-			si->pid = rec.pid;
-			si->cgroup_id = rec.cgroup_id;
-			__builtin_memcpy(si->comm, rec.comm, sizeof(si->comm));
-			si->owner_src = OWNER_SNAPSHOT;
-		}
-		if (BPF_CORE_READ(sk, __sk_common.skc_state) == TCP_LISTEN) {
-			/* sk is a plain address here: probe reads. */
-			struct listen_key lkey = { .netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum),
-						   .port = BPF_CORE_READ(sk, __sk_common.skc_num) };
-
-			remember_listener(&lkey, key, si);
-		}
-	}
+	remember_holder(sk, &rec);
 	bpf_seq_write(ctx->meta->seq, &rec, sizeof(rec));
 	return 0;
 }

@@ -11,8 +11,6 @@
 
 #define TCPTRACE_COMM_LEN 16
 #define TCPTRACE_MAX_FILTER 8
-/* Sockets the kernel side follows at once (the socks map); beyond it they are untracked and counted. */
-#define TCPTRACE_MAX_SOCKETS 262144
 /* The ring buffer's size unless --ring-buffer says otherwise. */
 #define TCPTRACE_DEFAULT_RING_BYTES (8 << 20)
 
@@ -87,7 +85,7 @@ struct tcptrace_sock_rec {
 /* One open file that is a TCP socket (BPF iter/task_file). 48 bytes. */
 struct tcptrace_file_rec {
 	__u64 skaddr;
-	__u64 sock_id;       /* 0 if the socket is not tracked */
+	__u64 sock_id;       /* 0 from the kernel: user space joins it from the socket records */
 	__u32 pid;           /* tgid holding the fd */
 	__u32 fd;
 	char comm[TCPTRACE_COMM_LEN];
@@ -97,7 +95,7 @@ struct tcptrace_file_rec {
 /* Counters kept by the BPF program, read by the addon. */
 struct tcptrace_counters {
 	__u64 ring_buffer_full; /* events dropped: no room in the ring buffer */
-	__u64 untracked_socks; /* socket map full: socket has no id, age or owner */
+	__u64 untracked_socks; /* no memory for a socket's storage: it has no id, age or owner */
 	__u64 nested_caught;   /* transitions on_set_state_nested handled for on_set_state */
 	__u64 inferred;        /* transitions the kernel never ran us for, deduced afterwards */
 };

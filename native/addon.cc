@@ -356,7 +356,6 @@ Napi::Object Layout(Napi::Env env) {
 	kinds.Set("accept", static_cast<double>(KIND_ACCEPT));
 	layout.Set("eventKinds", kinds);
 	layout.Set("stateCountsSize", static_cast<double>(TCPTRACE_NR_STATES * sizeof(uint32_t)));
-	layout.Set("maxSockets", static_cast<double>(TCPTRACE_MAX_SOCKETS));
 	layout.Set("defaultRingBytes", static_cast<double>(TCPTRACE_DEFAULT_RING_BYTES));
 	return layout;
 }

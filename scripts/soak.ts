@@ -8,7 +8,7 @@
  * Runs bench/tcpstorm.c (127.0.0.1 only) for --minutes, in runs of at most
  * 600 s (its limit), then idles. Every 10 s it samples the tracer's resident
  * memory and CPU (/proc), its kernel counters (the BPF program's .bss, read
- * with bpftool: lost, untracked, inferred) and how many sockets its socket map
+ * with bpftool: lost, untracked, inferred) and how many entries its accept queue map
  * holds; at the end, the counters tcptrace itself prints on exit (-v). Prints
  * a table and a verdict on flatness: resident memory after the first minute.
  * Needs root. Bounded in time; kills what it started and restores
@@ -100,15 +100,15 @@ function bpftoolJson<T>(args: string[]): T {
   return JSON.parse(execFileSync('bpftool', ['-j', ...args], { encoding: 'utf8', maxBuffer: 16 << 20 })) as T;
 }
 
-interface TracerObjects { bss: number; socks: number; socksMax: number }
+interface TracerObjects { bss: number; acceptQueue: number; acceptQueueMax: number }
 
-/** The tracer's counters map (.bss) and socket map, by id. */
+/** The tracer's counters map (.bss) and its one map keyed by socket address (socket state lives in socket storage), by id. */
 function objectsOf(pid: number): TracerObjects {
   const maps = [...bpfIdsHeldBy(pid, 'map')].map((id) => bpftoolJson<{ id: number; name: string; max_entries: number }>(['map', 'show', 'id', String(id)]));
   const bss = maps.find((m) => m.name.endsWith('.bss'));
-  const socks = maps.find((m) => m.name === 'socks');
-  if (!bss || !socks) throw new Error(`tcptrace (pid ${pid}) lacks its .bss or socks map: ${maps.map((m) => m.name).join(', ')}`);
-  return { bss: bss.id, socks: socks.id, socksMax: socks.max_entries };
+  const acceptQueue = maps.find((m) => m.name === 'accept_queue');
+  if (!bss || !acceptQueue) throw new Error(`tcptrace (pid ${pid}) lacks its .bss or accept_queue map: ${maps.map((m) => m.name).join(', ')}`);
+  return { bss: bss.id, acceptQueue: acceptQueue.id, acceptQueueMax: acceptQueue.max_entries };
 }
 
 interface KernelCounters { lost: number; nestedCaught: number; untracked: number; inferred: number }
@@ -127,7 +127,7 @@ function kernelCounters(objects: TracerObjects): KernelCounters {
   return { lost: c.ring_buffer_full, nestedCaught: c.nested_caught, untracked: c.untracked_socks, inferred: c.inferred };
 }
 
-/** Entries in a hash map: streamed, so a full map (262,144 sockets) does not sit in memory. */
+/** Entries in a hash map: streamed, so a full map does not sit in memory. */
 function mapEntries(mapId: number): Promise<number> {
   return new Promise((resolve, reject) => {
     const dump = spawn('bpftool', ['map', 'dump', 'id', String(mapId)], { stdio: ['ignore', 'pipe', 'ignore'] });
@@ -206,7 +206,7 @@ async function soak(options: Options): Promise<void> {
       samples.push({
         t: Math.round((now - t0) / 1000), phase, rssMb: rssMb(pid),
         cpuPercent: ((ticks - lastTicks) / CLOCK_TICKS / Math.max((now - lastAt) / 1000, 0.001)) * 100,
-        ...c, mapEntries: await mapEntries(objects.socks),
+        ...c, mapEntries: await mapEntries(objects.acceptQueue),
       });
       lastTicks = ticks;
       lastAt = now;
@@ -233,7 +233,7 @@ async function soak(options: Options): Promise<void> {
 
     tracer.child.kill('SIGINT');
     if (!(await waitForExit(tracer.child, 60_000))) throw new Error('tcptrace did not stop within 60 s of SIGINT');
-    report(options, samples, storms, objects.socksMax, alive, tracer.child.exitCode, tracer.stderr());
+    report(options, samples, storms, objects.acceptQueueMax, alive, tracer.child.exitCode, tracer.stderr());
   } finally {
     abort();
   }
@@ -246,7 +246,7 @@ function pad(cells: string[], widths: number[]): string {
 }
 
 function table(samples: Sample[]): string[] {
-  const header = ['t s', 'phase', 'RSS MB', 'CPU %', 'lost (ring full)', 'nested caught', 'untracked', 'inferred', 'socket map'];
+  const header = ['t s', 'phase', 'RSS MB', 'CPU %', 'lost (ring full)', 'nested caught', 'untracked', 'inferred', 'accept queue map'];
   const rows = samples.map((s) => [String(s.t), s.phase, s.rssMb.toFixed(1), s.cpuPercent.toFixed(0), String(s.lost),
     String(s.nestedCaught), String(s.untracked), String(s.inferred), String(s.mapEntries)]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
@@ -264,7 +264,7 @@ function slope(points: [number, number][]): number {
 }
 
 function report(options: Options, samples: Sample[], storms: { connections: number; failed: number; rate: number }[],
-  socksMax: number, aliveAtEnd: boolean, exitCode: number | null, stderr: string): void {
+  acceptQueueMax: number, aliveAtEnd: boolean, exitCode: number | null, stderr: string): void {
   const connections = storms.reduce((n, s) => n + s.connections, 0);
   const failed = storms.reduce((n, s) => n + s.failed, 0);
   const rate = storms.length ? storms.reduce((n, s) => n + s.rate, 0) / storms.length : 0;
@@ -275,7 +275,7 @@ function report(options: Options, samples: Sample[], storms: { connections: numb
   const final = /^tcptrace: \d+ events lost.*$/m.exec(stderr)?.[0];
   console.log(`tcptrace at exit: status ${exitCode}; ${final?.replace(/^tcptrace: /, '') ?? 'no counters line; its last words:'}`);
   if (!final) for (const line of stderr.trim().split('\n').slice(-5)) console.log(`  ${line}`);
-  console.log(`socket map: at most ${Math.max(...samples.map((s) => s.mapEntries))} of ${socksMax} entries`);
+  console.log(`accept queue map: at most ${Math.max(...samples.map((s) => s.mapEntries))} of ${acceptQueueMax} entries`);
   console.log(verdict(samples, aliveAtEnd, Number(/^tcptrace: (\d+) events lost/m.exec(stderr)?.[1] ?? NaN)));
 }
 

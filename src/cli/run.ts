@@ -26,7 +26,7 @@ export function printCounters(c: TracerCounters, verbose: boolean, connectionsDr
   const dropped = connectionsDropped === undefined ? '' : `, ${connectionsDropped} connections dropped (too many open to follow)`;
   process.stderr.write(`tcptrace: ${c.lostEvents} events lost (${c.lostRingBufferFull} ring buffer full, ` +
     `${c.lostNested} nested), ${c.inferred} inferred (*), ${c.nestedCaught} nested caught, ` +
-    `${c.untrackedSockets} sockets untracked (kernel socket map full)${dropped}\n`);
+    `${c.untrackedSockets} sockets untracked (no kernel memory for their state)${dropped}\n`);
 }
 
 export interface RecordFlags {

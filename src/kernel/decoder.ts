@@ -30,8 +30,6 @@ export const FILE_REC_LAYOUT = { size: 48, skaddr: 0, sock_id: 8, pid: 16, fd: 2
 
 export const COMM_LEN = 16;
 export const STATE_COUNT_SLOTS = 16;
-/** TCPTRACE_MAX_SOCKETS: sockets the kernel side follows at once. */
-export const MAX_SOCKETS = 262_144;
 /** TCPTRACE_DEFAULT_RING_BYTES: the ring buffer's size unless --ring-buffer says otherwise. */
 export const DEFAULT_RING_BYTES = 8 << 20;
 
@@ -314,6 +312,14 @@ export function decodeSnapshotFiles(buf: Buffer): SnapshotFile[] {
     });
   }
   return out;
+}
+
+/** The kernel gives a file record no socket id (its walk cannot reach the
+ *  socket's storage): it is the id of the socket walk's record at that address. */
+export function joinSockIds(files: SnapshotFile[], sockets: SnapshotSocket[]): void {
+  const idAt = new Map<string, number>();
+  for (const s of sockets) if (s.sockId) idAt.set(s.skaddr, s.sockId);
+  for (const f of files) f.sockId = idAt.get(f.skaddr) ?? 0;
 }
 
 /** Sockets per state number, from the count_states iterator. */

@@ -5,8 +5,8 @@
  */
 import * as os from 'node:os';
 
-/** BPF ring buffer (5.8), BPF iterators iter/tcp and iter/task_file (5.9), BTF-typed tracepoints. */
-export const KERNEL_FLOOR = { major: 5, minor: 9 } as const;
+/** BPF ring buffer (5.8), iterators iter/tcp and iter/task_file (5.9), socket storage from tp_btf and iterators and bpf_sock_from_file (5.11). */
+export const KERNEL_FLOOR = { major: 5, minor: 11 } as const;
 
 export interface OptionalFeature {
   /** The kernel BTF type the addon probes for (native/tracer.cc). */

@@ -60,7 +60,6 @@ export interface NativeLayout {
   eventFlags: Record<'inferred', number>;
   eventKinds: Record<'transition' | 'accept', number>;
   stateCountsSize: number;
-  maxSockets: number;
   defaultRingBytes: number;
 }
 

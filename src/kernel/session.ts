@@ -4,7 +4,7 @@
  * watches the kernel goes through here; none touches the addon directly.
  */
 import {
-  DEFAULT_RING_BYTES, decodeEvents, decodeSnapshotFiles, decodeSnapshotSockets, decodeStateCounts, EVENT_LAYOUT,
+  DEFAULT_RING_BYTES, decodeEvents, decodeSnapshotFiles, decodeSnapshotSockets, decodeStateCounts, EVENT_LAYOUT, joinSockIds,
   Snapshot, TransitionEvent,
 } from './decoder';
 import type { CgroupFilter } from './cgroup-filter';
@@ -82,8 +82,10 @@ export class TraceSession {
   /** Every TCP socket of this network namespace now, and who holds each
    *  (with --cgroup, the holders in the cgroup and their sockets). */
   snapshot(): Snapshot {
-    const sockets = decodeSnapshotSockets(this.tracer.runIterator('snapshot_socks'));
+    // Files first: the socket walk takes their holders as the owners of sockets that predate the trace.
     const files = decodeSnapshotFiles(this.tracer.runIterator('snapshot_files'));
+    const sockets = decodeSnapshotSockets(this.tracer.runIterator('snapshot_socks'));
+    joinSockIds(files, sockets);
     return this.cgroup ? this.cgroup.snapshot({ sockets, files }) : { sockets, files };
   }
 

@@ -7,7 +7,7 @@
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { CloseWaitHolding } from './culprits';
-import { MAX_SOCKETS, STATE_COUNT_SLOTS, TransitionEvent } from '../kernel/decoder';
+import { STATE_COUNT_SLOTS, TransitionEvent } from '../kernel/decoder';
 import { TracerCounters } from '../kernel/native';
 import { COUNTED_STATES, stateName, TCP } from '../kernel/states';
 import { MeasureKind } from './tracker';
@@ -140,7 +140,7 @@ export const METRICS = {
   },
   mapFull: {
     name: 'tcptrace_map_full_untracked_sockets_total',
-    help: `Sockets the kernel side could not follow because its socket map (${MAX_SOCKETS} entries) was full: their transitions carry no owner and no dwell time`,
+    help: 'Sockets the kernel side could not follow because the kernel had no memory for their socket storage: their transitions carry no owner and no dwell time',
     labelNames: [],
   },
   connectionsDropped: {

@@ -39,7 +39,7 @@ export class LiveSource implements EventSource {
     record: RecordTo | undefined,
     private readonly filters: TracerOptions,
   ) {
-    // Existing sockets enter the kernel's socket map here, with their ports
+    // Existing sockets get their kernel-side storage here, with their ports
     // and holders as owners, so their later transitions carry both.
     this.start = this.snapshotNow();
     if (record) {

@@ -2,10 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { assumedMissing, belowFloor, KERNEL_FLOOR, limitsOf, OPTIONAL_FEATURES } from '../../src/kernel/features';
 
-test('the kernel floor: releases below 5.9 are refused, others pass, nonsense is not guessed at', () => {
-  assert.deepEqual(KERNEL_FLOOR, { major: 5, minor: 9 });
+test('the kernel floor: releases below 5.11 are refused, others pass, nonsense is not guessed at', () => {
+  assert.deepEqual(KERNEL_FLOOR, { major: 5, minor: 11 });
   for (const [release, below] of [
-    ['4.19.0-27-amd64', true], ['5.4.0-150-generic', true], ['5.8.18', true], ['5.9.0', false], ['5.10.0-30-cloud-amd64', false],
+    ['4.19.0-27-amd64', true], ['5.4.0-150-generic', true], ['5.8.18', true], ['5.10.0-30-cloud-amd64', true], ['5.11.0', false], ['5.15.0-100-generic', false],
     ['6.1.0-18-amd64', false], ['6.18.44-fc-v1147', false], ['10.0', false], ['weird', null],
   ] as const) assert.equal(belowFloor(release), below, release);
 });

@@ -52,7 +52,7 @@ async function serve(server: http.Server, flags: ServeFlags, version: string): P
   server.on('request', (req, res) => handleRequest(req, res, health, metrics));
 
   // TIME_WAIT is counted by the kernel (stateCounts); snapshots need only full sockets.
-  // Existing sockets enter the kernel's socket map with the start snapshot, with
+  // Existing sockets get their kernel-side storage with the start snapshot, with
   // their ports and holders: a listener has lost its port by the time it closes,
   // so without it its LISTEN -> CLOSE would carry none (and miss --port).
   const source = openLiveSource(flags, {
