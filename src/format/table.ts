@@ -17,7 +17,7 @@ function layout<Row>(columns: Column<Row>[], rows: Row[]): { cells: string[][]; 
 
 export function renderTable<Row>(columns: Column<Row>[], rows: Row[], indent = ''): string[] {
   const { cells, pad } = layout(columns, rows);
-  const line = (values: string[]) => (indent + pad(values).join('  ')).trimEnd();
+  const line = (values: string[]) => indent + pad(values).join('  ').trimEnd();
   return [line(columns.map((c) => c.header)), ...cells.map(line)];
 }
 
