@@ -1,35 +1,51 @@
 /**
- * `npm run bench`: a loopback connection storm (bench/tcpstorm.c, 127.0.0.1
- * only, bounded in time) run with no tracer and under each tcptrace mode,
- * alternating, on the same machine in one run. Prints ratios measured side by
- * side, never compared with absolute thresholds.
+ * `npm run bench`: the project's reference loopback storm (../shared/bench/storm.c;
+ * bench/tcpstorm.c when ../shared is absent, said so in the output) run with no
+ * tracer, under each tcptrace mode, and under the peer (bpftrace's bare in-kernel
+ * count on sock:inet_sock_set_state), in one run, 3 rounds in alternating order,
+ * medians. Prints ratios measured side by side, never compared with absolute
+ * thresholds.
  *
- *   npm run bench -- [--seconds 5] [--rounds 2] [--server-closes-first] [--rate N] [--modes a,b]
- *                    [--hold N]
+ *   npm run bench -- [--seconds 5] [--rounds 3] [--server-closes-first] [--modes a,b]
+ *                    [--rate N|P%[,...]] [--hold N]
+ * --rate paces the storm: at N connections per second, or at P % of the untraced
+ * full rate (measured first, in the same run); a list gives one table per pace.
  * --hold N keeps N idle loopback connections (2N sockets) open through every
  * run (bench/tcphold.c), to show what many live sockets cost.
  * Needs root (BPF). Turns kernel.bpf_stats_enabled on for the run, and raises
  * net.ipv4.tcp_max_tw_buckets (each storm leaves tens of thousands of TIME_WAIT
  * sockets for 60 s; past the limit the kernel answers with RSTs instead), then
- * puts both back.
+ * puts both back. Mounts tracefs if nobody has (bpftrace reads tracepoints there).
  */
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Column, renderMarkdownTable } from '../src/format/table';
+import { ensureTracefs } from '../src/kernel/preflight';
+import {
+  buildLoadGenerators, Generator, holdConnections, pickGenerator, ROOT, runStorm, StormOptions, StormRun,
+  TRANSITIONS_PER_CONNECTION,
+} from './generators';
 
-const ROOT = path.resolve(__dirname, '..', '..');
 export const CLI = path.join(ROOT, 'bin', 'tcptrace');
-export const STORM = path.join(ROOT, 'build', 'tcpstorm');
-const HOLDER = path.join(ROOT, 'build', 'tcphold');
-const TRANSITIONS_PER_CONNECTION = 10;
+
 const OUR_PROGRAMS = ['on_set_state', 'on_set_state_nested', 'on_send', 'on_recv', 'on_accept4_exit', 'on_accept_exit'];
+const PEER = 'bpftrace';
+const PEER_PROGRAM = 'tracepoint:sock:inet_sock_set_state { @[args->oldstate, args->newstate] = count(); }';
+const PEER_TRACEPOINT = 'inet_sock_set_state';
+/** TCP_CLOSE and TCP_LISTEN: a listener's own transitions, left out of the per-connection count. */
+const LISTENER_STATES = new Set([7, 10]);
+const ATTACH_TIMEOUT_MS = 30_000;
+const DRAIN_MS = 500;
 
 export interface Mode {
   name: string;
   args?: string[];
 }
 
+/** untraced, then tcptrace's modes (the soak takes those with args). */
 export const MODES: Mode[] = [
   { name: 'untraced' },
   { name: 'live --json', args: ['live', '--json'] },
@@ -38,57 +54,91 @@ export const MODES: Mode[] = [
   { name: 'hist', args: ['hist'] },
   { name: 'culprits', args: ['culprits', '-d', '3600'] },
   { name: 'record', args: ['record', '-o', path.join(os.tmpdir(), 'tcptrace-bench.jsonl')] },
+  { name: 'serve', args: ['serve', '-l', '127.0.0.1:0'] },
 ];
 
-interface Sample {
-  rate: number;
-  connections: number;
+interface Sample extends StormRun {
   lost?: number;
   inferred?: number;
+  /** bpftrace only: the transitions its count saw, listeners' left out. */
+  counted?: number;
   cpuSeconds?: number;
   bpfNs?: number;
   attachMs?: number;
   rssMb?: number;
 }
 
-function option(name: string, fallback: string): string {
+/** A tracer attached for one storm. */
+interface Attached {
+  pid: number;
+  attachMs: number;
+  /** The ids of its event programs, whose run time bpf_stats adds up. */
+  programIds(): Set<number>;
+  /** Ends it; resolves with what it says at exit. */
+  stop(): Promise<Pick<Sample, 'lost' | 'inferred' | 'counted'>>;
+  kill(): void;
+}
+
+/** What a row of the table runs the storm under. */
+interface Tracer {
+  name: string;
+  /** Absent: the untraced row. */
+  attach?(): Promise<Attached>;
+}
+
+interface Options {
+  seconds: number;
+  rounds: number;
+  serverClosesFirst: boolean;
+  modes: string[];
+  paces: Pace[];
+  hold: number;
+}
+
+/** A --rate entry: connections per second, or a share of the untraced full rate. */
+type Pace = { perSecond: number } | { share: number };
+
+// ---- options ------------------------------------------------------------------
+
+function option(name: string): string | undefined {
   const i = process.argv.indexOf(name);
-  return i >= 0 ? process.argv[i + 1] : fallback;
+  if (i < 0) return undefined;
+  const value = process.argv[i + 1];
+  if (value === undefined || value.startsWith('--')) throw new Error(`${name} needs a value`);
+  return value;
 }
 
-export function buildLoadGenerators(): void {
-  execFileSync('cc', ['-O2', '-Wall', '-pthread', '-o', STORM, path.join(ROOT, 'bench', 'tcpstorm.c')], { stdio: 'inherit' });
-  execFileSync('cc', ['-O2', '-Wall', '-o', HOLDER, path.join(ROOT, 'bench', 'tcphold.c')], { stdio: 'inherit' });
+function positive(name: string, fallback: number): number {
+  const text = option(name);
+  const value = text === undefined ? fallback : Number(text);
+  if (!(value > 0) || !Number.isFinite(value)) throw new Error(`${name}: "${text}" is not a positive number`);
+  return value;
 }
 
-/** Starts tcphold; resolves with it once its connections are all established. */
-function holdConnections(count: number): Promise<ChildProcess> {
-  const holder = spawn(HOLDER, ['--connections', String(count)], { stdio: ['pipe', 'pipe', 'inherit'] });
-  return new Promise((resolve, reject) => {
-    holder.stdout!.once('data', () => resolve(holder));
-    holder.once('exit', (code) => reject(new Error(`tcphold exited (${code}) before holding its connections`)));
-  });
+function parsePace(text: string): Pace {
+  const share = /^(\d+(?:\.\d+)?)%$/.exec(text);
+  if (share && Number(share[1]) > 0) return { share: Number(share[1]) / 100 };
+  if (/^\d+$/.test(text) && Number(text) > 0) return { perSecond: Number(text) };
+  throw new Error(`--rate: "${text}" is neither connections per second (5000) nor a share of the untraced full rate (50%)`);
 }
 
-function runStorm(seconds: number): { connections: number; rate: number; seconds: number } {
-  const args = ['--duration', String(seconds)];
-  if (process.argv.includes('--server-closes-first')) args.push('--server-closes-first');
-  if (process.argv.includes('--rate')) args.push('--rate', option('--rate', '0'));
-  const out = execFileSync(STORM, args, { encoding: 'utf8', timeout: (seconds + 30) * 1000 });
-  return JSON.parse(out.trim().split('\n').pop()!);
+function parseOptions(): Options {
+  const modes = (option('--modes') ?? '').split(',').filter(Boolean);
+  const known = MODES.filter((m) => m.args).map((m) => m.name);
+  const unknown = modes.filter((m) => !known.includes(m));
+  if (unknown.length) throw new Error(`--modes: "${unknown[0]}" is not one of ${known.join(', ')}`);
+  const rate = option('--rate');
+  return {
+    seconds: positive('--seconds', 5),
+    rounds: Math.round(positive('--rounds', 3)),
+    serverClosesFirst: process.argv.includes('--server-closes-first'),
+    modes,
+    paces: rate === undefined ? [] : rate.split(',').map(parsePace),
+    hold: option('--hold') === undefined ? 0 : Math.round(positive('--hold', 0)),
+  };
 }
 
-function waitFor(child: ChildProcess, stderr: () => string, pattern: RegExp, ms: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const deadline = Date.now() + ms;
-    const tick = () => {
-      if (pattern.test(stderr())) resolve();
-      else if (child.exitCode !== null || Date.now() > deadline) reject(new Error(`tcptrace did not attach: ${stderr()}`));
-      else setTimeout(tick, 20);
-    };
-    tick();
-  });
-}
+// ---- measuring a process --------------------------------------------------------
 
 /** The ids of the BPF programs or maps a process holds fds of (/proc/PID/fdinfo). */
 export function bpfIdsHeldBy(pid: number, kind: 'prog' | 'map'): Set<number> {
@@ -103,12 +153,15 @@ export function bpfIdsHeldBy(pid: number, kind: 'prog' | 'map'): Set<number> {
   return ids;
 }
 
-/** run_time_ns summed over this tracer's event programs (kernel.bpf_stats_enabled must be on). */
-function bpfRunTimeNs(tracerPid: number): number {
-  const mine = bpfIdsHeldBy(tracerPid, 'prog');
-  const progs = JSON.parse(execFileSync('bpftool', ['-j', 'prog', 'show'], { encoding: 'utf8' })) as { id: number; name?: string; run_time_ns?: number }[];
-  return progs.filter((p) => mine.has(p.id) && OUR_PROGRAMS.includes(p.name ?? ''))
-    .reduce((sum, p) => sum + (p.run_time_ns ?? 0), 0);
+interface ProgInfo { id: number; name?: string; run_time_ns?: number }
+
+function loadedPrograms(): ProgInfo[] {
+  return JSON.parse(execFileSync('bpftool', ['-j', 'prog', 'show'], { encoding: 'utf8' })) as ProgInfo[];
+}
+
+/** run_time_ns summed over these programs (kernel.bpf_stats_enabled must be on). */
+function bpfRunTimeNs(ids: Set<number>): number {
+  return loadedPrograms().filter((p) => ids.has(p.id)).reduce((sum, p) => sum + (p.run_time_ns ?? 0), 0);
 }
 
 function procStats(pid: number): { cpuSeconds: number; rssMb: number } {
@@ -118,33 +171,223 @@ function procStats(pid: number): { cpuSeconds: number; rssMb: number } {
   return { cpuSeconds: ticks / 100, rssMb: hwm ? Number(hwm[1]) / 1024 : 0 };
 }
 
-async function runTraced(mode: Mode, seconds: number): Promise<Sample> {
-  const devnull = fs.openSync('/dev/null', 'w');
-  const child = spawn(process.execPath, [CLI, ...mode.args!, '-v'], { stdio: ['ignore', devnull, 'pipe'] });
-  let stderr = '';
-  child.stderr!.on('data', (d) => { stderr += d; });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  try {
-    await waitFor(child, () => stderr, /attached (\d+) ms/, 15_000);
-    const storm = runStorm(seconds);
-    await new Promise((r) => setTimeout(r, 500)); // let the tracer drain
-    const bpfNs = bpfRunTimeNs(child.pid!);
-    const { cpuSeconds, rssMb } = procStats(child.pid!);
-    child.kill('SIGINT');
-    await exited;
-    const counts = /(\d+) events lost .*?, (\d+) inferred/.exec(stderr);
-    const transitions = storm.connections * TRANSITIONS_PER_CONNECTION;
-    return {
-      rate: storm.rate, connections: storm.connections,
-      lost: counts ? Number(counts[1]) : NaN, inferred: counts ? Number(counts[2]) : NaN,
-      cpuSeconds, rssMb, bpfNs: bpfNs / transitions,
-      attachMs: Number(/attached (\d+) ms/.exec(stderr)![1]),
-    };
-  } finally {
-    if (child.exitCode === null) child.kill('SIGKILL');
-    fs.closeSync(devnull);
+/** A child whose output is kept, and a promise of its end. */
+function launch(command: string, args: string[], stdout: 'pipe' | 'ignore'): { child: ChildProcess; out: () => string; err: () => string; exited: Promise<void> } {
+  const child = spawn(command, args, { stdio: ['ignore', stdout, 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout?.on('data', (d) => { out += d; });
+  child.stderr!.on('data', (d) => { err += d; });
+  const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
+  return { child, out: () => out, err: () => err, exited };
+}
+
+/** Polls until ready() holds; fails with why() if the child ends or time runs out first. */
+async function until(child: ChildProcess, ready: () => boolean, why: () => string): Promise<void> {
+  const deadline = Date.now() + ATTACH_TIMEOUT_MS;
+  while (!ready()) {
+    if (child.exitCode !== null || child.signalCode !== null || Date.now() > deadline) throw new Error(why());
+    await sleep(20);
   }
 }
+
+const lastLine = (text: string) => text.trim().split('\n').filter((l) => !/RLIMIT_MEMLOCK/.test(l)).pop() ?? 'no message';
+
+// ---- the tracers ----------------------------------------------------------------
+
+function tcptrace(mode: Mode): Tracer {
+  return {
+    name: mode.name,
+    async attach() {
+      const run = launch(process.execPath, [CLI, ...mode.args!, '-v'], 'ignore');
+      const attached = /attached (\d+) ms/;
+      await until(run.child, () => attached.test(run.err()), () => `tcptrace ${mode.name} did not attach: ${lastLine(run.err())}`);
+      return {
+        pid: run.child.pid!,
+        attachMs: Number(attached.exec(run.err())![1]),
+        programIds: () => {
+          const ours = new Set(loadedPrograms().filter((p) => OUR_PROGRAMS.includes(p.name ?? '')).map((p) => p.id));
+          return new Set([...bpfIdsHeldBy(run.child.pid!, 'prog')].filter((id) => ours.has(id)));
+        },
+        async stop() {
+          run.child.kill('SIGINT');
+          await run.exited;
+          const counts = /(\d+) events lost .*?, (\d+) inferred/.exec(run.err());
+          return { lost: counts ? Number(counts[1]) : NaN, inferred: counts ? Number(counts[2]) : NaN };
+        },
+        kill: () => { if (run.child.exitCode === null) run.child.kill('SIGKILL'); },
+      };
+    },
+  };
+}
+
+/** The perf-event attachments of a process's tracepoint programs, as bpftool lists them. */
+function tracepointPrograms(pid: number, tracepoint: string): Set<number> {
+  const links = JSON.parse(execFileSync('bpftool', ['-j', 'perf', 'show'], { encoding: 'utf8' }) || '[]') as
+    { pid: number; prog_id: number; tracepoint?: string }[];
+  return new Set(links.filter((l) => l.pid === pid && l.tracepoint === tracepoint).map((l) => l.prog_id));
+}
+
+/** Sums bpftrace's printed map ("@[7, 10]: 64" lines), leaving listeners' transitions out. */
+export function connectionTransitions(printed: string): number {
+  let sum = 0;
+  for (const m of printed.matchAll(/^@\[(\d+), (\d+)\]: (\d+)$/gm)) {
+    if (!(LISTENER_STATES.has(Number(m[1])) && LISTENER_STATES.has(Number(m[2])))) sum += Number(m[3]);
+  }
+  return sum;
+}
+
+const peer: Tracer = {
+  name: PEER,
+  async attach() {
+    const started = Date.now();
+    const run = launch(PEER, ['-e', PEER_PROGRAM], 'pipe');
+    let ids = new Set<number>();
+    await until(run.child, () => (ids = tracepointPrograms(run.child.pid!, PEER_TRACEPOINT)).size > 0,
+      () => `bpftrace did not attach: ${lastLine(run.err())}`);
+    return {
+      pid: run.child.pid!,
+      attachMs: Date.now() - started,
+      programIds: () => ids,
+      async stop() {
+        run.child.kill('SIGINT');
+        await run.exited;
+        return { counted: connectionTransitions(run.out()) };
+      },
+      kill: () => { if (run.child.exitCode === null) run.child.kill('SIGKILL'); },
+    };
+  },
+};
+
+function peerInstalled(): boolean {
+  try {
+    execFileSync('which', [PEER], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function tracers(o: Options, withPeer: boolean): Tracer[] {
+  const modes = MODES.filter((m) => m.args && (!o.modes.length || o.modes.includes(m.name)));
+  return [{ name: 'untraced' }, ...modes.map(tcptrace), ...(withPeer ? [peer] : [])];
+}
+
+// ---- the run ----------------------------------------------------------------------
+
+async function sampleUnder(tracer: Tracer, generator: Generator, storm: StormOptions): Promise<Sample> {
+  if (!tracer.attach) return runStorm(generator, storm);
+  const attached = await tracer.attach();
+  try {
+    const run = await runStorm(generator, storm);
+    await sleep(DRAIN_MS); // let the tracer drain
+    const bpfNs = bpfRunTimeNs(attached.programIds());
+    const { cpuSeconds, rssMb } = procStats(attached.pid);
+    const said = await attached.stop();
+    return { ...run, ...said, cpuSeconds, rssMb, bpfNs: bpfNs / transitions(run), attachMs: attached.attachMs };
+  } finally {
+    attached.kill();
+  }
+}
+
+const transitions = (run: StormRun) => run.connections * TRANSITIONS_PER_CONNECTION;
+
+/** Every tracer once per round; even rounds run them in reverse, so drift over the run falls on all rows alike. */
+async function runRounds(rows: Tracer[], generator: Generator, storm: StormOptions, rounds: number): Promise<Map<string, Sample[]>> {
+  const results = new Map<string, Sample[]>(rows.map((t) => [t.name, []]));
+  for (let round = 1; round <= rounds; round++) {
+    for (const tracer of round % 2 ? rows : [...rows].reverse()) {
+      process.stderr.write(`round ${round}/${rounds}: ${tracer.name}${storm.rate ? ` at ${storm.rate}/s` : ''}...\n`);
+      results.get(tracer.name)!.push(await sampleUnder(tracer, generator, storm));
+    }
+  }
+  return results;
+}
+
+/** The untraced full rate, median of `rounds` storms: what --rate P% is a share of. */
+async function fullRate(generator: Generator, o: Options): Promise<number> {
+  const rates: number[] = [];
+  for (let i = 1; i <= o.rounds; i++) {
+    process.stderr.write(`full rate ${i}/${o.rounds}: untraced...\n`);
+    rates.push((await runStorm(generator, { seconds: o.seconds, serverClosesFirst: o.serverClosesFirst })).rate);
+  }
+  return median(rates);
+}
+
+// ---- the table ----------------------------------------------------------------------
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+const fmt = (x: number | undefined, digits = 0) => (x === undefined || Number.isNaN(x) ? '-' : x.toFixed(digits));
+
+/** The median of a metric over a row's samples; undefined where the row has none (untraced). */
+function medianOf(samples: Sample[], metric: (s: Sample) => number | undefined): number | undefined {
+  const values = samples.map(metric).filter((v): v is number => v !== undefined && !Number.isNaN(v));
+  return values.length ? median(values) : undefined;
+}
+
+/** Each round's value, "a/b/c"; "-" where the row has none. */
+function each(samples: Sample[], metric: (s: Sample) => number | undefined): string {
+  return samples.some((s) => metric(s) !== undefined) ? samples.map((s) => fmt(metric(s))).join('/') : '-';
+}
+
+interface Row {
+  name: string;
+  samples: Sample[];
+  rate: number;
+  untraced: number;
+  peer?: number;
+}
+
+const perMillion = (s: Sample) => (s.cpuSeconds === undefined ? undefined : s.cpuSeconds / (transitions(s) / 1e6));
+
+const COLUMNS: Column<Row>[] = [
+  { header: 'mode', value: (r) => r.name },
+  { header: 'conn/s', value: (r) => fmt(r.rate), align: 'right' },
+  { header: 'vs untraced', value: (r) => `${((r.rate / r.untraced) * 100).toFixed(0)} %`, align: 'right' },
+  { header: `vs ${PEER}`, value: (r) => (r.peer ? (r.rate / r.peer).toFixed(2) : '-'), align: 'right' },
+  { header: 'storm errors', value: (r) => each(r.samples, (s) => s.errors) },
+  { header: 'lost', value: (r) => each(r.samples, (s) => s.lost) },
+  { header: 'inferred', value: (r) => each(r.samples, (s) => s.inferred) },
+  { header: 'tracer CPU s per 1M transitions', value: (r) => fmt(medianOf(r.samples, perMillion), 2), align: 'right' },
+  { header: 'BPF ns/transition', value: (r) => fmt(medianOf(r.samples, (s) => s.bpfNs)), align: 'right' },
+  { header: 'attach ms', value: (r) => fmt(medianOf(r.samples, (s) => s.attachMs)), align: 'right' },
+  { header: 'peak RSS MB', value: (r) => fmt(medianOf(r.samples, (s) => s.rssMb)), align: 'right' },
+];
+
+function table(results: Map<string, Sample[]>): string[] {
+  const rateOf = (name: string) => (results.has(name) ? median(results.get(name)!.map((s) => s.rate)) : undefined);
+  const untraced = rateOf('untraced')!;
+  const peerRate = rateOf(PEER);
+  const rows = [...results].map(([name, samples]) => ({ name, samples, rate: rateOf(name)!, untraced, peer: peerRate }));
+  return renderMarkdownTable(COLUMNS, rows);
+}
+
+/** bpftrace's count against the storm's own: a check that both count the same transitions. */
+function peerCheck(samples: Sample[] | undefined): string | undefined {
+  if (!samples?.length) return undefined;
+  const rounds = samples.map((s) => {
+    const extra = s.counted! - transitions(s);
+    return `${s.counted} for ${transitions(s)} (${extra >= 0 ? `+${extra} from the host's other sockets` : `${-extra} MISSING`})`;
+  });
+  return `${PEER}'s count, listeners' transitions left out, against the storm's ${TRANSITIONS_PER_CONNECTION} per connection: ${rounds.join('; ')}`;
+}
+
+function header(generator: Generator, o: Options, rate: string | undefined): string {
+  const closes = o.serverClosesFirst ? 'server closes first' : 'client closes first';
+  return `tcptrace bench: ${generator.name}, ${o.seconds} s loopback storms (${closes}${rate ? `, paced at ${rate}` : ''}), ` +
+    `${o.rounds} ${o.rounds === 1 ? 'round' : 'rounds in alternating order'}, medians; ${os.cpus().length} CPUs, kernel ${os.release()}` +
+    (o.hold ? `; ${o.hold} idle connections (${2 * o.hold} sockets) held open throughout` : '');
+}
+
+function report(generator: Generator, o: Options, rate: string | undefined, results: Map<string, Sample[]>): void {
+  console.log(header(generator, o, rate));
+  for (const line of table(results)) console.log(line);
+  const check = peerCheck(results.get(PEER));
+  if (check) console.log(check);
+  console.log('');
+}
+
+// ---- main ----------------------------------------------------------------------------
 
 /** Set for the run and restored after it. */
 export const BENCH_SYSCTLS: Record<string, string> = {
@@ -164,63 +407,32 @@ export async function withSysctls<T>(settings: Record<string, string>, fn: () =>
   }
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
-const fmt = (x: number | undefined, digits = 0) => (x === undefined || Number.isNaN(x) ? '-' : x.toFixed(digits));
-
-/** The median of a metric over a mode's samples; undefined where the mode has none (untraced). */
-function medianOf(samples: Sample[], metric: (s: Sample) => number | undefined): number | undefined {
-  const values = samples.map(metric).filter((v): v is number => v !== undefined && !Number.isNaN(v));
-  return values.length ? median(values) : undefined;
-}
-
-function table(results: Map<string, Sample[]>): string[] {
-  const base = median(results.get('untraced')!.map((s) => s.rate));
-  const header = ['mode', 'conn/s', 'vs untraced', 'lost', 'inferred', 'tracer CPU s per 1M transitions',
-    'BPF ns/transition', 'attach ms', 'peak RSS MB'];
-  const rows = [...results].map(([name, samples]) => {
-    const rate = median(samples.map((s) => s.rate));
-    const perMillion = medianOf(samples, (s) =>
-      (s.cpuSeconds === undefined ? undefined : s.cpuSeconds / ((s.connections * TRANSITIONS_PER_CONNECTION) / 1e6)));
-    const each = (metric: (s: Sample) => number | undefined) =>
-      (samples.some((s) => metric(s) !== undefined) ? samples.map((s) => fmt(metric(s))).join('/') : '-');
-    return [
-      name, fmt(rate), `${((rate / base) * 100).toFixed(0)} %`, each((s) => s.lost), each((s) => s.inferred),
-      fmt(perMillion, 2), fmt(medianOf(samples, (s) => s.bpfNs)), fmt(medianOf(samples, (s) => s.attachMs)),
-      fmt(medianOf(samples, (s) => s.rssMb)),
-    ];
-  });
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
-  return [line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line)];
+/** Each pace as connections per second and as printed; [undefined] when unpaced. */
+async function resolvePaces(generator: Generator, o: Options): Promise<({ perSecond: number; label: string } | undefined)[]> {
+  if (!o.paces.length) return [undefined];
+  const full = o.paces.some((p) => 'share' in p) ? await fullRate(generator, o) : 0;
+  return o.paces.map((p) => ('share' in p
+    ? { perSecond: Math.round(p.share * full), label: `${Math.round(p.share * full)}/s = ${+(p.share * 100).toFixed(2)} % of the untraced full rate, ${Math.round(full)}/s` }
+    : { perSecond: p.perSecond, label: `${p.perSecond}/s` }));
 }
 
 async function main(): Promise<void> {
   if (process.geteuid?.() !== 0) throw new Error('the benchmark loads BPF: run it as root');
-  const seconds = Number(option('--seconds', '5'));
-  const rounds = Number(option('--rounds', '2'));
-  const wanted = option('--modes', '').split(',').filter(Boolean);
-  const modes = MODES.filter((m) => m.name === 'untraced' || !wanted.length || wanted.includes(m.name));
-  buildLoadGenerators();
-  const hold = Number(option('--hold', '0'));
-  const holder = hold > 0 ? await holdConnections(hold) : undefined;
-  const results = new Map<string, Sample[]>(modes.map((m) => [m.name, []]));
+  const o = parseOptions();
+  const { generator, note } = pickGenerator();
+  if (note) console.log(`note: ${note}`);
+  const withPeer = peerInstalled();
+  if (!withPeer) console.log(`note: ${PEER} is not installed (apt-get install ${PEER}, or scripts/setup.sh --test): no peer row`);
+  else if (ensureTracefs().mounted) console.log('note: mounted tracefs at /sys/kernel/tracing (bpftrace reads the tracepoint there)');
+  buildLoadGenerators(generator);
+  const holder = o.hold > 0 ? await holdConnections(o.hold) : undefined;
+  const rows = tracers(o, withPeer);
   await withSysctls(BENCH_SYSCTLS, async () => {
-    for (let round = 1; round <= rounds; round++) {
-      for (const mode of modes) {
-        process.stderr.write(`round ${round}/${rounds}: ${mode.name}...\n`);
-        const sample = mode.args ? await runTraced(mode, seconds) : (({ rate, connections }) => ({ rate, connections }))(runStorm(seconds));
-        results.get(mode.name)!.push(sample);
-      }
+    for (const pace of await resolvePaces(generator, o)) {
+      const storm = { seconds: o.seconds, rate: pace?.perSecond, serverClosesFirst: o.serverClosesFirst };
+      report(generator, o, pace?.label, await runRounds(rows, generator, storm, o.rounds));
     }
   }).finally(() => holder?.stdin!.end());
-  const storm = process.argv.includes('--server-closes-first') ? 'server closes first' : 'client closes first';
-  console.log(`tcptrace bench: ${seconds} s loopback storms (${storm}${process.argv.includes('--rate') ? `, paced at ${option('--rate', '')}/s` : ''}), ` +
-    `${rounds} alternating rounds, medians; ${os.cpus().length} CPUs, kernel ${os.release()}` +
-    (hold ? `; ${hold} idle connections (${2 * hold} sockets) held open throughout` : ''));
-  for (const l of table(results)) console.log(l);
-  for (const tool of ['bpftrace', 'tcplife-bpfcc', 'tcpstates-bpfcc']) {
-    try { execFileSync('which', [tool], { stdio: 'ignore' }); console.log(`(${tool} is installed but not yet a row)`); } catch { /* not installed */ }
-  }
 }
 
 // Run as a script; imported (by soak.ts) for its helpers only.

@@ -2,12 +2,13 @@
 # Installs what tcptrace needs on Debian (12+), builds it, and puts `tcptrace`
 # on the PATH. Run as root: sudo scripts/setup.sh
 # --test also installs what the tests need: Chromium (the HTML report test),
-# Prometheus and promtool (tcptrace serve's test), systemd-analyze (the unit's check).
+# Prometheus and promtool (tcptrace serve's test), systemd-analyze (the unit's check),
+# and bpftrace (the peer row of npm run bench: its bare count on sock:inet_sock_set_state).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 test_packages=""
-[ "${1:-}" = "--test" ] && test_packages="chromium prometheus systemd"
+[ "${1:-}" = "--test" ] && test_packages="chromium prometheus systemd bpftrace"
 
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq

@@ -18,7 +18,8 @@ import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as readline from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BENCH_SYSCTLS, bpfIdsHeldBy, buildLoadGenerators, CLI, Mode, MODES, STORM, withSysctls } from './bench';
+import { BENCH_SYSCTLS, bpfIdsHeldBy, CLI, Mode, MODES, withSysctls } from './bench';
+import { buildLoadGenerators, STORM } from './generators';
 
 const SAMPLE_EVERY_MS = 10_000;
 const STORM_RUN_MAX_S = 600; // tcpstorm's own limit
