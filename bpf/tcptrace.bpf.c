@@ -40,6 +40,8 @@ const volatile __u32 filter_netns[TCPTRACE_MAX_FILTER] = {};
 const volatile __u64 wakeup_bytes = 0;          /* wake the reader only past this backlog */
 const volatile bool emit_accepts = false;       /* send KIND_ACCEPT records (accept-queue wait) */
 const volatile bool snapshot_full_only = false; /* snapshot_socks leaves out TIME_WAIT and request sockets */
+const volatile bool emit_events = true;         /* false: count in the per-CPU aggregates only, send nothing */
+const volatile __u64 measure_unit_ns = 1000;    /* the histograms' unit */
 
 struct tcptrace_counters counters = {};
 __u64 next_sock_id = 0;
@@ -69,9 +71,13 @@ struct accept_wait {
 	__u64 established_ts;
 	__u64 cgroup_id;    /* accept()'s caller, once accepted */
 	__u32 pid;
+	__u32 netns;
 	__u16 sport;
+	__u16 dport;
+	__u8 family;
 	__u8 state;
 	__u8 accepted;
+	__u8 pad;
 	char comm[TCPTRACE_COMM_LEN];
 };
 
@@ -128,6 +134,95 @@ struct {
 } holders SEC(".maps");
 
 __u32 holder_walk = 0;
+
+/*
+ * The kernel runs a tracing program at most once per CPU at a time: when a
+ * softirq interrupts on_set_state and changes another socket's state, that
+ * nested run is skipped (counted in the program's recursion_misses). So a
+ * second program, attached after the first and therefore run after it for
+ * every transition, handles the ones on_set_state did not record having seen
+ * on this CPU. The last few are kept because a nested transition may land
+ * between the two programs' runs for an outer one.
+ */
+#define RECENT_SLOTS 4
+
+struct recent_transitions {
+	__u64 sk[RECENT_SLOTS];
+	__u32 states[RECENT_SLOTS];
+	__u32 next;
+	__u32 pad;
+};
+
+/* Per CPU, so neither costs a shared cache line: found once per transition. */
+struct per_cpu_state {
+	struct recent_transitions recent;
+	struct tcptrace_aggregates aggregates;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct per_cpu_state);
+} per_cpu SEC(".maps");
+
+static __always_inline struct per_cpu_state *this_cpu(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&per_cpu, &zero);
+}
+
+/* floor(log2(v)) for v >= 1 (bcc's bits.bpf.h), 0 for 0. */
+static __always_inline __u32 log2_u64(__u64 v)
+{
+	__u32 r = 0, shift;
+
+	shift = (v > 0xFFFFFFFF) << 5; v >>= shift; r |= shift;
+	shift = (v > 0xFFFF) << 4; v >>= shift; r |= shift;
+	shift = (v > 0xFF) << 3; v >>= shift; r |= shift;
+	shift = (v > 0xF) << 2; v >>= shift; r |= shift;
+	shift = (v > 0x3) << 1; v >>= shift; r |= shift;
+	r |= (v >> 1);
+	return r;
+}
+
+static __always_inline void measure(struct per_cpu_state *pc, __u32 kind, __u64 ns)
+{
+	struct tcptrace_hist *h;
+	__u64 v = ns / measure_unit_ns;
+	__u32 bucket = log2_u64(v);
+
+	if (!pc || kind >= TCPTRACE_NR_MEASURES)
+		return;
+	if (bucket >= TCPTRACE_HIST_BUCKETS)
+		bucket = TCPTRACE_HIST_BUCKETS - 1;
+	/* Atomic although per CPU: the nested program may interrupt this one mid-add. */
+	h = &pc->aggregates.hist[kind];
+	__sync_fetch_and_add(&h->buckets[bucket], 1);
+	__sync_fetch_and_add(&h->sum, v);
+}
+
+/* What one transition adds to the aggregates: the tracker's (src/model/tracker.ts)
+ * measures, from what the kernel knows of the socket. Inferred transitions
+ * carry no time and are not measured. */
+static __always_inline void aggregate(struct per_cpu_state *pc, int old, int new,
+				      __u64 prev_state_ns, __u64 lifetime_ns)
+{
+	if (!pc)
+		return;
+	__sync_fetch_and_add(&pc->aggregates.transitions[old & 15][new & 15], 1);
+	if (prev_state_ns) {
+		if (old == TCP_SYN_SENT && new == TCP_ESTABLISHED)
+			measure(pc, MEASURE_CONNECT, prev_state_ns);
+		else if (old == TCP_CLOSE_WAIT)
+			measure(pc, MEASURE_CLOSE_WAIT, prev_state_ns);
+		else if (old == TCP_FIN_WAIT2)
+			measure(pc, MEASURE_FIN_WAIT2, prev_state_ns);
+	}
+	if (new == TCP_CLOSE && lifetime_ns)
+		measure(pc, MEASURE_LIFETIME, lifetime_ns);
+}
 
 /* Every caller holds a BTF pointer: plain loads, no probe-read helper calls. */
 static __always_inline __u32 netns_of(const struct sock_common *skc)
@@ -263,6 +358,7 @@ static __always_inline __u64 wakeup_flags(void)
 struct record {
 	__u64 ts;
 	__u64 prev_state_ns;
+	__u64 lifetime_ns;  /* at ->CLOSE of a socket born while traced; else 0 */
 	__u8 old;
 	__u8 new;
 	__u8 owner_src;
@@ -270,8 +366,10 @@ struct record {
 	__u8 kind;
 };
 
-static __always_inline void emit(const struct sock *sk, const struct sock_info *si,
-				 const struct record *r)
+/* Counts the transition in the aggregates and, unless only those are
+ * wanted, sends its record: both only if it passes the filters. */
+static __always_inline void emit(struct per_cpu_state *pc, const struct sock *sk,
+				 const struct sock_info *si, const struct record *r)
 {
 	/* sk is the tracepoint's own BTF pointer: plain loads, no probe reads. */
 	const struct sock_common *skc = &sk->__sk_common;
@@ -284,6 +382,9 @@ static __always_inline void emit(const struct sock *sk, const struct sock_info *
 	struct tcptrace_event *e;
 
 	if (!wanted(family, r->old, r->new, sport, dport, pid, netns))
+		return;
+	aggregate(pc, r->old, r->new, r->flags & TCPTRACE_EVENT_INFERRED ? 0 : r->prev_state_ns, r->lifetime_ns);
+	if (!emit_events)
 		return;
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
@@ -330,9 +431,15 @@ static __always_inline void emit(const struct sock *sk, const struct sock_info *
  * plain address) is not read again. */
 static __always_inline void emit_accept(__u64 skaddr, const struct accept_wait *w)
 {
-	struct tcptrace_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	struct tcptrace_event *e;
 	__u64 now = bpf_ktime_get_ns();
 
+	if (!wanted(w->family, w->state, w->state, w->sport, w->dport, w->pid, w->netns))
+		return;
+	measure(this_cpu(), MEASURE_ACCEPT, now - w->established_ts);
+	if (!emit_events || !emit_accepts)
+		return;
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		__sync_fetch_and_add(&counters.ring_buffer_full, 1);
 		return;
@@ -343,7 +450,9 @@ static __always_inline void emit_accept(__u64 skaddr, const struct accept_wait *
 	e->sock_id = w->sock_id;
 	e->prev_state_ns = now - w->established_ts;
 	e->pid = w->pid;
-	e->family = AF_INET;
+	e->netns = w->netns;
+	e->dport = w->dport;
+	e->family = w->family;
 	e->oldstate = w->state;
 	e->newstate = w->state;
 	e->owner_src = OWNER_SYSCALL;
@@ -356,10 +465,14 @@ static __always_inline void emit_accept(__u64 skaddr, const struct accept_wait *
 
 /* A child's handshake is done: it waits in the accept queue, where accept()'s
  * exit can find it by address. */
-static __always_inline void enter_accept_queue(__u64 skaddr, struct sock_info *si, __u64 now)
+static __always_inline void enter_accept_queue(const struct sock *sk, struct sock_info *si, __u64 now)
 {
+	const struct sock_common *skc = &sk->__sk_common;
+	__u64 skaddr = (__u64)sk;
 	struct accept_wait w = { .sock_id = si->id, .established_ts = now,
-				 .sport = si->sport, .state = TCP_ESTABLISHED };
+				 .netns = netns_of(skc), .sport = si->sport,
+				 .dport = bpf_ntohs(skc->skc_dport), .family = skc->skc_family,
+				 .state = TCP_ESTABLISHED };
 
 	if (bpf_map_update_elem(&accept_queue, &skaddr, &w, BPF_ANY) == 0)
 		si->in_accept_queue = 1;
@@ -388,7 +501,8 @@ static __always_inline void leave_accept_queue(__u64 skaddr, struct sock_info *s
 	bpf_map_delete_elem(&accept_queue, &skaddr);
 }
 
-static __always_inline void handle_transition(const struct sock *sk, int old, int new)
+static __always_inline void handle_transition(struct per_cpu_state *pc, const struct sock *sk,
+					      int old, int new)
 {
 	__u64 key = (__u64)sk, now = bpf_ktime_get_ns(), prev_state_ns = 0;
 	bool child_born = old == TCP_LISTEN && new == TCP_SYN_RECV;
@@ -403,7 +517,7 @@ static __always_inline void handle_transition(const struct sock *sk, int old, in
 	if (!si) {
 		struct record r = { .ts = now, .old = old, .new = new };
 
-		emit(sk, NULL, &r);
+		emit(pc, sk, NULL, &r);
 		return;
 	}
 	if (born || !si->id)
@@ -423,7 +537,7 @@ static __always_inline void handle_transition(const struct sock *sk, int old, in
 		struct record birth = { .ts = si->birth_ts, .old = TCP_LISTEN, .new = TCP_SYN_RECV,
 					.owner_src = si->owner_src };
 
-		emit(sk, si, &birth);
+		emit(pc, sk, si, &birth);
 	}
 
 	if (si->in_accept_queue)
@@ -437,7 +551,7 @@ static __always_inline void handle_transition(const struct sock *sk, int old, in
 					 .owner_src = owner_src, .flags = TCPTRACE_EVENT_INFERRED };
 
 		__sync_fetch_and_add(&counters.inferred, 1);
-		emit(sk, si, &missed);
+		emit(pc, sk, si, &missed);
 		si->state_ts = 0;
 	}
 	if (!born && si->state_ts)
@@ -445,7 +559,7 @@ static __always_inline void handle_transition(const struct sock *sk, int old, in
 	si->state_ts = now;
 	si->state = new;
 	if (old == TCP_SYN_RECV && new == TCP_ESTABLISHED)
-		enter_accept_queue(key, si, now);
+		enter_accept_queue(sk, si, now);
 
 	if (runs_in_owner_syscall(old, new) && current_is_user_task()) {
 		own_by_current(si, OWNER_SYSCALL);
@@ -455,68 +569,40 @@ static __always_inline void handle_transition(const struct sock *sk, int old, in
 	struct record r = { .ts = now, .prev_state_ns = prev_state_ns, .old = old, .new = new,
 			    .owner_src = owner_src };
 
-	emit(sk, si, &r);
+	if (new == TCP_CLOSE && si->birth_ts)
+		r.lifetime_ns = now - si->birth_ts;
+	emit(pc, sk, si, &r);
 }
 
-/*
- * The kernel runs a tracing program at most once per CPU at a time: when a
- * softirq interrupts on_set_state and changes another socket's state, that
- * nested run is skipped (counted in the program's recursion_misses). So a
- * second program, attached after the first and therefore run after it for
- * every transition, handles the ones on_set_state did not record having seen
- * on this CPU. The last few are kept because a nested transition may land
- * between the two programs' runs for an outer one.
- */
-#define RECENT_SLOTS 4
-
-struct recent_transitions {
-	__u64 sk[RECENT_SLOTS];
-	__u32 states[RECENT_SLOTS];
-	__u32 next;
-	__u32 pad;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct recent_transitions);
-} recent SEC(".maps");
-
-static __always_inline struct recent_transitions *recent_on_this_cpu(void)
-{
-	__u32 zero = 0;
-
-	return bpf_map_lookup_elem(&recent, &zero);
-}
 
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(on_set_state, const struct sock *sk, const int old, const int new)
 {
-	struct recent_transitions *r = recent_on_this_cpu();
+	struct per_cpu_state *pc = this_cpu();
 
-	if (r) {
+	if (pc) {
+		struct recent_transitions *r = &pc->recent;
 		__u32 slot = r->next++ % RECENT_SLOTS;
 
 		r->sk[slot] = (__u64)sk;
 		r->states[slot] = old << 8 | new;
 	}
-	handle_transition(sk, old, new);
+	handle_transition(pc, sk, old, new);
 	return 0;
 }
 
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(on_set_state_nested, const struct sock *sk, const int old, const int new)
 {
-	struct recent_transitions *r = recent_on_this_cpu();
+	struct per_cpu_state *pc = this_cpu();
 
-	if (!r)
+	if (!pc)
 		return 0;
 	for (int i = 0; i < RECENT_SLOTS; i++)
-		if (r->sk[i] == (__u64)sk && r->states[i] == (old << 8 | new))
+		if (pc->recent.sk[i] == (__u64)sk && pc->recent.states[i] == (old << 8 | new))
 			return 0;
 	__sync_fetch_and_add(&counters.nested_caught, 1);
-	handle_transition(sk, old, new);
+	handle_transition(pc, sk, old, new);
 	return 0;
 }
 
@@ -588,8 +674,7 @@ static __always_inline int learn_from_accept(long fd)
 	bpf_get_current_comm(w->comm, sizeof(w->comm));
 	w->cgroup_id = bpf_get_current_cgroup_id();
 	w->accepted = 1;
-	if (emit_accepts)
-		emit_accept(key, w);
+	emit_accept(key, w);
 	return 0;
 }
 

@@ -102,4 +102,31 @@ struct tcptrace_counters {
 
 #define TCPTRACE_NR_STATES 16
 
+/* The durations every report measures, one log2 histogram each, in the
+ * order of the TypeScript model's MEASURES (src/model/latency.ts). */
+enum tcptrace_measure {
+	MEASURE_CONNECT = 0,     /* SYN_SENT -> ESTABLISHED */
+	MEASURE_ACCEPT = 1,      /* ESTABLISHED -> accept() returns it */
+	MEASURE_LIFETIME = 2,    /* birth -> CLOSE, for sockets born while traced */
+	MEASURE_CLOSE_WAIT = 3,  /* time in CLOSE_WAIT */
+	MEASURE_FIN_WAIT2 = 4,   /* time in FIN_WAIT2 */
+	TCPTRACE_NR_MEASURES = 5,
+};
+
+/* Bucket 0 holds 0 and 1; bucket i holds [2^i, 2^(i+1) - 1], of the value in
+ * the run's unit (floor(ns / unit)); the last bucket also holds all above. */
+#define TCPTRACE_HIST_BUCKETS 64
+
+struct tcptrace_hist {
+	__u64 buckets[TCPTRACE_HIST_BUCKETS];
+	__u64 sum;           /* of the values in the unit */
+};
+
+/* What the kernel counts for reports that need no per-transition record,
+ * per CPU (summed by the addon). Only what passes the filters is counted. */
+struct tcptrace_aggregates {
+	struct tcptrace_hist hist[TCPTRACE_NR_MEASURES];
+	__u64 transitions[TCPTRACE_NR_STATES][TCPTRACE_NR_STATES]; /* [old][new], inferred ones too */
+};
+
 #endif /* TCPTRACE_H */
