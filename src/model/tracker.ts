@@ -66,7 +66,7 @@ export interface TrackerHandlers {
    *  and stateSinceNs are still those it leaves (for a new connection, the birth's oldstate). */
   onTransition?(e: TransitionEvent, conn: Connection | null): void;
   /** accept() returned a followed connection. */
-  onAccepted?(e: TransitionEvent, conn: Connection): void;
+  onAccepted?(conn: Connection, e: TransitionEvent): void;
   /** A process other than the one last seen owns conn now (conn.pid and the rest are the new owner's). */
   onOwnerChanged?(conn: Connection, e: TransitionEvent): void;
   onFinished?(conn: FinishedConnection): void;
@@ -128,7 +128,7 @@ export class ConnectionTracker {
     takeEndpoints(conn, e);
     if (e.pid !== null) conn.openedBy = { pid: e.pid, comm: e.comm };
     if (e.prevStateNs !== null) this.handlers.onMeasure?.('accept', e.prevStateNs, conn);
-    this.handlers.onAccepted?.(e, conn);
+    this.handlers.onAccepted?.(conn, e);
   }
 
   private transition(e: TransitionEvent): void {
