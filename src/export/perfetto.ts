@@ -15,9 +15,10 @@
  * anywhere. Lost records sit on their own track, in arrival order.
  */
 import { formatEndpoint } from '../kernel/addr';
-import { Endpoints, OwnerSource, takeEndpoints } from '../kernel/decoder';
+import { OwnerSource, SnapshotSocket, TransitionEvent } from '../kernel/decoder';
 import { stateName, TCP } from '../kernel/states';
-import { TraceEvent, TraceFile, TraceFooter, TraceHeader, TraceLine, TraceLost, TraceSocket } from '../trace/format';
+import { Connection, ConnectionTracker } from '../model/tracker';
+import { TraceFile, TraceFooter, TraceHeader, TraceLine, TraceLost } from '../trace/format';
 
 /** One event as written (the subset of the Trace Event Format used here). */
 export interface TraceEventOut {
@@ -54,16 +55,14 @@ type Child =
   | { kind: 'state'; state: number; beginNs: number; endNs: number; inferred: boolean }
   | { kind: 'instant'; name: string; tsNs: number; args: Record<string, unknown> };
 
-interface OpenConnection extends Endpoints {
+/** What a connection's slices need beyond the tracker's Connection, held until it is written. */
+interface Track {
+  conn: Connection;
   /** The first known owner: its process track is the connection's for good. */
   owner: Owner | null;
   ownerChanges: OwnerChange[];
-  /** Existed before its first event: it starts at the trace start. */
-  preexisting: boolean;
-  beginNs: number;
-  /** null: just born, in no state of its own yet (before its first transition). */
-  state: number | null;
-  stateSinceNs: number;
+  /** When the current state's slice began; null: just born, in no state of its own yet. */
+  stateSinceNs: number | null;
   /** The current state was entered by an inferred transition. */
   stateInferred: boolean;
   /** Latest time seen for it: every child ends by then, so the slice can end no earlier. */
@@ -77,7 +76,16 @@ interface OpenConnection extends Endpoints {
 }
 
 export class PerfettoExporter {
-  private readonly open = new Map<number, OpenConnection>();
+  /** The connections open, by sockId: the tracker says what they are and when they change. */
+  private readonly tracks = new Map<number, Track>();
+  private readonly tracker = new ConnectionTracker({
+    onOpened: (conn) => this.opened(conn),
+    onTransition: (e, conn) => { if (conn) this.transition(conn, e); },
+    onAccepted: (conn, e) => this.accepted(conn, e),
+    onOwnerChanged: (conn, e) => this.ownerChanged(conn, e),
+  });
+  /** The start snapshot's sockets, loaded into the tracker together (it needs them all at once). */
+  private snapshotSockets: SnapshotSocket[] = [];
   /** Bounded by pid_max, not by the trace length. */
   private readonly namedPids = new Set<number>();
   private lostTrackNamed = false;
@@ -95,29 +103,31 @@ export class PerfettoExporter {
 
   /** Connections followed and not yet written. */
   get openConnections(): number {
-    return this.open.size;
+    return this.tracks.size;
   }
 
   add(line: TraceLine): void {
     if (this.ended) throw new Error('PerfettoExporter: add() after end()');
+    if (line.type === 'socket' && line.phase === 'start') { this.snapshotSockets.push(line); return; }
+    this.loadSnapshot();
     switch (line.type) {
-      case 'header': return; // the constructor's
       case 'snapshot': this.seen(line.tsNs); return;
-      case 'socket': if (line.phase === 'start') this.snapshotSocket(line); return;
-      case 'file': this.snapshotFile(line); return;
-      case 'event': this.event(line); return;
+      case 'file': if (line.phase === 'start') this.snapshotFile(line); return;
+      case 'event': this.seen(line.tsNs); this.tracker.apply([line]); return;
       case 'lost': this.lost(line); return;
       case 'footer': this.footer = line; return;
+      default: return; // the header (the constructor's), the end snapshot's sockets, cgroups
     }
   }
 
   /** Closes what is still open at the footer's endNs (or the last time seen), then the document. */
   end(): void {
     if (this.ended) throw new Error('PerfettoExporter: end() called twice');
+    this.loadSnapshot();
     this.ended = true;
     const endNs = Math.max(this.footer?.endNs ?? this.lastNs, this.header.startNs);
-    for (const conn of this.open.values()) this.finish(conn, endNs, null);
-    this.open.clear();
+    for (const track of this.tracks.values()) this.finish(track, endNs, null);
+    this.tracks.clear();
     this.write(`\n],"displayTimeUnit":"ms","metadata":${JSON.stringify(this.metadata(endNs))}}\n`);
   }
 
@@ -125,86 +135,65 @@ export class PerfettoExporter {
     if (tsNs > this.lastNs) this.lastNs = tsNs;
   }
 
-  /** Sockets open when tracing began. Listeners and unconnected sockets are not connections;
-   *  sockId 0 (TIME_WAIT, request sockets) is not followed by the tracer either. */
-  private snapshotSocket(s: TraceSocket): void {
-    if (s.sockId === 0 || s.state === TCP.LISTEN || s.state === TCP.CLOSE || this.open.has(s.sockId)) return;
-    const conn = this.newConnection(s, this.header.startNs, true);
-    conn.state = s.state;
-    this.open.set(s.sockId, conn);
+  private loadSnapshot(): void {
+    if (this.snapshotSockets.length === 0) return;
+    // Its time is moot here: connections alive before tracing are drawn from the start (beginOf).
+    this.tracker.loadSnapshot(this.snapshotSockets, this.header.startNs);
+    this.snapshotSockets = [];
   }
 
   /** An fd holding the socket names its owner when no event has. Other holders of a shared
    *  socket are not owner changes, so only the first one counts. */
   private snapshotFile(f: TraceFile): void {
-    const conn = this.open.get(f.sockId);
-    if (conn && conn.owner === null) conn.owner = { pid: f.pid, comm: f.comm, source: 'snapshot' };
+    const track = this.tracks.get(f.sockId);
+    if (track && track.owner === null) track.owner = { pid: f.pid, comm: f.comm, source: 'snapshot' };
   }
 
-  private event(e: TraceEvent): void {
-    this.seen(e.tsNs);
-    if (isListenerEvent(e)) return;
-    const conn = this.open.get(e.sockId) ?? this.firstSight(e);
-    if (e.kind === 'accept') this.accepted(conn, e);
-    else this.transition(conn, e);
-  }
-
-  /** Born in view (from CLOSE, or a listener's child) or already alive when tracing began. */
-  private firstSight(e: TraceEvent): OpenConnection {
-    const born = isBirth(e);
-    const conn = this.newConnection(e, born ? this.clampNs(e.tsNs) : this.header.startNs, !born);
-    // An accept carries the current state in both fields; a transition leaves oldstate.
-    if (!born) conn.state = e.kind === 'accept' ? e.newstate : e.oldstate;
-    this.open.set(e.sockId, conn);
-    return conn;
-  }
-
-  private newConnection(from: TraceSocket | TraceEvent, beginNs: number, preexisting: boolean): OpenConnection {
-    return {
-      sockId: from.sockId, family: from.family, saddr: from.saddr, sport: from.sport,
-      daddr: from.daddr, dport: from.dport, netns: from.netns, owner: null, ownerChanges: [],
-      preexisting, beginNs, state: null, stateSinceNs: beginNs, stateInferred: false, lastNs: beginNs,
+  /** A birth replacing a snapshot entry keeps the owner its fd named, if the birth names none. */
+  private opened(conn: Connection): void {
+    const beginNs = this.beginOf(conn);
+    this.tracks.set(conn.sockId, {
+      conn, owner: ownerOf(conn) ?? this.tracks.get(conn.sockId)?.owner ?? null, ownerChanges: [],
+      // One alive when tracing began is in the state it was first seen in from the start.
+      stateSinceNs: conn.preexisting ? beginNs : null, stateInferred: false, lastNs: beginNs,
       txBytes: null, rxBytes: null, children: [], droppedChildren: 0,
-    };
+    });
   }
 
-  private accepted(conn: OpenConnection, e: TraceEvent): void {
-    const t = this.absorb(conn, e);
-    this.addChild(conn, {
+  private accepted(conn: Connection, e: TransitionEvent): void {
+    const track = this.tracks.get(conn.sockId)!;
+    const t = this.absorb(track, e);
+    this.addChild(track, {
       kind: 'instant', name: 'accept', tsNs: t,
       args: { pid: e.pid, comm: e.comm, ownerSource: e.ownerSource, acceptQueueUs: e.prevStateNs === null ? null : e.prevStateNs / 1000 },
     });
   }
 
-  private transition(conn: OpenConnection, e: TraceEvent): void {
-    // The snapshot can list a socket whose birth event is written after it: the birth wins.
-    if (conn.preexisting && conn.children.length === 0 && isBirth(e)) this.rebirth(conn, e.tsNs);
-    const t = this.absorb(conn, e);
-    if (conn.state !== null) this.addChild(conn, stateChild(conn, conn.state, t));
-    conn.state = e.newstate;
-    conn.stateSinceNs = t;
-    conn.stateInferred = e.inferred;
+  /** Called before conn takes e: conn.state is the state that ends here. */
+  private transition(conn: Connection, e: TransitionEvent): void {
+    const track = this.tracks.get(conn.sockId)!;
+    const t = this.absorb(track, e);
+    if (track.stateSinceNs !== null) this.addChild(track, stateChild(track, conn.state, t));
+    track.stateSinceNs = t;
+    track.stateInferred = e.inferred;
     if (e.newstate === TCP.CLOSE) {
-      this.open.delete(conn.sockId);
-      this.finish(conn, t, e);
+      this.tracks.delete(conn.sockId);
+      this.finish(track, t, e);
     }
   }
 
-  private rebirth(conn: OpenConnection, tsNs: number): void {
-    const t = this.clampNs(tsNs);
-    Object.assign(conn, { preexisting: false, beginNs: t, state: null, stateSinceNs: t, lastNs: t });
+  /** Takes an event's counters; returns its time, never before the connection's latest,
+   *  so that intervals cannot have negative durations or leave their parent. */
+  private absorb(track: Track, e: TransitionEvent): number {
+    const t = this.timeOf(track, e);
+    track.txBytes = e.txBytes;
+    track.rxBytes = e.rxBytes;
+    return t;
   }
 
-  /** Takes what an event says about its connection; returns its time, never before the connection's
-   *  latest, so that intervals cannot have negative durations or leave their parent. */
-  private absorb(conn: OpenConnection, e: TraceEvent): number {
-    const t = Math.max(this.clampNs(e.tsNs), conn.lastNs);
-    conn.lastNs = t;
-    this.takeOwner(conn, e, t);
-    takeEndpoints(conn, e);
-    conn.txBytes = e.txBytes;
-    conn.rxBytes = e.rxBytes;
-    return t;
+  private timeOf(track: Track, e: TransitionEvent): number {
+    track.lastNs = Math.max(this.clampNs(e.tsNs), track.lastNs);
+    return track.lastNs;
   }
 
   /**
@@ -214,17 +203,20 @@ export class PerfettoExporter {
    * would split one connection across processes. Later owners go into the
    * slice's args instead.
    */
-  private takeOwner(conn: OpenConnection, e: TraceEvent, t: number): void {
-    if (e.pid === null || e.pid === 0) return; // no process context named it
-    const owner: Owner = { pid: e.pid, comm: e.comm, source: e.ownerSource };
-    if (conn.owner === null) { conn.owner = owner; return; }
-    const latest = conn.ownerChanges[conn.ownerChanges.length - 1] ?? conn.owner;
-    if (latest.pid !== e.pid && conn.ownerChanges.length < MAX_OWNER_CHANGES) conn.ownerChanges.push({ ...owner, atUs: this.us(t) });
+  private ownerChanged(conn: Connection, e: TransitionEvent): void {
+    const track = this.tracks.get(conn.sockId)!;
+    const owner = ownerOf(conn);
+    if (owner === null) return;
+    if (track.owner === null) { track.owner = owner; return; }
+    const latest = track.ownerChanges[track.ownerChanges.length - 1] ?? track.owner;
+    if (latest.pid !== owner.pid && track.ownerChanges.length < MAX_OWNER_CHANGES) {
+      track.ownerChanges.push({ ...owner, atUs: this.us(this.timeOf(track, e)) });
+    }
   }
 
-  private addChild(conn: OpenConnection, child: Child): void {
-    if (conn.children.length < MAX_CHILDREN) conn.children.push(child);
-    else conn.droppedChildren++;
+  private addChild(track: Track, child: Child): void {
+    if (track.children.length < MAX_CHILDREN) track.children.push(child);
+    else track.droppedChildren++;
   }
 
   private lost(l: TraceLost): void {
@@ -242,20 +234,20 @@ export class PerfettoExporter {
   }
 
   /** Writes a connection: names, its slice, then its children in time order. */
-  private finish(conn: OpenConnection, endNs: number, close: TraceEvent | null): void {
-    const end = Math.max(endNs, conn.lastNs);
-    if (close === null && conn.state !== null) this.addChild(conn, stateChild(conn, conn.state, end));
-    const track = { pid: conn.owner?.pid ?? UNKNOWN_OWNER_PID, tid: conn.sockId };
-    const name = connectionName(conn);
-    this.nameProcess(track.pid, conn.owner);
-    this.emit({ name: 'thread_name', ph: 'M', ts: 0, ...track, args: { name } });
+  private finish(track: Track, endNs: number, close: TransitionEvent | null): void {
+    const begin = this.beginOf(track.conn), end = Math.max(endNs, track.lastNs);
+    if (close === null && track.stateSinceNs !== null) this.addChild(track, stateChild(track, track.conn.state, end));
+    const where = { pid: track.owner?.pid ?? UNKNOWN_OWNER_PID, tid: track.conn.sockId };
+    const name = connectionName(track.conn);
+    this.nameProcess(where.pid, track.owner);
+    this.emit({ name: 'thread_name', ph: 'M', ts: 0, ...where, args: { name } });
     this.emit({
-      name, cat: 'connection', ph: 'X', ts: this.us(conn.beginNs), dur: (end - conn.beginNs) / 1000,
-      ...track, args: connectionArgs(conn, close),
+      name, cat: 'connection', ph: 'X', ts: this.us(begin), dur: (end - begin) / 1000,
+      ...where, args: connectionArgs(track, close),
     });
     // Stable sort: an accept can arrive before the state slice around it has ended.
-    const children = conn.children.sort((a, b) => childStart(a) - childStart(b));
-    for (const child of children) this.emit(this.childEvent(child, track));
+    const children = track.children.sort((x, y) => childStart(x) - childStart(y));
+    for (const child of children) this.emit(this.childEvent(child, where));
     this.exported++;
   }
 
@@ -283,6 +275,11 @@ export class PerfettoExporter {
     this.firstEvent = false;
   }
 
+  /** A connection born in view starts at its birth; one alive when tracing began, at the trace start. */
+  private beginOf(conn: Connection): number {
+    return conn.preexisting ? this.header.startNs : this.clampNs(conn.startNs);
+  }
+
   /** Nothing before the recording's start: ts must not be negative. */
   private clampNs(tsNs: number): number {
     return Math.max(tsNs, this.header.startNs);
@@ -305,26 +302,22 @@ export class PerfettoExporter {
   }
 }
 
-/** A listener's own transitions: it is no connection (its children are). */
-function isListenerEvent(e: TraceEvent): boolean {
-  return e.kind === 'transition' && (e.newstate === TCP.LISTEN || (e.oldstate === TCP.LISTEN && e.newstate === TCP.CLOSE));
-}
-
-/** connect() leaving CLOSE, or a listener's child created (its oldstate is the listener's). */
-function isBirth(e: TraceEvent): boolean {
-  return e.kind === 'transition' && (e.oldstate === TCP.CLOSE || e.oldstate === TCP.LISTEN);
+/** Who a connection's latest event named, if a process context did. */
+function ownerOf(conn: Connection): Owner | null {
+  if (conn.pid === null || conn.pid === 0) return null;
+  return { pid: conn.pid, comm: conn.comm, source: conn.ownerSource };
 }
 
 /** The interval of `state` (the connection's current one) ending at endNs. */
-function stateChild(conn: OpenConnection, state: number, endNs: number): Child {
-  return { kind: 'state', state, beginNs: conn.stateSinceNs, endNs, inferred: conn.stateInferred };
+function stateChild(track: Track, state: number, endNs: number): Child {
+  return { kind: 'state', state, beginNs: track.stateSinceNs!, endNs, inferred: track.stateInferred };
 }
 
 function childStart(child: Child): number {
   return child.kind === 'state' ? child.beginNs : child.tsNs;
 }
 
-function connectionName(conn: OpenConnection): string {
+function connectionName(conn: Connection): string {
   return `${formatEndpoint(conn.saddr, conn.sport)} -> ${formatEndpoint(conn.daddr, conn.dport)}`;
 }
 
@@ -337,18 +330,19 @@ function ownerLabel(owner: Owner): string {
  * from the last event (tx counts an acked SYN and FIN, rx the peer's FIN);
  * error and peerFinReceived are the ->CLOSE event's own fields.
  */
-function connectionArgs(conn: OpenConnection, close: TraceEvent | null): Record<string, unknown> {
+function connectionArgs(track: Track, close: TransitionEvent | null): Record<string, unknown> {
+  const { conn } = track;
   const args: Record<string, unknown> = {
     sockId: conn.sockId, family: conn.family, netns: conn.netns,
     local: formatEndpoint(conn.saddr, conn.sport), remote: formatEndpoint(conn.daddr, conn.dport),
-    owner: conn.owner && ownerLabel(conn.owner), ownerSource: conn.owner?.source ?? null,
-    preexisting: conn.preexisting, txBytes: conn.txBytes, rxBytes: conn.rxBytes,
+    owner: track.owner && ownerLabel(track.owner), ownerSource: track.owner?.source ?? null,
+    preexisting: conn.preexisting, txBytes: track.txBytes, rxBytes: track.rxBytes,
     ended: close ? 'closed' : 'open at trace end',
   };
   if (close) Object.assign(args, { closedFrom: stateName(close.oldstate), error: close.error, peerFinReceived: close.peerFinReceived });
-  if (conn.ownerChanges.length > 0) {
-    args.ownerChanges = conn.ownerChanges.map((c) => ({ owner: ownerLabel(c), ownerSource: c.source, atUs: c.atUs }));
+  if (track.ownerChanges.length > 0) {
+    args.ownerChanges = track.ownerChanges.map((c) => ({ owner: ownerLabel(c), ownerSource: c.source, atUs: c.atUs }));
   }
-  if (conn.droppedChildren > 0) args.droppedChildren = conn.droppedChildren;
+  if (track.droppedChildren > 0) args.droppedChildren = track.droppedChildren;
   return args;
 }

@@ -1,6 +1,7 @@
 /**
  * Sockets per TCP state over time, for a report's chart: the start snapshot's
  * counts, moved by every transition, sampled at fixed interval boundaries.
+ * Fed by a ConnectionTracker (see feed): the tracker says what a transition is.
  *
  * Sockets the trace cannot follow are counted with an expiry:
  * - TIME_WAIT never appears as a transition (the kernel swaps in a separate
@@ -14,7 +15,7 @@
  */
 import { SnapshotSocket, TransitionEvent } from '../kernel/decoder';
 import { stateName, TCP, TIME_WAIT_SECONDS } from '../kernel/states';
-import { afterlifeOf } from './tracker';
+import { afterlifeOf, isBirth, TrackerHandlers } from './tracker';
 
 export interface StatePoint {
   tsNs: number;
@@ -38,6 +39,12 @@ export class StateSeries {
   private nextNs = 0;
   private started = false;
   private finished = false;
+
+  /** The tracker's callbacks that move the counts: spread them into its handlers. */
+  readonly feed: Pick<TrackerHandlers, 'onSnapshot' | 'onTransition'> = {
+    onSnapshot: (sockets, tsNs) => this.start(sockets, tsNs),
+    onTransition: (e) => this.apply(e),
+  };
 
   /** intervalMs: the time between points (doubled each time maxPoints is reached). */
   constructor(intervalMs = 1000, private readonly maxPoints = MAX_POINTS) {
@@ -63,17 +70,13 @@ export class StateSeries {
     }
   }
 
-  /** One event, in time order (a little out of order across CPUs is harmless). */
+  /** One transition, in time order (a little out of order across CPUs is harmless). */
   apply(e: TransitionEvent): void {
     if (!this.started) throw new Error('StateSeries.apply() before start()');
     if (this.finished) throw new Error('StateSeries.apply() after finish()');
-    if (e.kind !== 'transition') return;
     // Boundaries before the event see the counts without it; one at its instant, with it.
     this.advance(e.tsNs, false);
-    // LISTEN -> SYN_RECV is a child socket's birth, cloned from its listener,
-    // which stays in LISTEN: nothing leaves LISTEN.
-    const birth = e.oldstate === TCP.LISTEN && e.newstate === TCP.SYN_RECV;
-    if (e.oldstate !== TCP.CLOSE && !birth) this.add(e.oldstate, -1);
+    if (!isBirth(e)) this.add(e.oldstate, -1);
     if (e.newstate !== TCP.CLOSE) this.add(e.newstate, 1);
     else if (afterlifeOf(e) === 'TIME_WAIT') {
       this.add(TCP.TIME_WAIT, 1);

@@ -52,7 +52,23 @@ export interface FinishedConnection extends Connection {
 
 export type MeasureKind = 'connect' | 'accept' | 'lifetime' | 'closeWait' | 'finWait2';
 
+/**
+ * What the tracker tells its consumers, in event order. Each is optional and
+ * costs nothing unless set: hist runs the tracker on its hot path.
+ */
 export interface TrackerHandlers {
+  /** The start snapshot as loaded, every socket in it (listeners, timewait and request sockets too). */
+  onSnapshot?(sockets: SnapshotSocket[], nowNs: number): void;
+  /** A connection followed from now on: born in view, or first seen (conn.preexisting) in the
+   *  snapshot or mid-life. A birth that replaces a snapshot entry comes here again. */
+  onOpened?(conn: Connection): void;
+  /** Any socket's transition, a listener's too (conn null). Called before conn takes it: conn.state
+   *  and stateSinceNs are still those it leaves (for a new connection, the birth's oldstate). */
+  onTransition?(e: TransitionEvent, conn: Connection | null): void;
+  /** accept() returned a followed connection. */
+  onAccepted?(conn: Connection, e: TransitionEvent): void;
+  /** A process other than the one last seen owns conn now (conn.pid and the rest are the new owner's). */
+  onOwnerChanged?(conn: Connection, e: TransitionEvent): void;
   onFinished?(conn: FinishedConnection): void;
   /** A duration in ns: connect latency, accept-queue wait, lifetime, time to close, time in FIN_WAIT2. */
   onMeasure?(kind: MeasureKind, ns: number, conn: Connection): void;
@@ -78,9 +94,11 @@ export class ConnectionTracker {
 
   /** Sockets present when tracing started (their ages are lower bounds). */
   loadSnapshot(sockets: SnapshotSocket[], nowNs: number): void {
+    this.handlers.onSnapshot?.(sockets, nowNs);
     const listening = new Set(sockets.filter((s) => s.state === TCP.LISTEN).map((s) => `${s.netns}:${s.sport}`));
     for (const s of sockets) {
-      if (s.sockId === 0) continue; // TIME_WAIT and request sockets are not followed
+      // TIME_WAIT and request sockets are not followed; an unconnected socket is no connection yet.
+      if (s.sockId === 0 || s.state === TCP.CLOSE) continue;
       if (s.state === TCP.LISTEN) {
         this.listeners.add(s.sockId);
         continue;
@@ -107,13 +125,16 @@ export class ConnectionTracker {
     const conn = this.open.get(e.sockId);
     if (!conn) return;
     this.takeOwner(conn, e);
+    takeEndpoints(conn, e);
     if (e.pid !== null) conn.openedBy = { pid: e.pid, comm: e.comm };
     if (e.prevStateNs !== null) this.handlers.onMeasure?.('accept', e.prevStateNs, conn);
+    this.handlers.onAccepted?.(conn, e);
   }
 
   private transition(e: TransitionEvent): void {
     if (e.newstate === TCP.LISTEN || e.oldstate === TCP.LISTEN && e.newstate === TCP.CLOSE) {
       this.trackListener(e);
+      this.handlers.onTransition?.(e, null);
       return;
     }
     // A birth wins over a snapshot entry: the socket was born between attach and snapshot.
@@ -123,6 +144,7 @@ export class ConnectionTracker {
     takeEndpoints(conn, e);
     this.leave(conn, e);
     this.measureTransition(conn, e);
+    this.handlers.onTransition?.(e, conn);
     conn.state = e.newstate;
     conn.stateSinceNs = e.tsNs;
     if (e.newstate === TCP.CLOSE) this.finish(conn, e);
@@ -152,17 +174,19 @@ export class ConnectionTracker {
       this.dropped++;
     }
     this.open.set(conn.sockId, conn);
+    this.handlers.onOpened?.(conn);
     return conn;
   }
 
   private takeOwner(conn: Connection, e: TransitionEvent): void {
     if (e.pid === null) return;
+    const changed = conn.pid !== e.pid;
     conn.pid = e.pid;
     conn.comm = e.comm;
     conn.cgroupId = e.cgroupId;
     conn.ownerSource = e.ownerSource;
+    if (changed) this.handlers.onOwnerChanged?.(conn, e);
   }
-
 
   private leave(conn: Connection, e: TransitionEvent): void {
     const left = stateName(e.oldstate);
@@ -220,7 +244,9 @@ export function endingOf(last: TransitionEvent): Ending {
   }
 }
 
-function isBirth(e: TransitionEvent): boolean {
+/** A socket starts here, leaving no state of its own: connect() out of CLOSE, or a listener's
+ *  child (cloned in its listener's LISTEN, which the listener keeps). */
+export function isBirth(e: TransitionEvent): boolean {
   return e.oldstate === TCP.CLOSE || (e.oldstate === TCP.LISTEN && e.newstate === TCP.SYN_RECV);
 }
 

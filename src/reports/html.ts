@@ -31,11 +31,11 @@ export async function htmlReport(source: FileSource): Promise<HtmlReportInput> {
   const log = new CloseWaitLog();
   const series = new StateSeries();
   const tracker = new ConnectionTracker({
+    ...series.feed,
     onFinished: (c) => summary.addFinished(c),
     onMeasure: (kind, ns, c) => latencies.add(kind, ns, c),
   });
   tracker.loadSnapshot(source.start.sockets, source.start.tsNs);
-  series.start(source.start.sockets, source.start.tsNs);
   let end: TimedSnapshot | undefined;
   let lastNs = source.start.tsNs;
 
@@ -45,7 +45,6 @@ export async function htmlReport(source: FileSource): Promise<HtmlReportInput> {
       summary.addEvents(events);
       tracker.apply(events);
       log.apply(events);
-      for (const e of events) series.apply(e);
       lastNs = events[events.length - 1].tsNs;
     },
     atEnd: () => { end = source.finalSnapshot(); },

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { SnapshotSocket, TransitionEvent } from '../../src/kernel/decoder';
 import { TCP } from '../../src/kernel/states';
 import { StateSeries } from '../../src/model/state-series';
+import { ConnectionTracker } from '../../src/model/tracker';
 
 const T0 = 5_000_000_000; // monotonic ns at the start snapshot
 const S = 1e9;
@@ -23,20 +24,37 @@ function ev(tsNs: number, oldstate: number, newstate: number, extra: Partial<Tra
   };
 }
 
+/** A StateSeries fed as a report feeds it: through a ConnectionTracker's callbacks. */
+class FedSeries {
+  private readonly series: StateSeries;
+  private readonly tracker: ConnectionTracker;
+
+  constructor(intervalMs?: number, maxPoints?: number) {
+    this.series = new StateSeries(intervalMs, maxPoints);
+    this.tracker = new ConnectionTracker(this.series.feed);
+  }
+
+  start(sockets: SnapshotSocket[], tsNs: number): void { this.tracker.loadSnapshot(sockets, tsNs); }
+  apply(e: TransitionEvent): void { this.tracker.apply([e]); }
+  finish(endNs: number): void { this.series.finish(endNs); }
+  points(): ReturnType<StateSeries['points']> { return this.series.points(); }
+  get intervalMs(): number { return this.series.intervalMs; }
+}
+
 /** [seconds since T0, counts] per point, for readable expectations. */
-function table(series: StateSeries): [number, Record<string, number>][] {
+function table(series: FedSeries): [number, Record<string, number>][] {
   return series.points().map((p) => [(p.tsNs - T0) / S, p.counts]);
 }
 
 test('the first point is the start snapshot, counted by state name; CLOSE sockets are not counted', () => {
-  const s = new StateSeries();
+  const s = new FedSeries();
   s.start([sock(TCP.LISTEN), sock(TCP.LISTEN), sock(TCP.ESTABLISHED), sock(TCP.CLOSE_WAIT), sock(TCP.CLOSE)], T0);
   s.finish(T0);
   assert.deepEqual(table(s), [[0, { ESTABLISHED: 1, CLOSE_WAIT: 1, LISTEN: 2 }]]);
 });
 
 test('one point per interval boundary, each with the counts at that instant', () => {
-  const s = new StateSeries(1000);
+  const s = new FedSeries(1000);
   s.start([sock(TCP.LISTEN)], T0);
   s.apply(ev(T0 + 0.5 * S, TCP.CLOSE, TCP.SYN_SENT));
   s.apply(ev(T0 + 0.6 * S, TCP.SYN_SENT, TCP.ESTABLISHED));
@@ -54,7 +72,7 @@ test('one point per interval boundary, each with the counts at that instant', ()
 });
 
 test('an event exactly at a boundary counts at it; one just after does not', () => {
-  const s = new StateSeries(1000);
+  const s = new FedSeries(1000);
   s.start([], T0);
   s.apply(ev(T0 + 1 * S, TCP.CLOSE, TCP.SYN_SENT, { sockId: 1 }));
   s.apply(ev(T0 + 2 * S + 1, TCP.CLOSE, TCP.SYN_SENT, { sockId: 2 }));
@@ -63,7 +81,7 @@ test('an event exactly at a boundary counts at it; one just after does not', () 
 });
 
 test('the end of the trace adds a last point off the grid', () => {
-  const s = new StateSeries(1000);
+  const s = new FedSeries(1000);
   s.start([sock(TCP.ESTABLISHED)], T0);
   s.apply(ev(T0 + 1.2 * S, TCP.ESTABLISHED, TCP.FIN_WAIT1));
   s.finish(T0 + 1.25 * S);
@@ -75,7 +93,7 @@ test('the end of the trace adds a last point off the grid', () => {
 });
 
 test('a child socket born from a listener leaves the listener in LISTEN', () => {
-  const s = new StateSeries(1000);
+  const s = new FedSeries(1000);
   s.start([sock(TCP.LISTEN)], T0);
   s.apply(ev(T0 + 0.1 * S, TCP.LISTEN, TCP.SYN_RECV, { sockId: 1 }));
   s.apply(ev(T0 + 0.2 * S, TCP.SYN_RECV, TCP.ESTABLISHED, { sockId: 1 }));
@@ -85,7 +103,7 @@ test('a child socket born from a listener leaves the listener in LISTEN', () => 
 });
 
 test('a listener closing leaves LISTEN', () => {
-  const s = new StateSeries(1000);
+  const s = new FedSeries(1000);
   s.start([sock(TCP.LISTEN), sock(TCP.LISTEN)], T0);
   s.apply(ev(T0 + 0.1 * S, TCP.LISTEN, TCP.CLOSE));
   s.finish(T0 + 1 * S);
@@ -93,7 +111,7 @@ test('a listener closing leaves LISTEN', () => {
 });
 
 test('counts never go below 0 when a socket leaves a state it was not counted in', () => {
-  const s = new StateSeries(1000);
+  const s = new FedSeries(1000);
   s.start([], T0);
   s.apply(ev(T0 + 0.1 * S, TCP.ESTABLISHED, TCP.CLOSE_WAIT));
   s.apply(ev(T0 + 0.2 * S, TCP.CLOSE, TCP.SYN_SENT));
@@ -103,7 +121,7 @@ test('counts never go below 0 when a socket leaves a state it was not counted in
 });
 
 test('FIN_WAIT2 -> CLOSE with the peer FIN in leaves a TIME_WAIT socket for 60 s', () => {
-  const s = new StateSeries(10_000);
+  const s = new FedSeries(10_000);
   s.start([sock(TCP.FIN_WAIT2)], T0);
   s.apply(ev(T0 + 5 * S, TCP.FIN_WAIT2, TCP.CLOSE, { peerFinReceived: true }));
   s.finish(T0 + 70 * S);
@@ -113,7 +131,7 @@ test('FIN_WAIT2 -> CLOSE with the peer FIN in leaves a TIME_WAIT socket for 60 s
 });
 
 test('TIME_WAIT expires exactly TCP_TIMEWAIT_LEN after the close', () => {
-  const s = new StateSeries(1000);
+  const s = new FedSeries(1000);
   s.start([], T0);
   s.apply(ev(T0 + 1 * S, TCP.CLOSING, TCP.CLOSE));
   s.finish(T0 + 62 * S);
@@ -125,7 +143,7 @@ test('TIME_WAIT expires exactly TCP_TIMEWAIT_LEN after the close', () => {
 });
 
 test('only a clean FIN_WAIT2 (peer FIN in) or CLOSING close makes a TIME_WAIT', () => {
-  const s = new StateSeries(1000);
+  const s = new FedSeries(1000);
   s.start([], T0);
   s.apply(ev(T0 + 0.1 * S, TCP.FIN_WAIT2, TCP.CLOSE, { peerFinReceived: true, sockId: 1 })); // TIME_WAIT
   s.apply(ev(T0 + 0.2 * S, TCP.CLOSING, TCP.CLOSE, { sockId: 2 })); // TIME_WAIT
@@ -139,7 +157,7 @@ test('only a clean FIN_WAIT2 (peer FIN in) or CLOSING close makes a TIME_WAIT', 
 });
 
 test('start-snapshot TIME_WAIT sockets are gone 60 s after the start at the latest', () => {
-  const s = new StateSeries(1000);
+  const s = new FedSeries(1000);
   s.start([sock(TCP.TIME_WAIT, 0), sock(TCP.TIME_WAIT, 0), sock(TCP.ESTABLISHED)], T0);
   s.finish(T0 + 61 * S);
   const tw = new Map(table(s).map(([t, c]) => [t, c.TIME_WAIT]));
@@ -150,7 +168,7 @@ test('start-snapshot TIME_WAIT sockets are gone 60 s after the start at the late
 });
 
 test('accept events are ignored', () => {
-  const s = new StateSeries(1000);
+  const s = new FedSeries(1000);
   s.start([sock(TCP.ESTABLISHED)], T0);
   s.apply(ev(T0 + 0.5 * S, TCP.ESTABLISHED, TCP.ESTABLISHED, { kind: 'accept' }));
   s.apply(ev(T0 + 0.6 * S, TCP.ESTABLISHED, TCP.CLOSE_WAIT, { kind: 'accept' }));
@@ -159,7 +177,7 @@ test('accept events are ignored', () => {
 });
 
 test('a long trace is downsampled to at most 2,000 evenly spaced points, each exact', () => {
-  const s = new StateSeries(1000);
+  const s = new FedSeries(1000);
   s.start([], T0);
   // One new connection every second, just after the boundary: at t s there are t of them.
   for (let i = 0; i < 3600; i++) s.apply(ev(T0 + i * S + 1, TCP.CLOSE, TCP.SYN_SENT, { sockId: i + 1 }));
@@ -176,7 +194,7 @@ test('a long trace is downsampled to at most 2,000 evenly spaced points, each ex
 });
 
 test('downsampling halves again and again, keeping the grid aligned to the start', () => {
-  const s = new StateSeries(1000, 4);
+  const s = new FedSeries(1000, 4);
   s.start([], T0);
   for (let i = 0; i < 20; i++) s.apply(ev(T0 + i * S + 1, TCP.CLOSE, TCP.ESTABLISHED, { sockId: i + 1 }));
   s.finish(T0 + 21.5 * S);
@@ -186,9 +204,9 @@ test('downsampling halves again and again, keeping the grid aligned to the start
 });
 
 test('misuse is refused', () => {
-  assert.throws(() => new StateSeries(0), RangeError);
-  assert.throws(() => new StateSeries(1000).apply(ev(T0, TCP.CLOSE, TCP.SYN_SENT)), /before start/);
-  const s = new StateSeries();
+  assert.throws(() => new FedSeries(0), RangeError);
+  assert.throws(() => new FedSeries(1000).apply(ev(T0, TCP.CLOSE, TCP.SYN_SENT)), /before start/);
+  const s = new FedSeries();
   s.start([], T0);
   s.finish(T0);
   assert.throws(() => s.apply(ev(T0 + 1, TCP.CLOSE, TCP.SYN_SENT)), /after finish/);

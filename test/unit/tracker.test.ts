@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SnapshotSocket, TransitionEvent } from '../../src/kernel/decoder';
 import { ConnectionTracker, FinishedConnection, MeasureKind } from '../../src/model/tracker';
-import { TCP } from '../../src/kernel/states';
+import { stateName, TCP } from '../../src/kernel/states';
 
 const NETNS = 4026531840;
 const { CLOSE, LISTEN, SYN_SENT, SYN_RECV, ESTABLISHED, FIN_WAIT1, FIN_WAIT2, CLOSING, CLOSE_WAIT, LAST_ACK } = TCP;
@@ -631,3 +631,93 @@ test('a birth event replaces a snapshot entry for the same socket (born between 
   assert.deepEqual([finished[0].preexisting, finished[0].lifetimeNs, finished[0].role, finished[0].openedBy?.pid],
     [false, 4_000, 'client', 9]);
 });
+
+// ---- callbacks for the other consumers (Perfetto, state over time) ------------------
+
+/** Every callback but onMeasure, as one line each, in the order they came. */
+function callbackLog(snapshot: SnapshotSocket[], events: TransitionEvent[]): string[] {
+  const log: string[] = [];
+  const id = (conn: { sockId: number; preexisting: boolean }) => `${conn.sockId}${conn.preexisting ? ' (pre-existing)' : ''}`;
+  const tracker = new ConnectionTracker({
+    onSnapshot: (sockets, nowNs) => log.push(`snapshot of ${sockets.length} at ${nowNs}`),
+    onOpened: (conn) => log.push(`opened ${id(conn)} in ${stateName(conn.state)} at ${conn.startNs}`),
+    onTransition: (e, conn) => log.push(`${conn ? id(conn) : 'listener'}: ${conn ? stateName(conn.state) : '-'} ` +
+      `(${stateName(e.oldstate)} -> ${stateName(e.newstate)} at ${e.tsNs}${e.inferred ? ', inferred' : ''})`),
+    onAccepted: (conn, e) => log.push(`accepted ${id(conn)} by ${e.pid} at ${e.tsNs}`),
+    onOwnerChanged: (conn, e) => log.push(`owner of ${id(conn)} is ${conn.pid} ${conn.comm} at ${e.tsNs}`),
+    onFinished: (c) => log.push(`finished ${id(c)} at ${c.endNs}`),
+  });
+  if (snapshot.length > 0) tracker.loadSnapshot(snapshot, 10);
+  tracker.apply(events);
+  return log;
+}
+
+const NO_OWNER = { pid: null, comm: null, ownerSource: null } as const;
+const accept = (sockId: number, tsNs: number, over: Partial<TransitionEvent> = {}) =>
+  ev({ kind: 'accept', sockId, tsNs, oldstate: ESTABLISHED, newstate: ESTABLISHED, ...over });
+
+const CALLBACK_CASES: [name: string, snapshot: SnapshotSocket[], events: TransitionEvent[], log: string[]][] = [
+  ['a client born in view: opened in CLOSE, each transition seen before it is taken, then finished', [],
+    sequence(1, [[CLOSE, SYN_SENT, 100], [SYN_SENT, ESTABLISHED, 200, { inferred: true }], [ESTABLISHED, CLOSE, 300]]), [
+      'opened 1 in CLOSE at 100',
+      '1: CLOSE (CLOSE -> SYN_SENT at 100)',
+      '1: SYN_SENT (SYN_SENT -> ESTABLISHED at 200, inferred)',
+      '1: ESTABLISHED (ESTABLISHED -> CLOSE at 300)',
+      'finished 1 at 300',
+    ]],
+  ['a listener: its transitions only, no connection', [],
+    sequence(2, [[CLOSE, LISTEN, 100], [LISTEN, CLOSE, 900]]), [
+      'listener: - (CLOSE -> LISTEN at 100)',
+      'listener: - (LISTEN -> CLOSE at 900)',
+    ]],
+  ['a server child accepted by a process: the accept names its owner', [], [
+    ...sequence(3, [[LISTEN, SYN_RECV, 100, NO_OWNER], [SYN_RECV, ESTABLISHED, 110, NO_OWNER]]),
+    accept(3, 150, { pid: 300, comm: 'server' }),
+    accept(4, 160, { pid: 300, comm: 'server' }), // not followed: nothing
+  ], [
+    'opened 3 in LISTEN at 100',
+    '3: LISTEN (LISTEN -> SYN_RECV at 100)',
+    '3: SYN_RECV (SYN_RECV -> ESTABLISHED at 110)',
+    'owner of 3 is 300 server at 150',
+    'accepted 3 by 300 at 150',
+  ]],
+  ['first seen mid-life: opened pre-existing in the state it leaves', [],
+    sequence(5, [[ESTABLISHED, CLOSE_WAIT, 500, NO_OWNER]]), [
+      'opened 5 (pre-existing) in ESTABLISHED at 500',
+      '5 (pre-existing): ESTABLISHED (ESTABLISHED -> CLOSE_WAIT at 500)',
+    ]],
+  ['the snapshot: every socket to onSnapshot, only connections opened', [
+    snap({ sockId: 6, state: LISTEN, daddr: '0.0.0.0', dport: 0 }),
+    snap({ sockId: 7, state: ESTABLISHED }),
+    snap({ sockId: 0, state: TCP.TIME_WAIT }),
+    snap({ sockId: 8, state: CLOSE, daddr: '0.0.0.0', dport: 0 }), // unconnected: no connection yet
+  ], [], [
+    'snapshot of 4 at 10',
+    'opened 7 (pre-existing) in ESTABLISHED at 10',
+  ]],
+  ['a birth after its snapshot entry opens it again, born', [snap({ sockId: 9, state: SYN_SENT })],
+    sequence(9, [[CLOSE, SYN_SENT, 100]]), [
+      'snapshot of 1 at 10',
+      'opened 9 (pre-existing) in SYN_SENT at 10',
+      'opened 9 in CLOSE at 100',
+      '9: CLOSE (CLOSE -> SYN_SENT at 100)',
+    ]],
+  ['owner changes: only to another process, never to "not known"', [],
+    sequence(10, [
+      [CLOSE, SYN_SENT, 100, { pid: 200, comm: 'curl' }],
+      [SYN_SENT, ESTABLISHED, 110, NO_OWNER],
+      [ESTABLISHED, FIN_WAIT1, 120, { pid: 201, comm: 'worker' }],
+      [FIN_WAIT1, FIN_WAIT2, 130, { pid: 201, comm: 'worker' }],
+    ]), [
+      'opened 10 in CLOSE at 100',
+      '10: CLOSE (CLOSE -> SYN_SENT at 100)',
+      '10: SYN_SENT (SYN_SENT -> ESTABLISHED at 110)',
+      'owner of 10 is 201 worker at 120',
+      '10: ESTABLISHED (ESTABLISHED -> FIN_WAIT1 at 120)',
+      '10: FIN_WAIT1 (FIN_WAIT1 -> FIN_WAIT2 at 130)',
+    ]],
+];
+
+for (const [name, snapshot, events, expected] of CALLBACK_CASES) {
+  test(`callbacks: ${name}`, () => assert.deepEqual(callbackLog(snapshot, events), expected));
+}
