@@ -153,10 +153,11 @@ struct recent_transitions {
 	__u32 pad;
 };
 
-/* Per CPU, so neither costs a shared cache line: found once per transition. */
+/* Per CPU, so neither costs a shared cache line: found once per transition.
+ * The aggregates come first: the addon reads them at offset 0 of each CPU's value. */
 struct per_cpu_state {
-	struct recent_transitions recent;
 	struct tcptrace_aggregates aggregates;
+	struct recent_transitions recent;
 };
 
 struct {
@@ -569,7 +570,8 @@ static __always_inline void handle_transition(struct per_cpu_state *pc, const st
 	struct record r = { .ts = now, .prev_state_ns = prev_state_ns, .old = old, .new = new,
 			    .owner_src = owner_src };
 
-	if (new == TCP_CLOSE && si->birth_ts)
+	/* A listener's life is not a connection's. */
+	if (new == TCP_CLOSE && old != TCP_LISTEN && si->birth_ts)
 		r.lifetime_ns = now - si->birth_ts;
 	emit(pc, sk, si, &r);
 }

@@ -73,6 +73,8 @@ TracerOptions ParseOptions(const Napi::Object &opts) {
 	o.pids = NumberList(opts, "pids");
 	o.netns = NumberList(opts, "netns");
 	o.emit_accepts = opts.Get("emitAccepts").ToBoolean();
+	o.emit_events = !opts.Get("aggregateOnly").ToBoolean();
+	o.measure_unit_ns = NumberOr(opts, "measureUnitNs", o.measure_unit_ns);
 	o.snapshot_full_only = opts.Get("snapshotFullSocketsOnly").ToBoolean();
 	o.iterators_only = opts.Get("iteratorsOnly").ToBoolean();
 	o.assume_missing = StringList(opts, "assumeMissing");
@@ -207,6 +209,7 @@ public:
 			InstanceMethod("start", &TracerWrap::Start),
 			InstanceMethod("stop", &TracerWrap::Stop),
 			InstanceMethod("counters", &TracerWrap::GetCounters),
+			InstanceMethod("aggregates", &TracerWrap::GetAggregates),
 			InstanceMethod("runIterator", &TracerWrap::RunIterator),
 			InstanceMethod("skippedPrograms", &TracerWrap::SkippedPrograms),
 		});
@@ -256,6 +259,11 @@ private:
 		out.Set("inferred", static_cast<double>(c.inferred));
 		out.Set("untrackedSockets", static_cast<double>(c.untracked_socks));
 		return out;
+	}
+
+	Napi::Value GetAggregates(const Napi::CallbackInfo &info) {
+		std::vector<uint8_t> out = tracer_.Aggregates();
+		return Napi::Buffer<uint8_t>::Copy(info.Env(), out.data(), out.size());
 	}
 
 	Napi::Value RunIterator(const Napi::CallbackInfo &info) {
@@ -356,6 +364,14 @@ Napi::Object Layout(Napi::Env env) {
 	kinds.Set("accept", static_cast<double>(KIND_ACCEPT));
 	layout.Set("eventKinds", kinds);
 	layout.Set("stateCountsSize", static_cast<double>(TCPTRACE_NR_STATES * sizeof(uint32_t)));
+	Napi::Object aggregates = Napi::Object::New(env);
+	aggregates.Set("size", static_cast<double>(sizeof(tcptrace_aggregates)));
+	FIELD(aggregates, tcptrace_aggregates, hist);
+	FIELD(aggregates, tcptrace_aggregates, transitions);
+	aggregates.Set("histSize", static_cast<double>(sizeof(tcptrace_hist)));
+	aggregates.Set("buckets", static_cast<double>(TCPTRACE_HIST_BUCKETS));
+	aggregates.Set("measures", static_cast<double>(TCPTRACE_NR_MEASURES));
+	layout.Set("aggregates", aggregates);
 	layout.Set("defaultRingBytes", static_cast<double>(TCPTRACE_DEFAULT_RING_BYTES));
 	return layout;
 }

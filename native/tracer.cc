@@ -99,6 +99,8 @@ bool Tracer::Open(const TracerOptions &opts, TracerError *err) {
 		ro->filter_netns[i] = opts.netns[i];
 	ro->wakeup_bytes = opts.wakeup_bytes;
 	ro->emit_accepts = opts.emit_accepts;
+	ro->emit_events = opts.emit_events;
+	ro->measure_unit_ns = opts.measure_unit_ns ? opts.measure_unit_ns : 1;
 	ro->snapshot_full_only = opts.snapshot_full_only;
 	bpf_map__set_max_entries(skel_->maps.events, opts.ring_buffer_bytes);
 	ring_buffer_bytes_ = opts.ring_buffer_bytes;
@@ -183,7 +185,9 @@ bool Tracer::Attach(TracerError *err) {
 }
 
 void Tracer::Close() {
-	final_counters_ = Counters();  // still readable after detach
+	// Still readable after detach.
+	final_counters_ = Counters();
+	final_aggregates_ = Aggregates();
 	ring_buffer__free(rb_);
 	rb_ = nullptr;
 	for (auto &named : links_)
@@ -224,6 +228,27 @@ TracerCounters Tracer::Counters() const {
 	uint64_t skipped = recursion_misses(skel_->progs.on_set_state);
 	uint64_t caught = c->nested_caught;
 	return {c->ring_buffer_full, skipped > caught ? skipped - caught : 0, caught, c->inferred, c->untracked_socks};
+}
+
+std::vector<uint8_t> Tracer::Aggregates() const {
+	if (!skel_)
+		return final_aggregates_;
+	constexpr size_t kWords = sizeof(struct tcptrace_aggregates) / sizeof(uint64_t);
+	std::vector<uint64_t> total(kWords, 0);
+	struct bpf_map *map = skel_->maps.per_cpu;
+	int ncpus = libbpf_num_possible_cpus();
+	// Per-CPU values are each rounded up to 8 bytes; ours begin with the aggregates.
+	size_t stride = (bpf_map__value_size(map) + 7) & ~size_t(7);
+	std::vector<uint64_t> values(stride / sizeof(uint64_t) * (ncpus > 0 ? ncpus : 0));
+	uint32_t zero = 0;
+	if (ncpus > 0 && stride >= sizeof(struct tcptrace_aggregates) &&
+	    bpf_map__lookup_elem(map, &zero, sizeof(zero), values.data(), values.size() * sizeof(uint64_t), 0) == 0) {
+		for (int cpu = 0; cpu < ncpus; cpu++)
+			for (size_t i = 0; i < kWords; i++)
+				total[i] += values[cpu * stride / sizeof(uint64_t) + i];
+	}
+	auto *bytes = reinterpret_cast<const uint8_t *>(total.data());
+	return std::vector<uint8_t>(bytes, bytes + sizeof(struct tcptrace_aggregates));
 }
 
 bool Tracer::RunIterator(const char *program, std::vector<uint8_t> *out, TracerError *err) {

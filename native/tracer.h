@@ -23,6 +23,8 @@ struct TracerOptions {
 	std::vector<uint32_t> pids;     // owner tgid; empty for all
 	std::vector<uint32_t> netns;    // network namespace inodes; empty for all
 	bool emit_accepts = false;      // KIND_ACCEPT records, for the accept-queue wait
+	bool emit_events = true;        // false: count in the kernel's aggregates only, send no records
+	uint64_t measure_unit_ns = 1000; // the kernel's histograms' unit
 	bool snapshot_full_only = false; // snapshot without TIME_WAIT and request sockets
 	bool iterators_only = false;    // load and attach the iterators alone (snapshots, no tracing)
 	std::vector<std::string> assume_missing; // kernel BTF types to probe as absent: an older kernel's path, on demand
@@ -56,6 +58,8 @@ public:
 	int Drain(std::vector<uint8_t> *batch);
 	int EpollFd() const;
 	TracerCounters Counters() const;
+	// struct tcptrace_aggregates summed over every CPU, as raw bytes.
+	std::vector<uint8_t> Aggregates() const;
 	std::vector<std::string> SkippedPrograms() const { return skipped_; }
 	size_t RingBufferBytes() const { return ring_buffer_bytes_; }
 
@@ -72,5 +76,6 @@ private:
 	std::vector<std::string> skipped_;
 	std::vector<uint8_t> *sink_ = nullptr;
 	TracerCounters final_counters_ = {};
+	std::vector<uint8_t> final_aggregates_;
 	size_t ring_buffer_bytes_ = 0;
 };

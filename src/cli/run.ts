@@ -43,6 +43,8 @@ export interface LiveNeeds extends Omit<LiveRun, 'durationSeconds' | 'verbose'> 
   emitAccepts?: boolean;
   /** Snapshots with TIME_WAIT and request sockets; every recording has them (its report's chart). */
   snapshotsWithTimeWait?: boolean;
+  /** The report needs only the kernel's aggregates (in this unit): no per-transition records, unless recording. */
+  aggregateOnly?: { measureUnitNs: number };
 }
 
 /** The kernel side for a command, recording to --record if asked. */
@@ -51,13 +53,15 @@ type LiveFlags = FilterFlags & RecordFlags & { duration?: number; verbose?: bool
 
 export function openLiveSource(
   flags: LiveFlags,
-  { command, emitAccepts, snapshotsWithTimeWait, ...run }: LiveNeeds,
+  { command, emitAccepts, snapshotsWithTimeWait, aggregateOnly, ...run }: LiveNeeds,
 ): LiveSource {
   // Without them by default: there can be hundreds of thousands of TIME_WAIT sockets.
   const options = {
     ...tracerOptions(flags),
     emitAccepts: Boolean(emitAccepts || flags.record),
     snapshotFullSocketsOnly: !(flags.record || snapshotsWithTimeWait),
+    aggregateOnly: Boolean(aggregateOnly && !flags.record),
+    measureUnitNs: aggregateOnly?.measureUnitNs,
   };
   const record = flags.record
     ? { path: flags.record, layout: flags.recordFormat ?? 'jsonl', options: { command, ...recordedFlags(flags) } }

@@ -322,6 +322,55 @@ export function joinSockIds(files: SnapshotFile[], sockets: SnapshotSocket[]): v
   for (const f of files) f.sockId = idAt.get(f.skaddr) ?? 0;
 }
 
+/** enum tcptrace_measure: the durations the kernel counts, one histogram each, in this order. */
+export const MEASURE_KINDS = ['connect', 'accept', 'lifetime', 'closeWait', 'finWait2'] as const;
+export type MeasureKind = (typeof MEASURE_KINDS)[number];
+
+/** TCPTRACE_HIST_BUCKETS, and struct tcptrace_aggregates (checked against the addon's by a test). */
+export const HIST_BUCKETS = 64;
+const HIST_SIZE = (HIST_BUCKETS + 1) * 8;
+export const AGGREGATES_LAYOUT = {
+  size: MEASURE_KINDS.length * HIST_SIZE + STATE_COUNT_SLOTS * STATE_COUNT_SLOTS * 8,
+  hist: 0, histSize: HIST_SIZE, transitions: MEASURE_KINDS.length * HIST_SIZE,
+} as const;
+
+/** Counts per log2 bucket of a duration in the run's unit, and the values' sum. */
+export interface KernelHistogram {
+  buckets: number[];
+  sum: number;
+}
+
+/** What the kernel counted since it was loaded, for the transitions that passed the filters. */
+export interface KernelAggregates {
+  histograms: Record<MeasureKind, KernelHistogram>;
+  /** [old][new] state numbers, inferred transitions too. */
+  transitions: number[][];
+}
+
+export function decodeAggregates(buf: Buffer): KernelAggregates {
+  const L = AGGREGATES_LAYOUT;
+  if (buf.length !== L.size) throw new Error(`aggregates: ${buf.length} bytes, expected ${L.size}`);
+  const words = (at: number, n: number) => Array.from({ length: n }, (_, i) => u64(buf, at + 8 * i));
+  const histogram = (i: number): KernelHistogram => {
+    const at = L.hist + i * L.histSize;
+    return { buckets: words(at, HIST_BUCKETS), sum: u64(buf, at + HIST_BUCKETS * 8) };
+  };
+  const transitions = Array.from({ length: STATE_COUNT_SLOTS },
+    (_, old) => words(L.transitions + old * STATE_COUNT_SLOTS * 8, STATE_COUNT_SLOTS));
+  const histograms = Object.fromEntries(MEASURE_KINDS.map((kind, i) => [kind, histogram(i)])) as Record<MeasureKind, KernelHistogram>;
+  return { histograms, transitions };
+}
+
+/** What was counted between two readings (counters only grow). */
+export function aggregatesSince(now: KernelAggregates, before: KernelAggregates): KernelAggregates {
+  const minus = (a: number[], b: number[]) => a.map((v, i) => v - b[i]);
+  const histograms = Object.fromEntries(MEASURE_KINDS.map((kind) => [kind, {
+    buckets: minus(now.histograms[kind].buckets, before.histograms[kind].buckets),
+    sum: now.histograms[kind].sum - before.histograms[kind].sum,
+  }])) as Record<MeasureKind, KernelHistogram>;
+  return { histograms, transitions: now.transitions.map((row, old) => minus(row, before.transitions[old])) };
+}
+
 /** Sockets per state number, from the count_states iterator. */
 export function decodeStateCounts(buf: Buffer): number[] {
   if (buf.length !== 4 * STATE_COUNT_SLOTS) {

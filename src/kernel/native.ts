@@ -16,6 +16,10 @@ export interface TracerOptions {
   netns?: number[];
   /** Also report accept() returning each socket (the accept-queue wait). */
   emitAccepts?: boolean;
+  /** Send no per-transition records: the kernel's aggregates() are the whole report. */
+  aggregateOnly?: boolean;
+  /** The kernel histograms' unit in ns (1000: microseconds, the default). */
+  measureUnitNs?: number;
   /** Leave TIME_WAIT and request sockets out of snapshot(): faster start on a host full of them. */
   snapshotFullSocketsOnly?: boolean;
   /** Load only the iterators: a snapshot, with nothing attached to the TCP path. */
@@ -46,6 +50,8 @@ export interface NativeTracer {
   start(onBatch: (batch: Uint8Array) => void, onEnd: () => void, pollMs: number): void;
   stop(): void;
   counters(): TracerCounters;
+  /** struct tcptrace_aggregates, summed over CPUs (the last values once stopped). */
+  aggregates(): Buffer;
   runIterator(name: IteratorName): Buffer;
   skippedPrograms(): string[];
 }
@@ -60,6 +66,7 @@ export interface NativeLayout {
   eventFlags: Record<'inferred', number>;
   eventKinds: Record<'transition' | 'accept', number>;
   stateCountsSize: number;
+  aggregates: Offsets & { histSize: number; buckets: number; measures: number };
   defaultRingBytes: number;
 }
 

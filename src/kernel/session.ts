@@ -4,7 +4,7 @@
  * watches the kernel goes through here; none touches the addon directly.
  */
 import {
-  DEFAULT_RING_BYTES, decodeEvents, decodeSnapshotFiles, decodeSnapshotSockets, decodeStateCounts, EVENT_LAYOUT, joinSockIds,
+  decodeAggregates, DEFAULT_RING_BYTES, decodeEvents, KernelAggregates, decodeSnapshotFiles, decodeSnapshotSockets, decodeStateCounts, EVENT_LAYOUT, joinSockIds,
   Snapshot, TransitionEvent,
 } from './decoder';
 import type { CgroupFilter } from './cgroup-filter';
@@ -96,6 +96,11 @@ export class TraceSession {
 
   counters(): TracerCounters {
     return this.tracer.counters();
+  }
+
+  /** What the kernel has counted since loading (the final values once stopped). */
+  aggregates(): KernelAggregates {
+    return decodeAggregates(this.tracer.aggregates());
   }
 
   start(handlers: SessionHandlers): void {

@@ -39,6 +39,15 @@ export class Log2Histogram {
     this.totalSum += v;
   }
 
+  /** Counts already bucketed the same way (the kernel's), and their values' sum. */
+  addBuckets(counts: number[], sum: number): void {
+    counts.forEach((n, i) => {
+      this.counts[Math.min(i, BUCKETS - 1)] += n;
+      this.total += n;
+    });
+    this.totalSum += sum;
+  }
+
   get count(): number {
     return this.total;
   }
@@ -144,6 +153,10 @@ export class KeyedHistograms {
 
   add(key: string, value: number): void {
     this.histogramFor(key).add(value);
+  }
+
+  addBuckets(key: string, counts: number[], sum: number): void {
+    if (counts.some((n) => n > 0)) this.histogramFor(key).addBuckets(counts, sum);
   }
 
   private histogramFor(key: string): Log2Histogram {

@@ -3,6 +3,7 @@
  * what `tcptrace hist` prints and the live view summarises.
  */
 import { formatEndpoint } from '../kernel/addr';
+import { KernelAggregates } from '../kernel/decoder';
 import { histogramJson, KeyedHistograms, Log2HistogramJson } from './hist';
 import { Connection, MeasureKind } from './tracker';
 
@@ -18,7 +19,8 @@ export type SplitBy = 'pid' | 'peer' | 'port';
 export type Unit = 'us' | 'ms';
 
 export const UNIT_LABEL: Record<Unit, string> = { us: 'usecs', ms: 'msecs' };
-const NS_PER: Record<Unit, number> = { us: 1e3, ms: 1e6 };
+/** Also the kernel's unit for its own histograms (measureUnitNs). */
+export const NS_PER: Record<Unit, number> = { us: 1e3, ms: 1e6 };
 
 /** The key a measurement is filed under. A server's peers use ephemeral
  *  ports, so a server side is keyed by address (peer) or its own port. */
@@ -40,6 +42,15 @@ export class LatencySet {
 
   add(kind: MeasureKind, ns: number, conn: Connection): void {
     this.byKind.get(kind)!.add(splitKey(this.by, conn), ns / NS_PER[this.unit]);
+  }
+
+  /** The kernel's own histograms, counted in this set's unit (not split: the kernel keeps no keys). */
+  addAggregates(counted: KernelAggregates): void {
+    if (this.by) throw new Error('LatencySet.addAggregates: the kernel\'s histograms are not split by a key');
+    for (const { kind } of MEASURES) {
+      const h = counted.histograms[kind];
+      this.get(kind).addBuckets('', h.buckets, h.sum);
+    }
   }
 
   get(kind: MeasureKind): KeyedHistograms {

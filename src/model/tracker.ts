@@ -3,7 +3,7 @@
  * start-up snapshot) to CLOSE, with the time spent in every state, who closed
  * first, how it ended, and the measurements the histograms are made of.
  */
-import { Endpoints, OwnerSource, SnapshotSocket, takeEndpoints, TransitionEvent } from '../kernel/decoder';
+import { Endpoints, MeasureKind, OwnerSource, SnapshotSocket, takeEndpoints, TransitionEvent } from '../kernel/decoder';
 import { stateName, TCP } from '../kernel/states';
 
 const ECONNRESET = 104, ECONNREFUSED = 111, ETIMEDOUT = 110, EPIPE = 32;
@@ -50,7 +50,8 @@ export interface FinishedConnection extends Connection {
   error: number;
 }
 
-export type MeasureKind = 'connect' | 'accept' | 'lifetime' | 'closeWait' | 'finWait2';
+/** The measures are the kernel's (enum tcptrace_measure), which counts them too. */
+export type { MeasureKind } from '../kernel/decoder';
 
 /**
  * What the tracker tells its consumers, in event order. Each is optional and

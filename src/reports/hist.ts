@@ -1,4 +1,5 @@
 /** `hist`: connect, accept-queue, lifetime, CLOSE_WAIT and FIN_WAIT2 distributions of a whole source. */
+import { aggregatesSince, KernelAggregates } from '../kernel/decoder';
 import { LatencySet, SplitBy, Unit } from '../model/latency';
 import { ConnectionTracker } from '../model/tracker';
 import { EventSource } from '../source/source';
@@ -23,6 +24,7 @@ export interface HistReport extends ReportRun {
 }
 
 export async function histReport(source: EventSource, options: HistOptions, sink: HistSink = {}): Promise<HistReport> {
+  if (source.aggregates && !options.by) return kernelHistReport(source, source.aggregates, options, sink);
   const latencies = new LatencySet(options.unit ?? 'us', options.by);
   const tracker = new ConnectionTracker({ onMeasure: (kind, ns, conn) => latencies.add(kind, ns, conn) });
   tracker.loadSnapshot(source.start.sockets, source.start.tsNs);
@@ -43,4 +45,32 @@ export async function histReport(source: EventSource, options: HistOptions, sink
     if (timer) clearInterval(timer);
   }
   return { latencies, endNs, connectionsDropped: tracker.dropped };
+}
+
+/** The same report from the kernel's own histograms: no events, so nothing to follow in JavaScript. */
+async function kernelHistReport(
+  source: EventSource, read: () => KernelAggregates, options: HistOptions, sink: HistSink,
+): Promise<HistReport> {
+  const latencies = new LatencySet(options.unit ?? 'us');
+  let taken: KernelAggregates | undefined;
+  const takeNew = () => {
+    const now = read();
+    latencies.addAggregates(taken ? aggregatesSince(now, taken) : now);
+    taken = now;
+  };
+  let endNs: number | undefined;
+  const timer = options.intervalSeconds
+    ? setInterval(() => {
+      takeNew();
+      sink.onInterval?.(latencies, source.clock.nowNs());
+      latencies.reset();
+    }, options.intervalSeconds * 1000)
+    : undefined;
+  try {
+    await source.run({ onEvents: () => {}, onLost: sink.onLost, atEnd: () => { endNs = source.finalSnapshot().tsNs; } });
+  } finally {
+    if (timer) clearInterval(timer);
+  }
+  takeNew(); // the final counts, kept by the kernel side at its detach
+  return { latencies, endNs: endNs ?? source.clock.nowNs(), connectionsDropped: 0 };
 }

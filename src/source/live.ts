@@ -2,7 +2,7 @@
 import { hostCgroups } from '../host/cgroups';
 import { cmdlineOf } from '../host/proc';
 import { Clock } from '../kernel/clock';
-import { SnapshotFile, TimedSnapshot } from '../kernel/decoder';
+import { KernelAggregates, SnapshotFile, TimedSnapshot } from '../kernel/decoder';
 import { TracerCounters, TracerOptions } from '../kernel/native';
 import { SessionOptions, TraceSession } from '../kernel/session';
 import { TraceLayout, TraceWriter } from '../trace/writer';
@@ -32,6 +32,7 @@ export class LiveSource implements EventSource {
   private final?: TimedSnapshot;
   private stopRun: (reason: string) => void = () => {};
   private readonly writer?: TraceWriter;
+  readonly aggregates?: () => KernelAggregates;
 
   private constructor(
     readonly session: TraceSession,
@@ -39,6 +40,7 @@ export class LiveSource implements EventSource {
     record: RecordTo | undefined,
     private readonly filters: TracerOptions,
   ) {
+    if (filters.aggregateOnly) this.aggregates = () => session.aggregates();
     // Existing sockets get their kernel-side storage here, with their ports
     // and holders as owners, so their later transitions carry both.
     this.start = this.snapshotNow();

@@ -6,7 +6,7 @@
  */
 import { CgroupNames } from '../host/cgroups';
 import { Clock } from '../kernel/clock';
-import { Snapshot, TimedSnapshot, TransitionEvent } from '../kernel/decoder';
+import { KernelAggregates, Snapshot, TimedSnapshot, TransitionEvent } from '../kernel/decoder';
 import { TracerCounters, TracerOptions } from '../kernel/native';
 import { AF_INET, AF_INET6 } from '../kernel/states';
 
@@ -29,6 +29,8 @@ export interface EventSource {
   /** The sockets and holders at the end; valid from atEnd on. */
   finalSnapshot(): TimedSnapshot;
   counters(): TracerCounters;
+  /** Set when the kernel counts the distributions itself and sends no events (a live source opened aggregate-only). */
+  readonly aggregates?: () => KernelAggregates;
   stop(reason: string): void;
 }
 

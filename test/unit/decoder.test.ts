@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  COMM_LEN, DEFAULT_RING_BYTES, decodeEvents, EVENT_FLAGS, EVENT_KINDS, decodeSnapshotFiles, decodeSnapshotSockets, decodeStateCounts,
+  AGGREGATES_LAYOUT, aggregatesSince, decodeAggregates, HIST_BUCKETS, MEASURE_KINDS, COMM_LEN, DEFAULT_RING_BYTES, decodeEvents, EVENT_FLAGS, EVENT_KINDS, decodeSnapshotFiles, decodeSnapshotSockets, decodeStateCounts,
   EVENT_LAYOUT, FILE_REC_LAYOUT, OWNER_SOURCES, SOCK_REC_LAYOUT, STATE_COUNT_SLOTS, TransitionEvent,
 } from '../../src/kernel/decoder';
 import { loadNative } from '../../src/kernel/native';
@@ -183,6 +183,35 @@ test('comm fields are COMM_LEN bytes and the state counts STATE_COUNT_SLOTS u32s
   assert.equal(layout.event.flags - layout.event.comm, COMM_LEN);
   assert.equal(layout.fileRec.cgroup_id - layout.fileRec.comm, COMM_LEN);
   assert.equal(layout.stateCountsSize, 4 * STATE_COUNT_SLOTS);
+});
+
+test('AGGREGATES_LAYOUT, HIST_BUCKETS and MEASURE_KINDS match the addon', () => {
+  const native = loadNative().layout.aggregates;
+  assert.deepEqual(
+    { size: native.size, hist: native.hist, histSize: native.histSize, transitions: native.transitions },
+    { ...AGGREGATES_LAYOUT },
+  );
+  assert.equal(native.buckets, HIST_BUCKETS);
+  assert.equal(native.measures, MEASURE_KINDS.length);
+});
+
+test('decodeAggregates reads each histogram and the transition matrix; aggregatesSince subtracts them', () => {
+  const L = AGGREGATES_LAYOUT;
+  const buf = Buffer.alloc(L.size);
+  const at = (kind: number, bucket: number) => L.hist + kind * L.histSize + bucket * 8;
+  buf.writeBigUInt64LE(3n, at(0, 4)); // connect: 3 in 16..31
+  buf.writeBigUInt64LE(60n, at(0, HIST_BUCKETS)); // connect: sum
+  buf.writeBigUInt64LE(2n ** 40n, at(4, 63)); // finWait2: the last bucket
+  buf.writeBigUInt64LE(7n, L.transitions + (TCP.ESTABLISHED * STATE_COUNT_SLOTS + TCP.CLOSE_WAIT) * 8);
+  const a = decodeAggregates(buf);
+  assert.equal(a.histograms.connect.buckets[4], 3);
+  assert.equal(a.histograms.connect.sum, 60);
+  assert.equal(a.histograms.finWait2.buckets[63], 2 ** 40);
+  assert.equal(a.histograms.accept.buckets.reduce((x, y) => x + y, 0), 0);
+  assert.equal(a.transitions[TCP.ESTABLISHED][TCP.CLOSE_WAIT], 7);
+  const since = aggregatesSince(a, { ...a, histograms: { ...a.histograms, connect: { buckets: a.histograms.connect.buckets.map((n) => n && n - 1), sum: 40 } } });
+  assert.deepEqual([since.histograms.connect.buckets[4], since.histograms.connect.sum, since.transitions[TCP.ESTABLISHED][TCP.CLOSE_WAIT]], [1, 20, 0]);
+  assert.throws(() => decodeAggregates(Buffer.alloc(8)), /aggregates: 8 bytes/);
 });
 
 test('DEFAULT_RING_BYTES is the header\'s', () => {

@@ -308,3 +308,13 @@ test('KeyedHistograms: maxKeys must be a non-negative integer', () => {
   none.add('a', 1);
   assert.deepEqual(none.entries().map(([key]) => key), ['(other)']);
 });
+
+test('addBuckets takes counts bucketed the same way (the kernel\'s) as if each value were added', () => {
+  const added = new Log2Histogram();
+  for (const v of [0, 1, 5, 6, 1000]) added.add(v);
+  const counted = new Log2Histogram();
+  const counts = new Array(64).fill(0);
+  counts[0] = 2; counts[2] = 2; counts[9] = 1;
+  counted.addBuckets(counts, 1012);
+  assert.deepEqual(histogramJson(counted, 'usecs'), histogramJson(added, 'usecs'));
+});

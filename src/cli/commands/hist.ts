@@ -1,5 +1,5 @@
 /** `tcptrace hist`: connect, accept-queue, lifetime, CLOSE_WAIT and FIN_WAIT2 distributions. */
-import { SplitBy, Unit } from '../../model/latency';
+import { NS_PER, SplitBy, Unit } from '../../model/latency';
 import { FilterFlags } from '../options';
 import { printHist } from '../print';
 import { RecordFlags, runLiveReport } from '../run';
@@ -14,7 +14,9 @@ export interface HistFlags extends FilterFlags, RecordFlags {
 }
 
 export async function runHist(flags: HistFlags): Promise<void> {
-  await runLiveReport(flags, { command: 'hist', emitAccepts: true }, (source, out) => {
+  // Without --by the kernel's own histograms are the report: it sends no events.
+  const aggregateOnly = flags.by ? undefined : { measureUnitNs: NS_PER[flags.unit ?? 'us'] };
+  await runLiveReport(flags, { command: 'hist', emitAccepts: true, aggregateOnly }, (source, out) => {
     if (!flags.json && process.stderr.isTTY) process.stderr.write('Tracing TCP connections... Hit Ctrl-C to end.\n');
     return printHist(source, flags, out);
   });

@@ -1,0 +1,68 @@
+/**
+ * The kernel's own counts, which `hist` (without --by) reports instead of
+ * events, against the TypeScript model fed the same session's events: the
+ * same transitions per (old, new), and the same five histograms, bucket for
+ * bucket. One session, so both see every transition with the same times.
+ */
+import assert from 'node:assert/strict';
+import * as path from 'node:path';
+import { afterEach, test } from 'node:test';
+import { MEASURE_KINDS, STATE_COUNT_SLOTS } from '../../src/kernel/decoder';
+import { stateName, TCP } from '../../src/kernel/states';
+import { LatencySet } from '../../src/model/latency';
+import { ConnectionTracker } from '../../src/model/tracker';
+import { FIXTURES, LineProcess, Recorder, connectPair, exitAll, killStragglers, until } from './helpers';
+
+afterEach(killStragglers);
+
+const STORM = 300;
+
+function startStorm(closer: 'client' | 'server'): LineProcess {
+  return new LineProcess(process.execPath, [path.join(FIXTURES, 'storm.js'), '127.0.0.1', String(STORM), '10', '--closer', closer]);
+}
+
+test('the kernel\'s aggregates equal the model\'s for the same transitions: counts per (old, new) and all five histograms', async () => {
+  const storms = [startStorm('client'), startStorm('server')];
+  await until('storm servers', () => storms.every((s) => s.messages.length > 0));
+  const ports = storms.map((s) => s.messages[0].port as number);
+  // A connection whose server closes first and whose client holds CLOSE_WAIT a while.
+  const pair = await connectPair('127.0.0.1', 'close', 'hold');
+  const recorder = new Recorder({ ports: [...ports, pair.port], emitAccepts: true });
+  try {
+    for (const s of storms) s.send('go');
+    pair.server.send('close');
+    await until('storms done', () => storms.every((s) => s.messages.some((m) => 'done' in m)), 60_000);
+    for (const s of storms) assert.equal(s.messages.find((m) => 'done' in m)!.failed, 0);
+    pair.client.send('close');
+    await pair.client.next('closed');
+    // Nothing of ours moves after this (the listeners stay open until the
+    // end), so no transition falls between the last read and the detach.
+    const sockets = 2 * 2 * STORM + 2;
+    await recorder.waitFor(`all ${sockets} sockets closed`, (evs) => evs.filter((e) => e.newstate === TCP.CLOSE).length >= sockets, 30_000);
+    await recorder.stop(); // delivers every event read; the kernel's counts are kept from the detach
+    assert.equal(recorder.session.counters().lostEvents, 0, 'no event lost: both sides saw the same transitions');
+
+    const kernel = recorder.session.aggregates();
+    const events = recorder.events.filter((e) => e.kind === 'transition');
+    for (let old = 0; old < STATE_COUNT_SLOTS; old++) {
+      for (let now = 0; now < STATE_COUNT_SLOTS; now++) {
+        const seen = events.filter((e) => e.oldstate === old && e.newstate === now).length;
+        assert.equal(kernel.transitions[old][now], seen, `${stateName(old)} -> ${stateName(now)}`);
+      }
+    }
+
+    const model = new LatencySet('us');
+    new ConnectionTracker({ onMeasure: (kind, ns, conn) => model.add(kind, ns, conn) }).apply(recorder.events);
+    const counted = new LatencySet('us');
+    counted.addAggregates(kernel);
+    for (const kind of MEASURE_KINDS) {
+      const [fromModel] = model.get(kind).entries();
+      assert.ok(fromModel && fromModel[1].count > 0, `the workload gives ${kind} samples`);
+    }
+    assert.deepEqual(counted.toJson(), model.toJson());
+  } finally {
+    await recorder.stop();
+    await exitAll(pair.server, pair.client);
+    await Promise.all(storms.map((s) => s.exited()));
+  }
+});
