@@ -53,15 +53,18 @@ struct sock_info {
 	__u64 state_ts;     /* entered its current state; 0 = before tracing began */
 	__u64 birth_ts;
 	__u64 last_io_ns;   /* last send/recv seen; 0 = none */
+	__u64 fin_idle_ns;  /* at ->CLOSE_WAIT: time since last_io_ns; 0 = none seen */
 	__u64 cgroup_id;    /* owner's cgroup, learned with pid and comm */
 	__u32 pid;
 	__u8 owner_src;
 	__u8 birth_pending; /* child socket: its birth event waits for its addresses */
 	__u16 sport;        /* last local port seen: the kernel zeroes it before ->CLOSE */
 	char comm[TCPTRACE_COMM_LEN];
+	__u32 opener_pid;   /* connect()ed or accept()ed it: fds move, this does not; 0 = not seen */
 	__u8 state;         /* state after the last transition seen; 0 = not known */
 	__u8 in_accept_queue; /* child with an accept_queue entry: accept() may name its owner */
-	__u8 pad[6];
+	__u8 pad[2];
+	char opener_comm[TCPTRACE_COMM_LEN];
 };
 
 /* A child socket between the handshake's end and the transition after its
@@ -286,6 +289,8 @@ static __always_inline void start_life(struct sock_info *si, __u64 state_ts, boo
 	si->state_ts = state_ts;
 	si->birth_ts = state_ts;
 	si->last_io_ns = 0;
+	si->fin_idle_ns = 0;
+	si->opener_pid = 0;
 	si->birth_pending = 0;
 	si->in_accept_queue = 0;
 	si->sport = 0;
@@ -479,6 +484,20 @@ static __always_inline void enter_accept_queue(const struct sock *sk, struct soc
 		si->in_accept_queue = 1;
 }
 
+/* The process that accepted a child opened it, and owns it unless its own
+ * send/recv has named another since. */
+static __always_inline void take_accept_owner(struct sock_info *si, const struct accept_wait *w)
+{
+	si->opener_pid = w->pid;
+	__builtin_memcpy(si->opener_comm, w->comm, sizeof(si->opener_comm));
+	if (si->owner_src == OWNER_SYSCALL)
+		return;
+	si->pid = w->pid;
+	si->cgroup_id = w->cgroup_id;
+	__builtin_memcpy(si->comm, w->comm, sizeof(si->comm));
+	si->owner_src = OWNER_SYSCALL;
+}
+
 /* The child's first transition after accept(): the process that accepted it
  * becomes its owner, unless its own send/recv has named one since. Until
  * then the entry follows the child's state for the accept record. */
@@ -493,12 +512,8 @@ static __always_inline void leave_accept_queue(__u64 skaddr, struct sock_info *s
 	si->in_accept_queue = 0;
 	if (!w)
 		return;
-	if (w->accepted && si->owner_src != OWNER_SYSCALL) {
-		si->pid = w->pid;
-		si->cgroup_id = w->cgroup_id;
-		__builtin_memcpy(si->comm, w->comm, sizeof(si->comm));
-		si->owner_src = OWNER_SYSCALL;
-	}
+	if (w->accepted)
+		take_accept_owner(si, w);
 	bpf_map_delete_elem(&accept_queue, &skaddr);
 }
 
@@ -562,9 +577,16 @@ static __always_inline void handle_transition(struct per_cpu_state *pc, const st
 	if (old == TCP_SYN_RECV && new == TCP_ESTABLISHED)
 		enter_accept_queue(sk, si, now);
 
+	if (new == TCP_CLOSE_WAIT)
+		si->fin_idle_ns = si->last_io_ns ? now - si->last_io_ns : 0;
+
 	if (runs_in_owner_syscall(old, new) && current_is_user_task()) {
 		own_by_current(si, OWNER_SYSCALL);
 		owner_src = OWNER_SYSCALL;
+		if (new == TCP_SYN_SENT) {
+			si->opener_pid = si->pid;
+			__builtin_memcpy(si->opener_comm, si->comm, sizeof(si->opener_comm));
+		}
 	}
 
 	struct record r = { .ts = now, .prev_state_ns = prev_state_ns, .old = old, .new = new,
@@ -722,6 +744,25 @@ static __always_inline void own_by_holder(__u64 skaddr, struct sock_info *si)
 	bpf_map_delete_elem(&holders, &skaddr);
 }
 
+/* What the kernel side knows of a tracked socket, into its snapshot record. */
+static __always_inline void describe_tracked(__u64 skaddr, struct sock_info *si,
+					     struct tcptrace_sock_rec *rec)
+{
+	own_by_holder(skaddr, si);
+	/* Accepted, with no transition since to take the accept's owner: take it now. */
+	if (si->in_accept_queue) {
+		struct accept_wait *w = bpf_map_lookup_elem(&accept_queue, &skaddr);
+
+		if (w && w->accepted)
+			take_accept_owner(si, w);
+	}
+	rec->sock_id = si->id;
+	rec->state_since_ns = si->state_ts;
+	rec->fin_idle_ns = si->fin_idle_ns;
+	rec->opener_pid = si->opener_pid;
+	__builtin_memcpy(rec->opener_comm, si->opener_comm, sizeof(rec->opener_comm));
+}
+
 /* Start-up snapshot: every TCP socket of this network namespace, and
  * storage with an id for each full socket so its next transition has one.
  * Run after snapshot_files, whose holders it takes. */
@@ -766,8 +807,7 @@ int snapshot_socks(struct bpf_iter__tcp *ctx)
 			si->state = rec.state;
 		}
 		if (si)
-			own_by_holder(key, si);
-		rec.sock_id = si ? si->id : 0;
+			describe_tracked(key, si, &rec);
 	}
 	bpf_seq_write(ctx->meta->seq, &rec, sizeof(rec));
 	return 0;

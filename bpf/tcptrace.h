@@ -61,7 +61,7 @@ struct tcptrace_event {
 	__u64 cgroup_id;     /* owner's cgroup v2 id (its directory's inode); 0 = not known */
 };
 
-/* One socket found by a snapshot (BPF iter/tcp). 80 bytes. */
+/* One socket found by a snapshot (BPF iter/tcp). 112 bytes. */
 struct tcptrace_sock_rec {
 	__u64 skaddr;
 	__u64 sock_id;       /* 0 for TIME_WAIT and request sockets: not tracked */
@@ -79,7 +79,12 @@ struct tcptrace_sock_rec {
 	__u8 pad0;
 	__u32 ack_backlog;   /* LISTEN: connections waiting in the accept queue */
 	__u32 max_ack_backlog; /* LISTEN: the queue's limit, min(listen() backlog, somaxconn) */
-	__u32 pad1;
+	__u32 opener_pid;    /* the process that connected or accept()ed it; 0 = not seen */
+	/* What the kernel side knows of a tracked socket (0 = not known), so a
+	 * report on its sockets now needs no event: */
+	__u64 state_since_ns; /* entered its current state (bpf_ktime_get_ns) */
+	__u64 fin_idle_ns;   /* CLOSE_WAIT: from the owner's last send/recv to the peer's FIN */
+	char opener_comm[TCPTRACE_COMM_LEN];
 };
 
 /* One open file that is a TCP socket (BPF iter/task_file). 48 bytes. */

@@ -334,6 +334,10 @@ Napi::Object Layout(Napi::Env env) {
 	FIELD(sock, tcptrace_sock_rec, tw_substate);
 	FIELD(sock, tcptrace_sock_rec, ack_backlog);
 	FIELD(sock, tcptrace_sock_rec, max_ack_backlog);
+	FIELD(sock, tcptrace_sock_rec, opener_pid);
+	FIELD(sock, tcptrace_sock_rec, state_since_ns);
+	FIELD(sock, tcptrace_sock_rec, fin_idle_ns);
+	FIELD(sock, tcptrace_sock_rec, opener_comm);
 
 	Napi::Object file = Napi::Object::New(env);
 	file.Set("size", static_cast<double>(sizeof(tcptrace_file_rec)));

@@ -72,7 +72,7 @@ int append_record(void *ctx, void *data, size_t size) {
 }  // namespace
 
 static_assert(sizeof(struct tcptrace_event) == 136, "event layout changed: update the decoder");
-static_assert(sizeof(struct tcptrace_sock_rec) == 80, "socket record layout changed");
+static_assert(sizeof(struct tcptrace_sock_rec) == 112, "socket record layout changed");
 static_assert(sizeof(struct tcptrace_file_rec) == 48, "file record layout changed");
 
 bool Tracer::Open(const TracerOptions &opts, TracerError *err) {

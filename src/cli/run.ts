@@ -43,8 +43,10 @@ export interface LiveNeeds extends Omit<LiveRun, 'durationSeconds' | 'verbose'> 
   emitAccepts?: boolean;
   /** Snapshots with TIME_WAIT and request sockets; every recording has them (its report's chart). */
   snapshotsWithTimeWait?: boolean;
-  /** The report needs only the kernel's aggregates (in this unit): no per-transition records, unless recording. */
-  aggregateOnly?: { measureUnitNs: number };
+  /** The report needs only what the kernel side counts and keeps: no per-transition records, unless recording. */
+  aggregateOnly?: boolean;
+  /** The kernel histograms' unit (ns). */
+  measureUnitNs?: number;
 }
 
 /** The kernel side for a command, recording to --record if asked. */
@@ -53,7 +55,7 @@ type LiveFlags = FilterFlags & RecordFlags & { duration?: number; verbose?: bool
 
 export function openLiveSource(
   flags: LiveFlags,
-  { command, emitAccepts, snapshotsWithTimeWait, aggregateOnly, ...run }: LiveNeeds,
+  { command, emitAccepts, snapshotsWithTimeWait, aggregateOnly, measureUnitNs, ...run }: LiveNeeds,
 ): LiveSource {
   // Without them by default: there can be hundreds of thousands of TIME_WAIT sockets.
   const options = {
@@ -61,7 +63,7 @@ export function openLiveSource(
     emitAccepts: Boolean(emitAccepts || flags.record),
     snapshotFullSocketsOnly: !(flags.record || snapshotsWithTimeWait),
     aggregateOnly: Boolean(aggregateOnly && !flags.record),
-    measureUnitNs: aggregateOnly?.measureUnitNs,
+    measureUnitNs,
   };
   const record = flags.record
     ? { path: flags.record, layout: flags.recordFormat ?? 'jsonl', options: { command, ...recordedFlags(flags) } }

@@ -22,8 +22,9 @@ export type EventKind = (typeof EVENT_KINDS)[number];
 
 
 export const SOCK_REC_LAYOUT = {
-  size: 80, skaddr: 0, sock_id: 8, saddr: 16, daddr: 32, netns: 48, uid: 52, inode: 56,
+  size: 112, skaddr: 0, sock_id: 8, saddr: 16, daddr: 32, netns: 48, uid: 52, inode: 56,
   sport: 60, dport: 62, family: 64, state: 65, tw_substate: 66, ack_backlog: 68, max_ack_backlog: 72,
+  opener_pid: 76, state_since_ns: 80, fin_idle_ns: 88, opener_comm: 96,
 } as const;
 
 export const FILE_REC_LAYOUT = { size: 48, skaddr: 0, sock_id: 8, pid: 16, fd: 20, comm: 24, cgroup_id: 40 } as const;
@@ -102,6 +103,18 @@ export interface SnapshotSocket extends Endpoints {
   /** Listening sockets only: connections waiting in the accept queue, and its limit. */
   acceptQueue?: number;
   acceptQueueLimit?: number;
+  /** Tracked sockets in CLOSE_WAIT only: what the kernel side kept of them, so a
+   *  report on them needs no event (null: not seen while traced). */
+  closeWait?: CloseWaitFacts;
+}
+
+export interface CloseWaitFacts {
+  /** When it entered CLOSE_WAIT. */
+  sinceNs: number | null;
+  /** From the owner's last send/recv to the peer's FIN. */
+  idleBeforeFinNs: number | null;
+  /** The process that connected or accept()ed it. */
+  openedBy: { pid: number; comm: string | null } | null;
 }
 
 export interface SnapshotFile {
@@ -292,9 +305,21 @@ export function decodeSnapshotSockets(buf: Buffer): SnapshotSocket[] {
       socket.acceptQueue = buf.readUInt32LE(at + L.ack_backlog);
       socket.acceptQueueLimit = buf.readUInt32LE(at + L.max_ack_backlog);
     }
+    if (socket.state === TCP.CLOSE_WAIT && socket.sockId) socket.closeWait = closeWaitFacts(buf, at);
     out.push(socket);
   }
   return out;
+}
+
+function closeWaitFacts(buf: Buffer, at: number): CloseWaitFacts {
+  const L = SOCK_REC_LAYOUT;
+  const known = (ns: number) => (ns === 0 ? null : ns);
+  const openerPid = buf.readUInt32LE(at + L.opener_pid);
+  return {
+    sinceNs: known(u64(buf, at + L.state_since_ns)),
+    idleBeforeFinNs: known(u64(buf, at + L.fin_idle_ns)),
+    openedBy: openerPid ? { pid: openerPid, comm: cString(buf, at + L.opener_comm, COMM_LEN) || null } : null,
+  };
 }
 
 export function decodeSnapshotFiles(buf: Buffer): SnapshotFile[] {

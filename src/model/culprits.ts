@@ -18,11 +18,23 @@ export interface CloseWaitEntry {
   enteredNs: number;
   /** From the owner's last send/recv to the peer's FIN; null if no I/O was seen. */
   idleBeforeFinNs: number | null;
+  /** Who connected or accepted it, where the kernel side kept it (else the tracker knows). */
+  openedBy?: { pid: number; comm: string | null } | null;
 }
 
 /** When each socket entered CLOSE_WAIT during the trace, and how idle it was. */
 export class CloseWaitLog {
   private readonly entries = new Map<number, CloseWaitEntry>();
+
+  /** The same from what the kernel side kept of each socket now in CLOSE_WAIT: no events needed. */
+  static fromSnapshot(sockets: SnapshotSocket[]): CloseWaitLog {
+    const log = new CloseWaitLog();
+    for (const s of sockets) {
+      const facts = s.closeWait;
+      if (facts?.sinceNs != null) log.entries.set(s.sockId, { enteredNs: facts.sinceNs, idleBeforeFinNs: facts.idleBeforeFinNs, openedBy: facts.openedBy });
+    }
+    return log;
+  }
 
   apply(events: TransitionEvent[]): void {
     for (const e of events) {
@@ -152,7 +164,7 @@ export function buildCulpritReport(input: ReportInput): CulpritReport {
         fd: fds[0], fds, saddr: s.saddr, sport: s.sport, daddr: s.daddr, dport: s.dport,
         ageMs: round1(ageMs), ageIsLowerBound: !entry,
         idleBeforeFinMs: entry?.idleBeforeFinNs != null ? round1(entry.idleBeforeFinNs / 1e6) : null,
-        openedBy: openers.get(s.sockId) ?? null,
+        openedBy: entry?.openedBy ?? openers.get(s.sockId) ?? s.closeWait?.openedBy ?? null,
       });
     }
   }

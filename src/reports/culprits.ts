@@ -26,8 +26,10 @@ export async function culpritsReport(
   const log = new CloseWaitLog();
   const tracker = new ConnectionTracker();
   tracker.loadSnapshot(source.start.sockets, source.start.tsNs);
+  // Aggregate-only, no events come: the kernel side's facts on each socket say the same.
+  const logFor = (snapshot: TimedSnapshot) => (source.aggregates ? CloseWaitLog.fromSnapshot(snapshot.sockets) : log);
   const report = (snapshot: TimedSnapshot): CulpritReport => buildCulpritReport({
-    snapshot, log, tracker, nowNs: snapshot.tsNs, startedNs: source.start.tsNs,
+    snapshot, log: logFor(snapshot), tracker, nowNs: snapshot.tsNs, startedNs: source.start.tsNs,
     minAgeMs: (options.minAge ?? 0) * 1000, pids: options.pid, cmdlineOf, cgroups: source.cgroups,
   });
   const timer = options.watchSeconds

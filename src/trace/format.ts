@@ -28,7 +28,8 @@ export interface TraceHeader {
 
 /** Sockets and their holders, when tracing started ('start') and ended ('end'). */
 export type SnapshotPhase = 'start' | 'end';
-export type TraceSocket = { type: 'socket'; phase: SnapshotPhase } & SnapshotSocket;
+/** A recording keeps no closeWait facts: its events say the same, for any report. */
+export type TraceSocket = { type: 'socket'; phase: SnapshotPhase } & Omit<SnapshotSocket, 'closeWait'>;
 export type TraceFile = { type: 'file'; phase: SnapshotPhase } & SnapshotFile;
 /** Marks when the end snapshot was taken (its sockets and files follow). */
 export interface TraceSnapshotMark { type: 'snapshot'; phase: SnapshotPhase; tsNs: number }

@@ -80,7 +80,7 @@ export class TraceWriter {
     this.lines([JSON.stringify({ type: 'snapshot', phase, tsNs })]);
     // In slices: a host full of TIME_WAIT has hundreds of thousands of sockets.
     for (let i = 0; i < sockets.length; i += SNAPSHOT_SLICE) {
-      this.lines(sockets.slice(i, i + SNAPSHOT_SLICE).map((s) => JSON.stringify({ type: 'socket', phase, ...s })));
+      this.lines(sockets.slice(i, i + SNAPSHOT_SLICE).map(({ closeWait: _kept, ...s }) => JSON.stringify({ type: 'socket', phase, ...s })));
     }
     this.lines(this.cgroupLines(files));
     for (let i = 0; i < files.length; i += SNAPSHOT_SLICE) {

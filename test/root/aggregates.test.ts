@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { afterEach, test } from 'node:test';
 import { MEASURE_KINDS, STATE_COUNT_SLOTS } from '../../src/kernel/decoder';
 import { stateName, TCP } from '../../src/kernel/states';
+import { CloseWaitLog } from '../../src/model/culprits';
 import { LatencySet } from '../../src/model/latency';
 import { ConnectionTracker } from '../../src/model/tracker';
 import { FIXTURES, LineProcess, Recorder, connectPair, exitAll, killStragglers, until } from './helpers';
@@ -33,6 +34,9 @@ test('the kernel\'s aggregates equal the model\'s for the same transitions: coun
     pair.server.send('close');
     await until('storms done', () => storms.every((s) => s.messages.some((m) => 'done' in m)), 60_000);
     for (const s of storms) assert.equal(s.messages.find((m) => 'done' in m)!.failed, 0);
+    await recorder.waitFor('the client in CLOSE_WAIT', (evs) => evs.some((e) => e.newstate === TCP.CLOSE_WAIT && e.sport === pair.clientPort));
+    const heldAtNs = Number(process.hrtime.bigint());
+    const held = recorder.session.snapshot().sockets.filter((s) => s.state === TCP.CLOSE_WAIT && s.sport === pair.clientPort);
     pair.client.send('close');
     await pair.client.next('closed');
     // Nothing of ours moves after this (the listeners stay open until the
@@ -50,6 +54,14 @@ test('the kernel\'s aggregates equal the model\'s for the same transitions: coun
         assert.equal(kernel.transitions[old][now], seen, `${stateName(old)} -> ${stateName(now)}`);
       }
     }
+
+    // What culprits reads without events: the kernel side's facts on the socket held in CLOSE_WAIT.
+    const fromEvents = new CloseWaitLog();
+    fromEvents.apply(recorder.events.filter((e) => e.tsNs < heldAtNs));
+    assert.equal(held.length, 1, 'the client\'s socket in CLOSE_WAIT, in the snapshot');
+    const { sockId } = held[0];
+    const { openedBy: _, ...kept } = CloseWaitLog.fromSnapshot(held).get(sockId)!;
+    assert.deepEqual(kept, fromEvents.get(sockId), 'entered CLOSE_WAIT and idle before the FIN, as the events say');
 
     const model = new LatencySet('us');
     new ConnectionTracker({ onMeasure: (kind, ns, conn) => model.add(kind, ns, conn) }).apply(recorder.events);

@@ -644,3 +644,14 @@ test('13. each culprit names its holder\'s cgroup and container; the text shows 
   assert.ok(lines.includes('PID 100  container a1b2c3d4e5f6  /usr/bin/java --worker=100'), lines.join('\n'));
   assert.ok(lines.includes('PID 200  /usr/bin/python --worker=200'), lines.join('\n'));
 });
+
+test('CloseWaitLog.fromSnapshot: the kernel side\'s facts on sockets now in CLOSE_WAIT, only where it saw them enter', () => {
+  const log = CloseWaitLog.fromSnapshot([
+    sock(1, TCP.CLOSE_WAIT, { closeWait: { sinceNs: 5e9, idleBeforeFinNs: 2e6, openedBy: { pid: 42, comm: 'pool' } } }),
+    sock(2, TCP.CLOSE_WAIT, { closeWait: { sinceNs: null, idleBeforeFinNs: null, openedBy: null } }),
+    sock(3, TCP.CLOSE_WAIT),
+  ]);
+  assert.deepEqual(log.get(1), { enteredNs: 5e9, idleBeforeFinNs: 2e6, openedBy: { pid: 42, comm: 'pool' } });
+  assert.equal(log.get(2), undefined, 'in CLOSE_WAIT before the trace: its age is a lower bound');
+  assert.equal(log.get(3), undefined);
+});

@@ -368,6 +368,28 @@ test('decodeSnapshotSockets decodes IPv4 and IPv6 records', () => {
   ]);
 });
 
+test('a tracked socket in CLOSE_WAIT carries what the kernel side kept; 0 means not seen; an untracked one carries nothing', () => {
+  const L = SOCK_REC_LAYOUT;
+  const closeWait = (sockId: bigint, since: bigint, idle: bigint, opener: number, comm: string) => {
+    const buf = sockRecord({
+      skaddr: 0xffff888100000200n, sockId, saddr: ipv4(127, 0, 0, 1), daddr: ipv4(127, 0, 0, 1),
+      netns: 1, uid: 0, inode: 5, sport: 40000, dport: 8080, family: AF_INET, state: TCP.CLOSE_WAIT,
+    });
+    buf.writeUInt32LE(opener, L.opener_pid);
+    putU64(buf, L.state_since_ns, since);
+    putU64(buf, L.fin_idle_ns, idle);
+    buf.fill(0, L.opener_comm, L.opener_comm + COMM_LEN);
+    putComm(buf, L.opener_comm, comm);
+    return buf;
+  };
+  const [seen, before, untracked] = decodeSnapshotSockets(Buffer.concat([
+    closeWait(9n, 5_000_000_000n, 2_000_000n, 321, 'pool'), closeWait(10n, 0n, 0n, 0, ''), closeWait(0n, 1n, 1n, 1, 'x'),
+  ]));
+  assert.deepEqual(seen.closeWait, { sinceNs: 5_000_000_000, idleBeforeFinNs: 2_000_000, openedBy: { pid: 321, comm: 'pool' } });
+  assert.deepEqual(before.closeWait, { sinceNs: null, idleBeforeFinNs: null, openedBy: null });
+  assert.equal(untracked.closeWait, undefined);
+});
+
 test('decodeSnapshotFiles decodes records, comm with and without a NUL', () => {
   const buf = Buffer.concat([
     fileRecord(0xffff88810a879380n, 0x1_0000_0000n, 1234, 3, 'nginx', 7263n),
@@ -380,7 +402,7 @@ test('decodeSnapshotFiles decodes records, comm with and without a NUL', () => {
 });
 
 test('snapshot decoders reject partial records', () => {
-  assert.throws(() => decodeSnapshotSockets(Buffer.alloc(SOCK_REC_LAYOUT.size + 8)), /socket snapshot: 88 bytes/);
+  assert.throws(() => decodeSnapshotSockets(Buffer.alloc(SOCK_REC_LAYOUT.size + 8)), new RegExp(`socket snapshot: ${SOCK_REC_LAYOUT.size + 8} bytes`));
   assert.throws(() => decodeSnapshotFiles(Buffer.alloc(FILE_REC_LAYOUT.size - 1)), /file snapshot: 47 bytes/);
   assert.deepEqual(decodeSnapshotSockets(Buffer.alloc(0)), []);
   assert.deepEqual(decodeSnapshotFiles(Buffer.alloc(0)), []);

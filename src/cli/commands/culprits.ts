@@ -23,5 +23,7 @@ export async function runCulprits(flags: CulpritsFlags): Promise<void> {
     throw usageError('--interval is for --watch (without it culprits reports once, after --duration)');
   }
   const duration = flags.duration ?? (flags.watch ? undefined : DEFAULT_OBSERVATION_S);
-  await runLiveReport({ ...flags, duration }, { command: 'culprits', emitAccepts: true }, (source, out) => printCulprits(source, flags, out));
+  // What the kernel side keeps of each socket is the report: no events unless recording.
+  const needs = { command: 'culprits', emitAccepts: true, aggregateOnly: true };
+  await runLiveReport({ ...flags, duration }, needs, (source, out) => printCulprits(source, flags, out));
 }

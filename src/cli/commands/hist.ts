@@ -15,8 +15,8 @@ export interface HistFlags extends FilterFlags, RecordFlags {
 
 export async function runHist(flags: HistFlags): Promise<void> {
   // Without --by the kernel's own histograms are the report: it sends no events.
-  const aggregateOnly = flags.by ? undefined : { measureUnitNs: NS_PER[flags.unit ?? 'us'] };
-  await runLiveReport(flags, { command: 'hist', emitAccepts: true, aggregateOnly }, (source, out) => {
+  const needs = { command: 'hist', emitAccepts: true, aggregateOnly: !flags.by, measureUnitNs: NS_PER[flags.unit ?? 'us'] };
+  await runLiveReport(flags, needs, (source, out) => {
     if (!flags.json && process.stderr.isTTY) process.stderr.write('Tracing TCP connections... Hit Ctrl-C to end.\n');
     return printHist(source, flags, out);
   });
