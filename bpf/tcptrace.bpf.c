@@ -42,9 +42,10 @@ const volatile bool emit_accepts = false;       /* send KIND_ACCEPT records (acc
 const volatile bool snapshot_full_only = false; /* snapshot_socks leaves out TIME_WAIT and request sockets */
 const volatile bool emit_events = true;         /* false: count in the per-CPU aggregates only, send nothing */
 const volatile __u64 measure_unit_ns = 1000;    /* the histograms' unit */
+const volatile __u32 nr_cpus = 1;               /* possible CPUs: socket ids are made per CPU */
+const volatile bool learn_owners = true;        /* false: no report or filter needs owners (nor send/recv) */
 
 struct tcptrace_counters counters = {};
-__u64 next_sock_id = 0;
 __u32 state_counts[TCPTRACE_NR_STATES] = {};
 
 /* What we know about one socket, in its own storage. */
@@ -161,6 +162,7 @@ struct recent_transitions {
 struct per_cpu_state {
 	struct tcptrace_aggregates aggregates;
 	struct recent_transitions recent;
+	__u64 ids_made;     /* socket ids this CPU has given out */
 };
 
 struct {
@@ -281,11 +283,25 @@ static __always_inline struct sock_info *storage_of(const struct sock *sk)
 /* A new life in this storage: a birth (state_ts = now), or a socket first seen
  * after tracing began (state_ts = 0). A child keeps the owner its listener's
  * storage gave it (BPF_F_CLONE), as the listening process. */
-static __always_inline void start_life(struct sock_info *si, __u64 state_ts, bool child_born)
+/* A new socket id, unique in this trace and never 0: made per CPU, since one
+ * counter for all would bounce between CPUs at every birth. Atomic although
+ * per CPU: a transition in softirq may interrupt an iterator mid-add. */
+static __always_inline __u64 new_sock_id(struct per_cpu_state *pc)
+{
+	__u64 made;
+
+	if (!pc)
+		return 0;
+	made = __sync_fetch_and_add(&pc->ids_made, 1) + 1;
+	return made * nr_cpus + bpf_get_smp_processor_id();
+}
+
+static __always_inline void start_life(struct per_cpu_state *pc, struct sock_info *si,
+				       __u64 state_ts, bool child_born)
 {
 	bool owner_from_listener = child_born && si->owner_src != OWNER_NONE;
 
-	si->id = __sync_fetch_and_add(&next_sock_id, 1) + 1;
+	si->id = new_sock_id(pc);
 	si->state_ts = state_ts;
 	si->birth_ts = state_ts;
 	si->last_io_ns = 0;
@@ -379,19 +395,21 @@ static __always_inline void emit(struct per_cpu_state *pc, const struct sock *sk
 {
 	/* sk is the tracepoint's own BTF pointer: plain loads, no probe reads. */
 	const struct sock_common *skc = &sk->__sk_common;
-	struct tcp_sock *tp = bpf_skc_to_tcp_sock((void *)sk);
 	__u8 family = skc->skc_family;
 	__u16 sport = skc->skc_num ?: (si ? si->sport : 0);
 	__u16 dport = bpf_ntohs(skc->skc_dport);
 	__u32 pid = r->owner_src == OWNER_NONE ? 0 : si->pid;
-	__u32 netns = netns_of(skc);
+	/* Read only where a filter or the record needs it: this runs for every transition. */
+	__u32 netns = filter_nnetns || emit_events ? netns_of(skc) : 0;
 	struct tcptrace_event *e;
+	struct tcp_sock *tp;
 
 	if (!wanted(family, r->old, r->new, sport, dport, pid, netns))
 		return;
 	aggregate(pc, r->old, r->new, r->flags & TCPTRACE_EVENT_INFERRED ? 0 : r->prev_state_ns, r->lifetime_ns);
 	if (!emit_events)
 		return;
+	tp = bpf_skc_to_tcp_sock((void *)sk);
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		__sync_fetch_and_add(&counters.ring_buffer_full, 1);
@@ -537,7 +555,7 @@ static __always_inline void handle_transition(struct per_cpu_state *pc, const st
 		return;
 	}
 	if (born || !si->id)
-		start_life(si, born ? now : 0, child_born);
+		start_life(pc, si, born ? now : 0, child_born);
 
 	if (child_born) {
 		/* Its ports and addresses are still the listener's: emit the birth
@@ -580,7 +598,7 @@ static __always_inline void handle_transition(struct per_cpu_state *pc, const st
 	if (new == TCP_CLOSE_WAIT)
 		si->fin_idle_ns = si->last_io_ns ? now - si->last_io_ns : 0;
 
-	if (runs_in_owner_syscall(old, new) && current_is_user_task()) {
+	if (learn_owners && runs_in_owner_syscall(old, new) && current_is_user_task()) {
 		own_by_current(si, OWNER_SYSCALL);
 		owner_src = OWNER_SYSCALL;
 		if (new == TCP_SYN_SENT) {
@@ -802,7 +820,7 @@ int snapshot_socks(struct bpf_iter__tcp *ctx)
 		si = bpf_sk_storage_get(&socks, tp, NULL, BPF_SK_STORAGE_GET_F_CREATE);
 		/* A life started by a transition since attach is newer: keep it. */
 		if (si && !si->id) {
-			start_life(si, 0, false);
+			start_life(this_cpu(), si, 0, false);
 			si->sport = rec.sport;
 			si->state = rec.state;
 		}

@@ -75,6 +75,7 @@ TracerOptions ParseOptions(const Napi::Object &opts) {
 	o.emit_accepts = opts.Get("emitAccepts").ToBoolean();
 	o.emit_events = !opts.Get("aggregateOnly").ToBoolean();
 	o.measure_unit_ns = NumberOr(opts, "measureUnitNs", o.measure_unit_ns);
+	o.learn_owners = !opts.Get("ownersUnneeded").ToBoolean();
 	o.snapshot_full_only = opts.Get("snapshotFullSocketsOnly").ToBoolean();
 	o.iterators_only = opts.Get("iteratorsOnly").ToBoolean();
 	o.assume_missing = StringList(opts, "assumeMissing");

@@ -101,6 +101,9 @@ bool Tracer::Open(const TracerOptions &opts, TracerError *err) {
 	ro->emit_accepts = opts.emit_accepts;
 	ro->emit_events = opts.emit_events;
 	ro->measure_unit_ns = opts.measure_unit_ns ? opts.measure_unit_ns : 1;
+	ro->learn_owners = opts.learn_owners;
+	int cpus = libbpf_num_possible_cpus();
+	ro->nr_cpus = cpus > 0 ? cpus : 1;
 	ro->snapshot_full_only = opts.snapshot_full_only;
 	bpf_map__set_max_entries(skel_->maps.events, opts.ring_buffer_bytes);
 	ring_buffer_bytes_ = opts.ring_buffer_bytes;
@@ -111,6 +114,10 @@ bool Tracer::Open(const TracerOptions &opts, TracerError *err) {
 		bpf_program__set_autoload(skel_->progs.on_send, false);
 		bpf_program__set_autoload(skel_->progs.on_recv, false);
 		skipped_ = {"on_send", "on_recv"};
+	} else if (!opts.learn_owners) {
+		// Not a limit of this kernel: this run needs neither owners nor idle times.
+		bpf_program__set_autoload(skel_->progs.on_send, false);
+		bpf_program__set_autoload(skel_->progs.on_recv, false);
 	}
 
 	// A one-shot snapshot needs only the iterators: the host's TCP path is

@@ -47,6 +47,8 @@ export interface LiveNeeds extends Omit<LiveRun, 'durationSeconds' | 'verbose'> 
   aggregateOnly?: boolean;
   /** The kernel histograms' unit (ns). */
   measureUnitNs?: number;
+  /** Nothing the report shows depends on owners (a --pid filter still makes them needed). */
+  ownersUnneeded?: boolean;
 }
 
 /** The kernel side for a command, recording to --record if asked. */
@@ -55,7 +57,7 @@ type LiveFlags = FilterFlags & RecordFlags & { duration?: number; verbose?: bool
 
 export function openLiveSource(
   flags: LiveFlags,
-  { command, emitAccepts, snapshotsWithTimeWait, aggregateOnly, measureUnitNs, ...run }: LiveNeeds,
+  { command, emitAccepts, snapshotsWithTimeWait, aggregateOnly, measureUnitNs, ownersUnneeded, ...run }: LiveNeeds,
 ): LiveSource {
   // Without them by default: there can be hundreds of thousands of TIME_WAIT sockets.
   const options = {
@@ -64,6 +66,7 @@ export function openLiveSource(
     snapshotFullSocketsOnly: !(flags.record || snapshotsWithTimeWait),
     aggregateOnly: Boolean(aggregateOnly && !flags.record),
     measureUnitNs,
+    ownersUnneeded: Boolean(ownersUnneeded && !flags.record && !flags.pid?.length),
   };
   const record = flags.record
     ? { path: flags.record, layout: flags.recordFormat ?? 'jsonl', options: { command, ...recordedFlags(flags) } }

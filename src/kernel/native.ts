@@ -20,6 +20,8 @@ export interface TracerOptions {
   aggregateOnly?: boolean;
   /** The kernel histograms' unit in ns (1000: microseconds, the default). */
   measureUnitNs?: number;
+  /** No report or filter of this run needs owners: the kernel side learns none (and traces no send/recv). */
+  ownersUnneeded?: boolean;
   /** Leave TIME_WAIT and request sockets out of snapshot(): faster start on a host full of them. */
   snapshotFullSocketsOnly?: boolean;
   /** Load only the iterators: a snapshot, with nothing attached to the TCP path. */

@@ -14,8 +14,12 @@ export interface HistFlags extends FilterFlags, RecordFlags {
 }
 
 export async function runHist(flags: HistFlags): Promise<void> {
-  // Without --by the kernel's own histograms are the report: it sends no events.
-  const needs = { command: 'hist', emitAccepts: true, aggregateOnly: !flags.by, measureUnitNs: NS_PER[flags.unit ?? 'us'] };
+  // Without --by the kernel's own histograms are the report: it sends no events,
+  // and needs no owners. --cgroup picks events by their owner's cgroup: it needs both.
+  const kernelOnly = !flags.by && !flags.cgroup;
+  const needs = {
+    command: 'hist', emitAccepts: true, aggregateOnly: kernelOnly, ownersUnneeded: kernelOnly, measureUnitNs: NS_PER[flags.unit ?? 'us'],
+  };
   await runLiveReport(flags, needs, (source, out) => {
     if (!flags.json && process.stderr.isTTY) process.stderr.write('Tracing TCP connections... Hit Ctrl-C to end.\n');
     return printHist(source, flags, out);
