@@ -839,7 +839,10 @@ static __always_inline void remember_holder(const struct sock *sk, const struct 
 	__u64 key = (__u64)sk;
 	struct holder *seen, h = { .cgroup_id = rec->cgroup_id, .pid = rec->pid, .walk = holder_walk };
 
-	if (netns_of(&sk->__sk_common) != walker->nsproxy->net_ns->ns.inum)
+	/* Only what the socket walk will visit and take out again: the walker's
+	 * namespace, and no unconnected socket (the walk sees hashed ones only). */
+	if (sk->__sk_common.skc_state == TCP_CLOSE ||
+	    netns_of(&sk->__sk_common) != walker->nsproxy->net_ns->ns.inum)
 		return;
 	seen = bpf_map_lookup_elem(&holders, &key);
 	if (seen && seen->walk == holder_walk)
