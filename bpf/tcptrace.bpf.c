@@ -44,6 +44,8 @@ const volatile bool emit_events = true;         /* false: count in the per-CPU a
 const volatile __u64 measure_unit_ns = 1000;    /* the histograms' unit */
 const volatile __u32 nr_cpus = 1;               /* possible CPUs: socket ids are made per CPU */
 const volatile bool learn_owners = true;        /* false: no report or filter needs owners (nor send/recv) */
+const volatile __u32 nbounds[TCPTRACE_NR_MEASURES] = {};  /* fixed bounds per measure (0: none) */
+const volatile __u64 bounds_ns[TCPTRACE_NR_MEASURES][TCPTRACE_MAX_BOUNDS] = {};
 
 struct tcptrace_counters counters = {};
 __u32 state_counts[TCPTRACE_NR_STATES] = {};
@@ -193,6 +195,18 @@ static __always_inline __u32 log2_u64(__u64 v)
 	return r;
 }
 
+/* The first bound the value does not exceed (le, as Prometheus counts). */
+static __always_inline void measure_bounded(struct tcptrace_bounded_hist *b, __u32 kind, __u64 ns)
+{
+	__u32 i;
+
+	for (i = 0; i < TCPTRACE_MAX_BOUNDS; i++)
+		if (i >= nbounds[kind] || ns <= bounds_ns[kind][i])
+			break;
+	__sync_fetch_and_add(&b->counts[i], 1);
+	__sync_fetch_and_add(&b->sum_ns, ns);
+}
+
 static __always_inline void measure(struct per_cpu_state *pc, __u32 kind, __u64 ns)
 {
 	struct tcptrace_hist *h;
@@ -207,6 +221,8 @@ static __always_inline void measure(struct per_cpu_state *pc, __u32 kind, __u64 
 	h = &pc->aggregates.hist[kind];
 	__sync_fetch_and_add(&h->buckets[bucket], 1);
 	__sync_fetch_and_add(&h->sum, v);
+	if (nbounds[kind])
+		measure_bounded(&pc->aggregates.bounded[kind], kind, ns);
 }
 
 /* What one transition adds to the aggregates: the tracker's (src/model/tracker.ts)

@@ -127,11 +127,22 @@ struct tcptrace_hist {
 	__u64 sum;           /* of the values in the unit */
 };
 
+/* The same durations against fixed upper bounds given at load (serve's
+ * Prometheus buckets, in ns): counts[i] holds bounds[i - 1] < ns <= bounds[i],
+ * the one after the last bound everything above it. */
+#define TCPTRACE_MAX_BOUNDS 24
+
+struct tcptrace_bounded_hist {
+	__u64 counts[TCPTRACE_MAX_BOUNDS + 1];
+	__u64 sum_ns;
+};
+
 /* What the kernel counts for reports that need no per-transition record,
  * per CPU (summed by the addon). Only what passes the filters is counted. */
 struct tcptrace_aggregates {
 	struct tcptrace_hist hist[TCPTRACE_NR_MEASURES];
 	__u64 transitions[TCPTRACE_NR_STATES][TCPTRACE_NR_STATES]; /* [old][new], inferred ones too */
+	struct tcptrace_bounded_hist bounded[TCPTRACE_NR_MEASURES]; /* only measures given bounds */
 };
 
 #endif /* TCPTRACE_H */

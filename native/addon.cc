@@ -51,6 +51,24 @@ uint32_t NumberOr(const Napi::Object &opts, const char *key, uint32_t fallback) 
 	return v.IsNumber() ? v.As<Napi::Number>().Uint32Value() : fallback;
 }
 
+// One list of bounds (ns) per measure, in enum tcptrace_measure's order; missing ones empty.
+std::vector<std::vector<uint64_t>> BoundLists(const Napi::Object &opts, const char *key) {
+	std::vector<std::vector<uint64_t>> out(TCPTRACE_NR_MEASURES);
+	Napi::Value v = opts.Get(key);
+	if (!v.IsArray())
+		return out;
+	auto lists = v.As<Napi::Array>();
+	for (uint32_t m = 0; m < lists.Length() && m < TCPTRACE_NR_MEASURES; m++) {
+		Napi::Value list = lists.Get(m);
+		if (!list.IsArray())
+			continue;
+		auto bounds = list.As<Napi::Array>();
+		for (uint32_t i = 0; i < bounds.Length() && i < TCPTRACE_MAX_BOUNDS; i++)
+			out[m].push_back(static_cast<uint64_t>(bounds.Get(i).As<Napi::Number>().DoubleValue()));
+	}
+	return out;
+}
+
 std::vector<std::string> StringList(const Napi::Object &opts, const char *key) {
 	std::vector<std::string> out;
 	Napi::Value v = opts.Get(key);
@@ -76,6 +94,7 @@ TracerOptions ParseOptions(const Napi::Object &opts) {
 	o.emit_events = !opts.Get("aggregateOnly").ToBoolean();
 	o.measure_unit_ns = NumberOr(opts, "measureUnitNs", o.measure_unit_ns);
 	o.learn_owners = !opts.Get("ownersUnneeded").ToBoolean();
+	o.bounds_ns = BoundLists(opts, "boundsNs");
 	o.snapshot_full_only = opts.Get("snapshotFullSocketsOnly").ToBoolean();
 	o.iterators_only = opts.Get("iteratorsOnly").ToBoolean();
 	o.assume_missing = StringList(opts, "assumeMissing");
@@ -374,6 +393,9 @@ Napi::Object Layout(Napi::Env env) {
 	FIELD(aggregates, tcptrace_aggregates, hist);
 	FIELD(aggregates, tcptrace_aggregates, transitions);
 	aggregates.Set("histSize", static_cast<double>(sizeof(tcptrace_hist)));
+	FIELD(aggregates, tcptrace_aggregates, bounded);
+	aggregates.Set("boundedSize", static_cast<double>(sizeof(tcptrace_bounded_hist)));
+	aggregates.Set("maxBounds", static_cast<double>(TCPTRACE_MAX_BOUNDS));
 	aggregates.Set("buckets", static_cast<double>(TCPTRACE_HIST_BUCKETS));
 	aggregates.Set("measures", static_cast<double>(TCPTRACE_NR_MEASURES));
 	layout.Set("aggregates", aggregates);

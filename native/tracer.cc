@@ -102,6 +102,11 @@ bool Tracer::Open(const TracerOptions &opts, TracerError *err) {
 	ro->emit_events = opts.emit_events;
 	ro->measure_unit_ns = opts.measure_unit_ns ? opts.measure_unit_ns : 1;
 	ro->learn_owners = opts.learn_owners;
+	for (size_t m = 0; m < opts.bounds_ns.size() && m < TCPTRACE_NR_MEASURES; m++) {
+		ro->nbounds[m] = opts.bounds_ns[m].size() < TCPTRACE_MAX_BOUNDS ? opts.bounds_ns[m].size() : TCPTRACE_MAX_BOUNDS;
+		for (size_t i = 0; i < ro->nbounds[m]; i++)
+			ro->bounds_ns[m][i] = opts.bounds_ns[m][i];
+	}
 	int cpus = libbpf_num_possible_cpus();
 	ro->nr_cpus = cpus > 0 ? cpus : 1;
 	ro->snapshot_full_only = opts.snapshot_full_only;

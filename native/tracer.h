@@ -26,6 +26,7 @@ struct TracerOptions {
 	bool emit_events = true;        // false: count in the kernel's aggregates only, send no records
 	uint64_t measure_unit_ns = 1000; // the kernel's histograms' unit
 	bool learn_owners = true;       // false: nothing needs owners, so send/recv are not traced
+	std::vector<std::vector<uint64_t>> bounds_ns; // per measure: fixed histogram bounds (serve's), ascending
 	bool snapshot_full_only = false; // snapshot without TIME_WAIT and request sockets
 	bool iterators_only = false;    // load and attach the iterators alone (snapshots, no tracing)
 	std::vector<std::string> assume_missing; // kernel BTF types to probe as absent: an older kernel's path, on demand

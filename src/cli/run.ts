@@ -49,6 +49,8 @@ export interface LiveNeeds extends Omit<LiveRun, 'durationSeconds' | 'verbose'> 
   measureUnitNs?: number;
   /** Nothing the report shows depends on owners (a --pid filter still makes them needed). */
   ownersUnneeded?: boolean;
+  /** Fixed histogram bounds (ns) per measure for the kernel to count against. */
+  boundsNs?: number[][];
 }
 
 /** The kernel side for a command, recording to --record if asked. */
@@ -57,7 +59,7 @@ type LiveFlags = FilterFlags & RecordFlags & { duration?: number; verbose?: bool
 
 export function openLiveSource(
   flags: LiveFlags,
-  { command, emitAccepts, snapshotsWithTimeWait, aggregateOnly, measureUnitNs, ownersUnneeded, ...run }: LiveNeeds,
+  { command, emitAccepts, snapshotsWithTimeWait, aggregateOnly, measureUnitNs, ownersUnneeded, boundsNs, ...run }: LiveNeeds,
 ): LiveSource {
   // Without them by default: there can be hundreds of thousands of TIME_WAIT sockets.
   const options = {
@@ -67,6 +69,7 @@ export function openLiveSource(
     aggregateOnly: Boolean(aggregateOnly && !flags.record),
     measureUnitNs,
     ownersUnneeded: Boolean(ownersUnneeded && !flags.record && !flags.pid?.length),
+    boundsNs,
   };
   const record = flags.record
     ? { path: flags.record, layout: flags.recordFormat ?? 'jsonl', options: { command, ...recordedFlags(flags) } }

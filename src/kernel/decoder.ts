@@ -351,12 +351,16 @@ export function joinSockIds(files: SnapshotFile[], sockets: SnapshotSocket[]): v
 export const MEASURE_KINDS = ['connect', 'accept', 'lifetime', 'closeWait', 'finWait2'] as const;
 export type MeasureKind = (typeof MEASURE_KINDS)[number];
 
-/** TCPTRACE_HIST_BUCKETS, and struct tcptrace_aggregates (checked against the addon's by a test). */
+/** TCPTRACE_HIST_BUCKETS, TCPTRACE_MAX_BOUNDS, and struct tcptrace_aggregates (checked against the addon's by a test). */
 export const HIST_BUCKETS = 64;
+export const MAX_BOUNDS = 24;
 const HIST_SIZE = (HIST_BUCKETS + 1) * 8;
+const TRANSITIONS_SIZE = STATE_COUNT_SLOTS * STATE_COUNT_SLOTS * 8;
+const BOUNDED_SIZE = (MAX_BOUNDS + 2) * 8;
 export const AGGREGATES_LAYOUT = {
-  size: MEASURE_KINDS.length * HIST_SIZE + STATE_COUNT_SLOTS * STATE_COUNT_SLOTS * 8,
+  size: MEASURE_KINDS.length * (HIST_SIZE + BOUNDED_SIZE) + TRANSITIONS_SIZE,
   hist: 0, histSize: HIST_SIZE, transitions: MEASURE_KINDS.length * HIST_SIZE,
+  bounded: MEASURE_KINDS.length * HIST_SIZE + TRANSITIONS_SIZE, boundedSize: BOUNDED_SIZE,
 } as const;
 
 /** Counts per log2 bucket of a duration in the run's unit, and the values' sum. */
@@ -365,11 +369,19 @@ export interface KernelHistogram {
   sum: number;
 }
 
+/** Counts against the fixed bounds given at load: counts[i] holds bounds[i - 1] < ns <= bounds[i], the last one everything above. */
+export interface BoundedHistogram {
+  counts: number[];
+  sumNs: number;
+}
+
 /** What the kernel counted since it was loaded, for the transitions that passed the filters. */
 export interface KernelAggregates {
   histograms: Record<MeasureKind, KernelHistogram>;
   /** [old][new] state numbers, inferred transitions too. */
   transitions: number[][];
+  /** Only meaningful for the measures given bounds (TracerOptions.boundsNs). */
+  bounded: Record<MeasureKind, BoundedHistogram>;
 }
 
 export function decodeAggregates(buf: Buffer): KernelAggregates {
@@ -380,20 +392,33 @@ export function decodeAggregates(buf: Buffer): KernelAggregates {
     const at = L.hist + i * L.histSize;
     return { buckets: words(at, HIST_BUCKETS), sum: u64(buf, at + HIST_BUCKETS * 8) };
   };
+  const bounded = (i: number): BoundedHistogram => {
+    const at = L.bounded + i * L.boundedSize;
+    return { counts: words(at, MAX_BOUNDS + 1), sumNs: u64(buf, at + (MAX_BOUNDS + 1) * 8) };
+  };
   const transitions = Array.from({ length: STATE_COUNT_SLOTS },
     (_, old) => words(L.transitions + old * STATE_COUNT_SLOTS * 8, STATE_COUNT_SLOTS));
-  const histograms = Object.fromEntries(MEASURE_KINDS.map((kind, i) => [kind, histogram(i)])) as Record<MeasureKind, KernelHistogram>;
-  return { histograms, transitions };
+  return { histograms: perMeasure(histogram), transitions, bounded: perMeasure(bounded) };
+}
+
+function perMeasure<T>(make: (index: number, kind: MeasureKind) => T): Record<MeasureKind, T> {
+  return Object.fromEntries(MEASURE_KINDS.map((kind, i) => [kind, make(i, kind)])) as Record<MeasureKind, T>;
 }
 
 /** What was counted between two readings (counters only grow). */
 export function aggregatesSince(now: KernelAggregates, before: KernelAggregates): KernelAggregates {
   const minus = (a: number[], b: number[]) => a.map((v, i) => v - b[i]);
-  const histograms = Object.fromEntries(MEASURE_KINDS.map((kind) => [kind, {
-    buckets: minus(now.histograms[kind].buckets, before.histograms[kind].buckets),
-    sum: now.histograms[kind].sum - before.histograms[kind].sum,
-  }])) as Record<MeasureKind, KernelHistogram>;
-  return { histograms, transitions: now.transitions.map((row, old) => minus(row, before.transitions[old])) };
+  return {
+    histograms: perMeasure((_, kind) => ({
+      buckets: minus(now.histograms[kind].buckets, before.histograms[kind].buckets),
+      sum: now.histograms[kind].sum - before.histograms[kind].sum,
+    })),
+    transitions: now.transitions.map((row, old) => minus(row, before.transitions[old])),
+    bounded: perMeasure((_, kind) => ({
+      counts: minus(now.bounded[kind].counts, before.bounded[kind].counts),
+      sumNs: now.bounded[kind].sumNs - before.bounded[kind].sumNs,
+    })),
+  };
 }
 
 /** Sockets per state number, from the count_states iterator. */

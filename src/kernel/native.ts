@@ -22,6 +22,8 @@ export interface TracerOptions {
   measureUnitNs?: number;
   /** No report or filter of this run needs owners: the kernel side learns none (and traces no send/recv). */
   ownersUnneeded?: boolean;
+  /** Per measure, in MEASURE_KINDS' order: fixed histogram bounds in ns, ascending (at most MAX_BOUNDS). */
+  boundsNs?: number[][];
   /** Leave TIME_WAIT and request sockets out of snapshot(): faster start on a host full of them. */
   snapshotFullSocketsOnly?: boolean;
   /** Load only the iterators: a snapshot, with nothing attached to the TCP path. */
@@ -68,7 +70,7 @@ export interface NativeLayout {
   eventFlags: Record<'inferred', number>;
   eventKinds: Record<'transition' | 'accept', number>;
   stateCountsSize: number;
-  aggregates: Offsets & { histSize: number; buckets: number; measures: number };
+  aggregates: Offsets & { histSize: number; buckets: number; measures: number; boundedSize: number; maxBounds: number };
   defaultRingBytes: number;
 }
 

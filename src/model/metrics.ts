@@ -5,9 +5,9 @@
  * loss reasons, never sockets, ports or peers; processes only for CLOSE_WAIT
  * holders, capped to the top N with the rest summed.
  */
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Metric, Registry } from 'prom-client';
 import { CloseWaitHolding } from './culprits';
-import { STATE_COUNT_SLOTS, TransitionEvent } from '../kernel/decoder';
+import { BoundedHistogram, KernelAggregates, MEASURE_KINDS, STATE_COUNT_SLOTS, TransitionEvent } from '../kernel/decoder';
 import { TracerCounters } from '../kernel/native';
 import { COUNTED_STATES, stateName, TCP } from '../kernel/states';
 import { MeasureKind } from './tracker';
@@ -177,6 +177,37 @@ export interface Refresh {
 
 const NS_PER_SECOND = 1e9;
 
+/** The histograms' bounds in ns, per measure in MEASURE_KINDS' order, for the kernel to count them itself. */
+export function durationBoundsNs(): number[][] {
+  return MEASURE_KINDS.map((kind) => (DURATION_HISTOGRAMS[kind]?.buckets ?? []).map((s) => Math.round(s * NS_PER_SECOND)));
+}
+
+/**
+ * A histogram the kernel counted against the spec's bounds (durationBoundsNs),
+ * written exactly as prom-client writes its own: cumulative buckets, +Inf,
+ * sum and count.
+ */
+function kernelCountedHistogram(spec: HistogramSpec, read: () => BoundedHistogram): Metric {
+  const bucket = `${spec.name}_bucket`;
+  const metric = {
+    name: spec.name, help: spec.help, type: 'histogram', aggregator: 'sum',
+    get: async () => {
+      const { counts, sumNs } = read();
+      let below = 0;
+      const values: { metricName: string; labels: Record<string, string | number>; value: number }[] =
+        spec.buckets.map((le, i) => ({ metricName: bucket, labels: { le }, value: (below += counts[i]) }));
+      const count = below + counts[spec.buckets.length];
+      values.push(
+        { metricName: bucket, labels: { le: '+Inf' }, value: count },
+        { metricName: `${spec.name}_sum`, labels: {}, value: sumNs / NS_PER_SECOND },
+        { metricName: `${spec.name}_count`, labels: {}, value: count },
+      );
+      return { ...metric, values };
+    },
+  };
+  return metric as unknown as Metric;
+}
+
 /** prom-client's default gauges named like counters (promtool check metrics rejects them). */
 const MISNAMED_DEFAULT_METRICS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'];
 
@@ -217,7 +248,8 @@ export class TcpMetrics {
   private readonly transitionCounts = new Float64Array(STATE_COUNT_SLOTS * STATE_COUNT_SLOTS);
   private readonly transitionsReported = new Float64Array(STATE_COUNT_SLOTS * STATE_COUNT_SLOTS);
 
-  constructor(version: string, lossCounts: () => LossCounts) {
+  /** kernel: the kernel's aggregates, when it counts transitions and durations itself (no events come then). */
+  constructor(version: string, lossCounts: () => LossCounts, kernel?: () => KernelAggregates) {
     const registry = this.registry;
     const registers = [registry];
     const gauge = (spec: { name: string; help: string; labelNames: readonly string[] }) =>
@@ -228,14 +260,18 @@ export class TcpMetrics {
     this.portsGauge = gauge(METRICS.ephemeralPorts);
     gauge(METRICS.buildInfo).set({ version, nodejs_version: process.version }, 1);
     for (const [kind, spec] of Object.entries(DURATION_HISTOGRAMS) as [MeasureKind, HistogramSpec][]) {
-      this.histograms.set(kind, new Histogram({ name: spec.name, help: spec.help, buckets: spec.buckets, registers }));
+      if (kernel) registry.registerMetric(kernelCountedHistogram(spec, () => kernel().bounded[kind]));
+      else this.histograms.set(kind, new Histogram({ name: spec.name, help: spec.help, buckets: spec.buckets, registers }));
     }
 
     const metrics = this;
     new Counter({
       name: METRICS.transitions.name, help: METRICS.transitions.help,
       labelNames: [...METRICS.transitions.labelNames], registers,
-      collect() { metrics.publishTransitions(this); },
+      collect() {
+        if (kernel) metrics.transitionCounts.set(kernel().transitions.flat());
+        metrics.publishTransitions(this);
+      },
     });
     mirroredCounter(METRICS.lostEvents, registry, () => {
       const { tracer } = lossCounts();

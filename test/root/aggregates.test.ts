@@ -2,15 +2,18 @@
  * The kernel's own counts, which `hist` (without --by) reports instead of
  * events, against the TypeScript model fed the same session's events: the
  * same transitions per (old, new), and the same five histograms, bucket for
- * bucket. One session, so both see every transition with the same times.
+ * bucket, and against serve's fixed bounds; and what culprits reads of a
+ * socket in CLOSE_WAIT. One session, so both see every transition with the
+ * same times.
  */
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { afterEach, test } from 'node:test';
-import { MEASURE_KINDS, STATE_COUNT_SLOTS } from '../../src/kernel/decoder';
+import { MAX_BOUNDS, MEASURE_KINDS, MeasureKind, STATE_COUNT_SLOTS } from '../../src/kernel/decoder';
 import { stateName, TCP } from '../../src/kernel/states';
 import { CloseWaitLog } from '../../src/model/culprits';
 import { LatencySet } from '../../src/model/latency';
+import { durationBoundsNs } from '../../src/model/metrics';
 import { ConnectionTracker } from '../../src/model/tracker';
 import { FIXTURES, LineProcess, Recorder, connectPair, exitAll, killStragglers, until } from './helpers';
 
@@ -28,7 +31,8 @@ test('the kernel\'s aggregates equal the model\'s for the same transitions: coun
   const ports = storms.map((s) => s.messages[0].port as number);
   // A connection whose server closes first and whose client holds CLOSE_WAIT a while.
   const pair = await connectPair('127.0.0.1', 'close', 'hold');
-  const recorder = new Recorder({ ports: [...ports, pair.port], emitAccepts: true });
+  const bounds = durationBoundsNs();
+  const recorder = new Recorder({ ports: [...ports, pair.port], emitAccepts: true, boundsNs: bounds });
   try {
     for (const s of storms) s.send('go');
     pair.server.send('close');
@@ -64,7 +68,13 @@ test('the kernel\'s aggregates equal the model\'s for the same transitions: coun
     assert.deepEqual(kept, fromEvents.get(sockId), 'entered CLOSE_WAIT and idle before the FIN, as the events say');
 
     const model = new LatencySet('us');
-    new ConnectionTracker({ onMeasure: (kind, ns, conn) => model.add(kind, ns, conn) }).apply(recorder.events);
+    const measured = new Map<MeasureKind, number[]>(MEASURE_KINDS.map((kind) => [kind, []]));
+    new ConnectionTracker({
+      onMeasure: (kind, ns, conn) => {
+        model.add(kind, ns, conn);
+        measured.get(kind)!.push(ns);
+      },
+    }).apply(recorder.events);
     const counted = new LatencySet('us');
     counted.addAggregates(kernel);
     for (const kind of MEASURE_KINDS) {
@@ -72,6 +82,18 @@ test('the kernel\'s aggregates equal the model\'s for the same transitions: coun
       assert.ok(fromModel && fromModel[1].count > 0, `the workload gives ${kind} samples`);
     }
     assert.deepEqual(counted.toJson(), model.toJson());
+
+    // serve's histograms: the same durations against their fixed bounds (ns <= bound).
+    MEASURE_KINDS.forEach((kind, i) => {
+      if (!bounds[i].length) return;
+      const counts = new Array<number>(MAX_BOUNDS + 1).fill(0);
+      for (const ns of measured.get(kind)!) {
+        const at = bounds[i].findIndex((b) => ns <= b);
+        counts[at === -1 ? bounds[i].length : at]++;
+      }
+      const sumNs = measured.get(kind)!.reduce((a, b) => a + b, 0);
+      assert.deepEqual(kernel.bounded[kind], { counts, sumNs }, `${kind} against serve's bounds`);
+    });
   } finally {
     await recorder.stop();
     await exitAll(pair.server, pair.client);

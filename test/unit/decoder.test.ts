@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  AGGREGATES_LAYOUT, aggregatesSince, decodeAggregates, HIST_BUCKETS, MEASURE_KINDS, COMM_LEN, DEFAULT_RING_BYTES, decodeEvents, EVENT_FLAGS, EVENT_KINDS, decodeSnapshotFiles, decodeSnapshotSockets, decodeStateCounts,
+  AGGREGATES_LAYOUT, aggregatesSince, decodeAggregates, HIST_BUCKETS, MAX_BOUNDS, MEASURE_KINDS, COMM_LEN, DEFAULT_RING_BYTES, decodeEvents, EVENT_FLAGS, EVENT_KINDS, decodeSnapshotFiles, decodeSnapshotSockets, decodeStateCounts,
   EVENT_LAYOUT, FILE_REC_LAYOUT, OWNER_SOURCES, SOCK_REC_LAYOUT, STATE_COUNT_SLOTS, TransitionEvent,
 } from '../../src/kernel/decoder';
 import { loadNative } from '../../src/kernel/native';
@@ -188,10 +188,14 @@ test('comm fields are COMM_LEN bytes and the state counts STATE_COUNT_SLOTS u32s
 test('AGGREGATES_LAYOUT, HIST_BUCKETS and MEASURE_KINDS match the addon', () => {
   const native = loadNative().layout.aggregates;
   assert.deepEqual(
-    { size: native.size, hist: native.hist, histSize: native.histSize, transitions: native.transitions },
+    {
+      size: native.size, hist: native.hist, histSize: native.histSize, transitions: native.transitions,
+      bounded: native.bounded, boundedSize: native.boundedSize,
+    },
     { ...AGGREGATES_LAYOUT },
   );
   assert.equal(native.buckets, HIST_BUCKETS);
+  assert.equal(native.maxBounds, MAX_BOUNDS);
   assert.equal(native.measures, MEASURE_KINDS.length);
 });
 
@@ -209,6 +213,10 @@ test('decodeAggregates reads each histogram and the transition matrix; aggregate
   assert.equal(a.histograms.finWait2.buckets[63], 2 ** 40);
   assert.equal(a.histograms.accept.buckets.reduce((x, y) => x + y, 0), 0);
   assert.equal(a.transitions[TCP.ESTABLISHED][TCP.CLOSE_WAIT], 7);
+  buf.writeBigUInt64LE(4n, L.bounded + 3 * L.boundedSize + 2 * 8); // closeWait: 4 under its third bound
+  buf.writeBigUInt64LE(9n, L.bounded + 3 * L.boundedSize + (MAX_BOUNDS + 1) * 8); // closeWait: sum
+  const b = decodeAggregates(buf).bounded.closeWait;
+  assert.deepEqual([b.counts.length, b.counts[2], b.sumNs], [MAX_BOUNDS + 1, 4, 9]);
   const since = aggregatesSince(a, { ...a, histograms: { ...a.histograms, connect: { buckets: a.histograms.connect.buckets.map((n) => n && n - 1), sum: 40 } } });
   assert.deepEqual([since.histograms.connect.buckets[4], since.histograms.connect.sum, since.transitions[TCP.ESTABLISHED][TCP.CLOSE_WAIT]], [1, 20, 0]);
   assert.throws(() => decodeAggregates(Buffer.alloc(8)), /aggregates: 8 bytes/);

@@ -3,9 +3,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { CloseWaitHolding } from '../../src/model/culprits';
-import { TransitionEvent } from '../../src/kernel/decoder';
+import { KernelAggregates, MAX_BOUNDS, MEASURE_KINDS, MeasureKind, TransitionEvent } from '../../src/kernel/decoder';
 import {
-  DURATION_HISTOGRAMS, GAUGE_STATES, HOLDER_LABELS, LossCounts, METRICS, OTHER_HOLDERS, summariseHolders, TcpMetrics,
+  DURATION_HISTOGRAMS, durationBoundsNs, GAUGE_STATES, HOLDER_LABELS, LossCounts, METRICS, OTHER_HOLDERS, summariseHolders, TcpMetrics,
 } from '../../src/model/metrics';
 import { TracerCounters } from '../../src/kernel/native';
 import { TCP } from '../../src/kernel/states';
@@ -162,4 +162,49 @@ test('promtool check metrics passes on every family, all populated', async () =>
   for (const family of text.matchAll(/^# TYPE (tcptrace_\w+) (\w+)$/gm)) {
     assert.equal(family[1].endsWith('_total'), family[2] === 'counter', `${family[1]} is a ${family[2]}`);
   }
+});
+
+/** Aggregates as the kernel would count these durations (ns) against durationBoundsNs(), and these transitions. */
+function kernelCounted(durations: Partial<Record<MeasureKind, number[]>>, transitions: [number, number][] = []): KernelAggregates {
+  const bounds = durationBoundsNs();
+  const perMeasure = <T>(make: (kind: MeasureKind, i: number) => T) =>
+    Object.fromEntries(MEASURE_KINDS.map((kind, i) => [kind, make(kind, i)])) as Record<MeasureKind, T>;
+  const matrix = Array.from({ length: 16 }, () => new Array<number>(16).fill(0));
+  for (const [o, n] of transitions) matrix[o][n]++;
+  return {
+    histograms: perMeasure(() => ({ buckets: new Array<number>(64).fill(0), sum: 0 })),
+    transitions: matrix,
+    bounded: perMeasure((kind, i) => {
+      const counts = new Array<number>(MAX_BOUNDS + 1).fill(0);
+      for (const ns of durations[kind] ?? []) {
+        const at = bounds[i].findIndex((b) => ns <= b);
+        counts[at === -1 ? bounds[i].length : at]++;
+      }
+      return { counts, sumNs: (durations[kind] ?? []).reduce((a, b) => a + b, 0) };
+    }),
+  };
+}
+
+test('kernel-counted histograms and transitions are written exactly as the ones fed by events', async () => {
+  const durations: Partial<Record<MeasureKind, number[]>> = {
+    connect: [40_000, 50_000, 50_001, 1_500_000_000, 40e9], accept: [9_000, 2e9], lifetime: [1e6, 2e11], closeWait: [0, 5e8],
+  };
+  const transitions: [number, number][] = [[TCP.SYN_SENT, TCP.ESTABLISHED], [TCP.SYN_SENT, TCP.ESTABLISHED], [TCP.ESTABLISHED, TCP.CLOSE_WAIT]];
+  const fromEvents = newMetrics();
+  for (const [kind, values] of Object.entries(durations) as [MeasureKind, number[]][]) for (const ns of values) fromEvents.observe(kind, ns);
+  fromEvents.addEvents(transitions.map(([o, n]) => transition(o, n)));
+  const fromKernel = new TcpMetrics('1.2.3', () => ({ tracer: NO_LOSS, connectionsDropped: 0 }), () => kernelCounted(durations, transitions));
+  for (const name of [...Object.values(DURATION_HISTOGRAMS).map((s) => s!.name), METRICS.transitions.name]) {
+    assert.deepEqual(await samples(fromKernel, name), await samples(fromEvents, name), name);
+  }
+});
+
+test('every histogram fits the kernel: at most MAX_BOUNDS bounds, in whole ns', () => {
+  const bounds = durationBoundsNs();
+  assert.equal(bounds.length, MEASURE_KINDS.length);
+  for (const list of bounds) {
+    assert.ok(list.length <= MAX_BOUNDS, `${list.length} bounds`);
+    assert.ok(list.every((b) => Number.isInteger(b) && b > 0));
+  }
+  assert.deepEqual(bounds[MEASURE_KINDS.indexOf('connect')].slice(0, 2), [50_000, 100_000]);
 });

@@ -8,7 +8,7 @@ import * as http from 'node:http';
 import { AddressInfo } from 'node:net';
 import { formatEndpoint, isLoopback } from '../../kernel/addr';
 import { TcptraceError } from '../../errors';
-import { TcpMetrics } from '../../model/metrics';
+import { durationBoundsNs, TcpMetrics } from '../../model/metrics';
 import { ConnectionTracker } from '../../model/tracker';
 import { gaugesNow } from '../../reports/metrics';
 import { FilterFlags, ListenAddress } from '../options';
@@ -55,10 +55,14 @@ async function serve(server: http.Server, flags: ServeFlags, version: string): P
   // Existing sockets get their kernel-side storage with the start snapshot, with
   // their ports and holders: a listener has lost its port by the time it closes,
   // so without it its LISTEN -> CLOSE would carry none (and miss --port).
+  // The kernel counts the transitions and the histograms (against their fixed
+  // buckets) itself, and sends no event; --cgroup picks events by owner: it needs them.
+  const kernelCounts = !flags.cgroup;
   const source = openLiveSource(flags, {
     command: 'serve', emitAccepts: true, endSnapshot: false, onStopping: () => { health.attached = false; },
+    aggregateOnly: kernelCounts, ownersUnneeded: kernelCounts, boundsNs: kernelCounts ? durationBoundsNs() : undefined,
   });
-  const tcp = new TcpMetrics(version, () => ({ tracer: source.counters(), connectionsDropped: tracker.dropped }));
+  const tcp = new TcpMetrics(version, () => ({ tracer: source.counters(), connectionsDropped: tracker.dropped }), source.aggregates);
   // Sockets open before the start are not loaded into the tracker: none of
   // their durations can be measured (their start was not seen), and a host may
   // hold 100,000 idle ones. Those that change state are followed from then on.
