@@ -25,7 +25,8 @@ export async function culpritsReport(
 ): Promise<CulpritsReport> {
   const log = new CloseWaitLog();
   const tracker = new ConnectionTracker();
-  tracker.loadSnapshot(source.start.sockets, source.start.tsNs);
+  // Only events need the start: the kernel side's facts make it unread (and undecoded).
+  if (!source.aggregates) tracker.loadSnapshot(source.start.sockets, source.start.tsNs);
   // Aggregate-only, no events come: the kernel side's facts on each socket say the same.
   const logFor = (snapshot: TimedSnapshot) => (source.aggregates ? CloseWaitLog.fromSnapshot(snapshot.sockets) : log);
   const report = (snapshot: TimedSnapshot): CulpritReport => buildCulpritReport({

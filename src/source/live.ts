@@ -2,7 +2,7 @@
 import { hostCgroups } from '../host/cgroups';
 import { cmdlineOf } from '../host/proc';
 import { Clock } from '../kernel/clock';
-import { KernelAggregates, SnapshotFile, TimedSnapshot } from '../kernel/decoder';
+import { KernelAggregates, Snapshot, SnapshotFile, TimedSnapshot } from '../kernel/decoder';
 import { TracerCounters, TracerOptions } from '../kernel/native';
 import { SessionOptions, TraceSession } from '../kernel/session';
 import { TraceLayout, TraceWriter } from '../trace/writer';
@@ -71,9 +71,19 @@ export class LiveSource implements EventSource {
     return this.writer;
   }
 
+  /** Taken now; decoded (and the holders' command lines read) only when a report reads it. */
   snapshotNow(): TimedSnapshot {
-    const { sockets, files } = narrowSnapshot(this.session.snapshot(), this.filters);
-    return { sockets, files: withCmdlines(files), tsNs: this.clock.nowNs() };
+    const decode = this.session.walk();
+    const tsNs = this.clock.nowNs();
+    let taken: Snapshot | undefined;
+    const read = (): Snapshot => {
+      if (!taken) {
+        const { sockets, files } = narrowSnapshot(decode(), this.filters);
+        taken = { sockets, files: withCmdlines(files) };
+      }
+      return taken;
+    };
+    return { tsNs, get sockets() { return read().sockets; }, get files() { return read().files; } };
   }
 
   finalSnapshot(): TimedSnapshot {
