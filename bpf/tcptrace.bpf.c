@@ -41,6 +41,7 @@ const volatile __u64 wakeup_bytes = 0;          /* wake the reader only past thi
 const volatile bool emit_accepts = false;       /* send KIND_ACCEPT records (accept-queue wait) */
 const volatile bool snapshot_full_only = false; /* snapshot_socks leaves out TIME_WAIT and request sockets */
 const volatile bool emit_events = true;         /* false: count in the per-CPU aggregates only, send nothing */
+const volatile bool count_aggregates = false;   /* keep the per-CPU aggregates (a report reads them) */
 const volatile __u64 measure_unit_ns = 1000;    /* the histograms' unit */
 const volatile __u32 nr_cpus = 1;               /* possible CPUs: socket ids are made per CPU */
 const volatile bool learn_owners = true;        /* false: no report or filter needs owners (nor send/recv) */
@@ -422,7 +423,8 @@ static __always_inline void emit(struct per_cpu_state *pc, const struct sock *sk
 
 	if (!wanted(family, r->old, r->new, sport, dport, pid, netns))
 		return;
-	aggregate(pc, r->old, r->new, r->flags & TCPTRACE_EVENT_INFERRED ? 0 : r->prev_state_ns, r->lifetime_ns);
+	if (count_aggregates)
+		aggregate(pc, r->old, r->new, r->flags & TCPTRACE_EVENT_INFERRED ? 0 : r->prev_state_ns, r->lifetime_ns);
 	if (!emit_events)
 		return;
 	tp = bpf_skc_to_tcp_sock((void *)sk);
@@ -476,7 +478,8 @@ static __always_inline void emit_accept(__u64 skaddr, const struct accept_wait *
 
 	if (!wanted(w->family, w->state, w->state, w->sport, w->dport, w->pid, w->netns))
 		return;
-	measure(this_cpu(), MEASURE_ACCEPT, now - w->established_ts);
+	if (count_aggregates)
+		measure(this_cpu(), MEASURE_ACCEPT, now - w->established_ts);
 	if (!emit_events || !emit_accepts)
 		return;
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);

@@ -92,6 +92,7 @@ TracerOptions ParseOptions(const Napi::Object &opts) {
 	o.netns = NumberList(opts, "netns");
 	o.emit_accepts = opts.Get("emitAccepts").ToBoolean();
 	o.emit_events = !opts.Get("aggregateOnly").ToBoolean();
+	o.count_aggregates = opts.Get("countAggregates").ToBoolean();
 	o.measure_unit_ns = NumberOr(opts, "measureUnitNs", o.measure_unit_ns);
 	o.learn_owners = !opts.Get("ownersUnneeded").ToBoolean();
 	o.bounds_ns = BoundLists(opts, "boundsNs");

@@ -100,6 +100,7 @@ bool Tracer::Open(const TracerOptions &opts, TracerError *err) {
 	ro->wakeup_bytes = opts.wakeup_bytes;
 	ro->emit_accepts = opts.emit_accepts;
 	ro->emit_events = opts.emit_events;
+	ro->count_aggregates = opts.count_aggregates || !opts.emit_events;
 	ro->measure_unit_ns = opts.measure_unit_ns ? opts.measure_unit_ns : 1;
 	ro->learn_owners = opts.learn_owners;
 	for (size_t m = 0; m < opts.bounds_ns.size() && m < TCPTRACE_NR_MEASURES; m++) {

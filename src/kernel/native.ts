@@ -18,6 +18,8 @@ export interface TracerOptions {
   emitAccepts?: boolean;
   /** Send no per-transition records: the kernel's aggregates() are the whole report. */
   aggregateOnly?: boolean;
+  /** Keep the kernel's aggregates while sending records too (aggregateOnly implies it; otherwise they stay 0). */
+  countAggregates?: boolean;
   /** The kernel histograms' unit in ns (1000: microseconds, the default). */
   measureUnitNs?: number;
   /** No report or filter of this run needs owners: the kernel side learns none (and traces no send/recv). */

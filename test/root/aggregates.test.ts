@@ -32,7 +32,7 @@ test('the kernel\'s aggregates equal the model\'s for the same transitions: coun
   // A connection whose server closes first and whose client holds CLOSE_WAIT a while.
   const pair = await connectPair('127.0.0.1', 'close', 'hold');
   const bounds = durationBoundsNs();
-  const recorder = new Recorder({ ports: [...ports, pair.port], emitAccepts: true, boundsNs: bounds });
+  const recorder = new Recorder({ ports: [...ports, pair.port], emitAccepts: true, countAggregates: true, boundsNs: bounds });
   try {
     for (const s of storms) s.send('go');
     pair.server.send('close');
