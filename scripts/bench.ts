@@ -424,6 +424,10 @@ async function main(): Promise<void> {
   const withPeer = peerInstalled();
   if (!withPeer) console.log(`note: ${PEER} is not installed (apt-get install ${PEER}, or scripts/setup.sh --test): no peer row`);
   else if (ensureTracefs().mounted) console.log('note: mounted tracefs at /sys/kernel/tracing (bpftrace reads the tracepoint there)');
+  const strays = loadedPrograms().filter((p) => p.name === 'on_set_state').map((p) => p.id);
+  if (strays.length) {
+    console.log(`note: a tcptrace is already attached (program ${strays.join(', ')}): every row, the untraced one too, pays for it`);
+  }
   buildLoadGenerators(generator);
   const holder = o.hold > 0 ? await holdConnections(o.hold) : undefined;
   const rows = tracers(o, withPeer);
