@@ -51,6 +51,14 @@ const volatile __u64 bounds_ns[TCPTRACE_NR_MEASURES][TCPTRACE_MAX_BOUNDS] = {};
 struct tcptrace_counters counters = {};
 __u32 state_counts[TCPTRACE_NR_STATES] = {};
 
+/* A process as an owner, an opener or a holder is known: copied whole. */
+struct process {
+	__u64 cgroup_id;    /* its cgroup v2 id */
+	__u32 pid;          /* tgid; 0 = not known */
+	__u32 pad;
+	char comm[TCPTRACE_COMM_LEN];
+};
+
 /* What we know about one socket, in its own storage. */
 struct sock_info {
 	__u64 id;           /* this life's id; 0 = storage just made, not started */
@@ -58,17 +66,14 @@ struct sock_info {
 	__u64 birth_ts;
 	__u64 last_io_ns;   /* last send/recv seen; 0 = none */
 	__u64 fin_idle_ns;  /* at ->CLOSE_WAIT: time since last_io_ns; 0 = none seen */
-	__u64 cgroup_id;    /* owner's cgroup, learned with pid and comm */
-	__u32 pid;
+	struct process owner;  /* valid unless owner_src is OWNER_NONE */
+	struct process opener; /* connect()ed or accept()ed it: fds move, this does not */
+	__u16 sport;        /* last local port seen: the kernel zeroes it before ->CLOSE */
 	__u8 owner_src;
 	__u8 birth_pending; /* child socket: its birth event waits for its addresses */
-	__u16 sport;        /* last local port seen: the kernel zeroes it before ->CLOSE */
-	char comm[TCPTRACE_COMM_LEN];
-	__u32 opener_pid;   /* connect()ed or accept()ed it: fds move, this does not; 0 = not seen */
 	__u8 state;         /* state after the last transition seen; 0 = not known */
 	__u8 in_accept_queue; /* child with an accept_queue entry: accept() may name its owner */
 	__u8 pad[2];
-	char opener_comm[TCPTRACE_COMM_LEN];
 };
 
 /* A child socket between the handshake's end and the transition after its
@@ -76,16 +81,14 @@ struct sock_info {
 struct accept_wait {
 	__u64 sock_id;
 	__u64 established_ts;
-	__u64 cgroup_id;    /* accept()'s caller, once accepted */
-	__u32 pid;
+	struct process acceptor; /* accept()'s caller, once accepted */
 	__u32 netns;
 	__u16 sport;
 	__u16 dport;
 	__u8 family;
 	__u8 state;
 	__u8 accepted;
-	__u8 pad;
-	char comm[TCPTRACE_COMM_LEN];
+	__u8 pad[5];
 };
 
 struct {
@@ -126,10 +129,9 @@ struct {
  * through an untrusted pointer, where its storage cannot be used. The socket
  * walk takes each entry it visits out again. */
 struct holder {
-	__u64 cgroup_id;
-	__u32 pid;
+	struct process process;
 	__u32 walk;         /* file-table walk that wrote it (holder_walk) */
-	char comm[TCPTRACE_COMM_LEN];
+	__u32 pad;
 };
 
 struct {
@@ -278,11 +280,16 @@ static __always_inline bool current_is_user_task(void)
 	return !(task->flags & PF_KTHREAD);
 }
 
+static __always_inline void current_process(struct process *p)
+{
+	p->cgroup_id = bpf_get_current_cgroup_id();
+	p->pid = bpf_get_current_pid_tgid() >> 32;
+	bpf_get_current_comm(p->comm, sizeof(p->comm));
+}
+
 static __always_inline void own_by_current(struct sock_info *si, __u8 src)
 {
-	si->pid = bpf_get_current_pid_tgid() >> 32;
-	bpf_get_current_comm(si->comm, sizeof(si->comm));
-	si->cgroup_id = bpf_get_current_cgroup_id();
+	current_process(&si->owner);
 	si->owner_src = src;
 }
 
@@ -297,9 +304,6 @@ static __always_inline struct sock_info *storage_of(const struct sock *sk)
 	return si;
 }
 
-/* A new life in this storage: a birth (state_ts = now), or a socket first seen
- * after tracing began (state_ts = 0). A child keeps the owner its listener's
- * storage gave it (BPF_F_CLONE), as the listening process. */
 /* A new socket id, unique in this trace and never 0: made per CPU, since one
  * counter for all would bounce between CPUs at every birth. Atomic although
  * per CPU: a transition in softirq may interrupt an iterator mid-add. */
@@ -313,6 +317,9 @@ static __always_inline __u64 new_sock_id(struct per_cpu_state *pc)
 	return made * nr_cpus + bpf_get_smp_processor_id();
 }
 
+/* A new life in this storage: a birth (state_ts = now), or a socket first seen
+ * after tracing began (state_ts = 0). A child keeps the owner its listener's
+ * storage gave it (BPF_F_CLONE), as the listening process. */
 static __always_inline void start_life(struct per_cpu_state *pc, struct sock_info *si,
 				       __u64 state_ts, bool child_born)
 {
@@ -323,7 +330,7 @@ static __always_inline void start_life(struct per_cpu_state *pc, struct sock_inf
 	si->birth_ts = state_ts;
 	si->last_io_ns = 0;
 	si->fin_idle_ns = 0;
-	si->opener_pid = 0;
+	si->opener.pid = 0;
 	si->birth_pending = 0;
 	si->in_accept_queue = 0;
 	si->sport = 0;
@@ -332,9 +339,7 @@ static __always_inline void start_life(struct per_cpu_state *pc, struct sock_inf
 		si->owner_src = OWNER_LISTENER;
 		return;
 	}
-	si->pid = 0;
-	si->cgroup_id = 0;
-	__builtin_memset(si->comm, 0, sizeof(si->comm));
+	__builtin_memset(&si->owner, 0, sizeof(si->owner));
 	si->owner_src = OWNER_NONE;
 }
 
@@ -415,7 +420,7 @@ static __always_inline void emit(struct per_cpu_state *pc, const struct sock *sk
 	__u8 family = skc->skc_family;
 	__u16 sport = skc->skc_num ?: (si ? si->sport : 0);
 	__u16 dport = bpf_ntohs(skc->skc_dport);
-	__u32 pid = r->owner_src == OWNER_NONE ? 0 : si->pid;
+	__u32 pid = r->owner_src == OWNER_NONE ? 0 : si->owner.pid;
 	/* Read only where a filter or the record needs it: this runs for every transition. */
 	__u32 netns = filter_nnetns || emit_events ? netns_of(skc) : 0;
 	struct tcptrace_event *e;
@@ -450,8 +455,8 @@ static __always_inline void emit(struct per_cpu_state *pc, const struct sock *sk
 		__builtin_memset(e->comm, 0, sizeof(e->comm));
 		e->cgroup_id = 0;
 	} else {
-		__builtin_memcpy(e->comm, si->comm, sizeof(e->comm));
-		e->cgroup_id = si->cgroup_id;
+		__builtin_memcpy(e->comm, si->owner.comm, sizeof(e->comm));
+		e->cgroup_id = si->owner.cgroup_id;
 	}
 	e->flags = r->flags;
 	e->kind = r->kind;
@@ -476,7 +481,7 @@ static __always_inline void emit_accept(__u64 skaddr, const struct accept_wait *
 	struct tcptrace_event *e;
 	__u64 now = bpf_ktime_get_ns();
 
-	if (!wanted(w->family, w->state, w->state, w->sport, w->dport, w->pid, w->netns))
+	if (!wanted(w->family, w->state, w->state, w->sport, w->dport, w->acceptor.pid, w->netns))
 		return;
 	if (count_aggregates)
 		measure(this_cpu(), MEASURE_ACCEPT, now - w->established_ts);
@@ -492,7 +497,7 @@ static __always_inline void emit_accept(__u64 skaddr, const struct accept_wait *
 	e->skaddr = skaddr;
 	e->sock_id = w->sock_id;
 	e->prev_state_ns = now - w->established_ts;
-	e->pid = w->pid;
+	e->pid = w->acceptor.pid;
 	e->netns = w->netns;
 	e->dport = w->dport;
 	e->family = w->family;
@@ -501,8 +506,8 @@ static __always_inline void emit_accept(__u64 skaddr, const struct accept_wait *
 	e->owner_src = OWNER_SYSCALL;
 	e->kind = KIND_ACCEPT;
 	e->sport = w->sport;
-	__builtin_memcpy(e->comm, w->comm, sizeof(e->comm));
-	e->cgroup_id = w->cgroup_id;
+	__builtin_memcpy(e->comm, w->acceptor.comm, sizeof(e->comm));
+	e->cgroup_id = w->acceptor.cgroup_id;
 	bpf_ringbuf_submit(e, wakeup_flags());
 }
 
@@ -525,13 +530,10 @@ static __always_inline void enter_accept_queue(const struct sock *sk, struct soc
  * send/recv has named another since. */
 static __always_inline void take_accept_owner(struct sock_info *si, const struct accept_wait *w)
 {
-	si->opener_pid = w->pid;
-	__builtin_memcpy(si->opener_comm, w->comm, sizeof(si->opener_comm));
+	si->opener = w->acceptor;
 	if (si->owner_src == OWNER_SYSCALL)
 		return;
-	si->pid = w->pid;
-	si->cgroup_id = w->cgroup_id;
-	__builtin_memcpy(si->comm, w->comm, sizeof(si->comm));
+	si->owner = w->acceptor;
 	si->owner_src = OWNER_SYSCALL;
 }
 
@@ -621,8 +623,7 @@ static __always_inline void handle_transition(struct per_cpu_state *pc, const st
 		own_by_current(si, OWNER_SYSCALL);
 		owner_src = OWNER_SYSCALL;
 		if (new == TCP_SYN_SENT) {
-			si->opener_pid = si->pid;
-			__builtin_memcpy(si->opener_comm, si->comm, sizeof(si->opener_comm));
+			si->opener = si->owner;
 		}
 	}
 
@@ -680,7 +681,7 @@ static __always_inline int learn_from_io(struct sock *sk)
 		return 0;
 	si->last_io_ns = bpf_ktime_get_ns();
 	pid = bpf_get_current_pid_tgid() >> 32;
-	if ((si->pid != pid || si->owner_src == OWNER_NONE) && current_is_user_task())
+	if ((si->owner.pid != pid || si->owner_src == OWNER_NONE) && current_is_user_task())
 		own_by_current(si, OWNER_SYSCALL);
 	return 0;
 }
@@ -731,9 +732,7 @@ static __always_inline int learn_from_accept(long fd)
 	w = bpf_map_lookup_elem(&accept_queue, &key);
 	if (!w || w->accepted)
 		return 0;
-	w->pid = bpf_get_current_pid_tgid() >> 32;
-	bpf_get_current_comm(w->comm, sizeof(w->comm));
-	w->cgroup_id = bpf_get_current_cgroup_id();
+	current_process(&w->acceptor);
 	w->accepted = 1;
 	emit_accept(key, w);
 	return 0;
@@ -773,9 +772,7 @@ static __always_inline void own_by_holder(__u64 skaddr, struct sock_info *si)
 	if (!h)
 		return;
 	if (h->walk == holder_walk && si->owner_src == OWNER_NONE) {
-		si->pid = h->pid;
-		si->cgroup_id = h->cgroup_id;
-		__builtin_memcpy(si->comm, h->comm, sizeof(si->comm));
+		si->owner = h->process;
 		si->owner_src = OWNER_SNAPSHOT;
 	}
 	bpf_map_delete_elem(&holders, &skaddr);
@@ -796,8 +793,8 @@ static __always_inline void describe_tracked(__u64 skaddr, struct sock_info *si,
 	rec->sock_id = si->id;
 	rec->state_since_ns = si->state_ts;
 	rec->fin_idle_ns = si->fin_idle_ns;
-	rec->opener_pid = si->opener_pid;
-	__builtin_memcpy(rec->opener_comm, si->opener_comm, sizeof(rec->opener_comm));
+	rec->opener_pid = si->opener.pid;
+	__builtin_memcpy(rec->opener_comm, si->opener.comm, sizeof(rec->opener_comm));
 }
 
 /* Start-up snapshot: every TCP socket of this network namespace, and
@@ -856,7 +853,8 @@ static __always_inline void remember_holder(const struct sock *sk, const struct 
 {
 	struct task_struct *walker = bpf_get_current_task_btf();
 	__u64 key = (__u64)sk;
-	struct holder *seen, h = { .cgroup_id = rec->cgroup_id, .pid = rec->pid, .walk = holder_walk };
+	struct holder *seen, h = { .process = { .cgroup_id = rec->cgroup_id, .pid = rec->pid },
+				   .walk = holder_walk };
 
 	/* Only what the socket walk will visit and take out again: the walker's
 	 * namespace, and no unconnected socket (the walk sees hashed ones only). */
@@ -866,7 +864,7 @@ static __always_inline void remember_holder(const struct sock *sk, const struct 
 	seen = bpf_map_lookup_elem(&holders, &key);
 	if (seen && seen->walk == holder_walk)
 		return;
-	__builtin_memcpy(h.comm, rec->comm, sizeof(h.comm));
+	__builtin_memcpy(h.process.comm, rec->comm, sizeof(h.process.comm));
 	bpf_map_update_elem(&holders, &key, &h, BPF_ANY);
 }
 

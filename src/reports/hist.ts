@@ -24,13 +24,18 @@ export interface HistReport extends ReportRun {
 }
 
 export async function histReport(source: EventSource, options: HistOptions, sink: HistSink = {}): Promise<HistReport> {
-  if (source.aggregates && !options.by) return kernelHistReport(source, source.aggregates, options, sink);
   const latencies = new LatencySet(options.unit ?? 'us', options.by);
+  // Without a key the kernel may have counted them itself: then no events come to follow.
+  const takeKernelCounts = source.aggregates && !options.by ? kernelCountsInto(latencies, source.aggregates) : undefined;
   const tracker = new ConnectionTracker({ onMeasure: (kind, ns, conn) => latencies.add(kind, ns, conn) });
-  tracker.loadSnapshot(source.start.sockets, source.start.tsNs);
-  let endNs = source.start.tsNs;
+  if (!takeKernelCounts) tracker.loadSnapshot(source.start.sockets, source.start.tsNs);
+  let endNs: number | undefined;
   const timer = options.intervalSeconds
-    ? setInterval(() => { sink.onInterval?.(latencies, source.clock.nowNs()); latencies.reset(); }, options.intervalSeconds * 1000)
+    ? setInterval(() => {
+      takeKernelCounts?.();
+      sink.onInterval?.(latencies, source.clock.nowNs());
+      latencies.reset();
+    }, options.intervalSeconds * 1000)
     : undefined;
   try {
     await source.run({
@@ -44,33 +49,17 @@ export async function histReport(source: EventSource, options: HistOptions, sink
   } finally {
     if (timer) clearInterval(timer);
   }
+  takeKernelCounts?.(); // the final counts, kept by the kernel side at its detach
+  endNs ??= takeKernelCounts ? source.clock.nowNs() : source.start.tsNs;
   return { latencies, endNs, connectionsDropped: tracker.dropped };
 }
 
-/** The same report from the kernel's own histograms: no events, so nothing to follow in JavaScript. */
-async function kernelHistReport(
-  source: EventSource, read: () => KernelAggregates, options: HistOptions, sink: HistSink,
-): Promise<HistReport> {
-  const latencies = new LatencySet(options.unit ?? 'us');
+/** Adds to `latencies`, at each call, what the kernel has counted since the last one. */
+function kernelCountsInto(latencies: LatencySet, read: () => KernelAggregates): () => void {
   let taken: KernelAggregates | undefined;
-  const takeNew = () => {
+  return () => {
     const now = read();
     latencies.addAggregates(taken ? aggregatesSince(now, taken) : now);
     taken = now;
   };
-  let endNs: number | undefined;
-  const timer = options.intervalSeconds
-    ? setInterval(() => {
-      takeNew();
-      sink.onInterval?.(latencies, source.clock.nowNs());
-      latencies.reset();
-    }, options.intervalSeconds * 1000)
-    : undefined;
-  try {
-    await source.run({ onEvents: () => {}, onLost: sink.onLost, atEnd: () => { endNs = source.finalSnapshot().tsNs; } });
-  } finally {
-    if (timer) clearInterval(timer);
-  }
-  takeNew(); // the final counts, kept by the kernel side at its detach
-  return { latencies, endNs: endNs ?? source.clock.nowNs(), connectionsDropped: 0 };
 }
