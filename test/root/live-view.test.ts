@@ -97,9 +97,10 @@ test('live view in a terminal: counts move, the leaking process appears, Ctrl-C 
 
     const framesBefore = term.frames().length;
     term.type('\x03');
-    const exitCode = await term.exited();
+    // Only tcptrace's own status is asserted: `script` reports bash's, and bash
+    // may still end by the SIGINT it saw while waiting (CI saw 130 after "exit=0").
+    await term.exited();
     assert.match(term.output, /exit=0\r\n$/, `tcptrace exits 0 on Ctrl-C:\n${term.output.slice(-2000)}`);
-    assert.equal(exitCode, 0);
     assert.match(term.output, /\^C/, 'the terminal echoed the Ctrl-C');
     assert.ok(term.frames().length > framesBefore, 'a last frame after Ctrl-C');
     assert.doesNotMatch(term.output, /\n\s+at /, 'no stack trace');
