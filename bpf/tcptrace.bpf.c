@@ -41,6 +41,7 @@ const volatile __u64 wakeup_bytes = 0;          /* wake the reader only past thi
 const volatile bool emit_accepts = false;       /* send KIND_ACCEPT records (accept-queue wait) */
 const volatile bool snapshot_full_only = false; /* snapshot_socks leaves out TIME_WAIT and request sockets */
 const volatile bool emit_events = true;         /* false: count in the per-CPU aggregates only, send nothing */
+const volatile bool emit_connections = false;   /* send one struct tcptrace_connection per connection, at its end, instead */
 const volatile bool count_aggregates = false;   /* keep the per-CPU aggregates (a report reads them) */
 const volatile __u64 measure_unit_ns = 1000;    /* the histograms' unit */
 const volatile __u32 nr_cpus = 1;               /* possible CPUs: socket ids are made per CPU */
@@ -73,7 +74,13 @@ struct sock_info {
 	__u8 birth_pending; /* child socket: its birth event waits for its addresses */
 	__u8 state;         /* state after the last transition seen; 0 = not known */
 	__u8 in_accept_queue; /* child with an accept_queue entry: accept() may name its owner */
-	__u8 pad[2];
+	/* The connection's story so far, kept only for emit_connections: */
+	__u8 role;          /* enum tcptrace_role */
+	__u8 closed_first;  /* enum tcptrace_closed_first */
+	__u8 acked;         /* TCPTRACE_ACKED_* */
+	__u8 pad[7];
+	__u64 start_ts;     /* birth, or first sight */
+	__u64 dwell_ns[TCPTRACE_DWELL_STATES];
 };
 
 /* A child socket between the handshake's end and the transition after its
@@ -317,17 +324,30 @@ static __always_inline __u64 new_sock_id(struct per_cpu_state *pc)
 	return made * nr_cpus + bpf_get_smp_processor_id();
 }
 
-/* A new life in this storage: a birth (state_ts = now), or a socket first seen
- * after tracing began (state_ts = 0). A child keeps the owner its listener's
+/* Who had closed, and whether our FIN was acked, for a connection first seen
+ * in `state` (the tracker's closingSoFar). */
+static __always_inline void closing_so_far(struct sock_info *si, int state)
+{
+	if (state == TCP_FIN_WAIT1 || state == TCP_CLOSING || state == TCP_FIN_WAIT2)
+		si->closed_first = CLOSED_FIRST_LOCAL;
+	else if (state == TCP_CLOSE_WAIT || state == TCP_LAST_ACK)
+		si->closed_first = CLOSED_FIRST_REMOTE;
+	if (state == TCP_FIN_WAIT2)
+		si->acked |= TCPTRACE_ACKED_FIN;
+}
+
+/* A new life in this storage: a birth, or a socket first seen after tracing
+ * began (state_ts = 0: when it entered its state is not known), `first_state`
+ * being the state it is seen in. A child keeps the owner its listener's
  * storage gave it (BPF_F_CLONE), as the listening process. */
-static __always_inline void start_life(struct per_cpu_state *pc, struct sock_info *si,
-				       __u64 state_ts, bool child_born)
+static __always_inline void start_life(struct per_cpu_state *pc, struct sock_info *si, __u64 now,
+				       bool born, bool child_born, int first_state)
 {
 	bool owner_from_listener = child_born && si->owner_src != OWNER_NONE;
 
 	si->id = new_sock_id(pc);
-	si->state_ts = state_ts;
-	si->birth_ts = state_ts;
+	si->state_ts = born ? now : 0;
+	si->birth_ts = si->state_ts;
 	si->last_io_ns = 0;
 	si->fin_idle_ns = 0;
 	si->opener.pid = 0;
@@ -335,6 +355,15 @@ static __always_inline void start_life(struct per_cpu_state *pc, struct sock_inf
 	si->in_accept_queue = 0;
 	si->sport = 0;
 	si->state = 0;
+	if (emit_connections) {
+		si->start_ts = now;
+		si->role = child_born ? ROLE_SERVER : born ? ROLE_CLIENT : ROLE_NOT_KNOWN;
+		si->closed_first = CLOSED_FIRST_NOT_KNOWN;
+		si->acked = 0;
+		__builtin_memset(si->dwell_ns, 0, sizeof(si->dwell_ns));
+		if (!born)
+			closing_so_far(si, first_state);
+	}
 	if (owner_from_listener) {
 		si->owner_src = OWNER_LISTENER;
 		return;
@@ -410,44 +439,25 @@ struct record {
 	__u8 kind;
 };
 
-/* Counts the transition in the aggregates and, unless only those are
- * wanted, sends its record: both only if it passes the filters. */
-static __always_inline void emit(struct per_cpu_state *pc, const struct sock *sk,
-				 const struct sock_info *si, const struct record *r)
+/* A transition's record, from the socket and what its storage knows. */
+static __always_inline void fill_event(struct tcptrace_event *e, const struct sock *sk,
+				       const struct sock_info *si, const struct record *r,
+				       __u16 sport, __u16 dport, __u32 pid, __u32 netns)
 {
 	/* sk is the tracepoint's own BTF pointer: plain loads, no probe reads. */
 	const struct sock_common *skc = &sk->__sk_common;
-	__u8 family = skc->skc_family;
-	__u16 sport = skc->skc_num ?: (si ? si->sport : 0);
-	__u16 dport = bpf_ntohs(skc->skc_dport);
-	__u32 pid = r->owner_src == OWNER_NONE ? 0 : si->owner.pid;
-	/* Read only where a filter or the record needs it: this runs for every transition. */
-	__u32 netns = filter_nnetns || emit_events ? netns_of(skc) : 0;
-	struct tcptrace_event *e;
-	struct tcp_sock *tp;
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock((void *)sk);
 
-	if (!wanted(family, r->old, r->new, sport, dport, pid, netns))
-		return;
-	if (count_aggregates)
-		aggregate(pc, r->old, r->new, r->flags & TCPTRACE_EVENT_INFERRED ? 0 : r->prev_state_ns, r->lifetime_ns);
-	if (!emit_events)
-		return;
-	tp = bpf_skc_to_tcp_sock((void *)sk);
-	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		__sync_fetch_and_add(&counters.ring_buffer_full, 1);
-		return;
-	}
 	e->ts_ns = r->ts;
 	e->skaddr = (__u64)sk;
 	e->sock_id = si ? si->id : 0;
 	e->prev_state_ns = r->prev_state_ns;
-	read_addrs(skc, family, e->saddr, e->daddr);
+	read_addrs(skc, skc->skc_family, e->saddr, e->daddr);
 	e->netns = netns;
 	e->pid = pid;
 	e->sport = sport;
 	e->dport = dport;
-	e->family = family;
+	e->family = skc->skc_family;
 	e->oldstate = r->old;
 	e->newstate = r->new;
 	e->owner_src = r->owner_src;
@@ -470,6 +480,62 @@ static __always_inline void emit(struct per_cpu_state *pc, const struct sock *sk
 	e->rx_bytes = tp ? tp->bytes_received : 0;
 	/* For ->CLOSE_WAIT: how long the connection sat idle before the peer's FIN. */
 	e->idle_ns = si && si->last_io_ns ? r->ts - si->last_io_ns : 0;
+}
+
+/* A connection's ->CLOSE with the story its storage kept (emit_connections). */
+static __always_inline void emit_connection(const struct sock *sk, const struct sock_info *si,
+					    const struct record *r, __u16 sport, __u16 dport,
+					    __u32 pid, __u32 netns)
+{
+	struct tcptrace_connection *c = bpf_ringbuf_reserve(&events, sizeof(*c), 0);
+
+	if (!c) {
+		__sync_fetch_and_add(&counters.ring_buffer_full, 1);
+		return;
+	}
+	fill_event(&c->last, sk, si, r, sport, dport, pid, netns);
+	c->last.kind = KIND_CONNECTION;
+	c->start_ns = si->start_ts;
+	__builtin_memcpy(c->dwell_ns, si->dwell_ns, sizeof(c->dwell_ns));
+	c->opener_pid = si->opener.pid;
+	__builtin_memcpy(c->opener_comm, si->opener.comm, sizeof(c->opener_comm));
+	c->role = si->role;
+	c->closed_first = si->closed_first;
+	c->acked = si->acked;
+	c->born = si->birth_ts != 0;
+	bpf_ringbuf_submit(c, wakeup_flags());
+}
+
+/* Counts the transition in the aggregates and sends what the run asks for:
+ * its record, or at a connection's end the connection's. Only if it passes
+ * the filters. */
+static __always_inline void emit(struct per_cpu_state *pc, const struct sock *sk,
+				 const struct sock_info *si, const struct record *r)
+{
+	const struct sock_common *skc = &sk->__sk_common;
+	__u16 sport = skc->skc_num ?: (si ? si->sport : 0);
+	__u16 dport = bpf_ntohs(skc->skc_dport);
+	__u32 pid = r->owner_src == OWNER_NONE ? 0 : si->owner.pid;
+	bool sends = emit_events || emit_connections;
+	/* Read only where a filter or the record needs it: this runs for every transition. */
+	__u32 netns = filter_nnetns || sends ? netns_of(skc) : 0;
+	struct tcptrace_event *e;
+
+	if (!wanted(skc->skc_family, r->old, r->new, sport, dport, pid, netns))
+		return;
+	if (count_aggregates)
+		aggregate(pc, r->old, r->new, r->flags & TCPTRACE_EVENT_INFERRED ? 0 : r->prev_state_ns, r->lifetime_ns);
+	/* A listener's end is no connection's; nor is a socket with no storage. */
+	if (emit_connections && r->new == TCP_CLOSE && r->old != TCP_LISTEN && si)
+		emit_connection(sk, si, r, sport, dport, pid, netns);
+	if (!emit_events)
+		return;
+	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		__sync_fetch_and_add(&counters.ring_buffer_full, 1);
+		return;
+	}
+	fill_event(e, sk, si, r, sport, dport, pid, netns);
 	bpf_ringbuf_submit(e, wakeup_flags());
 }
 
@@ -556,6 +622,26 @@ static __always_inline void leave_accept_queue(__u64 skaddr, struct sock_info *s
 	bpf_map_delete_elem(&accept_queue, &skaddr);
 }
 
+/* What a transition tells of its connection, for the record at its end
+ * (the tracker's leave() in src/model/tracker.ts). */
+static __always_inline void follow_connection(struct sock_info *si, int old, int new, __u64 prev_state_ns)
+{
+	if (!emit_connections)
+		return;
+	if (prev_state_ns && (__u32)old < TCPTRACE_DWELL_STATES && old != TCP_CLOSE && old != TCP_LISTEN)
+		si->dwell_ns[old] += prev_state_ns;
+	if (si->closed_first == CLOSED_FIRST_NOT_KNOWN) {
+		if (new == TCP_FIN_WAIT1)
+			si->closed_first = CLOSED_FIRST_LOCAL;
+		else if (new == TCP_CLOSE_WAIT)
+			si->closed_first = CLOSED_FIRST_REMOTE;
+	}
+	if (old == TCP_SYN_SENT && new == TCP_ESTABLISHED)
+		si->acked |= TCPTRACE_ACKED_SYN;
+	if (old == TCP_FIN_WAIT1 && new == TCP_FIN_WAIT2)
+		si->acked |= TCPTRACE_ACKED_FIN;
+}
+
 static __always_inline void handle_transition(struct per_cpu_state *pc, const struct sock *sk,
 					      int old, int new)
 {
@@ -576,7 +662,7 @@ static __always_inline void handle_transition(struct per_cpu_state *pc, const st
 		return;
 	}
 	if (born || !si->id)
-		start_life(pc, si, born ? now : 0, child_born);
+		start_life(pc, si, now, born, child_born, old);
 
 	if (child_born) {
 		/* Its ports and addresses are still the listener's: emit the birth
@@ -606,11 +692,15 @@ static __always_inline void handle_transition(struct per_cpu_state *pc, const st
 					 .owner_src = owner_src, .flags = TCPTRACE_EVENT_INFERRED };
 
 		__sync_fetch_and_add(&counters.inferred, 1);
+		follow_connection(si, si->state, old, 0);
 		emit(pc, sk, si, &missed);
 		si->state_ts = 0;
 	}
 	if (!born && si->state_ts)
 		prev_state_ns = now - si->state_ts;
+	/* Not the last: the connection's record carries that one whole. */
+	if (new != TCP_CLOSE)
+		follow_connection(si, old, new, prev_state_ns);
 	si->state_ts = now;
 	si->state = new;
 	if (old == TCP_SYN_RECV && new == TCP_ESTABLISHED)
@@ -836,7 +926,7 @@ int snapshot_socks(struct bpf_iter__tcp *ctx)
 		si = bpf_sk_storage_get(&socks, tp, NULL, BPF_SK_STORAGE_GET_F_CREATE);
 		/* A life started by a transition since attach is newer: keep it. */
 		if (si && !si->id) {
-			start_life(this_cpu(), si, 0, false);
+			start_life(this_cpu(), si, bpf_ktime_get_ns(), false, false, rec.state);
 			si->sport = rec.sport;
 			si->state = rec.state;
 		}

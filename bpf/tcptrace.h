@@ -30,6 +30,7 @@ enum tcptrace_owner_src {
 enum tcptrace_event_kind {
 	KIND_TRANSITION = 0, /* oldstate -> newstate */
 	KIND_ACCEPT = 1,     /* accept() returned this socket; prev_state_ns = time queued since ESTABLISHED */
+	KIND_CONNECTION = 2, /* struct tcptrace_connection: a connection's ->CLOSE with its whole story */
 };
 
 /* One TCP state transition (or accept). 136 bytes. */
@@ -59,6 +60,46 @@ struct tcptrace_event {
 	__u64 rx_bytes;      /* tcp_sock.bytes_received: counts the peer's FIN too */
 	__u64 idle_ns;       /* time since the owner's last send/recv on it; 0 = none seen */
 	__u64 cgroup_id;     /* owner's cgroup v2 id (its directory's inode); 0 = not known */
+};
+
+/* Connection states a socket can spend time in are below this (CLOSING = 11). */
+#define TCPTRACE_DWELL_STATES 12
+
+/* Who closed first (enum in struct tcptrace_connection). */
+enum tcptrace_closed_first {
+	CLOSED_FIRST_NOT_KNOWN = 0,
+	CLOSED_FIRST_LOCAL = 1,  /* this side sent the first FIN (-> FIN_WAIT1) */
+	CLOSED_FIRST_REMOTE = 2, /* the peer's FIN came first (-> CLOSE_WAIT) */
+};
+
+/* How the connection began. */
+enum tcptrace_role {
+	ROLE_NOT_KNOWN = 0,  /* first seen mid-life */
+	ROLE_CLIENT = 1,     /* connect()ed: born CLOSE -> SYN_SENT */
+	ROLE_SERVER = 2,     /* a listener's child: born LISTEN -> SYN_RECV */
+};
+
+/* What the kernel knew of a connection just before its last transition. */
+#define TCPTRACE_ACKED_SYN 0x1 /* our SYN was acked (SYN_SENT -> ESTABLISHED): counted in tx_bytes */
+#define TCPTRACE_ACKED_FIN 0x2 /* our FIN was acked (FIN_WAIT1 -> FIN_WAIT2): counted in tx_bytes */
+
+/*
+ * One finished connection, sent at its ->CLOSE instead of its transitions
+ * (tcplife's way) when only a per-connection report is wanted. 264 bytes.
+ * `last` is that ->CLOSE transition, whole; the rest is the connection as it
+ * stood before it, for user space to apply `last` to as it would to a
+ * followed connection.
+ */
+struct tcptrace_connection {
+	struct tcptrace_event last; /* kind = KIND_CONNECTION */
+	__u64 start_ns;      /* birth, or first sight (snapshot or mid-life) when born = 0 */
+	__u64 dwell_ns[TCPTRACE_DWELL_STATES]; /* completed time per state, where its start was seen */
+	__u32 opener_pid;    /* the process that connected or accept()ed it; 0 = not seen */
+	__u8 role;           /* enum tcptrace_role */
+	__u8 closed_first;   /* enum tcptrace_closed_first */
+	__u8 acked;          /* TCPTRACE_ACKED_* */
+	__u8 born;           /* 1: born while traced, start_ns is its birth */
+	char opener_comm[TCPTRACE_COMM_LEN];
 };
 
 /* One socket found by a snapshot (BPF iter/tcp). 112 bytes. */

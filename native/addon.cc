@@ -91,7 +91,8 @@ TracerOptions ParseOptions(const Napi::Object &opts) {
 	o.pids = NumberList(opts, "pids");
 	o.netns = NumberList(opts, "netns");
 	o.emit_accepts = opts.Get("emitAccepts").ToBoolean();
-	o.emit_events = !opts.Get("aggregateOnly").ToBoolean();
+	o.emit_connections = opts.Get("emitConnections").ToBoolean();
+	o.emit_events = !opts.Get("aggregateOnly").ToBoolean() && !o.emit_connections;
 	o.count_aggregates = opts.Get("countAggregates").ToBoolean();
 	o.measure_unit_ns = NumberOr(opts, "measureUnitNs", o.measure_unit_ns);
 	o.learn_owners = !opts.Get("ownersUnneeded").ToBoolean();
@@ -369,6 +370,19 @@ Napi::Object Layout(Napi::Env env) {
 	FIELD(file, tcptrace_file_rec, comm);
 	FIELD(file, tcptrace_file_rec, cgroup_id);
 
+	Napi::Object connection = Napi::Object::New(env);
+	connection.Set("size", static_cast<double>(sizeof(tcptrace_connection)));
+	FIELD(connection, tcptrace_connection, last);
+	FIELD(connection, tcptrace_connection, start_ns);
+	FIELD(connection, tcptrace_connection, dwell_ns);
+	FIELD(connection, tcptrace_connection, opener_pid);
+	FIELD(connection, tcptrace_connection, role);
+	FIELD(connection, tcptrace_connection, closed_first);
+	FIELD(connection, tcptrace_connection, acked);
+	FIELD(connection, tcptrace_connection, born);
+	FIELD(connection, tcptrace_connection, opener_comm);
+	connection.Set("dwellStates", static_cast<double>(TCPTRACE_DWELL_STATES));
+
 	Napi::Object owner = Napi::Object::New(env);
 	owner.Set("none", static_cast<double>(OWNER_NONE));
 	owner.Set("syscall", static_cast<double>(OWNER_SYSCALL));
@@ -380,6 +394,16 @@ Napi::Object Layout(Napi::Env env) {
 	layout.Set("event", event);
 	layout.Set("sockRec", sock);
 	layout.Set("fileRec", file);
+	layout.Set("connection", connection);
+	Napi::Object story = Napi::Object::New(env);
+	story.Set("kind", static_cast<double>(KIND_CONNECTION));
+	story.Set("client", static_cast<double>(ROLE_CLIENT));
+	story.Set("server", static_cast<double>(ROLE_SERVER));
+	story.Set("closedLocal", static_cast<double>(CLOSED_FIRST_LOCAL));
+	story.Set("closedRemote", static_cast<double>(CLOSED_FIRST_REMOTE));
+	story.Set("ackedSyn", static_cast<double>(TCPTRACE_ACKED_SYN));
+	story.Set("ackedFin", static_cast<double>(TCPTRACE_ACKED_FIN));
+	layout.Set("connectionCodes", story);
 	layout.Set("ownerSource", owner);
 	Napi::Object flags = Napi::Object::New(env);
 	flags.Set("inferred", static_cast<double>(TCPTRACE_EVENT_INFERRED));

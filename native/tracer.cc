@@ -72,6 +72,7 @@ int append_record(void *ctx, void *data, size_t size) {
 }  // namespace
 
 static_assert(sizeof(struct tcptrace_event) == 136, "event layout changed: update the decoder");
+static_assert(sizeof(struct tcptrace_connection) == 264, "connection layout changed: update the decoder");
 static_assert(sizeof(struct tcptrace_sock_rec) == 112, "socket record layout changed");
 static_assert(sizeof(struct tcptrace_file_rec) == 48, "file record layout changed");
 
@@ -100,7 +101,8 @@ bool Tracer::Open(const TracerOptions &opts, TracerError *err) {
 	ro->wakeup_bytes = opts.wakeup_bytes;
 	ro->emit_accepts = opts.emit_accepts;
 	ro->emit_events = opts.emit_events;
-	ro->count_aggregates = opts.count_aggregates || !opts.emit_events;
+	ro->emit_connections = opts.emit_connections;
+	ro->count_aggregates = opts.count_aggregates || (!opts.emit_events && !opts.emit_connections);
 	ro->measure_unit_ns = opts.measure_unit_ns ? opts.measure_unit_ns : 1;
 	ro->learn_owners = opts.learn_owners;
 	for (size_t m = 0; m < opts.bounds_ns.size() && m < TCPTRACE_NR_MEASURES; m++) {

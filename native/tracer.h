@@ -24,7 +24,8 @@ struct TracerOptions {
 	std::vector<uint32_t> netns;    // network namespace inodes; empty for all
 	bool emit_accepts = false;      // KIND_ACCEPT records, for the accept-queue wait
 	bool emit_events = true;        // false: count in the kernel's aggregates only, send no records
-	bool count_aggregates = false;  // keep the kernel's aggregates (always when emit_events is false)
+	bool emit_connections = false;  // one struct tcptrace_connection per connection at its end, no transitions
+	bool count_aggregates = false;  // keep the kernel's aggregates (always when nothing is sent)
 	uint64_t measure_unit_ns = 1000; // the kernel's histograms' unit
 	bool learn_owners = true;       // false: nothing needs owners, so send/recv are not traced
 	std::vector<std::vector<uint64_t>> bounds_ns; // per measure: fixed histogram bounds (serve's), ascending

@@ -45,6 +45,8 @@ export interface LiveNeeds extends Omit<LiveRun, 'durationSeconds' | 'verbose'> 
   snapshotsWithTimeWait?: boolean;
   /** The report needs only what the kernel side counts and keeps: no per-transition records, unless recording. */
   aggregateOnly?: boolean;
+  /** The report needs each connection once, at its end, as the kernel side kept it: no per-transition records, unless recording. */
+  connectionsOnly?: boolean;
   /** The kernel histograms' unit (ns). */
   measureUnitNs?: number;
   /** Nothing the report shows depends on owners (a --pid filter still makes them needed). */
@@ -59,7 +61,7 @@ type LiveFlags = FilterFlags & RecordFlags & { duration?: number; verbose?: bool
 
 export function openLiveSource(
   flags: LiveFlags,
-  { command, emitAccepts, snapshotsWithTimeWait, aggregateOnly, measureUnitNs, ownersUnneeded, boundsNs, ...run }: LiveNeeds,
+  { command, emitAccepts, snapshotsWithTimeWait, aggregateOnly, connectionsOnly, measureUnitNs, ownersUnneeded, boundsNs, ...run }: LiveNeeds,
 ): LiveSource {
   // Without them by default: there can be hundreds of thousands of TIME_WAIT sockets.
   const options = {
@@ -67,6 +69,7 @@ export function openLiveSource(
     emitAccepts: Boolean(emitAccepts || flags.record),
     snapshotFullSocketsOnly: !(flags.record || snapshotsWithTimeWait),
     aggregateOnly: Boolean(aggregateOnly && !flags.record),
+    emitConnections: Boolean(connectionsOnly && !flags.record),
     measureUnitNs,
     ownersUnneeded: Boolean(ownersUnneeded && !flags.record && !flags.pid?.length),
     boundsNs,

@@ -4,7 +4,7 @@
  * addon's compiler used, so the two cannot drift apart unnoticed.
  */
 import { formatAddress } from './addr';
-import { AF_INET, TCP } from './states';
+import { AF_INET, stateName, TCP } from './states';
 
 export const EVENT_LAYOUT = {
   size: 136, ts_ns: 0, skaddr: 8, sock_id: 16, prev_state_ns: 24, saddr: 32, daddr: 48,
@@ -20,6 +20,16 @@ export const EVENT_FLAGS = { inferred: 0x1 } as const;
 export const EVENT_KINDS = ['transition', 'accept'] as const;
 export type EventKind = (typeof EVENT_KINDS)[number];
 
+/** struct tcptrace_connection: a connection's last transition (an event, at `last`), then its story. */
+export const CONNECTION_LAYOUT = {
+  size: 264, last: 0, start_ns: 136, dwell_ns: 144, opener_pid: 240, role: 244, closed_first: 245,
+  acked: 246, born: 247, opener_comm: 248,
+} as const;
+/** TCPTRACE_DWELL_STATES: dwell_ns holds one slot per state number below it. */
+export const DWELL_STATES = 12;
+/** KIND_CONNECTION (its `last` decodes as the transition it is), enum tcptrace_role,
+ *  enum tcptrace_closed_first and TCPTRACE_ACKED_* as the kernel codes them. */
+export const CONNECTION_CODES = { kind: 2, client: 1, server: 2, closedLocal: 1, closedRemote: 2, ackedSyn: 1, ackedFin: 2 } as const;
 
 export const SOCK_REC_LAYOUT = {
   size: 112, skaddr: 0, sock_id: 8, saddr: 16, daddr: 32, netns: 48, uid: 52, inode: 56,
@@ -88,6 +98,27 @@ export interface TransitionEvent extends Endpoints {
   peerFinReceived: boolean;
   /** Time since the owner's last send/recv on this socket; null if none was seen. */
   idleNs: number | null;
+}
+
+/**
+ * A finished connection as the kernel side kept it (tcplife's way): its last
+ * transition, and what came before it. The tracker (model/tracker.ts) applies
+ * the last one as it would to a connection it followed itself.
+ */
+export interface KernelConnection {
+  /** Its ->CLOSE. */
+  last: TransitionEvent;
+  /** Birth if born while traced, else first sight (snapshot or mid-life). */
+  startNs: number;
+  born: boolean;
+  /** Completed time per state name, before the last transition, where the state's start was seen. */
+  dwellNs: Record<string, number>;
+  openedBy: { pid: number; comm: string | null } | null;
+  /** null: first seen mid-life or in the snapshot (the snapshot's listeners tell). */
+  role: 'client' | 'server' | null;
+  closedFirst: 'local' | 'remote' | null;
+  synAcked: boolean;
+  finAcked: boolean;
 }
 
 /** sockId is 0 for TIME_WAIT and request sockets, which are not tracked. */
@@ -278,6 +309,35 @@ export function decodeEvents(batch: Buffer): TransitionEvent[] {
   const events: TransitionEvent[] = new Array(batch.length / EVENT_LAYOUT.size);
   for (let i = 0, at = 0; at < batch.length; i++, at += EVENT_LAYOUT.size) events[i] = decodeEvent(batch, at);
   return events;
+}
+
+export function decodeConnection(buf: Buffer, at: number): KernelConnection {
+  const L = CONNECTION_LAYOUT, C = CONNECTION_CODES;
+  const dwellNs: Record<string, number> = {};
+  for (let state = 0; state < DWELL_STATES; state++) {
+    const ns = u64(buf, at + L.dwell_ns + 8 * state);
+    if (ns) dwellNs[stateName(state)] = ns;
+  }
+  const role = buf[at + L.role], closedFirst = buf[at + L.closed_first], acked = buf[at + L.acked];
+  const openerPid = buf.readUInt32LE(at + L.opener_pid);
+  return {
+    last: decodeEvent(buf, at + L.last), // kind: KIND_CONNECTION is no event kind: it decodes as 'transition'
+    startNs: u64(buf, at + L.start_ns),
+    born: buf[at + L.born] === 1,
+    dwellNs,
+    openedBy: openerPid ? { pid: openerPid, comm: cString(buf, at + L.opener_comm, COMM_LEN) || null } : null,
+    role: role === C.client ? 'client' : role === C.server ? 'server' : null,
+    closedFirst: closedFirst === C.closedLocal ? 'local' : closedFirst === C.closedRemote ? 'remote' : null,
+    synAcked: (acked & C.ackedSyn) !== 0,
+    finAcked: (acked & C.ackedFin) !== 0,
+  };
+}
+
+export function decodeConnections(batch: Buffer): KernelConnection[] {
+  checkWhole(batch, CONNECTION_LAYOUT.size, 'connection batch');
+  const out: KernelConnection[] = new Array(batch.length / CONNECTION_LAYOUT.size);
+  for (let i = 0, at = 0; at < batch.length; i++, at += CONNECTION_LAYOUT.size) out[i] = decodeConnection(batch, at);
+  return out;
 }
 
 export function decodeSnapshotSockets(buf: Buffer): SnapshotSocket[] {

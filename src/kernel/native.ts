@@ -18,6 +18,8 @@ export interface TracerOptions {
   emitAccepts?: boolean;
   /** Send no per-transition records: the kernel's aggregates() are the whole report. */
   aggregateOnly?: boolean;
+  /** Send one record per connection at its end (decodeConnections), and no transitions. */
+  emitConnections?: boolean;
   /** Keep the kernel's aggregates while sending records too (aggregateOnly implies it; otherwise they stay 0). */
   countAggregates?: boolean;
   /** The kernel histograms' unit in ns (1000: microseconds, the default). */
@@ -68,6 +70,8 @@ export interface NativeLayout {
   event: Offsets;
   sockRec: Offsets;
   fileRec: Offsets;
+  connection: Offsets & { dwellStates: number };
+  connectionCodes: Record<'kind' | 'client' | 'server' | 'closedLocal' | 'closedRemote' | 'ackedSyn' | 'ackedFin', number>;
   ownerSource: Record<'none' | 'syscall' | 'cached' | 'listener' | 'snapshot', number>;
   eventFlags: Record<'inferred', number>;
   eventKinds: Record<'transition' | 'accept', number>;

@@ -4,8 +4,8 @@
  * watches the kernel goes through here; none touches the addon directly.
  */
 import {
-  decodeAggregates, DEFAULT_RING_BYTES, decodeEvents, KernelAggregates, decodeSnapshotFiles, decodeSnapshotSockets, decodeStateCounts, EVENT_LAYOUT, joinSockIds,
-  Snapshot, TransitionEvent,
+  CONNECTION_LAYOUT, decodeAggregates, decodeConnections, DEFAULT_RING_BYTES, decodeEvents, KernelAggregates, KernelConnection, decodeSnapshotFiles,
+  decodeSnapshotSockets, decodeStateCounts, EVENT_LAYOUT, joinSockIds, Snapshot, TransitionEvent,
 } from './decoder';
 import type { CgroupFilter } from './cgroup-filter';
 import { loadNative, NativeTracer, TracerCounters, TracerOptions } from './native';
@@ -13,10 +13,12 @@ import { assumedMissing, limitsOf } from './features';
 import { preflight } from './preflight';
 
 /** Records decoded and handed on at a time (see start()). */
-const SLICE_BYTES = 1024 * EVENT_LAYOUT.size;
+const SLICE_RECORDS = 1024;
 
 export interface SessionHandlers {
   onEvents(events: TransitionEvent[]): void;
+  /** A session opened with emitConnections sends these instead of events. */
+  onConnections?(connections: KernelConnection[]): void;
   /** Events the kernel could not hand over (ring buffer full), as they are counted. */
   onLost?(newlyLost: number, totalLost: number): void;
 }
@@ -32,6 +34,8 @@ export class TraceSession {
   private readonly tracer: NativeTracer;
   private readonly pollMs: number;
   private readonly cgroup?: CgroupFilter;
+  /** What the ring buffer carries: transitions, or (emitConnections) finished connections. */
+  private readonly connections: boolean;
   private lostSeen = 0;
   private stopped?: Promise<void>;
   private finishStop?: () => void;
@@ -40,9 +44,10 @@ export class TraceSession {
   /** What this kernel cannot do for tcptrace (always said). */
   readonly limits: string[] = [];
 
-  private constructor(tracer: NativeTracer, pollMs: number, cgroup?: CgroupFilter) {
+  private constructor(tracer: NativeTracer, pollMs: number, connections: boolean, cgroup?: CgroupFilter) {
     this.tracer = tracer;
     this.pollMs = pollMs;
+    this.connections = connections;
     this.cgroup = cgroup;
   }
 
@@ -60,7 +65,7 @@ export class TraceSession {
       ...kernel,
       ringBufferBytes,
     });
-    const session = new TraceSession(tracer, pollMs ?? 100, cgroup);
+    const session = new TraceSession(tracer, pollMs ?? 100, Boolean(kernel.emitConnections), cgroup);
     if (tracefsMounted) session.notes.push('mounted tracefs at /sys/kernel/tracing');
     session.limits.push(...limitsOf(tracer.skippedPrograms(), assumeMissing));
     return session;
@@ -124,8 +129,11 @@ export class TraceSession {
         // A batch can hold 60,000 records. Decoded all at once, their objects
         // outlive the young generation and every batch ends in a full
         // collection (half the CPU of live --json); in slices they die young.
-        for (let at = 0; at < batch.length; at += SLICE_BYTES) {
-          this.deliver(batch.subarray(at, at + SLICE_BYTES), handlers);
+        const sliceBytes = SLICE_RECORDS * (this.connections ? CONNECTION_LAYOUT.size : EVENT_LAYOUT.size);
+        for (let at = 0; at < batch.length; at += sliceBytes) {
+          const slice = batch.subarray(at, at + sliceBytes);
+          if (this.connections) this.deliverConnections(slice, handlers);
+          else this.deliver(slice, handlers);
         }
         this.reportLost(handlers);
       },
@@ -148,6 +156,12 @@ export class TraceSession {
     const events = this.cgroup ? decoded.filter((e) => this.cgroup!.keepsEvent(e)) : decoded;
     // Handlers may take a batch's last event: never hand them an empty one.
     if (events.length) handlers.onEvents(events);
+  }
+
+  private deliverConnections(records: Buffer, handlers: SessionHandlers): void {
+    const decoded = decodeConnections(records);
+    const connections = this.cgroup ? decoded.filter((c) => this.cgroup!.keepsEvent(c.last)) : decoded;
+    if (connections.length) handlers.onConnections?.(connections);
   }
 
   private reportLost(handlers: SessionHandlers): void {

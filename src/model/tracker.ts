@@ -3,7 +3,7 @@
  * start-up snapshot) to CLOSE, with the time spent in every state, who closed
  * first, how it ended, and the measurements the histograms are made of.
  */
-import { Endpoints, MeasureKind, OwnerSource, SnapshotSocket, takeEndpoints, TransitionEvent } from '../kernel/decoder';
+import { Endpoints, KernelConnection, MeasureKind, OwnerSource, SnapshotSocket, takeEndpoints, TransitionEvent } from '../kernel/decoder';
 import { stateName, TCP } from '../kernel/states';
 
 const ECONNRESET = 104, ECONNREFUSED = 111, ETIMEDOUT = 110, EPIPE = 32;
@@ -96,16 +96,11 @@ export class ConnectionTracker {
   /** Sockets present when tracing started (their ages are lower bounds). */
   loadSnapshot(sockets: SnapshotSocket[], nowNs: number): void {
     this.handlers.onSnapshot?.(sockets, nowNs);
-    const listening = new Set(sockets.filter((s) => s.state === TCP.LISTEN).map((s) => `${s.netns}:${s.sport}`));
+    const roles = snapshotRoles(sockets);
     for (const s of sockets) {
-      // TIME_WAIT and request sockets are not followed; an unconnected socket is no connection yet.
-      if (s.sockId === 0 || s.state === TCP.CLOSE) continue;
-      if (s.state === TCP.LISTEN) {
-        this.listeners.add(s.sockId);
-        continue;
-      }
-      // Its birth was not seen: on a listening port it was accepted, else it connected.
-      const role = listening.has(`${s.netns}:${s.sport}`) ? 'server' : 'client';
+      if (s.state === TCP.LISTEN && s.sockId) this.listeners.add(s.sockId);
+      const role = roles.get(s.sockId);
+      if (!role) continue;
       this.add({
         sockId: s.sockId, family: s.family, saddr: s.saddr, sport: s.sport, daddr: s.daddr, dport: s.dport,
         netns: s.netns, pid: null, comm: null, cgroupId: null, ownerSource: null, openedBy: null, role, preexisting: true,
@@ -143,7 +138,7 @@ export class ConnectionTracker {
     const conn = known && !(known.preexisting && isBirth(e)) ? known : this.born(e);
     this.takeOwner(conn, e);
     takeEndpoints(conn, e);
-    this.leave(conn, e);
+    leave(conn, e);
     this.measureTransition(conn, e);
     this.handlers.onTransition?.(e, conn);
     conn.state = e.newstate;
@@ -189,19 +184,6 @@ export class ConnectionTracker {
     if (changed) this.handlers.onOwnerChanged?.(conn, e);
   }
 
-  private leave(conn: Connection, e: TransitionEvent): void {
-    const left = stateName(e.oldstate);
-    if (e.prevStateNs !== null && !(e.oldstate === TCP.CLOSE || e.oldstate === TCP.LISTEN)) {
-      conn.dwellNs[left] = (conn.dwellNs[left] ?? 0) + e.prevStateNs;
-    }
-    if (conn.closedFirst === null) {
-      if (e.newstate === TCP.FIN_WAIT1) conn.closedFirst = 'local';
-      if (e.newstate === TCP.CLOSE_WAIT) conn.closedFirst = 'remote';
-    }
-    if (e.oldstate === TCP.SYN_SENT && e.newstate === TCP.ESTABLISHED) conn.synAcked = true;
-    if (finAckedBy(e)) conn.finAcked = true;
-  }
-
   private measureTransition(conn: Connection, e: TransitionEvent): void {
     const measure = this.handlers.onMeasure;
     if (!measure || e.prevStateNs === null || e.inferred) return;
@@ -214,19 +196,71 @@ export class ConnectionTracker {
     this.open.delete(conn.sockId);
     if (!conn.preexisting) this.handlers.onMeasure?.('lifetime', e.tsNs - conn.startNs, conn);
     // Built only for a reader: under a storm this copy was a fifth of hist's time.
-    if (!this.handlers.onFinished) return;
-    this.handlers.onFinished({
-      ...conn,
-      endNs: e.tsNs,
-      lifetimeNs: e.tsNs - conn.startNs,
-      lifetimeIsLowerBound: conn.preexisting,
-      ending: endingOf(e),
-      afterlife: afterlifeOf(e),
-      txBytes: Math.max(0, e.txBytes - Number(conn.synAcked) - Number(conn.finAcked)),
-      rxBytes: Math.max(0, e.rxBytes - Number(e.peerFinReceived)),
-      error: e.error,
-    });
+    if (this.handlers.onFinished) this.handlers.onFinished(finished(conn, e));
   }
+}
+
+/** What a transition tells of the connection it leaves a state of. */
+function leave(conn: Connection, e: TransitionEvent): void {
+  const left = stateName(e.oldstate);
+  if (e.prevStateNs !== null && !(e.oldstate === TCP.CLOSE || e.oldstate === TCP.LISTEN)) {
+    conn.dwellNs[left] = (conn.dwellNs[left] ?? 0) + e.prevStateNs;
+  }
+  if (conn.closedFirst === null) {
+    if (e.newstate === TCP.FIN_WAIT1) conn.closedFirst = 'local';
+    if (e.newstate === TCP.CLOSE_WAIT) conn.closedFirst = 'remote';
+  }
+  if (e.oldstate === TCP.SYN_SENT && e.newstate === TCP.ESTABLISHED) conn.synAcked = true;
+  if (finAckedBy(e)) conn.finAcked = true;
+}
+
+/** A connection as it ends with `last`, its ->CLOSE (already applied by leave). */
+function finished(conn: Connection, last: TransitionEvent): FinishedConnection {
+  return {
+    ...conn,
+    endNs: last.tsNs,
+    lifetimeNs: last.tsNs - conn.startNs,
+    lifetimeIsLowerBound: conn.preexisting,
+    ending: endingOf(last),
+    afterlife: afterlifeOf(last),
+    txBytes: Math.max(0, last.txBytes - Number(conn.synAcked) - Number(conn.finAcked)),
+    rxBytes: Math.max(0, last.rxBytes - Number(last.peerFinReceived)),
+    error: last.error,
+  };
+}
+
+/**
+ * What a connection the start snapshot lists was, by its sockId: its birth was
+ * not seen, so on a listening port it was accepted, else it connected. TIME_WAIT
+ * and request sockets are not followed; listeners and unconnected sockets are
+ * no connections.
+ */
+export function snapshotRoles(sockets: SnapshotSocket[]): Map<number, 'client' | 'server'> {
+  const listening = new Set(sockets.filter((s) => s.state === TCP.LISTEN).map((s) => `${s.netns}:${s.sport}`));
+  const roles = new Map<number, 'client' | 'server'>();
+  for (const s of sockets) {
+    if (s.sockId === 0 || s.state === TCP.CLOSE || s.state === TCP.LISTEN) continue;
+    roles.set(s.sockId, listening.has(`${s.netns}:${s.sport}`) ? 'server' : 'client');
+  }
+  return roles;
+}
+
+/**
+ * A connection the kernel side followed itself (life's records), finished
+ * here by the same rules as one the tracker followed: `snapshotRole` is its
+ * role by the start snapshot, for one that predates the trace.
+ */
+export function finishKernelConnection(k: KernelConnection, snapshotRole?: 'client' | 'server'): FinishedConnection {
+  const e = k.last;
+  const role = k.role ?? snapshotRole ?? null;
+  const conn: Connection = {
+    sockId: e.sockId, family: e.family, saddr: e.saddr, sport: e.sport, daddr: e.daddr, dport: e.dport, netns: e.netns,
+    pid: e.pid, comm: e.comm, cgroupId: e.cgroupId, ownerSource: e.ownerSource, openedBy: k.openedBy, role,
+    preexisting: !k.born, startNs: k.startNs, state: e.oldstate, stateSinceNs: null, dwellNs: k.dwellNs,
+    closedFirst: k.closedFirst, synAcked: k.synAcked || (!k.born && snapshotRole === 'client'), finAcked: k.finAcked,
+  };
+  leave(conn, e);
+  return finished(conn, e);
 }
 
 /** How a connection ended, from its last transition and the kernel's own error. */

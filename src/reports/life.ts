@@ -1,5 +1,5 @@
 /** `life`: every connection that ends, with its lifetime, bytes and ending, handed on batch by batch. */
-import { ConnectionTracker, FinishedConnection } from '../model/tracker';
+import { ConnectionTracker, FinishedConnection, finishKernelConnection, snapshotRoles } from '../model/tracker';
 import { EventSource } from '../source/source';
 import { OnLost, ReportRun } from './report-run';
 
@@ -10,6 +10,7 @@ export interface LifeSink {
 }
 
 export async function lifeReport(source: EventSource, sink: LifeSink): Promise<ReportRun> {
+  if (source.sendsConnections) return kernelLifeReport(source, sink);
   const finished: FinishedConnection[] = [];
   const tracker = new ConnectionTracker({ onFinished: (c) => finished.push(c) });
   tracker.loadSnapshot(source.start.sockets, source.start.tsNs);
@@ -21,4 +22,19 @@ export async function lifeReport(source: EventSource, sink: LifeSink): Promise<R
     onLost: sink.onLost,
   });
   return { connectionsDropped: tracker.dropped };
+}
+
+/** The kernel followed each connection and sent it whole at its end: no tracker, no cap. */
+async function kernelLifeReport(source: EventSource, sink: LifeSink): Promise<ReportRun> {
+  let roles: Map<number, 'client' | 'server'> | undefined;
+  await source.run({
+    onEvents: () => {},
+    onConnections: (connections) => {
+      // Only a connection that predates the trace needs the start snapshot: decode it then.
+      const roleOf = (sockId: number) => (roles ??= snapshotRoles(source.start.sockets)).get(sockId);
+      sink.onFinished(connections.map((k) => finishKernelConnection(k, k.born ? undefined : roleOf(k.last.sockId))));
+    },
+    onLost: sink.onLost,
+  });
+  return { connectionsDropped: 0 };
 }

@@ -33,6 +33,7 @@ export class LiveSource implements EventSource {
   private stopRun: (reason: string) => void = () => {};
   private readonly writer?: TraceWriter;
   readonly aggregates?: () => KernelAggregates;
+  readonly sendsConnections: boolean;
 
   private constructor(
     readonly session: TraceSession,
@@ -41,6 +42,7 @@ export class LiveSource implements EventSource {
     private readonly filters: TracerOptions,
   ) {
     if (filters.aggregateOnly) this.aggregates = () => session.aggregates();
+    this.sendsConnections = Boolean(filters.emitConnections);
     // Existing sockets get their kernel-side storage here, with their ports
     // and holders as owners, so their later transitions carry both.
     this.start = this.snapshotNow();
@@ -122,6 +124,7 @@ export class LiveSource implements EventSource {
           writer?.write(events);
           handlers.onEvents(events);
         },
+        onConnections: handlers.onConnections,
         onLost: (newlyLost, total) => {
           writer?.lost(newlyLost, total);
           handlers.onLost?.(newlyLost, total);

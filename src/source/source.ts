@@ -6,12 +6,14 @@
  */
 import { CgroupNames } from '../host/cgroups';
 import { Clock } from '../kernel/clock';
-import { KernelAggregates, Snapshot, TimedSnapshot, TransitionEvent } from '../kernel/decoder';
+import { KernelAggregates, KernelConnection, Snapshot, TimedSnapshot, TransitionEvent } from '../kernel/decoder';
 import { TracerCounters, TracerOptions } from '../kernel/native';
 import { AF_INET, AF_INET6 } from '../kernel/states';
 
 export interface SourceHandlers {
   onEvents(events: TransitionEvent[]): void;
+  /** From a source that sends finished connections instead of events (sendsConnections). */
+  onConnections?(connections: KernelConnection[]): void;
   onLost?(newlyLost: number, total: number): void;
   /** After the last event, when finalSnapshot() is available (taken live just before detaching). */
   atEnd?(): void;
@@ -31,6 +33,8 @@ export interface EventSource {
   counters(): TracerCounters;
   /** Set when the kernel counts the distributions itself and sends no events (a live source opened aggregate-only). */
   readonly aggregates?: () => KernelAggregates;
+  /** Set when the kernel follows each connection itself and sends one record at its end, and no events (a live source opened so). */
+  readonly sendsConnections?: boolean;
   stop(reason: string): void;
 }
 

@@ -4,7 +4,8 @@
  * same transitions per (old, new), and the same five histograms, bucket for
  * bucket, and against serve's fixed bounds; and what culprits reads of a
  * socket in CLOSE_WAIT. One session, so both see every transition with the
- * same times.
+ * same times. And life's per-connection records, which the kernel makes
+ * itself, against the tracker following a second session's events.
  */
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
@@ -14,7 +15,9 @@ import { stateName, TCP } from '../../src/kernel/states';
 import { CloseWaitLog } from '../../src/model/culprits';
 import { LatencySet } from '../../src/model/latency';
 import { durationBoundsNs } from '../../src/model/metrics';
-import { ConnectionTracker } from '../../src/model/tracker';
+import { ConnectionTracker, FinishedConnection, finishKernelConnection, snapshotRoles } from '../../src/model/tracker';
+import { KernelConnection } from '../../src/kernel/decoder';
+import { TraceSession } from '../../src/kernel/session';
 import { FIXTURES, LineProcess, Recorder, connectPair, exitAll, killStragglers, until } from './helpers';
 
 afterEach(killStragglers);
@@ -96,6 +99,80 @@ test('the kernel\'s aggregates equal the model\'s for the same transitions: coun
     });
   } finally {
     await recorder.stop();
+    await exitAll(pair.server, pair.client);
+    await Promise.all(storms.map((s) => s.exited()));
+  }
+});
+
+/** What life prints of a connection, but its id and times (each session takes its own). */
+function story(c: FinishedConnection): Record<string, unknown> {
+  const { sockId: _id, startNs: _s, endNs: _e, lifetimeNs: _l, stateSinceNs: _ss, state: _st, dwellNs, ...rest } = c;
+  return { ...rest, dwellStates: Object.keys(dwellNs).sort() };
+}
+
+/** Pairs each connection of one list with the other's by its four-tuple, in the order they ended. */
+function byTuple(list: FinishedConnection[]): Map<string, FinishedConnection[]> {
+  const out = new Map<string, FinishedConnection[]>();
+  for (const c of [...list].sort((a, b) => a.endNs - b.endNs)) {
+    const key = `${c.saddr}:${c.sport}>${c.daddr}:${c.dport}`;
+    out.set(key, [...(out.get(key) ?? []), c]);
+  }
+  return out;
+}
+
+test('life: the kernel\'s record of each connection equals the tracker following its transitions', async () => {
+  const storms = [startStorm('client'), startStorm('server')];
+  await until('storm servers', () => storms.every((s) => s.messages.length > 0));
+  // Open before tracing, with data both ways; the server closes first and the client lingers in CLOSE_WAIT.
+  const pair = await connectPair('127.0.0.1', 'close', 'hold');
+  const ports = [...storms.map((s) => s.messages[0].port as number), pair.port];
+  const recorder = new Recorder({ ports, emitAccepts: true });
+  const kernel: KernelConnection[] = [];
+  const session = TraceSession.open({ ports, emitConnections: true });
+  try {
+    const snapshot = recorder.session.snapshot();
+    const roles = snapshotRoles(session.snapshot().sockets);
+    session.start({ onEvents: () => assert.fail('no events from a connections session'), onConnections: (cs) => { kernel.push(...cs); } });
+    pair.client.send('send 3000');
+    await pair.client.next('sent');
+    pair.server.send('send 700');
+    await pair.server.next('sent');
+    for (const s of storms) s.send('go');
+    await until('storms done', () => storms.every((s) => s.messages.some((m) => 'done' in m)), 60_000);
+    pair.server.send('close');
+    await recorder.waitFor('the client in CLOSE_WAIT', (evs) => evs.some((e) => e.newstate === TCP.CLOSE_WAIT && e.sport === pair.clientPort));
+    await new Promise((r) => setTimeout(r, 50));
+    pair.client.send('close');
+    await pair.client.next('closed');
+    const sockets = 2 * 2 * STORM + 2;
+    await recorder.waitFor(`all ${sockets} sockets closed`, (evs) => evs.filter((e) => e.newstate === TCP.CLOSE).length >= sockets, 30_000);
+    await until('the kernel\'s records of them all', () => kernel.length >= sockets, 10_000);
+    await Promise.all([recorder.stop(), session.stop()]);
+    assert.equal(recorder.session.counters().lostEvents + session.counters().lostEvents, 0, 'nothing lost');
+
+    const followed: FinishedConnection[] = [];
+    const tracker = new ConnectionTracker({ onFinished: (c) => followed.push(c) });
+    tracker.loadSnapshot(snapshot.sockets, recorder.events[0].tsNs);
+    tracker.apply(recorder.events);
+    const kept = kernel.map((k) => finishKernelConnection(k, k.born ? undefined : roles.get(k.last.sockId)));
+    assert.equal(kept.length, followed.length, 'one record per connection');
+    const mine = byTuple(followed), theirs = byTuple(kept);
+    for (const [tuple, list] of mine) {
+      const other = theirs.get(tuple) ?? [];
+      assert.equal(other.length, list.length, `${tuple}: as many ends`);
+      list.forEach((c, i) => {
+        const k = other[i];
+        assert.deepEqual(story(k), story(c), tuple);
+        // Each session times every transition itself, microseconds apart.
+        assert.ok(Math.abs(k.endNs - c.endNs) < 1e6, `${tuple}: ended at the same time`);
+        if (!c.preexisting) assert.ok(Math.abs(k.lifetimeNs - c.lifetimeNs) < 1e6, `${tuple}: lifetime ${k.lifetimeNs} vs ${c.lifetimeNs}`);
+        for (const [state, ns] of Object.entries(c.dwellNs)) assert.ok(Math.abs(k.dwellNs[state] - ns) < 1e6, `${tuple}: ${state} ${k.dwellNs[state]} vs ${ns}`);
+      });
+    }
+    const preexisting = kept.filter((c) => c.preexisting);
+    assert.deepEqual(preexisting.map((c) => `${c.role}:${c.closedFirst}:${c.txBytes}:${c.rxBytes}`).sort(), ['client:remote:3000:700', 'server:local:700:3000']);
+  } finally {
+    await Promise.all([recorder.stop(), session.stop()]);
     await exitAll(pair.server, pair.client);
     await Promise.all(storms.map((s) => s.exited()));
   }

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  AGGREGATES_LAYOUT, aggregatesSince, decodeAggregates, HIST_BUCKETS, MAX_BOUNDS, MEASURE_KINDS, COMM_LEN, DEFAULT_RING_BYTES, decodeEvents, EVENT_FLAGS, EVENT_KINDS, decodeSnapshotFiles, decodeSnapshotSockets, decodeStateCounts,
+  AGGREGATES_LAYOUT, aggregatesSince, CONNECTION_CODES, CONNECTION_LAYOUT, decodeConnections, DWELL_STATES, decodeAggregates, HIST_BUCKETS, MAX_BOUNDS, MEASURE_KINDS, COMM_LEN, DEFAULT_RING_BYTES, decodeEvents, EVENT_FLAGS, EVENT_KINDS, decodeSnapshotFiles, decodeSnapshotSockets, decodeStateCounts,
   EVENT_LAYOUT, FILE_REC_LAYOUT, OWNER_SOURCES, SOCK_REC_LAYOUT, STATE_COUNT_SLOTS, TransitionEvent,
 } from '../../src/kernel/decoder';
 import { loadNative } from '../../src/kernel/native';
@@ -176,6 +176,15 @@ test('SOCK_REC_LAYOUT matches the addon', () => {
 
 test('FILE_REC_LAYOUT matches the addon', () => {
   assertSameLayout('fileRec', loadNative().layout.fileRec, FILE_REC_LAYOUT);
+});
+
+test('CONNECTION_LAYOUT, DWELL_STATES and CONNECTION_CODES match the addon', () => {
+  const { dwellStates, ...offsets } = loadNative().layout.connection;
+  assertSameLayout('connection', offsets, CONNECTION_LAYOUT);
+  assert.equal(dwellStates, DWELL_STATES);
+  assert.equal(CONNECTION_LAYOUT.opener_pid - CONNECTION_LAYOUT.dwell_ns, 8 * DWELL_STATES);
+  assert.equal(CONNECTION_LAYOUT.size - CONNECTION_LAYOUT.opener_comm, COMM_LEN);
+  assert.deepEqual(loadNative().layout.connectionCodes, { ...CONNECTION_CODES });
 });
 
 test('comm fields are COMM_LEN bytes and the state counts STATE_COUNT_SLOTS u32s', () => {
@@ -456,4 +465,37 @@ test('addresses print as hex without leading zeros, the low 32 bits always in fu
   const decoded = decodeSnapshotFiles(Buffer.concat(values.map(([v]) => fileRecord(v, 0n, 1, 3, 'x'))));
   assert.deepEqual(decoded.map((f) => f.skaddr), values.map(([, text]) => text));
   assert.deepEqual(values.map(([v]) => v.toString(16).padStart(8, '0')), values.map(([, text]) => text), 'as BigInt prints them');
+});
+
+test('a connection record: its last transition, then its story', () => {
+  const L = CONNECTION_LAYOUT, C = CONNECTION_CODES;
+  const record = (story: (buf: Buffer) => void) => {
+    const buf = Buffer.alloc(L.size);
+    eventRecord({ ...V4_EVENT, oldstate: TCP.FIN_WAIT2, newstate: TCP.CLOSE, kind: C.kind, peerFin: 1, tx: 101n, rx: 51n }).copy(buf, L.last);
+    story(buf);
+    return buf;
+  };
+  const full = record((buf) => {
+    putU64(buf, L.start_ns, 4_999_000_000_000n);
+    putU64(buf, L.dwell_ns + 8 * TCP.ESTABLISHED, 0x1_0000_0000n);
+    putU64(buf, L.dwell_ns + 8 * TCP.FIN_WAIT1, 7n);
+    buf.writeUInt32LE(77, L.opener_pid);
+    putComm(buf, L.opener_comm, 'curl');
+    buf[L.role] = C.client;
+    buf[L.closed_first] = C.closedLocal;
+    buf[L.acked] = C.ackedSyn | C.ackedFin;
+    buf[L.born] = 1;
+  });
+  const bare = record(() => {});
+  const [c, unknown] = decodeConnections(Buffer.concat([full, bare]));
+  assert.deepEqual([c.last.kind, c.last.oldstate, c.last.newstate, c.last.txBytes, c.last.peerFinReceived], ['transition', TCP.FIN_WAIT2, TCP.CLOSE, 101, true]);
+  assert.deepEqual(
+    { startNs: c.startNs, born: c.born, dwellNs: c.dwellNs, openedBy: c.openedBy, role: c.role, closedFirst: c.closedFirst, synAcked: c.synAcked, finAcked: c.finAcked },
+    { startNs: 4_999_000_000_000, born: true, dwellNs: { ESTABLISHED: 2 ** 32, FIN_WAIT1: 7 }, openedBy: { pid: 77, comm: 'curl' }, role: 'client', closedFirst: 'local', synAcked: true, finAcked: true },
+  );
+  assert.deepEqual(
+    { born: unknown.born, dwellNs: unknown.dwellNs, openedBy: unknown.openedBy, role: unknown.role, closedFirst: unknown.closedFirst, synAcked: unknown.synAcked, finAcked: unknown.finAcked },
+    { born: false, dwellNs: {}, openedBy: null, role: null, closedFirst: null, synAcked: false, finAcked: false },
+  );
+  assert.throws(() => decodeConnections(Buffer.alloc(L.size + 1)), /connection batch: 265 bytes/);
 });

@@ -11,5 +11,6 @@ export interface LifeFlags extends FilterFlags, RecordFlags {
 
 export async function runLife(flags: LifeFlags): Promise<void> {
   const ipv6Only = Boolean(flags.ipv6 && !flags.ipv4);
-  await runLiveReport(flags, { command: 'life' }, (source, out) => printLife(source, { json: flags.json, ipv6Only }, flags, out));
+  // The kernel sends each connection once, at its end (tcplife's way); --record keeps every transition.
+  await runLiveReport(flags, { command: 'life', connectionsOnly: true }, (source, out) => printLife(source, { json: flags.json, ipv6Only }, flags, out));
 }
