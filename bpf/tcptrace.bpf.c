@@ -43,6 +43,7 @@ const volatile bool snapshot_full_only = false; /* snapshot_socks leaves out TIM
 const volatile bool emit_events = true;         /* false: count in the per-CPU aggregates only, send nothing */
 const volatile bool emit_connections = false;   /* send one struct tcptrace_connection per connection, at its end, instead */
 const volatile bool count_aggregates = false;   /* keep the per-CPU aggregates (a report reads them) */
+const volatile bool count_tallies = false;      /* keep process_tallies and peer_tallies (the live view reads them) */
 const volatile __u64 measure_unit_ns = 1000;    /* the histograms' unit */
 const volatile __u32 nr_cpus = 1;               /* possible CPUs: socket ids are made per CPU */
 const volatile bool learn_owners = true;        /* false: no report or filter needs owners (nor send/recv) */
@@ -130,6 +131,23 @@ struct {
 	__type(key, __u64);
 	__type(value, struct accept_wait);
 } accept_queue SEC(".maps");
+
+/* Transitions per owner and per peer, for the live view without events:
+ * a hash update each is far cheaper than a record each. LRU: a host with
+ * more processes or peers than fit keeps the busiest. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, TCPTRACE_MAX_TALLIES);
+	__type(key, __u32);
+	__type(value, struct tcptrace_process_tally);
+} process_tallies SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, TCPTRACE_MAX_TALLIES);
+	__type(key, struct tcptrace_peer_key);
+	__type(value, struct tcptrace_peer_tally);
+} peer_tallies SEC(".maps");
 
 /* Who holds a socket of this network namespace, from the file-table walk,
  * for the socket walk that runs next: iter/task_file reaches a socket only
@@ -439,6 +457,46 @@ struct record {
 	__u8 kind;
 };
 
+/* One more transition for its owner and its peer, as the live view counts them. */
+static __always_inline void tally(const struct sock *sk, const struct sock_info *si, __u32 pid, __u16 dport)
+{
+	const struct sock_common *skc = &sk->__sk_common;
+
+	if (pid) {
+		struct tcptrace_process_tally *p = bpf_map_lookup_elem(&process_tallies, &pid);
+
+		if (p) {
+			__sync_fetch_and_add(&p->transitions, 1);
+		} else {
+			struct tcptrace_process_tally fresh = { .pid = pid, .transitions = 1,
+								.cgroup_id = si->owner.cgroup_id };
+
+			__builtin_memcpy(fresh.comm, si->owner.comm, sizeof(fresh.comm));
+			/* Another CPU may have made it meanwhile: then add to its. */
+			if (bpf_map_update_elem(&process_tallies, &pid, &fresh, BPF_NOEXIST) &&
+			    (p = bpf_map_lookup_elem(&process_tallies, &pid)))
+				__sync_fetch_and_add(&p->transitions, 1);
+		}
+	}
+	if (dport) {
+		struct tcptrace_peer_key key = { .family = skc->skc_family };
+		struct tcptrace_peer_tally *t;
+		__u8 saddr[16];
+
+		read_addrs(skc, key.family, saddr, key.addr);
+		t = bpf_map_lookup_elem(&peer_tallies, &key);
+		if (t) {
+			__sync_fetch_and_add(&t->transitions, 1);
+		} else {
+			struct tcptrace_peer_tally fresh = { .peer = key, .transitions = 1 };
+
+			if (bpf_map_update_elem(&peer_tallies, &key, &fresh, BPF_NOEXIST) &&
+			    (t = bpf_map_lookup_elem(&peer_tallies, &key)))
+				__sync_fetch_and_add(&t->transitions, 1);
+		}
+	}
+}
+
 /* A transition's record, from the socket and what its storage knows. */
 static __always_inline void fill_event(struct tcptrace_event *e, const struct sock *sk,
 				       const struct sock_info *si, const struct record *r,
@@ -525,6 +583,8 @@ static __always_inline void emit(struct per_cpu_state *pc, const struct sock *sk
 		return;
 	if (count_aggregates)
 		aggregate(pc, r->old, r->new, r->flags & TCPTRACE_EVENT_INFERRED ? 0 : r->prev_state_ns, r->lifetime_ns);
+	if (count_tallies)
+		tally(sk, si, pid, dport);
 	/* A listener's end is no connection's; nor is a socket with no storage. */
 	if (emit_connections && r->new == TCP_CLOSE && r->old != TCP_LISTEN && si)
 		emit_connection(sk, si, r, sport, dport, pid, netns);

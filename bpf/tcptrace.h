@@ -102,6 +102,31 @@ struct tcptrace_connection {
 	char opener_comm[TCPTRACE_COMM_LEN];
 };
 
+/* The live view's busiest processes and peers, counted in the kernel
+ * (count_tallies): transitions since loading, per owner and per remote
+ * address, of at most this many of each (least recently counted go first). */
+#define TCPTRACE_MAX_TALLIES 4096
+
+struct tcptrace_process_tally {
+	__u32 pid;           /* the owner's tgid (transitions with no known owner are not counted) */
+	__u32 pad;
+	__u64 transitions;
+	__u64 cgroup_id;     /* as first counted */
+	char comm[TCPTRACE_COMM_LEN];
+};
+
+struct tcptrace_peer_key {
+	__u8 addr[16];       /* the remote address, as daddr */
+	__u8 family;
+	__u8 pad[3];
+};
+
+struct tcptrace_peer_tally {
+	struct tcptrace_peer_key peer; /* transitions with no remote port yet are not counted */
+	__u32 pad;
+	__u64 transitions;
+};
+
 /* One socket found by a snapshot (BPF iter/tcp). 112 bytes. */
 struct tcptrace_sock_rec {
 	__u64 skaddr;

@@ -94,6 +94,7 @@ TracerOptions ParseOptions(const Napi::Object &opts) {
 	o.emit_connections = opts.Get("emitConnections").ToBoolean();
 	o.emit_events = !opts.Get("aggregateOnly").ToBoolean() && !o.emit_connections;
 	o.count_aggregates = opts.Get("countAggregates").ToBoolean();
+	o.count_tallies = opts.Get("countTallies").ToBoolean();
 	o.measure_unit_ns = NumberOr(opts, "measureUnitNs", o.measure_unit_ns);
 	o.learn_owners = !opts.Get("ownersUnneeded").ToBoolean();
 	o.bounds_ns = BoundLists(opts, "boundsNs");
@@ -232,6 +233,8 @@ public:
 			InstanceMethod("stop", &TracerWrap::Stop),
 			InstanceMethod("counters", &TracerWrap::GetCounters),
 			InstanceMethod("aggregates", &TracerWrap::GetAggregates),
+			InstanceMethod("processTallies", &TracerWrap::GetProcessTallies),
+			InstanceMethod("peerTallies", &TracerWrap::GetPeerTallies),
 			InstanceMethod("runIterator", &TracerWrap::RunIterator),
 			InstanceMethod("skippedPrograms", &TracerWrap::SkippedPrograms),
 		});
@@ -285,6 +288,16 @@ private:
 
 	Napi::Value GetAggregates(const Napi::CallbackInfo &info) {
 		std::vector<uint8_t> out = tracer_.Aggregates();
+		return Napi::Buffer<uint8_t>::Copy(info.Env(), out.data(), out.size());
+	}
+
+	Napi::Value GetProcessTallies(const Napi::CallbackInfo &info) {
+		std::vector<uint8_t> out = tracer_.ProcessTallies();
+		return Napi::Buffer<uint8_t>::Copy(info.Env(), out.data(), out.size());
+	}
+
+	Napi::Value GetPeerTallies(const Napi::CallbackInfo &info) {
+		std::vector<uint8_t> out = tracer_.PeerTallies();
 		return Napi::Buffer<uint8_t>::Copy(info.Env(), out.data(), out.size());
 	}
 
@@ -383,6 +396,19 @@ Napi::Object Layout(Napi::Env env) {
 	FIELD(connection, tcptrace_connection, opener_comm);
 	connection.Set("dwellStates", static_cast<double>(TCPTRACE_DWELL_STATES));
 
+	Napi::Object processTally = Napi::Object::New(env);
+	processTally.Set("size", static_cast<double>(sizeof(tcptrace_process_tally)));
+	FIELD(processTally, tcptrace_process_tally, pid);
+	FIELD(processTally, tcptrace_process_tally, transitions);
+	FIELD(processTally, tcptrace_process_tally, cgroup_id);
+	FIELD(processTally, tcptrace_process_tally, comm);
+
+	Napi::Object peerTally = Napi::Object::New(env);
+	peerTally.Set("size", static_cast<double>(sizeof(tcptrace_peer_tally)));
+	peerTally.Set("addr", static_cast<double>(offsetof(tcptrace_peer_tally, peer) + offsetof(tcptrace_peer_key, addr)));
+	peerTally.Set("family", static_cast<double>(offsetof(tcptrace_peer_tally, peer) + offsetof(tcptrace_peer_key, family)));
+	FIELD(peerTally, tcptrace_peer_tally, transitions);
+
 	Napi::Object owner = Napi::Object::New(env);
 	owner.Set("none", static_cast<double>(OWNER_NONE));
 	owner.Set("syscall", static_cast<double>(OWNER_SYSCALL));
@@ -395,6 +421,9 @@ Napi::Object Layout(Napi::Env env) {
 	layout.Set("sockRec", sock);
 	layout.Set("fileRec", file);
 	layout.Set("connection", connection);
+	layout.Set("processTally", processTally);
+	layout.Set("peerTally", peerTally);
+	layout.Set("maxTallies", static_cast<double>(TCPTRACE_MAX_TALLIES));
 	Napi::Object story = Napi::Object::New(env);
 	story.Set("kind", static_cast<double>(KIND_CONNECTION));
 	story.Set("client", static_cast<double>(ROLE_CLIENT));

@@ -73,6 +73,8 @@ int append_record(void *ctx, void *data, size_t size) {
 
 static_assert(sizeof(struct tcptrace_event) == 136, "event layout changed: update the decoder");
 static_assert(sizeof(struct tcptrace_connection) == 264, "connection layout changed: update the decoder");
+static_assert(sizeof(struct tcptrace_process_tally) == 40, "process tally layout changed");
+static_assert(sizeof(struct tcptrace_peer_tally) == 32, "peer tally layout changed");
 static_assert(sizeof(struct tcptrace_sock_rec) == 112, "socket record layout changed");
 static_assert(sizeof(struct tcptrace_file_rec) == 48, "file record layout changed");
 
@@ -102,6 +104,7 @@ bool Tracer::Open(const TracerOptions &opts, TracerError *err) {
 	ro->emit_accepts = opts.emit_accepts;
 	ro->emit_events = opts.emit_events;
 	ro->emit_connections = opts.emit_connections;
+	ro->count_tallies = opts.count_tallies;
 	ro->count_aggregates = opts.count_aggregates || (!opts.emit_events && !opts.emit_connections);
 	ro->measure_unit_ns = opts.measure_unit_ns ? opts.measure_unit_ns : 1;
 	ro->learn_owners = opts.learn_owners;
@@ -264,6 +267,42 @@ std::vector<uint8_t> Tracer::Aggregates() const {
 	}
 	auto *bytes = reinterpret_cast<const uint8_t *>(total.data());
 	return std::vector<uint8_t>(bytes, bytes + sizeof(struct tcptrace_aggregates));
+}
+
+namespace {
+
+// Every value of a hash map, read in batches: a walk by next key restarts
+// from the first when its key is evicted meanwhile, and would count twice.
+std::vector<uint8_t> hash_map_values(struct bpf_map *map) {
+	int fd = bpf_map__fd(map);
+	size_t key_size = bpf_map__key_size(map), value_size = bpf_map__value_size(map);
+	uint32_t max = bpf_map__max_entries(map), total = 0, token = 0;
+	std::vector<uint8_t> keys(key_size * max), values(value_size * max);
+	bool first = true;
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+
+	while (total < max) {
+		uint32_t count = max - total;
+		uint32_t in = token;
+		int err = bpf_map_lookup_batch(fd, first ? nullptr : &in, &token, keys.data() + total * key_size,
+					       values.data() + total * value_size, &count, &opts);
+		total += count;
+		if (err)
+			break; // ENOENT: every bucket read
+		first = false;
+	}
+	values.resize(total * value_size);
+	return values;
+}
+
+}  // namespace
+
+std::vector<uint8_t> Tracer::ProcessTallies() const {
+	return skel_ ? hash_map_values(skel_->maps.process_tallies) : std::vector<uint8_t>();
+}
+
+std::vector<uint8_t> Tracer::PeerTallies() const {
+	return skel_ ? hash_map_values(skel_->maps.peer_tallies) : std::vector<uint8_t>();
 }
 
 bool Tracer::RunIterator(const char *program, std::vector<uint8_t> *out, TracerError *err) {

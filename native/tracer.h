@@ -25,6 +25,7 @@ struct TracerOptions {
 	bool emit_accepts = false;      // KIND_ACCEPT records, for the accept-queue wait
 	bool emit_events = true;        // false: count in the kernel's aggregates only, send no records
 	bool emit_connections = false;  // one struct tcptrace_connection per connection at its end, no transitions
+	bool count_tallies = false;     // keep transitions per owner and per peer (the live view's)
 	bool count_aggregates = false;  // keep the kernel's aggregates (always when nothing is sent)
 	uint64_t measure_unit_ns = 1000; // the kernel's histograms' unit
 	bool learn_owners = true;       // false: nothing needs owners, so send/recv are not traced
@@ -64,6 +65,9 @@ public:
 	TracerCounters Counters() const;
 	// struct tcptrace_aggregates summed over every CPU, as raw bytes.
 	std::vector<uint8_t> Aggregates() const;
+	// Every struct tcptrace_process_tally, or tcptrace_peer_tally, now (none once closed).
+	std::vector<uint8_t> ProcessTallies() const;
+	std::vector<uint8_t> PeerTallies() const;
 	std::vector<std::string> SkippedPrograms() const { return skipped_; }
 	size_t RingBufferBytes() const { return ring_buffer_bytes_; }
 

@@ -47,6 +47,8 @@ export interface LiveNeeds extends Omit<LiveRun, 'durationSeconds' | 'verbose'> 
   aggregateOnly?: boolean;
   /** The report needs each connection once, at its end, as the kernel side kept it: no per-transition records, unless recording. */
   connectionsOnly?: boolean;
+  /** Transitions per owner and per peer, counted by the kernel (LiveSource.tallies). */
+  countTallies?: boolean;
   /** The kernel histograms' unit (ns). */
   measureUnitNs?: number;
   /** Nothing the report shows depends on owners (a --pid filter still makes them needed). */
@@ -61,7 +63,7 @@ type LiveFlags = FilterFlags & RecordFlags & { duration?: number; verbose?: bool
 
 export function openLiveSource(
   flags: LiveFlags,
-  { command, emitAccepts, snapshotsWithTimeWait, aggregateOnly, connectionsOnly, measureUnitNs, ownersUnneeded, boundsNs, ...run }: LiveNeeds,
+  { command, emitAccepts, snapshotsWithTimeWait, aggregateOnly, connectionsOnly, countTallies, measureUnitNs, ownersUnneeded, boundsNs, ...run }: LiveNeeds,
 ): LiveSource {
   // Without them by default: there can be hundreds of thousands of TIME_WAIT sockets.
   const options = {
@@ -70,6 +72,7 @@ export function openLiveSource(
     snapshotFullSocketsOnly: !(flags.record || snapshotsWithTimeWait),
     aggregateOnly: Boolean(aggregateOnly && !flags.record),
     emitConnections: Boolean(connectionsOnly && !flags.record),
+    countTallies,
     measureUnitNs,
     ownersUnneeded: Boolean(ownersUnneeded && !flags.record && !flags.pid?.length),
     boundsNs,

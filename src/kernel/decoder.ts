@@ -37,6 +37,10 @@ export const SOCK_REC_LAYOUT = {
   opener_pid: 76, state_since_ns: 80, fin_idle_ns: 88, opener_comm: 96,
 } as const;
 
+/** struct tcptrace_process_tally and tcptrace_peer_tally: the live view's counts per owner and per peer. */
+export const PROCESS_TALLY_LAYOUT = { size: 40, pid: 0, transitions: 8, cgroup_id: 16, comm: 24 } as const;
+export const PEER_TALLY_LAYOUT = { size: 32, addr: 0, family: 16, transitions: 24 } as const;
+
 export const FILE_REC_LAYOUT = { size: 48, skaddr: 0, sock_id: 8, pid: 16, fd: 20, comm: 24, cgroup_id: 40 } as const;
 
 export const COMM_LEN = 16;
@@ -119,6 +123,12 @@ export interface KernelConnection {
   closedFirst: 'local' | 'remote' | null;
   synAcked: boolean;
   finAcked: boolean;
+}
+
+/** Transitions since loading, per owner (a known one) and per remote address (once there is a remote port). */
+export interface KernelTallies {
+  processes: { pid: number; comm: string; cgroupId: number | null; transitions: number }[];
+  peers: { daddr: string; transitions: number }[];
 }
 
 /** sockId is 0 for TIME_WAIT and request sockets, which are not tracked. */
@@ -337,6 +347,24 @@ export function decodeConnections(batch: Buffer): KernelConnection[] {
   checkWhole(batch, CONNECTION_LAYOUT.size, 'connection batch');
   const out: KernelConnection[] = new Array(batch.length / CONNECTION_LAYOUT.size);
   for (let i = 0, at = 0; at < batch.length; i++, at += CONNECTION_LAYOUT.size) out[i] = decodeConnection(batch, at);
+  return out;
+}
+
+export function decodeTallies(processes: Buffer, peers: Buffer): KernelTallies {
+  const P = PROCESS_TALLY_LAYOUT, R = PEER_TALLY_LAYOUT;
+  checkWhole(processes, P.size, 'process tallies');
+  checkWhole(peers, R.size, 'peer tallies');
+  const out: KernelTallies = { processes: [], peers: [] };
+  for (let at = 0; at < processes.length; at += P.size) {
+    const pid = processes.readUInt32LE(at + P.pid);
+    out.processes.push({
+      pid, comm: commText(processes, at + P.comm, pid), cgroupId: u64(processes, at + P.cgroup_id) || null,
+      transitions: u64(processes, at + P.transitions),
+    });
+  }
+  for (let at = 0; at < peers.length; at += R.size) {
+    out.peers.push({ daddr: addressText(peers, at + R.addr, peers[at + R.family]), transitions: u64(peers, at + R.transitions) });
+  }
   return out;
 }
 

@@ -20,6 +20,8 @@ export interface TracerOptions {
   aggregateOnly?: boolean;
   /** Send one record per connection at its end (decodeConnections), and no transitions. */
   emitConnections?: boolean;
+  /** Keep transitions per owner and per peer in the kernel (tallies()): the live view's. */
+  countTallies?: boolean;
   /** Keep the kernel's aggregates while sending records too (aggregateOnly implies it; otherwise they stay 0). */
   countAggregates?: boolean;
   /** The kernel histograms' unit in ns (1000: microseconds, the default). */
@@ -60,6 +62,9 @@ export interface NativeTracer {
   counters(): TracerCounters;
   /** struct tcptrace_aggregates, summed over CPUs (the last values once stopped). */
   aggregates(): Buffer;
+  /** Every struct tcptrace_process_tally, or tcptrace_peer_tally (empty once stopped). */
+  processTallies(): Buffer;
+  peerTallies(): Buffer;
   runIterator(name: IteratorName): Buffer;
   skippedPrograms(): string[];
 }
@@ -71,6 +76,9 @@ export interface NativeLayout {
   sockRec: Offsets;
   fileRec: Offsets;
   connection: Offsets & { dwellStates: number };
+  processTally: Offsets;
+  peerTally: Offsets;
+  maxTallies: number;
   connectionCodes: Record<'kind' | 'client' | 'server' | 'closedLocal' | 'closedRemote' | 'ackedSyn' | 'ackedFin', number>;
   ownerSource: Record<'none' | 'syscall' | 'cached' | 'listener' | 'snapshot', number>;
   eventFlags: Record<'inferred', number>;

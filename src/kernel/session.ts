@@ -4,7 +4,7 @@
  * watches the kernel goes through here; none touches the addon directly.
  */
 import {
-  CONNECTION_LAYOUT, decodeAggregates, decodeConnections, DEFAULT_RING_BYTES, decodeEvents, KernelAggregates, KernelConnection, decodeSnapshotFiles,
+  CONNECTION_LAYOUT, decodeAggregates, decodeConnections, decodeTallies, KernelTallies, DEFAULT_RING_BYTES, decodeEvents, KernelAggregates, KernelConnection, decodeSnapshotFiles,
   decodeSnapshotSockets, decodeStateCounts, EVENT_LAYOUT, joinSockIds, Snapshot, TransitionEvent,
 } from './decoder';
 import type { CgroupFilter } from './cgroup-filter';
@@ -119,6 +119,11 @@ export class TraceSession {
   /** What the kernel has counted since loading (the final values once stopped). */
   aggregates(): KernelAggregates {
     return decodeAggregates(this.tracer.aggregates());
+  }
+
+  /** Transitions per owner and per peer since loading (opened with countTallies). */
+  tallies(): KernelTallies {
+    return decodeTallies(this.tracer.processTallies(), this.tracer.peerTallies());
   }
 
   start(handlers: SessionHandlers): void {

@@ -1,9 +1,10 @@
 /**
  * What the live view shows besides state counts: transitions per interval
- * and in total, by kind, by process and by peer. Bounded whatever the load:
- * interval maps are cleared every tick, totals are pruned to the busiest.
+ * and in total, by kind, by process and by peer, from events or from the
+ * kernel's running totals. Bounded whatever the load: interval maps are
+ * cleared every tick, totals are pruned to the busiest.
  */
-import { TransitionEvent } from '../kernel/decoder';
+import { KernelTallies, TransitionEvent } from '../kernel/decoder';
 import { stateName } from '../kernel/states';
 
 const MAX_TOTAL_KEYS = 10_000;
@@ -24,15 +25,33 @@ class Tally {
   private labels = new Map<string, string>();
   private details = new Map<string, string | null>();
   private lastInterval = new Map<string, number>();
+  /** The kernel's running totals as last read: only keys it still has. */
+  private running = new Map<string, number>();
 
   /** `detail` is asked for once per key, when the key is first seen. */
-  add(key: string, label: string, detail?: () => string | null): void {
-    this.interval.set(key, (this.interval.get(key) ?? 0) + 1);
-    this.totals.set(key, (this.totals.get(key) ?? 0) + 1);
+  add(key: string, label: string, detail?: () => string | null, count = 1): void {
+    this.interval.set(key, (this.interval.get(key) ?? 0) + count);
+    this.totals.set(key, (this.totals.get(key) ?? 0) + count);
     if (!this.labels.has(key)) {
       this.labels.set(key, label);
       if (detail) this.details.set(key, detail());
     }
+  }
+
+  /**
+   * The kernel's running totals, every key it has now: what each grew by
+   * since the last read is counted. A total below the last one was evicted
+   * and started again in the kernel: all of it is new.
+   */
+  addRunning(entries: { key: string; label: string; total: number; detail?: () => string | null }[]): void {
+    const running = new Map<string, number>();
+    for (const { key, label, total, detail } of entries) {
+      const before = this.running.get(key) ?? 0;
+      const grew = total >= before ? total - before : total;
+      if (grew > 0) this.add(key, label, detail, grew);
+      running.set(key, total);
+    }
+    this.running = running;
   }
 
   /** Ends an interval: its counts become the "per second" figures. */
@@ -72,7 +91,7 @@ class Tally {
 
 export class LiveStats {
   /** `containerOf` names a process's container (the process table shows it). */
-  constructor(private readonly containerOf: (e: TransitionEvent) => string | null = () => null) {}
+  constructor(private readonly containerOf: (pid: number, cgroupId: number | null) => string | null = () => null) {}
 
   readonly transitions = new Tally();
   readonly processes = new Tally();
@@ -86,12 +105,32 @@ export class LiveStats {
       if (e.kind !== 'transition') continue;
       this.total++;
       this.intervalTotal++;
-      const kind = `${stateName(e.oldstate)} -> ${stateName(e.newstate)}`;
+      const kind = transitionKind(e.oldstate, e.newstate);
       this.transitions.add(kind, kind);
-      if (e.pid !== null) this.processes.add(String(e.pid), `${e.pid} ${e.comm ?? ''}`.trim(), () => this.containerOf(e));
+      if (e.pid !== null) this.processes.add(String(e.pid), processLabel(e.pid, e.comm), () => this.containerOf(e.pid!, e.cgroupId));
       // The remote address only: ports of server-side peers are ephemeral.
       if (e.dport !== 0) this.peers.add(e.daddr, e.daddr);
     }
+  }
+
+  /**
+   * The same counts from the kernel (a source opened aggregate-only with
+   * countTallies): transitions per (old, new) and the tallies per owner and
+   * per peer, all running totals since loading.
+   */
+  addKernel(transitions: number[][], tallies: KernelTallies): void {
+    const kinds: { key: string; label: string; total: number }[] = [];
+    transitions.forEach((row, old) => row.forEach((total, now) => {
+      if (total) kinds.push({ key: transitionKind(old, now), label: transitionKind(old, now), total });
+    }));
+    const total = kinds.reduce((sum, k) => sum + k.total, 0);
+    this.intervalTotal += Math.max(0, total - this.total);
+    this.total = Math.max(this.total, total);
+    this.transitions.addRunning(kinds);
+    this.processes.addRunning(tallies.processes.map((p) => ({
+      key: String(p.pid), label: processLabel(p.pid, p.comm), total: p.transitions, detail: () => this.containerOf(p.pid, p.cgroupId),
+    })));
+    this.peers.addRunning(tallies.peers.map((p) => ({ key: p.daddr, label: p.daddr, total: p.transitions })));
   }
 
   tick(): void {
@@ -101,4 +140,12 @@ export class LiveStats {
     this.processes.tick();
     this.peers.tick();
   }
+}
+
+function transitionKind(old: number, now: number): string {
+  return `${stateName(old)} -> ${stateName(now)}`;
+}
+
+function processLabel(pid: number, comm: string | null): string {
+  return `${pid} ${comm ?? ''}`.trim();
 }

@@ -2,7 +2,7 @@
 import { hostCgroups } from '../host/cgroups';
 import { cmdlineOf } from '../host/proc';
 import { Clock } from '../kernel/clock';
-import { KernelAggregates, Snapshot, SnapshotFile, TimedSnapshot } from '../kernel/decoder';
+import { KernelAggregates, KernelTallies, Snapshot, SnapshotFile, TimedSnapshot } from '../kernel/decoder';
 import { TracerCounters, TracerOptions } from '../kernel/native';
 import { SessionOptions, TraceSession } from '../kernel/session';
 import { TraceLayout, TraceWriter } from '../trace/writer';
@@ -34,6 +34,8 @@ export class LiveSource implements EventSource {
   private readonly writer?: TraceWriter;
   readonly aggregates?: () => KernelAggregates;
   readonly sendsConnections: boolean;
+  /** Transitions per owner and per peer, counted by the kernel: set when opened with countTallies. */
+  readonly tallies?: () => KernelTallies;
 
   private constructor(
     readonly session: TraceSession,
@@ -43,6 +45,7 @@ export class LiveSource implements EventSource {
   ) {
     if (filters.aggregateOnly) this.aggregates = () => session.aggregates();
     this.sendsConnections = Boolean(filters.emitConnections);
+    if (filters.countTallies) this.tallies = () => session.tallies();
     // Existing sockets get their kernel-side storage here, with their ports
     // and holders as owners, so their later transitions carry both.
     this.start = this.snapshotNow();

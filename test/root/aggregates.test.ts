@@ -14,6 +14,7 @@ import { MAX_BOUNDS, MEASURE_KINDS, MeasureKind, STATE_COUNT_SLOTS } from '../..
 import { stateName, TCP } from '../../src/kernel/states';
 import { CloseWaitLog } from '../../src/model/culprits';
 import { LatencySet } from '../../src/model/latency';
+import { LiveStats } from '../../src/model/live-stats';
 import { durationBoundsNs } from '../../src/model/metrics';
 import { ConnectionTracker, FinishedConnection, finishKernelConnection, snapshotRoles } from '../../src/model/tracker';
 import { KernelConnection } from '../../src/kernel/decoder';
@@ -35,7 +36,7 @@ test('the kernel\'s aggregates equal the model\'s for the same transitions: coun
   // A connection whose server closes first and whose client holds CLOSE_WAIT a while.
   const pair = await connectPair('127.0.0.1', 'close', 'hold');
   const bounds = durationBoundsNs();
-  const recorder = new Recorder({ ports: [...ports, pair.port], emitAccepts: true, countAggregates: true, boundsNs: bounds });
+  const recorder = new Recorder({ ports: [...ports, pair.port], emitAccepts: true, countAggregates: true, countTallies: true, boundsNs: bounds });
   try {
     for (const s of storms) s.send('go');
     pair.server.send('close');
@@ -50,6 +51,7 @@ test('the kernel\'s aggregates equal the model\'s for the same transitions: coun
     // end), so no transition falls between the last read and the detach.
     const sockets = 2 * 2 * STORM + 2;
     await recorder.waitFor(`all ${sockets} sockets closed`, (evs) => evs.filter((e) => e.newstate === TCP.CLOSE).length >= sockets, 30_000);
+    const tallies = recorder.session.tallies();
     await recorder.stop(); // delivers every event read; the kernel's counts are kept from the detach
     assert.equal(recorder.session.counters().lostEvents, 0, 'no event lost: both sides saw the same transitions');
 
@@ -61,6 +63,16 @@ test('the kernel\'s aggregates equal the model\'s for the same transitions: coun
         assert.equal(kernel.transitions[old][now], seen, `${stateName(old)} -> ${stateName(now)}`);
       }
     }
+
+    // The live view's tables: the kernel's tallies per owner and per peer, as the events count them.
+    const viewOfEvents = new LiveStats(), viewOfKernel = new LiveStats();
+    viewOfEvents.add(recorder.events);
+    viewOfKernel.addKernel(kernel.transitions, tallies);
+    // Rows in key order: ties rank in the order first seen, which differs between the two.
+    const rows = (ranked: { key: string }[]) => [...ranked].sort((a, b) => a.key.localeCompare(b.key));
+    const table = (stats: LiveStats) => [stats.total, ...[stats.transitions, stats.processes, stats.peers].map((t) => rows(t.top(100, 1)))];
+    assert.ok(tallies.processes.length >= 2 && tallies.peers.length >= 1, 'owners and peers counted');
+    assert.deepEqual(table(viewOfKernel), table(viewOfEvents));
 
     // What culprits reads without events: the kernel side's facts on the socket held in CLOSE_WAIT.
     const fromEvents = new CloseWaitLog();

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TransitionEvent } from '../../src/kernel/decoder';
+import { KernelTallies, STATE_COUNT_SLOTS, TransitionEvent } from '../../src/kernel/decoder';
 import { formatMicros } from '../../src/units';
 import { LiveViewInput, renderLiveView } from '../../src/format/live-view';
 import { LatencySet } from '../../src/model/latency';
@@ -43,6 +43,58 @@ function statsAfterFirstInterval(): LiveStats {
 }
 
 // ---- LiveStats ----------------------------------------------------------
+
+/** What the kernel would hold after these events: running totals per (old, new), owner and peer. */
+function kernelCounts(events: TransitionEvent[]): { transitions: number[][]; tallies: KernelTallies } {
+  const transitions = Array.from({ length: STATE_COUNT_SLOTS }, () => new Array<number>(STATE_COUNT_SLOTS).fill(0));
+  const processes = new Map<number, KernelTallies['processes'][number]>();
+  const peers = new Map<string, number>();
+  for (const e of events) {
+    transitions[e.oldstate][e.newstate]++;
+    if (e.pid !== null) {
+      const p = processes.get(e.pid) ?? { pid: e.pid, comm: e.comm ?? '', cgroupId: e.cgroupId, transitions: 0 };
+      p.transitions++;
+      processes.set(e.pid, p);
+    }
+    if (e.dport) peers.set(e.daddr, (peers.get(e.daddr) ?? 0) + 1);
+  }
+  return { transitions, tallies: { processes: [...processes.values()], peers: [...peers].map(([daddr, transitions]) => ({ daddr, transitions })) } };
+}
+
+function ranked(stats: LiveStats): unknown {
+  return ['transitions', 'processes', 'peers'].map((t) => (stats as any)[t].top(100, 1));
+}
+
+test('the kernel\'s running totals give the view the same counts as the events, interval by interval', () => {
+  const second = [ev(), ev({ pid: 300, comm: 'java', daddr: '10.0.0.9' })];
+  const fromEvents = new LiveStats(), fromKernel = new LiveStats();
+  fromEvents.add(firstInterval());
+  fromKernel.addKernel(kernelCounts(firstInterval()).transitions, kernelCounts(firstInterval()).tallies);
+  fromEvents.tick();
+  fromKernel.tick();
+  assert.deepEqual(ranked(fromKernel), ranked(fromEvents));
+  const both = kernelCounts([...firstInterval(), ...second]);
+  fromEvents.add(second);
+  fromKernel.addKernel(both.transitions, both.tallies);
+  fromEvents.tick();
+  fromKernel.tick();
+  assert.deepEqual(ranked(fromKernel), ranked(fromEvents));
+  assert.deepEqual([fromKernel.total, fromKernel.lastIntervalTotal], [fromEvents.total, fromEvents.lastIntervalTotal]);
+  assert.deepEqual([fromKernel.total, fromKernel.lastIntervalTotal], [8, 2]);
+});
+
+test('a kernel tally that starts again (evicted, then counted anew) counts all of its new total', () => {
+  const stats = new LiveStats();
+  const tallies = (n: number): KernelTallies => ({ processes: [{ pid: 7, comm: 'app', cgroupId: null, transitions: n }], peers: [] });
+  const none = Array.from({ length: STATE_COUNT_SLOTS }, () => new Array<number>(STATE_COUNT_SLOTS).fill(0));
+  stats.addKernel(none, tallies(50));
+  stats.tick();
+  stats.addKernel(none, { processes: [], peers: [] }); // evicted
+  stats.tick();
+  stats.addKernel(none, tallies(3)); // counted again from 1
+  stats.tick();
+  assert.deepEqual(stats.processes.top(1, 1).map((r) => [r.label, r.perSecond, r.total]), [['7 app', 3, 53]]);
+});
 
 test('totals and interval totals', () => {
   const stats = new LiveStats();
@@ -246,7 +298,7 @@ test('formatMicros picks the unit from the size', () => {
 });
 
 test('the process table has a CONTAINER column when some process runs in one', () => {
-  const stats = new LiveStats((e) => (e.pid === 200 ? '3f2a9c1b7d2e' : null));
+  const stats = new LiveStats((pid) => (pid === 200 ? '3f2a9c1b7d2e' : null));
   stats.add(firstInterval());
   stats.tick();
   const lines = view({ stats });

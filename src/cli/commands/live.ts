@@ -1,6 +1,6 @@
 /** `tcptrace live`: every transition as it happens, as a view, text lines or JSON. */
 import { shortContainerId } from '../../host/containers';
-import { TransitionEvent } from '../../kernel/decoder';
+import { KernelAggregates, KernelTallies, TransitionEvent } from '../../kernel/decoder';
 import { eventHeader, eventLine, endpointWidth } from '../../format/event-text';
 import { ExtraColumns } from '../../format/extra-columns';
 import { eventJsonLine } from '../../format/event-json';
@@ -45,16 +45,27 @@ export async function runLive(flags: LiveFlags): Promise<void> {
   const mode = chooseMode(flags);
   // The view counts TIME_WAIT with count_states: its snapshot needs full sockets only.
   // The view reports no end snapshot: it shows the kernel's state counts.
-  const source = openLiveSource(flags, { command: 'live', emitAccepts: mode === 'view', endSnapshot: false });
+  // The view's counts and distributions are the kernel's own: it sends no
+  // events. --cgroup picks events by their owner's cgroup: it needs them.
+  const kernelCounts = mode === 'view' && !flags.cgroup;
+  const source = openLiveSource(flags, {
+    command: 'live', emitAccepts: mode === 'view', endSnapshot: false, aggregateOnly: kernelCounts, countTallies: kernelCounts,
+  });
   const { clock, cgroups } = source;
   // Only the view follows connections (for its distributions): the event
   // modes stay a straight pass from the ring buffer to stdout.
-  const latencies = new LatencySet('us');
+  let latencies = new LatencySet('us');
   const tracker = new ConnectionTracker({ onMeasure: (kind, ns, conn) => latencies.add(kind, ns, conn) });
-  if (mode === 'view') tracker.loadSnapshot(source.start.sockets, source.start.tsNs);
+  if (mode === 'view' && !kernelCounts) tracker.loadSnapshot(source.start.sockets, source.start.tsNs);
 
   const startedNs = clock.nowNs();
-  const stats = new LiveStats((e) => shortContainerId(cgroups.containerOf(e.cgroupId, e.pid)));
+  const stats = new LiveStats((pid, cgroupId) => shortContainerId(cgroups.containerOf(cgroupId, pid)));
+  const readKernelCounts = (aggregates: () => KernelAggregates, tallies: () => KernelTallies) => {
+    const counted = aggregates();
+    stats.addKernel(counted.transitions, tallies());
+    latencies = new LatencySet('us');
+    latencies.addAggregates(counted);
+  };
   const out = new LineOutput(process.stdout, () => source.stop('output closed'));
   const width = endpointWidth(Boolean(flags.ipv6 && !flags.ipv4));
   const extra = mode === 'events' ? ExtraColumns.choose(cgroups, source.start.files, flags) : ExtraColumns.none();
@@ -91,6 +102,7 @@ export async function runLive(flags: LiveFlags): Promise<void> {
   };
   const refresh = () => {
     stateCounts = source.stateCounts();
+    if (source.aggregates && source.tallies) readKernelCounts(source.aggregates, source.tallies);
     redraw();
   };
   const viewTimer = mode === 'view' ? setInterval(refresh, 1000) : undefined;
