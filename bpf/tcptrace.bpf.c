@@ -21,8 +21,6 @@
 #define AF_INET6 10
 #define IPPROTO_TCP 6
 #define PF_KTHREAD 0x00200000
-#define S_IFMT 00170000
-#define S_IFSOCK 0140000
 #define SOCK_DONE 1 /* enum sock_flags: set by tcp_fin() when the peer's FIN is processed */
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
@@ -848,18 +846,23 @@ int BPF_PROG(on_recv, struct sock *sk, int ret, int flags)
 	return learn_from_io(sk);
 }
 
+/* The socket behind one of the task's fds. Plain loads through the task's
+ * BTF pointer down to the fd table; the fd's slot (a variable index) and what
+ * it points to need probe reads. No check that the file is a socket: accept()
+ * just returned it, and any other file (swapped in by another thread since)
+ * gives an address no accept_queue entry has. */
 static __always_inline struct sock *sock_of_fd(struct task_struct *task, long fd)
 {
-	struct files_struct *files = BPF_CORE_READ(task, files);
-	struct fdtable *fdt = BPF_CORE_READ(files, fdt);
-	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct fdtable *fdt = task->files->fdt;
+	struct file **fds = NULL;
 	struct file *file = NULL;
 	struct socket *sock;
 
-	if (fd < 0 || fd >= BPF_CORE_READ(fdt, max_fds))
+	if (fd < 0 || fd >= fdt->max_fds)
 		return NULL;
+	bpf_probe_read_kernel(&fds, sizeof(fds), &fdt->fd);
 	bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
-	if (!file || (BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+	if (!file)
 		return NULL;
 	sock = BPF_CORE_READ(file, private_data);
 	return BPF_CORE_READ(sock, sk);
