@@ -915,6 +915,32 @@ static __always_inline __u8 tw_substate_of(struct sock_common *skc)
 	return tw ? tw->tw_sk.tw_substate : TCP_TIME_WAIT;
 }
 
+/* A listener's drops as ListenDrops counts them (tcp_listendrop): sk_drops,
+ * plus the per-NUMA counters newer kernels keep beside it when a socket has them. */
+struct numa_drop_counters___tcptrace {
+	atomic_t drops0;
+	atomic_t drops1;
+} __attribute__((preserve_access_index));
+
+/* A kernel's struct sock with its per-NUMA drop counters (6.18+): the
+ * build's own vmlinux.h may predate them. */
+struct sock___numa_drops {
+	struct numa_drop_counters___tcptrace *sk_drop_counters;
+} __attribute__((preserve_access_index));
+
+static __always_inline __u32 listen_drops_of(struct sock *sk)
+{
+	__u32 drops = sk->sk_drops.counter;
+	struct numa_drop_counters___tcptrace *numa;
+
+	if (bpf_core_field_exists(struct sock___numa_drops, sk_drop_counters)) {
+		numa = BPF_CORE_READ((struct sock___numa_drops *)sk, sk_drop_counters);
+		if (numa)
+			drops += BPF_CORE_READ(numa, drops0.counter) + BPF_CORE_READ(numa, drops1.counter);
+	}
+	return drops;
+}
+
 /* A socket that predates the trace takes the process holding it (found by
  * the file-table walk just before) as its owner, until one is seen at work.
  * A listener's owner also names its future children (BPF_F_CLONE). */
@@ -985,6 +1011,7 @@ int snapshot_socks(struct bpf_iter__tcp *ctx)
 		if (rec.state == TCP_LISTEN) {
 			rec.ack_backlog = tp->inet_conn.icsk_inet.sk.sk_ack_backlog;
 			rec.max_ack_backlog = tp->inet_conn.icsk_inet.sk.sk_max_ack_backlog;
+			rec.listen_drops = listen_drops_of(&tp->inet_conn.icsk_inet.sk);
 		}
 		si = bpf_sk_storage_get(&socks, tp, NULL, BPF_SK_STORAGE_GET_F_CREATE);
 		/* A life started by a transition since attach is newer: keep it. */

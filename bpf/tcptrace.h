@@ -127,7 +127,7 @@ struct tcptrace_peer_tally {
 	__u64 transitions;
 };
 
-/* One socket found by a snapshot (BPF iter/tcp). 112 bytes. */
+/* One socket found by a snapshot (BPF iter/tcp). 120 bytes. */
 struct tcptrace_sock_rec {
 	__u64 skaddr;
 	__u64 sock_id;       /* 0 for TIME_WAIT and request sockets: not tracked */
@@ -151,6 +151,9 @@ struct tcptrace_sock_rec {
 	__u64 state_since_ns; /* entered its current state (bpf_ktime_get_ns) */
 	__u64 fin_idle_ns;   /* CLOSE_WAIT: from the owner's last send/recv to the peer's FIN */
 	char opener_comm[TCPTRACE_COMM_LEN];
+	__u32 listen_drops;  /* LISTEN: SYNs and handshakes dropped since it began listening, as the
+	                      * kernel counts them for ListenDrops (mostly: its accept queue was full) */
+	__u32 pad1;
 };
 
 /* One open file that is a TCP socket (BPF iter/task_file). 48 bytes. */

@@ -373,6 +373,7 @@ Napi::Object Layout(Napi::Env env) {
 	FIELD(sock, tcptrace_sock_rec, state_since_ns);
 	FIELD(sock, tcptrace_sock_rec, fin_idle_ns);
 	FIELD(sock, tcptrace_sock_rec, opener_comm);
+	FIELD(sock, tcptrace_sock_rec, listen_drops);
 
 	Napi::Object file = Napi::Object::New(env);
 	file.Set("size", static_cast<double>(sizeof(tcptrace_file_rec)));

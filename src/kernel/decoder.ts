@@ -32,9 +32,9 @@ export const DWELL_STATES = 12;
 export const CONNECTION_CODES = { kind: 2, client: 1, server: 2, closedLocal: 1, closedRemote: 2, ackedSyn: 1, ackedFin: 2 } as const;
 
 export const SOCK_REC_LAYOUT = {
-  size: 112, skaddr: 0, sock_id: 8, saddr: 16, daddr: 32, netns: 48, uid: 52, inode: 56,
+  size: 120, skaddr: 0, sock_id: 8, saddr: 16, daddr: 32, netns: 48, uid: 52, inode: 56,
   sport: 60, dport: 62, family: 64, state: 65, tw_substate: 66, ack_backlog: 68, max_ack_backlog: 72,
-  opener_pid: 76, state_since_ns: 80, fin_idle_ns: 88, opener_comm: 96,
+  opener_pid: 76, state_since_ns: 80, fin_idle_ns: 88, opener_comm: 96, listen_drops: 112,
 } as const;
 
 /** struct tcptrace_process_tally and tcptrace_peer_tally: the live view's counts per owner and per peer. */
@@ -144,6 +144,9 @@ export interface SnapshotSocket extends Endpoints {
   /** Listening sockets only: connections waiting in the accept queue, and its limit. */
   acceptQueue?: number;
   acceptQueueLimit?: number;
+  /** Listening sockets only: SYNs and handshakes it dropped since it began listening (ListenDrops,
+   *  mostly a full accept queue). */
+  listenDrops?: number;
   /** Tracked sockets in CLOSE_WAIT only: what the kernel side kept of them, so a
    *  report on them needs no event (null: not seen while traced). */
   closeWait?: CloseWaitFacts;
@@ -392,6 +395,7 @@ export function decodeSnapshotSockets(buf: Buffer): SnapshotSocket[] {
     if (socket.state === TCP.LISTEN) {
       socket.acceptQueue = buf.readUInt32LE(at + L.ack_backlog);
       socket.acceptQueueLimit = buf.readUInt32LE(at + L.max_ack_backlog);
+      socket.listenDrops = buf.readUInt32LE(at + L.listen_drops);
     }
     if (socket.state === TCP.CLOSE_WAIT && socket.sockId) socket.closeWait = closeWaitFacts(buf, at);
     out.push(socket);

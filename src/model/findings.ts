@@ -303,13 +303,26 @@ function closeWait(input: DoctorInput): Finding[] {
 
 // ---- listen queues ----------------------------------------------------------
 
-/** Listeners whose accept queue was full (past its limit, as the kernel counts) at the start or the end. */
-function fullListeners(input: DoctorInput): ListenerRow[] {
-  const full = new Map<string, ListenerRow>();
-  for (const l of [...input.listenersAtStart, ...input.sockets.listeners]) {
-    if (l.acceptQueue > l.acceptQueueLimit) full.set(`${l.saddr} ${l.sport}`, l);
+/** A listener that overflowed: what it dropped while observed (its kernel count at the end less at the
+ *  start), null if it was not listening at the end. */
+type OverflowingListener = ListenerRow & { droppedWhileObserved: number | null };
+
+/**
+ * Listeners that dropped while observed, or whose accept queue was full
+ * (past its limit, as the kernel counts) at the start or the end.
+ */
+function fullListeners(input: DoctorInput): OverflowingListener[] {
+  const key = (l: ListenerRow) => `${l.saddr} ${l.sport}`;
+  const dropsAtStart = new Map(input.listenersAtStart.map((l) => [key(l), l.listenDrops]));
+  const full = new Map<string, OverflowingListener>();
+  for (const l of input.listenersAtStart) {
+    if (l.acceptQueue > l.acceptQueueLimit) full.set(key(l), { ...l, droppedWhileObserved: null });
   }
-  return [...full.values()];
+  for (const l of input.sockets.listeners) {
+    const dropped = Math.max(0, l.listenDrops - (dropsAtStart.get(key(l)) ?? 0));
+    if (dropped > 0 || l.acceptQueue > l.acceptQueueLimit || full.has(key(l))) full.set(key(l), { ...l, droppedWhileObserved: dropped });
+  }
+  return [...full.values()].sort((a, b) => (b.droppedWhileObserved ?? 0) - (a.droppedWhileObserved ?? 0));
 }
 
 function listenOverflows(input: DoctorInput): Finding[] {
@@ -321,9 +334,10 @@ function listenOverflows(input: DoctorInput): Finding[] {
   const evidence = [
     `TcpExt.ListenOverflows +${n(overflows)}, TcpExt.ListenDrops +${n(drops)} in ${formatSeconds(input.observedMs)}: ` +
       'connections dropped because an accept queue was full',
-    ...full.map((l) => `${formatEndpoint(l.saddr, l.sport)} (pid ${l.pid ?? '?'} ${l.comm ?? ''}): accept queue ${l.acceptQueue}/${l.acceptQueueLimit}`.replace(' )', ')')),
+    ...full.map((l) => `${formatEndpoint(l.saddr, l.sport)} (pid ${l.pid ?? '?'} ${l.comm ?? ''}): `.replace(' )', ')') +
+      `${l.droppedWhileObserved === null ? '' : `dropped ${n(l.droppedWhileObserved)} while observed, `}accept queue ${l.acceptQueue}/${l.acceptQueueLimit}`),
   ];
-  if (full.length === 0) evidence.push('no listener was seen with a full queue at the start or the end: it filled and drained in between');
+  if (full.length === 0) evidence.push('no listener of this namespace dropped while observed or was seen with a full queue');
   evidence.push(`net.core.somaxconn = ${somaxconn ?? 'absent'}: the largest accept queue any listen() backlog gets`);
   const cappedBySomaxconn = full.filter((l) => somaxconn !== null && l.acceptQueueLimit >= somaxconn);
   const smallBacklog = full.filter((l) => somaxconn !== null && l.acceptQueueLimit < somaxconn);

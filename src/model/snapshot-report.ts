@@ -94,6 +94,8 @@ export interface ListenerRow {
   /** Connections waiting for accept(), and the queue's limit: min(listen() backlog, net.core.somaxconn). */
   acceptQueue: number;
   acceptQueueLimit: number;
+  /** SYNs and handshakes it dropped since it began listening (ListenDrops, mostly a full queue). */
+  listenDrops: number;
 }
 
 export interface SnapshotReport {
@@ -320,7 +322,7 @@ export function listenersOf(sockets: SnapshotSocket[], holders: Holders): Listen
     const held = holders.of(s)?.[0];
     return {
       saddr: s.saddr, sport: s.sport, pid: held?.pid ?? null, comm: held?.comm ?? null,
-      acceptQueue: s.acceptQueue ?? 0, acceptQueueLimit: s.acceptQueueLimit ?? 0,
+      acceptQueue: s.acceptQueue ?? 0, acceptQueueLimit: s.acceptQueueLimit ?? 0, listenDrops: s.listenDrops ?? 0,
     };
   }).sort((a, b) => a.sport - b.sport || a.saddr.localeCompare(b.saddr));
 }

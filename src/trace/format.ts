@@ -7,7 +7,7 @@ import { SnapshotFile, SnapshotSocket, TransitionEvent } from '../kernel/decoder
 import { TracerCounters } from '../kernel/native';
 
 export const TRACE_FORMAT = 'tcptrace-trace';
-export const TRACE_VERSION = '1.2';
+export const TRACE_VERSION = '1.3';
 export const TRACE_MAJOR = 1;
 
 export interface TraceHeader {

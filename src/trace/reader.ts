@@ -156,9 +156,10 @@ export const TRACE_FIELDS: FieldTable = {
 /** Fields a line may leave out; when present, they must follow their rule. */
 export const TRACE_OPTIONAL_FIELDS: OptionalFieldTable = {
   header: {}, snapshot: {}, cgroup: {}, lost: {}, footer: {},
-  // Since 1.1: the owner's (holder's) cgroup id, the timewait substate, and listeners' accept queues.
+  // Since 1.1: the owner's (holder's) cgroup id, the timewait substate, and listeners' accept queues;
+  // since 1.3, listeners' drops.
   event: { cgroupId: NUMBER_OR_NULL },
-  socket: { twSubstate: STATE, acceptQueue: NUMBER, acceptQueueLimit: NUMBER },
+  socket: { twSubstate: STATE, acceptQueue: NUMBER, acceptQueueLimit: NUMBER, listenDrops: NUMBER },
   file: { cmdline: STRING, cgroupId: NUMBER },
 };
 

@@ -115,6 +115,8 @@ describe('tcptrace doctor', () => {
     assert.ok(full, `listener ${stuckPort} seen full: ${JSON.stringify(lo.data.fullListeners)}`);
     assert.deepEqual([full.pid, full.acceptQueueLimit], [listener.pid, 1]);
     assert.ok(full.acceptQueue > full.acceptQueueLimit);
+    assert.ok(full.droppedWhileObserved > 0, `its own drops while observed, from the kernel: ${JSON.stringify(full)}`);
+    assert.ok(lo.evidence.some((e: string) => e.startsWith(`127.0.0.1:${stuckPort} (pid ${listener.pid} python3): dropped ${full.droppedWhileObserved} while observed`)), lo.evidence.join('\n'));
     assert.match(lo.action, new RegExp(`127\\.0\\.0\\.1:${stuckPort} \\(limit 1\\): the program's own listen\\(\\) backlog is the limit`));
   });
 

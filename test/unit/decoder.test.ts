@@ -316,7 +316,7 @@ test('a batch that is not a whole number of records throws', () => {
 interface RawSock {
   skaddr: bigint; sockId: bigint; saddr: Addr; daddr: Addr; netns: number; uid: number;
   inode: number; sport: number; dport: number; family: number; state: number;
-  twSubstate?: number; ackBacklog?: number; maxAckBacklog?: number;
+  twSubstate?: number; ackBacklog?: number; maxAckBacklog?: number; listenDrops?: number;
 }
 
 function sockRecord(r: RawSock): Buffer {
@@ -337,6 +337,7 @@ function sockRecord(r: RawSock): Buffer {
   buf[L.tw_substate] = r.twSubstate ?? 0xaa;
   if (r.ackBacklog !== undefined) buf.writeUInt32LE(r.ackBacklog, L.ack_backlog);
   if (r.maxAckBacklog !== undefined) buf.writeUInt32LE(r.maxAckBacklog, L.max_ack_backlog);
+  if (r.listenDrops !== undefined) buf.writeUInt32LE(r.listenDrops, L.listen_drops);
   return buf;
 }
 
@@ -366,7 +367,7 @@ test('decodeSnapshotSockets decodes IPv4 and IPv6 records', () => {
     sockRecord({
       skaddr: 0xffff888100000100n, sockId: 7n, saddr: ipv4(0, 0, 0, 0), daddr: ipv4(0, 0, 0, 0),
       netns: 4026531840, uid: 0, inode: 99, sport: 8080, dport: 0, family: AF_INET, state: TCP.LISTEN,
-      ackBacklog: 129, maxAckBacklog: 128,
+      ackBacklog: 129, maxAckBacklog: 128, listenDrops: 57,
     }),
   ]);
   assert.deepEqual(decodeSnapshotSockets(buf), [
@@ -380,7 +381,7 @@ test('decodeSnapshotSockets decodes IPv4 and IPv6 records', () => {
     },
     {
       skaddr: 'ffff888100000100', sockId: 7, family: 4, saddr: '0.0.0.0', sport: 8080, daddr: '0.0.0.0', dport: 0,
-      netns: 4026531840, uid: 0, inode: 99, state: TCP.LISTEN, acceptQueue: 129, acceptQueueLimit: 128,
+      netns: 4026531840, uid: 0, inode: 99, state: TCP.LISTEN, acceptQueue: 129, acceptQueueLimit: 128, listenDrops: 57,
     },
   ]);
 });

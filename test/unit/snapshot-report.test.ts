@@ -70,7 +70,7 @@ test('by process: every holder once per socket (dup counts once, fork twice); so
     ['queued', 1, { ESTABLISHED: 1 }], ['request', 1, { SYN_RECV: 1 }], ['timewait', 1, { TIME_WAIT: 1 }],
     ['unheld', 1, { LAST_ACK: 1 }],
   ]);
-  assert.deepEqual(r.listeners, [{ saddr: '10.0.0.1', sport: 80, pid: 100, comm: 'nginx', acceptQueue: 3, acceptQueueLimit: 511 }]);
+  assert.deepEqual(r.listeners, [{ saddr: '10.0.0.1', sport: 80, pid: 100, comm: 'nginx', acceptQueue: 3, acceptQueueLimit: 511, listenDrops: 0 }]);
 });
 
 test('holders are joined on the socket id, else on the address (a socket the kernel could not give an id)', () => {
