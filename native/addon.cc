@@ -424,7 +424,6 @@ Napi::Object Layout(Napi::Env env) {
 	layout.Set("connection", connection);
 	layout.Set("processTally", processTally);
 	layout.Set("peerTally", peerTally);
-	layout.Set("maxTallies", static_cast<double>(TCPTRACE_MAX_TALLIES));
 	Napi::Object story = Napi::Object::New(env);
 	story.Set("kind", static_cast<double>(KIND_CONNECTION));
 	story.Set("client", static_cast<double>(ROLE_CLIENT));

@@ -317,11 +317,16 @@ export function decodeEvent(buf: Buffer, at: number): TransitionEvent {
   };
 }
 
+/** Every fixed-size record of a batch, in order. */
+function decodeEach<T>(batch: Buffer, size: number, what: string, decode: (buf: Buffer, at: number) => T): T[] {
+  checkWhole(batch, size, what);
+  const out: T[] = new Array(batch.length / size);
+  for (let i = 0, at = 0; at < batch.length; i++, at += size) out[i] = decode(batch, at);
+  return out;
+}
+
 export function decodeEvents(batch: Buffer): TransitionEvent[] {
-  checkWhole(batch, EVENT_LAYOUT.size, 'event batch');
-  const events: TransitionEvent[] = new Array(batch.length / EVENT_LAYOUT.size);
-  for (let i = 0, at = 0; at < batch.length; i++, at += EVENT_LAYOUT.size) events[i] = decodeEvent(batch, at);
-  return events;
+  return decodeEach(batch, EVENT_LAYOUT.size, 'event batch', decodeEvent);
 }
 
 export function decodeConnection(buf: Buffer, at: number): KernelConnection {
@@ -347,10 +352,7 @@ export function decodeConnection(buf: Buffer, at: number): KernelConnection {
 }
 
 export function decodeConnections(batch: Buffer): KernelConnection[] {
-  checkWhole(batch, CONNECTION_LAYOUT.size, 'connection batch');
-  const out: KernelConnection[] = new Array(batch.length / CONNECTION_LAYOUT.size);
-  for (let i = 0, at = 0; at < batch.length; i++, at += CONNECTION_LAYOUT.size) out[i] = decodeConnection(batch, at);
-  return out;
+  return decodeEach(batch, CONNECTION_LAYOUT.size, 'connection batch', decodeConnection);
 }
 
 export function decodeTallies(processes: Buffer, peers: Buffer): KernelTallies {

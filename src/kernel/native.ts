@@ -78,7 +78,6 @@ export interface NativeLayout {
   connection: Offsets & { dwellStates: number };
   processTally: Offsets;
   peerTally: Offsets;
-  maxTallies: number;
   connectionCodes: Record<'kind' | 'client' | 'server' | 'closedLocal' | 'closedRemote' | 'ackedSyn' | 'ackedFin', number>;
   ownerSource: Record<'none' | 'syscall' | 'cached' | 'listener' | 'snapshot', number>;
   eventFlags: Record<'inferred', number>;

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  AGGREGATES_LAYOUT, aggregatesSince, CONNECTION_CODES, CONNECTION_LAYOUT, decodeConnections, DWELL_STATES, decodeAggregates, HIST_BUCKETS, MAX_BOUNDS, MEASURE_KINDS, COMM_LEN, DEFAULT_RING_BYTES, decodeEvents, EVENT_FLAGS, EVENT_KINDS, decodeSnapshotFiles, decodeSnapshotSockets, decodeStateCounts,
+  AGGREGATES_LAYOUT, aggregatesSince, decodeTallies, PEER_TALLY_LAYOUT, PROCESS_TALLY_LAYOUT, CONNECTION_CODES, CONNECTION_LAYOUT, decodeConnections, DWELL_STATES, decodeAggregates, HIST_BUCKETS, MAX_BOUNDS, MEASURE_KINDS, COMM_LEN, DEFAULT_RING_BYTES, decodeEvents, EVENT_FLAGS, EVENT_KINDS, decodeSnapshotFiles, decodeSnapshotSockets, decodeStateCounts,
   EVENT_LAYOUT, FILE_REC_LAYOUT, OWNER_SOURCES, SOCK_REC_LAYOUT, STATE_COUNT_SLOTS, TransitionEvent,
 } from '../../src/kernel/decoder';
 import { loadNative } from '../../src/kernel/native';
@@ -185,6 +185,32 @@ test('CONNECTION_LAYOUT, DWELL_STATES and CONNECTION_CODES match the addon', () 
   assert.equal(CONNECTION_LAYOUT.opener_pid - CONNECTION_LAYOUT.dwell_ns, 8 * DWELL_STATES);
   assert.equal(CONNECTION_LAYOUT.size - CONNECTION_LAYOUT.opener_comm, COMM_LEN);
   assert.deepEqual(loadNative().layout.connectionCodes, { ...CONNECTION_CODES });
+});
+
+test('PROCESS_TALLY_LAYOUT and PEER_TALLY_LAYOUT match the addon', () => {
+  assertSameLayout('processTally', loadNative().layout.processTally, PROCESS_TALLY_LAYOUT);
+  assertSameLayout('peerTally', loadNative().layout.peerTally, PEER_TALLY_LAYOUT);
+});
+
+test('tallies decode: an owner with its name and cgroup, a peer of either family', () => {
+  const P = PROCESS_TALLY_LAYOUT, R = PEER_TALLY_LAYOUT;
+  const process = Buffer.alloc(P.size);
+  process.writeUInt32LE(4321, P.pid);
+  putU64(process, P.transitions, 0x1_0000_0002n);
+  putU64(process, P.cgroup_id, 77n);
+  putComm(process, P.comm, 'nginx');
+  const peers = Buffer.alloc(2 * R.size);
+  putAddr(peers, R.addr, ipv4(10, 0, 0, 9));
+  peers[R.family] = AF_INET;
+  putU64(peers, R.transitions, 5n);
+  putAddr(peers, R.size + R.addr, ipv6(0xfe80, 0, 0, 0, 0, 0, 0, 1));
+  peers[R.size + R.family] = AF_INET6;
+  putU64(peers, R.size + R.transitions, 6n);
+  assert.deepEqual(decodeTallies(process, peers), {
+    processes: [{ pid: 4321, comm: 'nginx', cgroupId: 77, transitions: 2 ** 32 + 2 }],
+    peers: [{ daddr: '10.0.0.9', transitions: 5 }, { daddr: 'fe80::1', transitions: 6 }],
+  });
+  assert.throws(() => decodeTallies(Buffer.alloc(P.size - 1), Buffer.alloc(0)), /process tallies/);
 });
 
 test('comm fields are COMM_LEN bytes and the state counts STATE_COUNT_SLOTS u32s', () => {
