@@ -43,11 +43,14 @@ const DRAIN_MS = 500;
 export interface Mode {
   name: string;
   args?: string[];
+  /** Run in a pseudo-terminal (util-linux `script`): the live view draws only on one. */
+  terminal?: boolean;
 }
 
 /** untraced, then tcptrace's modes (the soak takes those with args). */
 export const MODES: Mode[] = [
   { name: 'untraced' },
+  { name: 'live (view)', args: ['live'], terminal: true },
   { name: 'live --json', args: ['live', '--json'] },
   { name: 'live --events', args: ['live', '--events'] },
   { name: 'life', args: ['life'] },
@@ -195,27 +198,53 @@ const lastLine = (text: string) => text.trim().split('\n').filter((l) => !/RLIMI
 
 // ---- the tracers ----------------------------------------------------------------
 
+/**
+ * tcptrace in one mode, its stderr kept. In a terminal, `script` runs it (exec'd,
+ * so it is script's child) and the terminal carries its stderr too.
+ */
+function launchTcptrace(mode: Mode): { run: ReturnType<typeof launch>; pid: () => number | undefined; stderr: () => string } {
+  const argv = [process.execPath, CLI, ...mode.args!, '-v'];
+  if (!mode.terminal) {
+    const run = launch(argv[0], argv.slice(1), 'ignore');
+    return { run, pid: () => run.child.pid, stderr: run.err };
+  }
+  const run = launch('script', ['-qfec', `exec ${argv.map((a) => `'${a}'`).join(' ')}`, '/dev/null'], 'pipe');
+  const pid = () => {
+    try {
+      return Number(fs.readFileSync(`/proc/${run.child.pid}/task/${run.child.pid}/children`, 'utf8').trim().split(' ')[0]) || undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  return { run, pid, stderr: () => run.out() + run.err() };
+}
+
 function tcptrace(mode: Mode): Tracer {
   return {
     name: mode.name,
     async attach() {
-      const run = launch(process.execPath, [CLI, ...mode.args!, '-v'], 'ignore');
+      const { run, pid, stderr } = launchTcptrace(mode);
       const attached = /attached (\d+) ms/;
-      await until(run.child, () => attached.test(run.err()), () => `tcptrace ${mode.name} did not attach: ${lastLine(run.err())}`);
+      await until(run.child, () => attached.test(stderr()) && pid() !== undefined, () => `tcptrace ${mode.name} did not attach: ${lastLine(stderr())}`);
+      const tracerPid = pid()!;
       return {
-        pid: run.child.pid!,
-        attachMs: Number(attached.exec(run.err())![1]),
+        pid: tracerPid,
+        attachMs: Number(attached.exec(stderr())![1]),
         programIds: () => {
           const ours = new Set(loadedPrograms().filter((p) => OUR_PROGRAMS.includes(p.name ?? '')).map((p) => p.id));
-          return new Set([...bpfIdsHeldBy(run.child.pid!, 'prog')].filter((id) => ours.has(id)));
+          return new Set([...bpfIdsHeldBy(tracerPid, 'prog')].filter((id) => ours.has(id)));
         },
         async stop() {
-          run.child.kill('SIGINT');
+          process.kill(tracerPid, 'SIGINT');
           await run.exited;
-          const counts = /(\d+) events lost .*?, (\d+) inferred/.exec(run.err());
+          const counts = /(\d+) events lost .*?, (\d+) inferred/.exec(stderr());
           return { lost: counts ? Number(counts[1]) : NaN, inferred: counts ? Number(counts[2]) : NaN };
         },
-        kill: () => { if (run.child.exitCode === null) run.child.kill('SIGKILL'); },
+        kill: () => {
+          if (run.child.exitCode !== null) return;
+          try { process.kill(tracerPid, 'SIGKILL'); } catch { /* gone already */ }
+          run.child.kill('SIGKILL');
+        },
       };
     },
   };

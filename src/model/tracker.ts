@@ -216,8 +216,14 @@ function leave(conn: Connection, e: TransitionEvent): void {
 
 /** A connection as it ends with `last`, its ->CLOSE (already applied by leave). */
 function finished(conn: Connection, last: TransitionEvent): FinishedConnection {
+  // Field by field, not {...conn, ...}: V8 made that spread 35 us a connection,
+  // more than all else life does (TypeScript still checks every field is here).
   return {
-    ...conn,
+    sockId: conn.sockId, family: conn.family, saddr: conn.saddr, sport: conn.sport, daddr: conn.daddr, dport: conn.dport,
+    netns: conn.netns, pid: conn.pid, comm: conn.comm, cgroupId: conn.cgroupId, ownerSource: conn.ownerSource,
+    openedBy: conn.openedBy, role: conn.role, preexisting: conn.preexisting, startNs: conn.startNs, state: conn.state,
+    stateSinceNs: conn.stateSinceNs, dwellNs: conn.dwellNs, closedFirst: conn.closedFirst, synAcked: conn.synAcked,
+    finAcked: conn.finAcked,
     endNs: last.tsNs,
     lifetimeNs: last.tsNs - conn.startNs,
     lifetimeIsLowerBound: conn.preexisting,
