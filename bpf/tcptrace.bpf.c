@@ -166,6 +166,10 @@ struct {
 } holders SEC(".maps");
 
 __u32 holder_walk = 0;
+/* Set by user space for a file-table walk followed by a socket walk of every
+ * network namespace: then every namespace's holders are kept, not only the
+ * walker's, since each is taken out again. */
+__u8 holders_every_netns = 0;
 
 /*
  * The kernel runs a tracing program at most once per CPU at a time: when a
@@ -1036,10 +1040,11 @@ static __always_inline void remember_holder(const struct sock *sk, const struct 
 	struct holder *seen, h = { .process = { .cgroup_id = rec->cgroup_id, .pid = rec->pid },
 				   .walk = holder_walk };
 
-	/* Only what the socket walk will visit and take out again: the walker's
-	 * namespace, and no unconnected socket (the walk sees hashed ones only). */
+	/* Only what the socket walks will visit and take out again: the walker's
+	 * namespace (or every one), and no unconnected socket (a walk sees hashed
+	 * ones only). */
 	if (sk->__sk_common.skc_state == TCP_CLOSE ||
-	    netns_of(&sk->__sk_common) != walker->nsproxy->net_ns->ns.inum)
+	    (!holders_every_netns && netns_of(&sk->__sk_common) != walker->nsproxy->net_ns->ns.inum))
 		return;
 	seen = bpf_map_lookup_elem(&holders, &key);
 	if (seen && seen->walk == holder_walk)

@@ -236,6 +236,7 @@ public:
 			InstanceMethod("processTallies", &TracerWrap::GetProcessTallies),
 			InstanceMethod("peerTallies", &TracerWrap::GetPeerTallies),
 			InstanceMethod("runIterator", &TracerWrap::RunIterator),
+			InstanceMethod("holdersOfEveryNetns", &TracerWrap::HoldersOfEveryNetns),
 			InstanceMethod("skippedPrograms", &TracerWrap::SkippedPrograms),
 		});
 	}
@@ -301,13 +302,20 @@ private:
 		return Napi::Buffer<uint8_t>::Copy(info.Env(), out.data(), out.size());
 	}
 
+	// runIterator(name, netnsPath?)
 	Napi::Value RunIterator(const Napi::CallbackInfo &info) {
 		std::string name = info[0].As<Napi::String>();
+		std::string netns = info.Length() > 1 && info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "";
 		std::vector<uint8_t> out;
 		TracerError err;
-		if (!tracer_.RunIterator(name.c_str(), &out, &err))
+		if (!tracer_.RunIterator(name.c_str(), netns, &out, &err))
 			return ThrowTracerError(info.Env(), err);
 		return Napi::Buffer<uint8_t>::Copy(info.Env(), out.data(), out.size());
+	}
+
+	Napi::Value HoldersOfEveryNetns(const Napi::CallbackInfo &info) {
+		tracer_.HoldersOfEveryNetns(info.Length() > 0 && info[0].ToBoolean());
+		return info.Env().Undefined();
 	}
 
 	Napi::Value SkippedPrograms(const Napi::CallbackInfo &info) {

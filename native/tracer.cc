@@ -4,9 +4,13 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <thread>
 
 #include "tcptrace.h"
 #include "tcptrace.skel.h"
@@ -305,14 +309,44 @@ std::vector<uint8_t> Tracer::PeerTallies() const {
 	return skel_ ? hash_map_values(skel_->maps.peer_tallies) : std::vector<uint8_t>();
 }
 
-bool Tracer::RunIterator(const char *program, std::vector<uint8_t> *out, TracerError *err) {
+namespace {
+
+// An iterator's walk, started in another network namespace: a socket walk
+// covers the namespace of the task that opens it. setns() moves only the
+// calling thread, so a thread of its own does it and the process stays put.
+int iter_create_in(int link_fd, const std::string &netns_path) {
+	if (netns_path.empty())
+		return bpf_iter_create(link_fd);
+	int ns = open(netns_path.c_str(), O_RDONLY | O_CLOEXEC);
+	if (ns < 0)
+		return -1;
+	int fd = -1, saved = 0;
+	std::thread([&] {
+		if (setns(ns, CLONE_NEWNET) == 0)
+			fd = bpf_iter_create(link_fd);
+		saved = errno;
+	}).join();
+	close(ns);
+	errno = saved;
+	return fd;
+}
+
+}  // namespace
+
+void Tracer::HoldersOfEveryNetns(bool every) {
+	if (skel_)
+		skel_->bss->holders_every_netns = every;
+}
+
+bool Tracer::RunIterator(const char *program, const std::string &netns_path, std::vector<uint8_t> *out, TracerError *err) {
 	g_libbpf_log.clear();
 	for (auto &named : links_) {
 		if (named.first != program)
 			continue;
-		int fd = bpf_iter_create(bpf_link__fd(named.second));
+		int fd = iter_create_in(bpf_link__fd(named.second), netns_path);
 		if (fd < 0) {
-			*err = make_error("EITER", std::string("cannot start iterator ") + program + ": " + errno_text(errno));
+			std::string where = netns_path.empty() ? "" : " in " + netns_path;
+			*err = make_error("EITER", std::string("cannot start iterator ") + program + where + ": " + errno_text(errno));
 			return false;
 		}
 		uint8_t chunk[65536];

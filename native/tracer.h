@@ -72,7 +72,12 @@ public:
 	size_t RingBufferBytes() const { return ring_buffer_bytes_; }
 
 	// Walk an iterator program to its end: snapshot records or state counts.
-	bool RunIterator(const char *program, std::vector<uint8_t> *out, TracerError *err);
+	// A socket walk covers the network namespace of netns_path (a /proc/PID/ns/net
+	// or /run/netns/NAME file) if one is given, else tcptrace's own.
+	bool RunIterator(const char *program, const std::string &netns_path, std::vector<uint8_t> *out, TracerError *err);
+	// The next file-table walk keeps the holders of every namespace's sockets,
+	// for socket walks of every namespace to take.
+	void HoldersOfEveryNetns(bool every);
 
 private:
 	bool Attach(TracerError *err);

@@ -68,3 +68,36 @@ export function ownNetns(readLink: (path: string) => string = fs.readlinkSync): 
     return null;
   }
 }
+
+/** A network namespace, and a file that enters it (for setns). */
+export interface NetnsEntry {
+  inode: number;
+  path: string;
+  /** Its `ip netns` name, if it has one. */
+  name: string | null;
+}
+
+/** Every network namespace a process is in or `ip netns` names, once each. */
+export function listNetns(procDir = '/proc', runDir = NETNS_RUN_DIR): NetnsEntry[] {
+  const found = new Map<number, NetnsEntry>();
+  for (const name of entries(runDir)) {
+    const path = `${runDir}/${name}`;
+    const inode = inodeOf(path);
+    if (inode !== null && !found.has(inode)) found.set(inode, { inode, path, name });
+  }
+  for (const pid of entries(procDir)) {
+    if (!/^\d+$/.test(pid)) continue;
+    const path = `${procDir}/${pid}/ns/net`;
+    const inode = inodeOf(path);
+    if (inode !== null && !found.has(inode)) found.set(inode, { inode, path, name: null });
+  }
+  return [...found.values()];
+}
+
+function entries(dir: string): string[] {
+  try {
+    return fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+}

@@ -65,7 +65,10 @@ export interface NativeTracer {
   /** Every struct tcptrace_process_tally, or tcptrace_peer_tally (empty once stopped). */
   processTallies(): Buffer;
   peerTallies(): Buffer;
-  runIterator(name: IteratorName): Buffer;
+  /** A socket walk covers the namespace of netnsPath (/proc/PID/ns/net, /run/netns/NAME) if given, else tcptrace's own. */
+  runIterator(name: IteratorName, netnsPath?: string): Buffer;
+  /** The next file-table walk keeps the holders of every namespace's sockets (for walks of each). */
+  holdersOfEveryNetns(every: boolean): void;
   skippedPrograms(): string[];
 }
 

@@ -11,6 +11,7 @@ import type { CgroupFilter } from './cgroup-filter';
 import { loadNative, NativeTracer, TracerCounters, TracerOptions } from './native';
 import { assumedMissing, limitsOf } from './features';
 import { preflight } from './preflight';
+import { listNetns, ownNetns } from '../host/netns';
 
 /** Records decoded and handed on at a time (see start()). */
 const SLICE_RECORDS = 1024;
@@ -28,6 +29,8 @@ export interface SessionOptions extends TracerOptions {
   pollMs?: number;
   /** --cgroup: applied here, to every batch and snapshot, so every command gets it. */
   cgroup?: CgroupFilter;
+  /** Snapshots walk every network namespace of the host, not only tcptrace's own. */
+  everyNetns?: boolean;
 }
 
 export class TraceSession {
@@ -36,6 +39,7 @@ export class TraceSession {
   private readonly cgroup?: CgroupFilter;
   /** What the ring buffer carries: transitions, or (emitConnections) finished connections. */
   private readonly connections: boolean;
+  private readonly everyNetns: boolean;
   private lostSeen = 0;
   private stopped?: Promise<void>;
   private finishStop?: () => void;
@@ -44,10 +48,11 @@ export class TraceSession {
   /** What this kernel cannot do for tcptrace (always said). */
   readonly limits: string[] = [];
 
-  private constructor(tracer: NativeTracer, pollMs: number, connections: boolean, cgroup?: CgroupFilter) {
+  private constructor(tracer: NativeTracer, pollMs: number, connections: boolean, everyNetns: boolean, cgroup?: CgroupFilter) {
     this.tracer = tracer;
     this.pollMs = pollMs;
     this.connections = connections;
+    this.everyNetns = everyNetns;
     this.cgroup = cgroup;
   }
 
@@ -56,7 +61,7 @@ export class TraceSession {
     const { tracefsMounted } = preflight(!options.iteratorsOnly);
     onLoading(); // the host passed every check: from here on the kernel loads
     const addon = loadNative();
-    const { cgroup, pollMs, ...kernel } = options;
+    const { cgroup, pollMs, everyNetns, ...kernel } = options;
     const ringBufferBytes = kernel.ringBufferBytes ?? DEFAULT_RING_BYTES;
     const assumeMissing = assumedMissing();
     const tracer = new addon.Tracer({
@@ -65,7 +70,7 @@ export class TraceSession {
       ...kernel,
       ringBufferBytes,
     });
-    const session = new TraceSession(tracer, pollMs ?? 100, Boolean(kernel.emitConnections), cgroup);
+    const session = new TraceSession(tracer, pollMs ?? 100, Boolean(kernel.emitConnections), Boolean(everyNetns), cgroup);
     if (tracefsMounted) session.notes.push('mounted tracefs at /sys/kernel/tracing');
     session.limits.push(...limitsOf(tracer.skippedPrograms(), assumeMissing));
     return session;
@@ -96,15 +101,29 @@ export class TraceSession {
    * A host may hold 100,000 sockets that a report never reads.
    */
   walk(): () => Snapshot {
-    // Files first: the socket walk takes their holders as the owners of sockets that predate the trace.
+    // Files first: the socket walks take their holders as the owners of sockets that predate the trace.
+    this.tracer.holdersOfEveryNetns(this.everyNetns);
     const fileRecords = this.tracer.runIterator('snapshot_files');
-    const socketRecords = this.tracer.runIterator('snapshot_socks');
+    const socketRecords = [this.tracer.runIterator('snapshot_socks'), ...this.otherNetnsSockets()];
     return () => {
       const files = decodeSnapshotFiles(fileRecords);
-      const sockets = decodeSnapshotSockets(socketRecords);
+      const sockets = socketRecords.flatMap(decodeSnapshotSockets);
       joinSockIds(files, sockets);
       return this.cgroup ? this.cgroup.snapshot({ sockets, files }) : { sockets, files };
     };
+  }
+
+  /** The socket walk of every other namespace (everyNetns); one that is gone by then has none. */
+  private otherNetnsSockets(): Buffer[] {
+    if (!this.everyNetns) return [];
+    const own = ownNetns();
+    return listNetns().filter((n) => n.inode !== own).flatMap((n) => {
+      try {
+        return [this.tracer.runIterator('snapshot_socks', n.path)];
+      } catch {
+        return []; // its last process exited since the listing
+      }
+    });
   }
 
   /** Sockets per state number right now, after the family and port filters. */

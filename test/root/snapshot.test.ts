@@ -12,7 +12,7 @@ import { buildSnapshotReport } from '../../src/model/snapshot-report';
 import { readSettings } from '../../src/host/settings';
 import { TraceSession } from '../../src/kernel/session';
 import { SS_STATES, stateName, TCP } from '../../src/kernel/states';
-import { bpfProgramIdsOf, CLI, killStragglers, LineProcess, peer, until } from './helpers';
+import { bpfProgramIdsOf, CLI, FIXTURES, killStragglers, LineProcess, peer, until } from './helpers';
 
 type Json = Record<string, any>;
 
@@ -165,5 +165,50 @@ describe('tcptrace snapshot', () => {
     assert.deepEqual(bpfProgramIdsOf(process.pid), [], 'unloaded by stop()');
     TraceSession.snapshotOnce();
     assert.deepEqual(bpfProgramIdsOf(process.pid), [], 'snapshotOnce leaves nothing loaded');
+  });
+});
+
+describe('every network namespace', () => {
+  const ns = `tcptrace-leak-${process.pid}`;
+  const inNs = (role: 'server' | 'client', port: number, onEnd: 'close' | 'hold') =>
+    new LineProcess('ip', ['netns', 'exec', ns, process.execPath, `${FIXTURES}/tcp-peer.js`, role, '127.0.0.1', String(port), '--on-end', onEnd]);
+  let server: LineProcess, client: LineProcess, port: number, clientPort: number;
+
+  before(async () => {
+    execFileSync('ip', ['netns', 'add', ns]);
+    execFileSync('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+    // A CLOSE_WAIT leak inside the namespace, made before tracing starts.
+    server = inNs('server', 0, 'hold');
+    port = (await server.next('listening')).port as number;
+    client = inNs('client', port, 'hold');
+    clientPort = (await client.next('connected')).localPort as number;
+    await server.next('accepted');
+    server.send('close');
+    await client.next('peer-ended');
+  });
+
+  after(async () => {
+    for (const p of [server, client]) p?.send('exit');
+    await Promise.all([server?.exited(), client?.exited()]);
+    execFileSync('ip', ['netns', 'del', ns]);
+  });
+
+  test('a walk of every namespace finds a leak inside one, with its holder and owner; a walk of our own does not', () => {
+    const inode = Number(/\[(\d+)\]/.exec(execFileSync('ip', ['netns', 'exec', ns, 'readlink', '/proc/self/ns/net'], { encoding: 'utf8' }))![1]);
+    const session = TraceSession.open({ iteratorsOnly: true, everyNetns: true });
+    try {
+      const every = session.snapshot();
+      const leak = every.sockets.find((s) => s.netns === inode && s.state === TCP.CLOSE_WAIT && s.sport === clientPort);
+      assert.ok(leak, `the CLOSE_WAIT socket in ${ns} (net:[${inode}])`);
+      assert.equal(leak.dport, port);
+      const holders = every.files.filter((f) => f.sockId === leak.sockId && f.sockId !== 0);
+      assert.deepEqual(holders.map((f) => f.pid), [client.child.pid], 'its holder, joined by socket id');
+      assert.ok(every.sockets.some((s) => s.netns === inode && s.state === TCP.LISTEN && s.sport === port), 'its listener');
+      assert.ok(every.sockets.some((s) => s.netns !== inode), 'and our own namespace too');
+    } finally {
+      void session.stop();
+    }
+    const own = TraceSession.snapshotOnce();
+    assert.ok(!own.sockets.some((s) => s.netns === inode), 'our own namespace only, by default');
   });
 });
