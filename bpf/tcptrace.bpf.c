@@ -59,6 +59,21 @@ struct process {
 	char comm[TCPTRACE_COMM_LEN];
 };
 
+/* What one record says, besides what is read from the socket itself. */
+struct record {
+	__u64 ts;
+	__u64 prev_state_ns;
+	__u64 lifetime_ns;  /* at ->CLOSE of a socket born while traced; else 0 */
+	__u8 old;
+	__u8 new;
+	__u8 owner_src;
+	__u8 flags;
+	__u8 kind;
+	__u8 reset;         /* at ->CLOSE: enum tcptrace_reset */
+	__u16 reset_reason;
+	__u32 pad;
+};
+
 /* What we know about one socket, in its own storage. */
 struct sock_info {
 	__u64 id;           /* this life's id; 0 = storage just made, not started */
@@ -77,9 +92,13 @@ struct sock_info {
 	__u8 role;          /* enum tcptrace_role */
 	__u8 closed_first;  /* enum tcptrace_closed_first */
 	__u8 acked;         /* TCPTRACE_ACKED_* */
-	__u8 pad[7];
+	__u8 reset;         /* enum tcptrace_reset: the first RST sent or received */
+	__u8 close_pending; /* its ->CLOSE record waits in pending_close for the RST it sends next */
+	__u16 reset_reason;
+	__u8 pad[3];
 	__u64 start_ts;     /* birth, or first sight */
 	__u64 dwell_ns[TCPTRACE_DWELL_STATES];
+	struct record pending_close; /* valid while close_pending */
 };
 
 /* A child socket between the handshake's end and the transition after its
@@ -375,6 +394,9 @@ static __always_inline void start_life(struct per_cpu_state *pc, struct sock_inf
 	si->in_accept_queue = 0;
 	si->sport = 0;
 	si->state = 0;
+	si->reset = RESET_NONE;
+	si->reset_reason = 0;
+	si->close_pending = 0;
 	if (emit_connections) {
 		si->start_ts = now;
 		si->role = child_born ? ROLE_SERVER : born ? ROLE_CLIENT : ROLE_NOT_KNOWN;
@@ -447,17 +469,6 @@ static __always_inline __u64 wakeup_flags(void)
 		       BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 }
 
-/* What one record says, besides what is read from the socket itself. */
-struct record {
-	__u64 ts;
-	__u64 prev_state_ns;
-	__u64 lifetime_ns;  /* at ->CLOSE of a socket born while traced; else 0 */
-	__u8 old;
-	__u8 new;
-	__u8 owner_src;
-	__u8 flags;
-	__u8 kind;
-};
 
 /* One more transition for its owner and its peer, as the live view counts them. */
 static __always_inline void tally(const struct sock *sk, const struct sock_info *si, __u32 pid, __u16 dport)
@@ -530,8 +541,8 @@ static __always_inline void fill_event(struct tcptrace_event *e, const struct so
 	}
 	e->flags = r->flags;
 	e->kind = r->kind;
-	e->pad0 = 0;
-	e->pad1 = 0;
+	e->reset = r->reset;
+	e->reset_reason = r->reset ? r->reset_reason : 0;
 	/* Why the socket ended: only meaningful once it has. */
 	/* Not sk_shutdown: close() sets RCV_SHUTDOWN on orphans whatever the peer did. */
 	e->peer_fin = r->new == TCP_CLOSE ? (skc->skc_flags >> SOCK_DONE) & 1 : 0;
@@ -704,6 +715,39 @@ static __always_inline void follow_connection(struct sock_info *si, int old, int
 		si->acked |= TCPTRACE_ACKED_FIN;
 }
 
+/* The state a connection can be aborted from with a RST (the kernel's tcp_need_reset). */
+static __always_inline bool needs_reset(int state)
+{
+	return state == TCP_ESTABLISHED || state == TCP_CLOSE_WAIT || state == TCP_FIN_WAIT1 ||
+	       state == TCP_FIN_WAIT2 || state == TCP_SYN_RECV;
+}
+
+/*
+ * This ->CLOSE looks like this side's abort (close() with unread data,
+ * SO_LINGER 0, a disconnect), which moves to CLOSE first and sends its RST
+ * just after: in a process's context, from a state that needs a RST, with no
+ * RST received, no error, and not ended by the peer's FIN (the TIME_WAIT
+ * path, which on loopback may run in a process's context). A look-alike that
+ * sends no RST is let go when the socket is destroyed.
+ */
+static __always_inline bool aborts_now(const struct sock *sk, const struct sock_info *si, int old)
+{
+	bool peer_fin = (sk->__sk_common.skc_flags >> SOCK_DONE) & 1;
+
+	if (si->reset || sk->sk_err || !needs_reset(old) || !current_is_user_task())
+		return false;
+	return !(peer_fin && (old == TCP_FIN_WAIT1 || old == TCP_FIN_WAIT2));
+}
+
+/* A ->CLOSE record kept back for the RST that follows it goes now. */
+static __always_inline void let_close_go(struct per_cpu_state *pc, const struct sock *sk, struct sock_info *si)
+{
+	if (!si->close_pending)
+		return;
+	si->close_pending = 0;
+	emit(pc, sk, si, &si->pending_close);
+}
+
 static __always_inline void handle_transition(struct per_cpu_state *pc, const struct sock *sk,
 					      int old, int new)
 {
@@ -723,6 +767,7 @@ static __always_inline void handle_transition(struct per_cpu_state *pc, const st
 		emit(pc, sk, NULL, &r);
 		return;
 	}
+	let_close_go(pc, sk, si); /* a look-alike abort whose socket lives on */
 	if (born || !si->id)
 		start_life(pc, si, now, born, child_born, old);
 
@@ -783,8 +828,18 @@ static __always_inline void handle_transition(struct per_cpu_state *pc, const st
 			    .owner_src = owner_src };
 
 	/* A listener's life is not a connection's. */
-	if (new == TCP_CLOSE && old != TCP_LISTEN && si->birth_ts)
-		r.lifetime_ns = now - si->birth_ts;
+	if (new == TCP_CLOSE && old != TCP_LISTEN) {
+		if (si->birth_ts)
+			r.lifetime_ns = now - si->birth_ts;
+		r.reset = si->reset;
+		r.reset_reason = si->reset_reason;
+		if (aborts_now(sk, si, old)) {
+			/* Its record waits for the RST, to say why. */
+			si->pending_close = r;
+			si->close_pending = 1;
+			return;
+		}
+	}
 	emit(pc, sk, si, &r);
 }
 
@@ -817,6 +872,94 @@ int BPF_PROG(on_set_state_nested, const struct sock *sk, const int old, const in
 			return 0;
 	__sync_fetch_and_add(&counters.nested_caught, 1);
 	handle_transition(pc, sk, old, new);
+	return 0;
+}
+
+/* The reset slot of a reason: the last one for reasons not known or beyond the table. */
+static __always_inline __u32 reset_slot(__u16 reason)
+{
+	return reason < TCPTRACE_RESET_REASONS - 1 ? reason : TCPTRACE_RESET_REASONS - 1;
+}
+
+/* Counts a reset that passes the filters (a socketless one only in a run with none). */
+static __always_inline void count_reset(const struct sock *sk, const struct sock_info *si, __u8 reset, __u16 reason)
+{
+	struct per_cpu_state *pc;
+	bool passes;
+
+	if (!count_aggregates || !(pc = this_cpu()))
+		return;
+	if (si) {
+		const struct sock_common *skc = &sk->__sk_common;
+		passes = wanted(skc->skc_family, skc->skc_state, skc->skc_state, skc->skc_num ?: si->sport,
+				bpf_ntohs(skc->skc_dport), si->owner_src == OWNER_NONE ? 0 : si->owner.pid,
+				filter_nnetns ? netns_of(skc) : 0);
+	} else {
+		passes = !filter_family && !filter_nnetns && !filter_state_mask && !filter_nports && !filter_npids;
+	}
+	if (!passes)
+		return;
+	if (reset == RESET_RECEIVED)
+		__sync_fetch_and_add(&pc->aggregates.resets_received, 1);
+	else
+		__sync_fetch_and_add(&pc->aggregates.resets_sent[reset_slot(reason) & (TCPTRACE_RESET_REASONS - 1)], 1);
+}
+
+/* This side sent a RST on sk (NULL or not a full socket: none to follow). An
+ * abort's ->CLOSE waiting for it goes now, saying why. */
+static __always_inline int reset_sent(const struct sock *sk, __u16 reason)
+{
+	struct sock_info *si = sk ? bpf_sk_storage_get(&socks, (struct sock *)sk, NULL, 0) : NULL;
+
+	count_reset(sk, si && si->id ? si : NULL, RESET_SENT, reason);
+	if (!si || !si->id)
+		return 0;
+	if (si->close_pending) {
+		si->pending_close.reset = RESET_SENT;
+		si->pending_close.reset_reason = reason;
+		let_close_go(this_cpu(), sk, si);
+	} else if (!si->reset) {
+		si->reset = RESET_SENT;
+		si->reset_reason = reason;
+	}
+	return 0;
+}
+
+SEC("tp_btf/tcp_send_reset")
+int BPF_PROG(on_send_reset, const struct sock *sk, const struct sk_buff *skb, int reason)
+{
+	return reset_sent(sk, reason);
+}
+
+/* Before Linux 6.10 the tracepoint gives no reason. */
+SEC("tp_btf/tcp_send_reset")
+int BPF_PROG(on_send_reset_no_reason, const struct sock *sk, const struct sk_buff *skb)
+{
+	return reset_sent(sk, TCPTRACE_RESET_REASON_NOT_KNOWN);
+}
+
+/* The peer's RST, before the ->CLOSE it causes. */
+SEC("tp_btf/tcp_receive_reset")
+int BPF_PROG(on_receive_reset, struct sock *sk)
+{
+	struct sock_info *si = bpf_sk_storage_get(&socks, sk, NULL, 0);
+
+	count_reset(sk, si && si->id ? si : NULL, RESET_RECEIVED, 0);
+	if (si && si->id && !si->reset) {
+		si->reset = RESET_RECEIVED;
+		si->reset_reason = 0;
+	}
+	return 0;
+}
+
+/* The socket is gone: a ->CLOSE still waiting for a RST that never came goes. */
+SEC("tp_btf/tcp_destroy_sock")
+int BPF_PROG(on_destroy_sock, struct sock *sk)
+{
+	struct sock_info *si = bpf_sk_storage_get(&socks, sk, NULL, 0);
+
+	if (si && si->close_pending)
+		let_close_go(this_cpu(), sk, si);
 	return 0;
 }
 

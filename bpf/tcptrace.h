@@ -33,6 +33,16 @@ enum tcptrace_event_kind {
 	KIND_CONNECTION = 2, /* struct tcptrace_connection: a connection's ->CLOSE with its whole story */
 };
 
+/* A reset that ended a connection: carried by its ->CLOSE. */
+enum tcptrace_reset {
+	RESET_NONE = 0,
+	RESET_RECEIVED = 1,  /* the peer's RST (tcp_receive_reset) */
+	RESET_SENT = 2,      /* this side's RST (tcp_send_reset): an abort */
+};
+
+/* reset_reason when the kernel gives none (before Linux 6.10): otherwise enum sk_rst_reason. */
+#define TCPTRACE_RESET_REASON_NOT_KNOWN 0xffff
+
 /* One TCP state transition (or accept). 136 bytes. */
 struct tcptrace_event {
 	__u64 ts_ns;         /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
@@ -53,9 +63,9 @@ struct tcptrace_event {
 	__u8 flags;          /* TCPTRACE_EVENT_* */
 	__u8 kind;           /* enum tcptrace_event_kind */
 	__u8 peer_fin;       /* at ->CLOSE: 1 if the peer's FIN was processed (SOCK_DONE) */
-	__u8 pad0;
+	__u8 reset;          /* at ->CLOSE: enum tcptrace_reset */
 	__u16 sk_err;        /* at ->CLOSE: the socket's error (ECONNREFUSED, ETIMEDOUT, ...) */
-	__u16 pad1;
+	__u16 reset_reason;  /* with reset: the kernel's enum sk_rst_reason, or TCPTRACE_RESET_REASON_NOT_KNOWN */
 	__u64 tx_bytes;      /* tcp_sock.bytes_acked: counts an acked SYN and FIN too */
 	__u64 rx_bytes;      /* tcp_sock.bytes_received: counts the peer's FIN too */
 	__u64 idle_ns;       /* time since the owner's last send/recv on it; 0 = none seen */
@@ -208,10 +218,16 @@ struct tcptrace_bounded_hist {
 
 /* What the kernel counts for reports that need no per-transition record,
  * per CPU (summed by the addon). Only what passes the filters is counted. */
+/* Resets sent per enum sk_rst_reason; the last slot also holds reasons not
+ * known (older kernels) and any beyond it. */
+#define TCPTRACE_RESET_REASONS 32
+
 struct tcptrace_aggregates {
 	struct tcptrace_hist hist[TCPTRACE_NR_MEASURES];
 	__u64 transitions[TCPTRACE_NR_STATES][TCPTRACE_NR_STATES]; /* [old][new], inferred ones too */
 	struct tcptrace_bounded_hist bounded[TCPTRACE_NR_MEASURES]; /* only measures given bounds */
+	__u64 resets_sent[TCPTRACE_RESET_REASONS]; /* sockets' ones after the filters; socketless ones only unfiltered */
+	__u64 resets_received;
 };
 
 #endif /* TCPTRACE_H */

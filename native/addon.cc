@@ -334,6 +334,15 @@ private:
 
 // Where every field sits, from the compiler that built the addon: the
 // decoder's own table is checked against this in test/decoder.test.ts.
+// This kernel's names of its RST reasons (enum sk_rst_reason), by value; none before 6.10.
+Napi::Value ResetReasonNames(const Napi::CallbackInfo &info) {
+	std::vector<std::string> names = kernel_enum_names("sk_rst_reason");
+	Napi::Array out = Napi::Array::New(info.Env(), names.size());
+	for (uint32_t i = 0; i < names.size(); i++)
+		out.Set(i, names[i]);
+	return out;
+}
+
 Napi::Object Layout(Napi::Env env) {
 	Napi::Object event = Napi::Object::New(env);
 	event.Set("size", static_cast<double>(sizeof(tcptrace_event)));
@@ -355,7 +364,9 @@ Napi::Object Layout(Napi::Env env) {
 	FIELD(event, tcptrace_event, flags);
 	FIELD(event, tcptrace_event, kind);
 	FIELD(event, tcptrace_event, peer_fin);
+	FIELD(event, tcptrace_event, reset);
 	FIELD(event, tcptrace_event, sk_err);
+	FIELD(event, tcptrace_event, reset_reason);
 	FIELD(event, tcptrace_event, tx_bytes);
 	FIELD(event, tcptrace_event, rx_bytes);
 	FIELD(event, tcptrace_event, idle_ns);
@@ -460,6 +471,14 @@ Napi::Object Layout(Napi::Env env) {
 	aggregates.Set("maxBounds", static_cast<double>(TCPTRACE_MAX_BOUNDS));
 	aggregates.Set("buckets", static_cast<double>(TCPTRACE_HIST_BUCKETS));
 	aggregates.Set("measures", static_cast<double>(TCPTRACE_NR_MEASURES));
+	FIELD(aggregates, tcptrace_aggregates, resets_sent);
+	FIELD(aggregates, tcptrace_aggregates, resets_received);
+	aggregates.Set("resetReasons", static_cast<double>(TCPTRACE_RESET_REASONS));
+	Napi::Object resets = Napi::Object::New(env);
+	resets.Set("received", static_cast<double>(RESET_RECEIVED));
+	resets.Set("sent", static_cast<double>(RESET_SENT));
+	resets.Set("reasonNotKnown", static_cast<double>(TCPTRACE_RESET_REASON_NOT_KNOWN));
+	layout.Set("resets", resets);
 	layout.Set("aggregates", aggregates);
 	layout.Set("defaultRingBytes", static_cast<double>(TCPTRACE_DEFAULT_RING_BYTES));
 	return layout;
@@ -475,6 +494,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
 	exports.Set("Tracer", TracerWrap::Define(env));
 	exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClass));
 	exports.Set("layout", Layout(env));
+	exports.Set("resetReasonNames", Napi::Function::New(env, ResetReasonNames));
 	return exports;
 }
 

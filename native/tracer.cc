@@ -50,6 +50,34 @@ bool kernel_has_btf_type(const char *name, const std::vector<std::string> &assum
 	return found;
 }
 
+}  // namespace
+
+// The names of a kernel enum's values, by value ("SK_RST_REASON_NO_SOCKET" at
+// 1, ...), empty if this kernel has no such enum (or it is assumed missing).
+std::vector<std::string> kernel_enum_names(const char *name, const std::vector<std::string> &assume_missing) {
+	std::vector<std::string> names;
+	for (const std::string &missing : assume_missing)
+		if (missing == name)
+			return names;
+	struct btf *vmlinux = btf__load_vmlinux_btf();
+	if (!vmlinux)
+		return names;
+	int id = btf__find_by_name_kind(vmlinux, name, BTF_KIND_ENUM);
+	const struct btf_type *t = id >= 0 ? btf__type_by_id(vmlinux, id) : nullptr;
+	for (int i = 0; t && i < btf_vlen(t); i++) {
+		const struct btf_enum *e = btf_enum(t) + i;
+		if (e->val < 0 || e->val > 0xfffe)
+			continue;
+		if (names.size() <= static_cast<size_t>(e->val))
+			names.resize(e->val + 1);
+		names[e->val] = btf__name_by_offset(vmlinux, e->name_off);
+	}
+	btf__free(vmlinux);
+	return names;
+}
+
+namespace {
+
 TracerError make_error(const char *code, const std::string &message) {
 	return TracerError{code, message, g_libbpf_log};
 }
@@ -134,6 +162,11 @@ bool Tracer::Open(const TracerOptions &opts, TracerError *err) {
 		bpf_program__set_autoload(skel_->progs.on_send, false);
 		bpf_program__set_autoload(skel_->progs.on_recv, false);
 	}
+
+	// The RST's reason arrived with Linux 6.10 (enum sk_rst_reason): one of
+	// the two programs for tcp_send_reset, by what this kernel's gives.
+	bool reset_reasons = !kernel_enum_names("sk_rst_reason", opts.assume_missing).empty();
+	bpf_program__set_autoload(reset_reasons ? skel_->progs.on_send_reset_no_reason : skel_->progs.on_send_reset, false);
 
 	// A one-shot snapshot needs only the iterators: the host's TCP path is
 	// left untouched, and loading and detaching are quicker.

@@ -14,6 +14,9 @@ struct ring_buffer;
 struct bpf_link;
 struct bpf_program;
 
+// The names of a kernel enum's values, by value; empty if this kernel has none.
+std::vector<std::string> kernel_enum_names(const char *name, const std::vector<std::string> &assume_missing = {});
+
 struct TracerOptions {
 	uint32_t ring_buffer_bytes = 8u << 20;
 	uint64_t wakeup_bytes = 0;      // 0: let the kernel wake us per batch

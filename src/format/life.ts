@@ -19,8 +19,11 @@ export function lifetimeText(c: FinishedConnection): string {
   return `${c.lifetimeIsLowerBound ? '>' : ''}${msColumn(c.lifetimeNs)}`;
 }
 
-/** "active", or "active +TIME_WAIT*" where the kernel keeps an untraced timewait socket. */
+/** "active", or "active +TIME_WAIT*" where the kernel keeps an untraced timewait socket;
+ *  a reset says whose: "reset by peer", "reset sent: TCP_ABORT_ON_CLOSE". */
 export function endingText(c: FinishedConnection): string {
+  if (c.ending === 'reset' && c.reset === 'received') return 'reset by peer';
+  if (c.ending === 'reset' && c.reset === 'sent') return c.resetReason ? `reset sent: ${c.resetReason}` : 'reset sent';
   return c.afterlife ? `${c.ending} +${c.afterlife}*` : c.ending;
 }
 
@@ -72,6 +75,8 @@ export function lifeJson(c: FinishedConnection, clock: Clock, cgroups: CgroupNam
     ending: c.ending,
     closedFirst: c.closedFirst,
     error: errnoName(c.error),
+    reset: c.reset,
+    resetReason: c.resetReason,
     // Never a transition: tcptrace infers it from how the socket ended.
     afterlife: c.afterlife,
     stateMs: Object.fromEntries(Object.entries(c.dwellNs).map(([state, ns]) => [state, round3(ns)])),

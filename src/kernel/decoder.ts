@@ -9,12 +9,27 @@ import { AF_INET, stateName, TCP } from './states';
 export const EVENT_LAYOUT = {
   size: 136, ts_ns: 0, skaddr: 8, sock_id: 16, prev_state_ns: 24, saddr: 32, daddr: 48,
   netns: 64, pid: 68, sport: 72, dport: 74, family: 76, oldstate: 77, newstate: 78,
-  owner_src: 79, comm: 80, flags: 96, kind: 97, peer_fin: 98, sk_err: 100,
+  owner_src: 79, comm: 80, flags: 96, kind: 97, peer_fin: 98, reset: 99, sk_err: 100, reset_reason: 102,
   tx_bytes: 104, rx_bytes: 112, idle_ns: 120, cgroup_id: 128,
 } as const;
 
 /** TCPTRACE_EVENT_* bits of the flags field. */
 export const EVENT_FLAGS = { inferred: 0x1 } as const;
+
+/** enum tcptrace_reset, and the reason code for "the kernel gives none". */
+export const RESET_CODES = { received: 1, sent: 2, reasonNotKnown: 0xffff } as const;
+
+/** This kernel's names of its RST reasons by code (enum sk_rst_reason), for the events decoded from now on. */
+let resetReasonNames: string[] = [];
+
+export function useResetReasonNames(names: string[]): void {
+  resetReasonNames = names.map((n) => n.replace(/^SK_RST_REASON_/, ''));
+}
+
+function resetReasonName(code: number): string | null {
+  if (code === RESET_CODES.reasonNotKnown) return null;
+  return resetReasonNames[code] || `reason ${code}`;
+}
 
 /** enum tcptrace_event_kind. */
 export const EVENT_KINDS = ['transition', 'accept'] as const;
@@ -102,6 +117,11 @@ export interface TransitionEvent extends Endpoints {
   peerFinReceived: boolean;
   /** Time since the owner's last send/recv on this socket; null if none was seen. */
   idleNs: number | null;
+  /** At ->CLOSE: the RST that ended it, the peer's or this side's (an abort), if one did
+   *  (absent from traces written before format 1.3). */
+  reset?: 'received' | 'sent' | null;
+  /** A sent RST's reason, as the kernel names it (TCP_ABORT_ON_CLOSE, ...); null before Linux 6.10. */
+  resetReason?: string | null;
 }
 
 /**
@@ -314,7 +334,13 @@ export function decodeEvent(buf: Buffer, at: number): TransitionEvent {
     error: buf.readUInt16LE(at + L.sk_err),
     peerFinReceived: buf[at + L.peer_fin] === 1,
     idleNs: u64(buf, at + L.idle_ns) || null,
+    ...resetOf(buf[at + L.reset], buf.readUInt16LE(at + L.reset_reason)),
   };
+}
+
+function resetOf(code: number, reason: number): Pick<TransitionEvent, 'reset' | 'resetReason'> {
+  if (code === RESET_CODES.sent) return { reset: 'sent', resetReason: resetReasonName(reason) };
+  return { reset: code === RESET_CODES.received ? 'received' : null, resetReason: null };
 }
 
 /** Every fixed-size record of a batch, in order. */
@@ -448,13 +474,17 @@ export type MeasureKind = (typeof MEASURE_KINDS)[number];
 /** TCPTRACE_HIST_BUCKETS, TCPTRACE_MAX_BOUNDS, and struct tcptrace_aggregates (checked against the addon's by a test). */
 export const HIST_BUCKETS = 64;
 export const MAX_BOUNDS = 24;
+/** TCPTRACE_RESET_REASONS: resets sent are counted per reason code below it, the last slot for the rest. */
+export const RESET_REASON_SLOTS = 32;
 const HIST_SIZE = (HIST_BUCKETS + 1) * 8;
 const TRANSITIONS_SIZE = STATE_COUNT_SLOTS * STATE_COUNT_SLOTS * 8;
 const BOUNDED_SIZE = (MAX_BOUNDS + 2) * 8;
+const RESETS_AT = MEASURE_KINDS.length * (HIST_SIZE + BOUNDED_SIZE) + TRANSITIONS_SIZE;
 export const AGGREGATES_LAYOUT = {
-  size: MEASURE_KINDS.length * (HIST_SIZE + BOUNDED_SIZE) + TRANSITIONS_SIZE,
+  size: RESETS_AT + (RESET_REASON_SLOTS + 1) * 8,
   hist: 0, histSize: HIST_SIZE, transitions: MEASURE_KINDS.length * HIST_SIZE,
   bounded: MEASURE_KINDS.length * HIST_SIZE + TRANSITIONS_SIZE, boundedSize: BOUNDED_SIZE,
+  resetsSent: RESETS_AT, resetsReceived: RESETS_AT + RESET_REASON_SLOTS * 8,
 } as const;
 
 /** Counts per log2 bucket of a duration in the run's unit, and the values' sum. */
@@ -476,6 +506,9 @@ export interface KernelAggregates {
   transitions: number[][];
   /** Only meaningful for the measures given bounds (TracerOptions.boundsNs). */
   bounded: Record<MeasureKind, BoundedHistogram>;
+  /** RSTs sent, per reason as this kernel names it ("not known" before 6.10), and RSTs received. */
+  resetsSent: Record<string, number>;
+  resetsReceived: number;
 }
 
 export function decodeAggregates(buf: Buffer): KernelAggregates {
@@ -492,7 +525,16 @@ export function decodeAggregates(buf: Buffer): KernelAggregates {
   };
   const transitions = Array.from({ length: STATE_COUNT_SLOTS },
     (_, old) => words(L.transitions + old * STATE_COUNT_SLOTS * 8, STATE_COUNT_SLOTS));
-  return { histograms: perMeasure(histogram), transitions, bounded: perMeasure(bounded) };
+  const resetsSent: Record<string, number> = {};
+  words(L.resetsSent, RESET_REASON_SLOTS).forEach((count, slot) => {
+    if (!count) return;
+    const name = slot === RESET_REASON_SLOTS - 1 ? 'not known' : resetReasonName(slot) ?? 'not known';
+    resetsSent[name] = (resetsSent[name] ?? 0) + count;
+  });
+  return {
+    histograms: perMeasure(histogram), transitions, bounded: perMeasure(bounded),
+    resetsSent, resetsReceived: u64(buf, L.resetsReceived),
+  };
 }
 
 function perMeasure<T>(make: (index: number, kind: MeasureKind) => T): Record<MeasureKind, T> {
@@ -512,6 +554,9 @@ export function aggregatesSince(now: KernelAggregates, before: KernelAggregates)
       counts: minus(now.bounded[kind].counts, before.bounded[kind].counts),
       sumNs: now.bounded[kind].sumNs - before.bounded[kind].sumNs,
     })),
+    resetsSent: Object.fromEntries(Object.entries(now.resetsSent)
+      .map(([reason, n]) => [reason, n - (before.resetsSent[reason] ?? 0)]).filter(([, n]) => n !== 0)),
+    resetsReceived: now.resetsReceived - before.resetsReceived,
   };
 }
 

@@ -85,6 +85,7 @@ export interface NativeLayout {
   ownerSource: Record<'none' | 'syscall' | 'cached' | 'listener' | 'snapshot', number>;
   eventFlags: Record<'inferred', number>;
   eventKinds: Record<'transition' | 'accept', number>;
+  resets: Record<'received' | 'sent' | 'reasonNotKnown', number>;
   stateCountsSize: number;
   aggregates: Offsets & { histSize: number; buckets: number; measures: number; boundedSize: number; maxBounds: number };
   defaultRingBytes: number;
@@ -92,6 +93,8 @@ export interface NativeLayout {
 
 export interface NativeAddon {
   Tracer: new (options: TracerOptions) => NativeTracer;
+  /** This kernel's names of its RST reasons (enum sk_rst_reason) by code; none before Linux 6.10. */
+  resetReasonNames(): string[];
   setErrorClass(errorClass: typeof TcptraceError): void;
   layout: NativeLayout;
 }

@@ -5,7 +5,7 @@
  */
 import {
   CONNECTION_LAYOUT, decodeAggregates, decodeConnections, decodeTallies, KernelTallies, DEFAULT_RING_BYTES, decodeEvents, KernelAggregates, KernelConnection, decodeSnapshotFiles,
-  decodeSnapshotSockets, decodeStateCounts, EVENT_LAYOUT, joinSockIds, Snapshot, TransitionEvent,
+  decodeSnapshotSockets, decodeStateCounts, EVENT_LAYOUT, joinSockIds, Snapshot, TransitionEvent, useResetReasonNames,
 } from './decoder';
 import type { CgroupFilter } from './cgroup-filter';
 import { loadNative, NativeTracer, TracerCounters, TracerOptions } from './native';
@@ -61,6 +61,7 @@ export class TraceSession {
     const { tracefsMounted } = preflight(!options.iteratorsOnly);
     onLoading(); // the host passed every check: from here on the kernel loads
     const addon = loadNative();
+    useResetReasonNames(addon.resetReasonNames());
     const { cgroup, pollMs, everyNetns, ...kernel } = options;
     const ringBufferBytes = kernel.ringBufferBytes ?? DEFAULT_RING_BYTES;
     const assumeMissing = assumedMissing();

@@ -48,6 +48,9 @@ export interface FinishedConnection extends Connection {
   txBytes: number;
   rxBytes: number;
   error: number;
+  /** The RST that ended it: the peer's, or this side's (an abort) with the kernel's reason where it gives one. */
+  reset: 'received' | 'sent' | null;
+  resetReason: string | null;
 }
 
 /** The measures are the kernel's (enum tcptrace_measure), which counts them too. */
@@ -232,6 +235,8 @@ function finished(conn: Connection, last: TransitionEvent): FinishedConnection {
     txBytes: Math.max(0, last.txBytes - Number(conn.synAcked) - Number(conn.finAcked)),
     rxBytes: Math.max(0, last.rxBytes - Number(last.peerFinReceived)),
     error: last.error,
+    reset: last.reset ?? null,
+    resetReason: last.resetReason ?? null,
   };
 }
 
@@ -273,7 +278,7 @@ export function finishKernelConnection(k: KernelConnection, snapshotRole?: 'clie
 export function endingOf(last: TransitionEvent): Ending {
   if (last.error === ECONNREFUSED) return 'refused';
   if (last.error === ETIMEDOUT) return 'timeout';
-  if (last.error === ECONNRESET || last.error === EPIPE) return 'reset';
+  if (last.reset || last.error === ECONNRESET || last.error === EPIPE) return 'reset';
   switch (last.oldstate) {
     case TCP.LAST_ACK: return 'passive';
     case TCP.CLOSING: return 'simultaneous';
@@ -316,7 +321,7 @@ function finAckedBy(e: TransitionEvent): boolean {
  * peer has not closed yet) that waits up to tcp_fin_timeout for it.
  */
 export function afterlifeOf(last: TransitionEvent): Afterlife {
-  if (last.error) return null; // tcp_reset and tcp_write_err end it outright
+  if (last.error || last.reset) return null; // tcp_reset, tcp_write_err and an abort end it outright
   if (last.oldstate === TCP.CLOSING) return 'TIME_WAIT';
   if (last.oldstate === TCP.FIN_WAIT2) return last.peerFinReceived ? 'TIME_WAIT' : 'FIN_WAIT2';
   return null;

@@ -157,8 +157,8 @@ export const TRACE_FIELDS: FieldTable = {
 export const TRACE_OPTIONAL_FIELDS: OptionalFieldTable = {
   header: {}, snapshot: {}, cgroup: {}, lost: {}, footer: {},
   // Since 1.1: the owner's (holder's) cgroup id, the timewait substate, and listeners' accept queues;
-  // since 1.3, listeners' drops.
-  event: { cgroupId: NUMBER_OR_NULL },
+  // since 1.3, listeners' drops, and the RST that ended a connection.
+  event: { cgroupId: NUMBER_OR_NULL, reset: oneOf(['received', 'sent', null]), resetReason: STRING_OR_NULL },
   socket: { twSubstate: STATE, acceptQueue: NUMBER, acceptQueueLimit: NUMBER, listenDrops: NUMBER },
   file: { cmdline: STRING, cgroupId: NUMBER },
 };

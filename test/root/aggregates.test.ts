@@ -137,7 +137,9 @@ test('life: the kernel\'s record of each connection equals the tracker following
   await until('storm servers', () => storms.every((s) => s.messages.length > 0));
   // Open before tracing, with data both ways; the server closes first and the client lingers in CLOSE_WAIT.
   const pair = await connectPair('127.0.0.1', 'close', 'hold');
-  const ports = [...storms.map((s) => s.messages[0].port as number), pair.port];
+  // And one that its client aborts (SO_LINGER 0): a RST sent, and one received.
+  const aborted = await connectPair('127.0.0.1', 'hold', 'hold');
+  const ports = [...storms.map((s) => s.messages[0].port as number), pair.port, aborted.port];
   const recorder = new Recorder({ ports, emitAccepts: true });
   const kernel: KernelConnection[] = [];
   const session = TraceSession.open({ ports, emitConnections: true });
@@ -156,7 +158,8 @@ test('life: the kernel\'s record of each connection equals the tracker following
     await new Promise((r) => setTimeout(r, 50));
     pair.client.send('close');
     await pair.client.next('closed');
-    const sockets = 2 * 2 * STORM + 2;
+    aborted.client.send('reset');
+    const sockets = 2 * 2 * STORM + 4;
     await recorder.waitFor(`all ${sockets} sockets closed`, (evs) => evs.filter((e) => e.newstate === TCP.CLOSE).length >= sockets, 30_000);
     await until('the kernel\'s records of them all', () => kernel.length >= sockets, 10_000);
     await Promise.all([recorder.stop(), session.stop()]);
@@ -182,10 +185,12 @@ test('life: the kernel\'s record of each connection equals the tracker following
       });
     }
     const preexisting = kept.filter((c) => c.preexisting);
-    assert.deepEqual(preexisting.map((c) => `${c.role}:${c.closedFirst}:${c.txBytes}:${c.rxBytes}`).sort(), ['client:remote:3000:700', 'server:local:700:3000']);
+    assert.deepEqual(preexisting.map((c) => `${c.role}:${c.closedFirst}:${c.txBytes}:${c.rxBytes}:${c.reset}`).sort(), [
+      'client:null:0:0:sent', 'client:remote:3000:700:null', 'server:local:700:3000:null', 'server:null:0:0:received',
+    ]);
   } finally {
     await Promise.all([recorder.stop(), session.stop()]);
-    await exitAll(pair.server, pair.client);
+    await exitAll(pair.server, pair.client, aborted.server, aborted.client);
     await Promise.all(storms.map((s) => s.exited()));
   }
 });

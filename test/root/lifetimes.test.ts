@@ -3,6 +3,7 @@
  * endings, and durations that land in the right log2 bucket.
  */
 import assert from 'node:assert/strict';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { afterEach, describe, test } from 'node:test';
 import { CLI, LineProcess, ROOT, connectPair, exitAll, killStragglers, peer, until } from './helpers';
@@ -15,6 +16,16 @@ async function startCli(args: string[]): Promise<LineProcess> {
   const cli = new LineProcess(process.execPath, [CLI, ...args, '-v']);
   await until('tcptrace to attach', () => /attached/.test(cli.stderr), 10_000);
   return cli;
+}
+
+/** A loopback port nobody listens on (bound, then closed). */
+function unusedPort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
 }
 
 async function finish(cli: LineProcess): Promise<Json[]> {
@@ -77,6 +88,49 @@ describe('tcptrace life', () => {
     const refusedLine = lines.find((l) => l.ending === 'refused')!;
     assert.equal(refusedLine.pid, refused.pid);
     assert.equal(refusedLine.lifetimeIsLowerBound, false);
+  });
+});
+
+describe('resets: who sent each and why, from the kernel', () => {
+  test('a close with unread data, an abort by SO_LINGER 0, a connect to a closed port: in life, each side\'s ending', async () => {
+    // 1. The server closes with the client's bytes unread: the kernel aborts it.
+    const unread = new LineProcess('python3', [path.join(ROOT, 'test', 'fixtures', 'abort-close.py')]);
+    const unreadPort = (await unread.next('listening')).port as number;
+    // 2. The client aborts with SO_LINGER 0 (the fixture's reset).
+    const lingerPair = await connectPair('127.0.0.1', 'hold', 'hold');
+    // 3. Nobody listens on the port the client connects to.
+    const closedPort = await unusedPort();
+    const life = await startCli(['life', '--json', '-P', [unreadPort, lingerPair.port, closedPort].join(',')]);
+
+    const writer = peer('client', '127.0.0.1', unreadPort, 'hold');
+    await writer.next('connected');
+    await unread.next('accepted');
+    writer.send('send 1000');
+    await writer.next('sent');
+    await new Promise((r) => setTimeout(r, 50)); // the bytes are in the server's receive queue
+    unread.send('close');
+    await unread.next('closed');
+    lingerPair.client.send('reset');
+    const refused = peer('client', '127.0.0.1', closedPort);
+    await refused.next('error');
+    await until('five ends reported', () => life.messages.length >= 5, 10_000);
+    const lines = await finish(life);
+    await exitAll(lingerPair.server, lingerPair.client, writer, refused);
+    await unread.exited();
+
+    const end = (port: number, local: boolean) => lines.find((l) => (local ? l.sport === port : l.dport === port) && l.ending !== undefined);
+    const ending = (l: Json | undefined) => l && [l.ending, l.reset, l.resetReason];
+    const reasons = /^TCP_/; // this kernel names them (6.10+)
+    const abortReason = end(unreadPort, true)!.resetReason;
+    assert.match(abortReason, reasons, 'the abort\'s reason, as the kernel names it');
+    assert.deepEqual(ending(end(unreadPort, true)), ['reset', 'sent', abortReason], 'the server that closed with unread data sent the RST');
+    assert.deepEqual(ending(end(unreadPort, false)), ['reset', 'received', null], 'its client received it');
+    const lingerClient = lines.find((l) => l.sport === lingerPair.clientPort)!;
+    assert.deepEqual([lingerClient.ending, lingerClient.reset], ['reset', 'sent']);
+    assert.match(lingerClient.resetReason, reasons);
+    assert.deepEqual(ending(lines.find((l) => l.sport === lingerPair.port)), ['reset', 'received', null]);
+    assert.deepEqual(ending(end(closedPort, false)), ['refused', 'received', null], 'a refused connect is a RST received');
+    assert.ok(lines.every((l) => l.afterlife === null), 'no timewait socket after any of them');
   });
 });
 

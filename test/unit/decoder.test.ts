@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  AGGREGATES_LAYOUT, aggregatesSince, decodeTallies, PEER_TALLY_LAYOUT, PROCESS_TALLY_LAYOUT, CONNECTION_CODES, CONNECTION_LAYOUT, decodeConnections, DWELL_STATES, decodeAggregates, HIST_BUCKETS, MAX_BOUNDS, MEASURE_KINDS, COMM_LEN, DEFAULT_RING_BYTES, decodeEvents, EVENT_FLAGS, EVENT_KINDS, decodeSnapshotFiles, decodeSnapshotSockets, decodeStateCounts,
+  AGGREGATES_LAYOUT, aggregatesSince, RESET_CODES, RESET_REASON_SLOTS, useResetReasonNames, decodeTallies, PEER_TALLY_LAYOUT, PROCESS_TALLY_LAYOUT, CONNECTION_CODES, CONNECTION_LAYOUT, decodeConnections, DWELL_STATES, decodeAggregates, HIST_BUCKETS, MAX_BOUNDS, MEASURE_KINDS, COMM_LEN, DEFAULT_RING_BYTES, decodeEvents, EVENT_FLAGS, EVENT_KINDS, decodeSnapshotFiles, decodeSnapshotSockets, decodeStateCounts,
   EVENT_LAYOUT, FILE_REC_LAYOUT, OWNER_SOURCES, SOCK_REC_LAYOUT, STATE_COUNT_SLOTS, TransitionEvent,
 } from '../../src/kernel/decoder';
 import { loadNative } from '../../src/kernel/native';
@@ -126,6 +126,8 @@ const V4_DECODED: TransitionEvent = {
   error: 0,
   peerFinReceived: false,
   idleNs: null,
+  reset: null,
+  resetReason: null,
 };
 
 const V6_DECODED: TransitionEvent = {
@@ -152,6 +154,8 @@ const V6_DECODED: TransitionEvent = {
   error: 0,
   peerFinReceived: false,
   idleNs: null,
+  reset: null,
+  resetReason: null,
 };
 
 // ---- the layout tables against the addon's compiler -----------------------
@@ -225,10 +229,12 @@ test('AGGREGATES_LAYOUT, HIST_BUCKETS and MEASURE_KINDS match the addon', () => 
   assert.deepEqual(
     {
       size: native.size, hist: native.hist, histSize: native.histSize, transitions: native.transitions,
-      bounded: native.bounded, boundedSize: native.boundedSize,
+      bounded: native.bounded, boundedSize: native.boundedSize, resetsSent: native.resets_sent, resetsReceived: native.resets_received,
     },
     { ...AGGREGATES_LAYOUT },
   );
+  assert.equal(native.resetReasons, RESET_REASON_SLOTS);
+  assert.deepEqual(loadNative().layout.resets, { ...RESET_CODES });
   assert.equal(native.buckets, HIST_BUCKETS);
   assert.equal(native.maxBounds, MAX_BOUNDS);
   assert.equal(native.measures, MEASURE_KINDS.length);
@@ -525,4 +531,29 @@ test('a connection record: its last transition, then its story', () => {
     { born: false, dwellNs: {}, openedBy: null, role: null, closedFirst: null, synAcked: false, finAcked: false },
   );
   assert.throws(() => decodeConnections(Buffer.alloc(L.size + 1)), /connection batch: 265 bytes/);
+});
+
+test('the RST that ended a connection: received, or sent with the kernel\'s reason by name', () => {
+  useResetReasonNames(['SK_RST_REASON_NOT_SPECIFIED', 'SK_RST_REASON_NO_SOCKET', '', 'SK_RST_REASON_TCP_ABORT_ON_CLOSE']);
+  const L = EVENT_LAYOUT;
+  const record = (reset: number, reason: number) => {
+    const buf = eventRecord({ ...V4_EVENT, newstate: TCP.CLOSE });
+    buf[L.reset] = reset;
+    buf.writeUInt16LE(reason, L.reset_reason);
+    return buf;
+  };
+  const decoded = decodeEvents(Buffer.concat([
+    record(0, 0), record(RESET_CODES.received, 7), record(RESET_CODES.sent, 3), record(RESET_CODES.sent, RESET_CODES.reasonNotKnown), record(RESET_CODES.sent, 9),
+  ]));
+  assert.deepEqual(decoded.map((e) => [e.reset, e.resetReason]), [
+    [null, null], ['received', null], ['sent', 'TCP_ABORT_ON_CLOSE'], ['sent', null], ['sent', 'reason 9'],
+  ]);
+  const A = AGGREGATES_LAYOUT;
+  const counts = Buffer.alloc(A.size);
+  counts.writeBigUInt64LE(4n, A.resetsSent + 3 * 8);
+  counts.writeBigUInt64LE(2n, A.resetsSent + (RESET_REASON_SLOTS - 1) * 8);
+  counts.writeBigUInt64LE(5n, A.resetsReceived);
+  const a = decodeAggregates(counts);
+  assert.deepEqual([a.resetsSent, a.resetsReceived], [{ TCP_ABORT_ON_CLOSE: 4, 'not known': 2 }, 5]);
+  useResetReasonNames([]);
 });

@@ -182,6 +182,8 @@ function kernelCounted(durations: Partial<Record<MeasureKind, number[]>>, transi
       }
       return { counts, sumNs: (durations[kind] ?? []).reduce((a, b) => a + b, 0) };
     }),
+    resetsSent: {},
+    resetsReceived: 0,
   };
 }
 

@@ -87,10 +87,24 @@ test('1. client active close: TIME_WAIT afterlife, SYN and FIN taken out of the 
     dwellNs: { SYN_SENT: 300, ESTABLISHED: 10_000, FIN_WAIT1: 200, FIN_WAIT2: 500 },
     closedFirst: 'local', synAcked: true, finAcked: true,
     endNs: 12_000, lifetimeNs: 11_000, lifetimeIsLowerBound: false,
-    ending: 'active', afterlife: 'TIME_WAIT', txBytes: 1000, rxBytes: 5000, error: 0,
+    ending: 'active', afterlife: 'TIME_WAIT', txBytes: 1000, rxBytes: 5000, error: 0, reset: null, resetReason: null,
   });
   assert.deepEqual(measures, [['connect', 300], ['finWait2', 500], ['lifetime', 11_000]]);
   assert.equal(tracker.size, 0);
+});
+
+test('1b. a RST ends it as a reset with no afterlife: this side\'s abort with its reason, or the peer\'s', () => {
+  const cases: [Partial<TransitionEvent>, string, string | null][] = [
+    [{ reset: 'sent', resetReason: 'TCP_ABORT_ON_CLOSE' }, 'sent', 'TCP_ABORT_ON_CLOSE'],
+    [{ reset: 'received', resetReason: null, error: 104 }, 'received', null],
+  ];
+  for (const [last, reset, reason] of cases) {
+    const { tracker, finished } = tracked();
+    const events = clientActiveClose();
+    events[4] = { ...events[4], oldstate: FIN_WAIT2, peerFinReceived: false, ...last };
+    tracker.apply(events);
+    assert.deepEqual([finished[0].ending, finished[0].afterlife, finished[0].reset, finished[0].resetReason], ['reset', null, reset, reason]);
+  }
 });
 
 test('2. server child, passive close: remote closed first, no SYN counted for a child', () => {
