@@ -274,15 +274,34 @@ static __always_inline void measure(struct per_cpu_state *pc, __u32 kind, __u64 
 		measure_bounded(&pc->aggregates.bounded[kind], kind, ns);
 }
 
-/* What one transition adds to the aggregates: the tracker's (src/model/tracker.ts)
- * measures, from what the kernel knows of the socket. Inferred transitions
- * carry no time and are not measured. */
-static __always_inline void aggregate(struct per_cpu_state *pc, int old, int new,
-				      __u64 prev_state_ns, __u64 lifetime_ns)
+/* The reset slot of a reason: the last one for reasons not known or beyond the table. */
+static __always_inline __u32 reset_slot(__u16 reason)
 {
+	return (reason < TCPTRACE_RESET_REASONS - 1 ? reason : TCPTRACE_RESET_REASONS - 1) & (TCPTRACE_RESET_REASONS - 1);
+}
+
+static __always_inline void count_reset(struct per_cpu_state *pc, __u8 reset, __u16 reason)
+{
+	if (reset == RESET_RECEIVED)
+		__sync_fetch_and_add(&pc->aggregates.resets_received, 1);
+	else if (reset == RESET_SENT)
+		__sync_fetch_and_add(&pc->aggregates.resets_sent[reset_slot(reason)], 1);
+}
+
+/* What one transition adds to the aggregates: the tracker's (src/model/tracker.ts)
+ * measures, from what the kernel knows of the socket, and the RST that ended
+ * a connection. Inferred transitions carry no time and are not measured. */
+static __always_inline void aggregate(struct per_cpu_state *pc, const struct record *r)
+{
+	int old = r->old, new = r->new;
+	__u64 prev_state_ns = r->flags & TCPTRACE_EVENT_INFERRED ? 0 : r->prev_state_ns;
+	__u64 lifetime_ns = r->lifetime_ns;
+
 	if (!pc)
 		return;
 	__sync_fetch_and_add(&pc->aggregates.transitions[old & 15][new & 15], 1);
+	if (r->reset)
+		count_reset(pc, r->reset, r->reset_reason);
 	if (prev_state_ns) {
 		if (old == TCP_SYN_SENT && new == TCP_ESTABLISHED)
 			measure(pc, MEASURE_CONNECT, prev_state_ns);
@@ -595,7 +614,7 @@ static __always_inline void emit(struct per_cpu_state *pc, const struct sock *sk
 	if (!wanted(skc->skc_family, r->old, r->new, sport, dport, pid, netns))
 		return;
 	if (count_aggregates)
-		aggregate(pc, r->old, r->new, r->flags & TCPTRACE_EVENT_INFERRED ? 0 : r->prev_state_ns, r->lifetime_ns);
+		aggregate(pc, r);
 	if (count_tallies)
 		tally(sk, si, pid, dport);
 	/* A listener's end is no connection's; nor is a socket with no storage. */
@@ -875,34 +894,17 @@ int BPF_PROG(on_set_state_nested, const struct sock *sk, const int old, const in
 	return 0;
 }
 
-/* The reset slot of a reason: the last one for reasons not known or beyond the table. */
-static __always_inline __u32 reset_slot(__u16 reason)
-{
-	return reason < TCPTRACE_RESET_REASONS - 1 ? reason : TCPTRACE_RESET_REASONS - 1;
-}
-
-/* Counts a reset that passes the filters (a socketless one only in a run with none). */
-static __always_inline void count_reset(const struct sock *sk, const struct sock_info *si, __u8 reset, __u16 reason)
+/* A RST sent with no connection to end (no socket, or a timewait one), as
+ * the reset counts of a run with no filter have it. */
+static __always_inline void count_socketless_reset(__u16 reason)
 {
 	struct per_cpu_state *pc;
-	bool passes;
 
-	if (!count_aggregates || !(pc = this_cpu()))
+	if (!count_aggregates || filter_family || filter_nnetns || filter_state_mask || filter_nports || filter_npids)
 		return;
-	if (si) {
-		const struct sock_common *skc = &sk->__sk_common;
-		passes = wanted(skc->skc_family, skc->skc_state, skc->skc_state, skc->skc_num ?: si->sport,
-				bpf_ntohs(skc->skc_dport), si->owner_src == OWNER_NONE ? 0 : si->owner.pid,
-				filter_nnetns ? netns_of(skc) : 0);
-	} else {
-		passes = !filter_family && !filter_nnetns && !filter_state_mask && !filter_nports && !filter_npids;
-	}
-	if (!passes)
-		return;
-	if (reset == RESET_RECEIVED)
-		__sync_fetch_and_add(&pc->aggregates.resets_received, 1);
-	else
-		__sync_fetch_and_add(&pc->aggregates.resets_sent[reset_slot(reason) & (TCPTRACE_RESET_REASONS - 1)], 1);
+	pc = this_cpu();
+	if (pc)
+		count_reset(pc, RESET_SENT, reason);
 }
 
 /* This side sent a RST on sk (NULL or not a full socket: none to follow). An
@@ -911,9 +913,10 @@ static __always_inline int reset_sent(const struct sock *sk, __u16 reason)
 {
 	struct sock_info *si = sk ? bpf_sk_storage_get(&socks, (struct sock *)sk, NULL, 0) : NULL;
 
-	count_reset(sk, si && si->id ? si : NULL, RESET_SENT, reason);
-	if (!si || !si->id)
+	if (!si || !si->id) {
+		count_socketless_reset(reason);
 		return 0;
+	}
 	if (si->close_pending) {
 		si->pending_close.reset = RESET_SENT;
 		si->pending_close.reset_reason = reason;
@@ -944,7 +947,6 @@ int BPF_PROG(on_receive_reset, struct sock *sk)
 {
 	struct sock_info *si = bpf_sk_storage_get(&socks, sk, NULL, 0);
 
-	count_reset(sk, si && si->id ? si : NULL, RESET_RECEIVED, 0);
 	if (si && si->id && !si->reset) {
 		si->reset = RESET_RECEIVED;
 		si->reset_reason = 0;

@@ -226,7 +226,9 @@ struct tcptrace_aggregates {
 	struct tcptrace_hist hist[TCPTRACE_NR_MEASURES];
 	__u64 transitions[TCPTRACE_NR_STATES][TCPTRACE_NR_STATES]; /* [old][new], inferred ones too */
 	struct tcptrace_bounded_hist bounded[TCPTRACE_NR_MEASURES]; /* only measures given bounds */
-	__u64 resets_sent[TCPTRACE_RESET_REASONS]; /* sockets' ones after the filters; socketless ones only unfiltered */
+	/* The RSTs that ended connections (after the filters), by reason if sent; and RSTs
+	 * sent with no connection to end (to a closed port, ...), in a run with no filter. */
+	__u64 resets_sent[TCPTRACE_RESET_REASONS];
 	__u64 resets_received;
 };
 

@@ -128,6 +128,12 @@ export const METRICS = {
     help: 'Processes holding at least one CLOSE_WAIT socket, those summed under pid="other" included; refreshed every --interval',
     labelNames: [],
   },
+  resets: {
+    name: 'tcptrace_resets_total',
+    help: 'RSTs that ended connections, sent by this host (reason: the kernel\'s, "not known" before Linux 6.10) or received; ' +
+      'without --cgroup also RSTs sent with no connection (to a closed port: NO_SOCKET)',
+    labelNames: ['direction', 'reason'],
+  },
   lostEvents: {
     name: 'tcptrace_lost_events_total',
     help: 'Transitions that never reached tcptrace: ring_buffer_full (raise --ring-buffer) or nested (skipped by the kernel while the program ran on that CPU)',
@@ -247,6 +253,8 @@ export class TcpMetrics {
   /** Transitions counted per (old, new) state pair, published at each scrape: cheaper than a labelled inc per event. */
   private readonly transitionCounts = new Float64Array(STATE_COUNT_SLOTS * STATE_COUNT_SLOTS);
   private readonly transitionsReported = new Float64Array(STATE_COUNT_SLOTS * STATE_COUNT_SLOTS);
+  /** RSTs that ended connections, from events (when the kernel does not count them): "sent|REASON" or "received|". */
+  private readonly resetCounts = new Map<string, number>();
 
   /** kernel: the kernel's aggregates, when it counts transitions and durations itself (no events come then). */
   constructor(version: string, lossCounts: () => LossCounts, kernel?: () => KernelAggregates) {
@@ -277,6 +285,8 @@ export class TcpMetrics {
       const { tracer } = lossCounts();
       return [[tracer.lostRingBufferFull, { reason: 'ring_buffer_full' }], [tracer.lostNested, { reason: 'nested' }]];
     });
+    mirroredCounter(METRICS.resets, registry, () => (kernel ? kernelResets(kernel()) : [...metrics.resetCounts])
+      .map(([key, n]) => { const [direction, reason] = key.split('|'); return [n, { direction, reason }]; }));
     mirroredCounter(METRICS.inferred, registry, () => [[lossCounts().tracer.inferred, {}]]);
     mirroredCounter(METRICS.mapFull, registry, () => [[lossCounts().tracer.untrackedSockets, {}]]);
     mirroredCounter(METRICS.connectionsDropped, registry, () => [[lossCounts().connectionsDropped, {}]]);
@@ -285,11 +295,15 @@ export class TcpMetrics {
     for (const name of MISNAMED_DEFAULT_METRICS) registry.removeSingleMetric(name);
   }
 
-  /** Counts each transition (accept() returning a socket is not one). */
+  /** Counts each transition (accept() returning a socket is not one), and the RST that ended a connection. */
   addEvents(events: TransitionEvent[]): void {
     for (const e of events) {
       if (e.kind === 'transition' && e.oldstate < STATE_COUNT_SLOTS && e.newstate < STATE_COUNT_SLOTS) {
         this.transitionCounts[e.oldstate * STATE_COUNT_SLOTS + e.newstate]++;
+      }
+      if (e.reset) {
+        const key = resetKey(e.reset, e.resetReason ?? null);
+        this.resetCounts.set(key, (this.resetCounts.get(key) ?? 0) + 1);
       }
     }
   }
@@ -319,4 +333,16 @@ export class TcpMetrics {
       this.transitionsReported[i] = this.transitionCounts[i];
     }
   }
+}
+
+/** A resets series: "sent|TCP_ABORT_ON_CLOSE", "sent|not known", "received|". */
+function resetKey(direction: 'sent' | 'received', reason: string | null): string {
+  return direction === 'received' ? 'received|' : `sent|${reason ?? 'not known'}`;
+}
+
+function kernelResets(counted: KernelAggregates): [string, number][] {
+  return [
+    ...Object.entries(counted.resetsSent).map(([reason, n]) => [resetKey('sent', reason), n] as [string, number]),
+    [resetKey('received', null), counted.resetsReceived],
+  ];
 }

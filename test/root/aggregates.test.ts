@@ -35,8 +35,10 @@ test('the kernel\'s aggregates equal the model\'s for the same transitions: coun
   const ports = storms.map((s) => s.messages[0].port as number);
   // A connection whose server closes first and whose client holds CLOSE_WAIT a while.
   const pair = await connectPair('127.0.0.1', 'close', 'hold');
+  // One its client aborts (SO_LINGER 0): a RST sent, and one received.
+  const aborted = await connectPair('127.0.0.1', 'hold', 'hold');
   const bounds = durationBoundsNs();
-  const recorder = new Recorder({ ports: [...ports, pair.port], emitAccepts: true, countAggregates: true, countTallies: true, boundsNs: bounds });
+  const recorder = new Recorder({ ports: [...ports, pair.port, aborted.port], emitAccepts: true, countAggregates: true, countTallies: true, boundsNs: bounds });
   try {
     for (const s of storms) s.send('go');
     pair.server.send('close');
@@ -47,9 +49,10 @@ test('the kernel\'s aggregates equal the model\'s for the same transitions: coun
     const held = recorder.session.snapshot().sockets.filter((s) => s.state === TCP.CLOSE_WAIT && s.sport === pair.clientPort);
     pair.client.send('close');
     await pair.client.next('closed');
+    aborted.client.send('reset');
     // Nothing of ours moves after this (the listeners stay open until the
     // end), so no transition falls between the last read and the detach.
-    const sockets = 2 * 2 * STORM + 2;
+    const sockets = 2 * 2 * STORM + 4;
     await recorder.waitFor(`all ${sockets} sockets closed`, (evs) => evs.filter((e) => e.newstate === TCP.CLOSE).length >= sockets, 30_000);
     const tallies = recorder.session.tallies();
     await recorder.stop(); // delivers every event read; the kernel's counts are kept from the detach
@@ -63,6 +66,12 @@ test('the kernel\'s aggregates equal the model\'s for the same transitions: coun
         assert.equal(kernel.transitions[old][now], seen, `${stateName(old)} -> ${stateName(now)}`);
       }
     }
+
+    // The RSTs that ended connections: the one the client sent, by its reason, and the one the server received.
+    const resets = events.filter((e) => e.reset);
+    assert.deepEqual(resets.map((e) => e.reset).sort(), ['received', 'sent']);
+    const sentReason = resets.find((e) => e.reset === 'sent')!.resetReason ?? 'not known';
+    assert.deepEqual([kernel.resetsSent, kernel.resetsReceived], [{ [sentReason]: 1 }, 1]);
 
     // The live view's tables: the kernel's tallies per owner and per peer, as the events count them.
     const viewOfEvents = new LiveStats(), viewOfKernel = new LiveStats();
@@ -111,7 +120,7 @@ test('the kernel\'s aggregates equal the model\'s for the same transitions: coun
     });
   } finally {
     await recorder.stop();
-    await exitAll(pair.server, pair.client);
+    await exitAll(pair.server, pair.client, aborted.server, aborted.client);
     await Promise.all(storms.map((s) => s.exited()));
   }
 });

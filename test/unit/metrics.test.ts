@@ -210,3 +210,20 @@ test('every histogram fits the kernel: at most MAX_BOUNDS bounds, in whole ns', 
   }
   assert.deepEqual(bounds[MEASURE_KINDS.indexOf('connect')].slice(0, 2), [50_000, 100_000]);
 });
+
+test('resets: the RSTs that ended connections, sent by reason or received, alike from events and from the kernel', async () => {
+  const ended = (reset: 'sent' | 'received', resetReason: string | null): TransitionEvent =>
+    ({ ...transition(TCP.ESTABLISHED, TCP.CLOSE), reset, resetReason });
+  const fromEvents = newMetrics();
+  fromEvents.addEvents([ended('sent', 'TCP_ABORT_ON_CLOSE'), ended('sent', 'TCP_ABORT_ON_CLOSE'), ended('sent', null), ended('received', null),
+    transition(TCP.ESTABLISHED, TCP.CLOSE)]);
+  const counted = { ...kernelCounted({}, []), resetsSent: { TCP_ABORT_ON_CLOSE: 2, 'not known': 1 }, resetsReceived: 1 };
+  const fromKernel = new TcpMetrics('1.2.3', () => ({ tracer: NO_LOSS, connectionsDropped: 0 }), () => counted);
+  const expected = [
+    'tcptrace_resets_total{direction="sent",reason="TCP_ABORT_ON_CLOSE"} 2',
+    'tcptrace_resets_total{direction="sent",reason="not known"} 1',
+    'tcptrace_resets_total{direction="received",reason=""} 1',
+  ];
+  assert.deepEqual((await samples(fromEvents, METRICS.resets.name)).sort(), [...expected].sort());
+  assert.deepEqual((await samples(fromKernel, METRICS.resets.name)).sort(), [...expected].sort());
+});
