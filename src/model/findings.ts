@@ -10,12 +10,13 @@ import { formatEndpoint, isLoopback } from '../kernel/addr';
 import { TIME_WAIT_SECONDS } from '../kernel/states';
 import { ServiceCloses, serviceKey } from './close-sides';
 import { CulpritReport } from './culprits';
+import { RESET_REASON_MEANINGS, ResetSenders } from './resets';
 import { formatSeconds, percent, thousands } from '../units';
 import { Counters, counterDelta, HostSettings, SysctlName, sysctlNumber } from '../host/settings';
 import { ListenerRow, SnapshotReport } from './snapshot-report';
 
 export type Severity = 'problem' | 'warning' | 'note';
-export type Category = 'TIME_WAIT' | 'CLOSE_WAIT' | 'listen queue' | 'settings';
+export type Category = 'TIME_WAIT' | 'CLOSE_WAIT' | 'listen queue' | 'resets' | 'settings';
 
 export interface SysctlValue {
   name: SysctlName;
@@ -47,6 +48,8 @@ export interface DoctorInput {
   listenersAtStart: ListenerRow[];
   closes: ServiceCloses[];
   culprits: CulpritReport;
+  /** Processes whose connections ended with a RST, sent or received. */
+  resets: ResetSenders[];
 }
 
 /** TIME_WAIT towards one service worth a finding: this many sockets... */
@@ -71,6 +74,7 @@ export function diagnose(input: DoctorInput): Finding[] {
     ...timewaitBuckets(input),
     ...closeWait(input),
     ...listenOverflows(input),
+    ...resetSenders(input),
     ...synQueue(input),
     ...settingsAudit(input, timeWait),
   ];
@@ -299,6 +303,30 @@ function closeWait(input: DoctorInput): Finding[] {
       })),
     },
   }];
+}
+
+// ---- resets -----------------------------------------------------------------
+
+/** One finding per process that ended connections with RSTs it sent: how many, and why, in the kernel's words and ours. */
+function resetSenders(input: DoctorInput): Finding[] {
+  return input.resets.filter((r) => r.sentTotal > 0).map((r) => {
+    const who = r.pid === null ? 'an unknown process' : `pid ${r.pid}${r.comm ? ` (${r.comm})` : ''}`;
+    const top = r.sent[0];
+    const meaning = RESET_REASON_MEANINGS[top.reason];
+    return {
+      id: 'resets', category: 'resets', severity: 'warning',
+      title: `${who} sent ${n(r.sentTotal)} reset(s)${meaning ? `: ${meaning}` : ''}`,
+      evidence: [
+        ...r.sent.map((s) => `${n(s.count)} RST(s) sent, the kernel's reason: ${s.reason}`),
+        ...(r.received ? [`${n(r.received)} RST(s) received by its connections`] : []),
+      ],
+      action: meaning
+        ? 'A RST tears the connection down at once: the peer gets ECONNRESET and any data in flight is lost. Read what the peer sends before close(), and leave SO_LINGER 0 to real aborts.'
+        : 'A RST tears the connection down at once: the peer gets ECONNRESET and any data in flight is lost. The reason names the kernel path that sent it.',
+      sysctls: [],
+      data: { pid: r.pid, comm: r.comm, sent: r.sent, received: r.received },
+    };
+  });
 }
 
 // ---- listen queues ----------------------------------------------------------

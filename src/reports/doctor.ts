@@ -8,6 +8,7 @@ import { CloseSides } from '../model/close-sides';
 import { buildCulpritReport, CloseWaitLog } from '../model/culprits';
 import { diagnose, Finding } from '../model/findings';
 import { buildSnapshotReport, Holders, listenersOf, SnapshotReport } from '../model/snapshot-report';
+import { ResetTally } from '../model/resets';
 import { ConnectionTracker } from '../model/tracker';
 import { EventSource } from '../source/source';
 
@@ -21,7 +22,8 @@ export interface DoctorReport {
 /** `settings` and `countersBefore` are read before the source was opened. */
 export async function doctorReport(source: EventSource, settings: HostSettings, countersBefore: Counters): Promise<DoctorReport> {
   const sides = new CloseSides();
-  const tracker = new ConnectionTracker({ onFinished: (c) => sides.finished(c) });
+  const resets = new ResetTally();
+  const tracker = new ConnectionTracker({ onFinished: (c) => { sides.finished(c); resets.finished(c); } });
   const log = new CloseWaitLog();
   tracker.loadSnapshot(source.start.sockets, source.start.tsNs);
   // The kernel traces every network namespace; the snapshot, the settings and
@@ -47,7 +49,7 @@ export async function doctorReport(source: EventSource, settings: HostSettings, 
   const observedMs = (end.tsNs - start.tsNs) / 1e6;
   const findings = diagnose({
     observedMs, settings, countersBefore, countersAfter, sockets, culprits, closes: sides.rows(),
-    listenersAtStart: listenersOf(start.sockets, new Holders(start.files)),
+    listenersAtStart: listenersOf(start.sockets, new Holders(start.files)), resets: resets.rows(),
   });
   return { observedMs, settings, sockets, findings };
 }

@@ -6,6 +6,8 @@ import { SnapshotSocket } from '../../src/kernel/decoder';
 import { diagnose, DoctorInput, Finding, twReuseCovers } from '../../src/model/findings';
 import { Counters, HostSettings, SysctlName, SYSCTLS } from '../../src/host/settings';
 import { buildSnapshotReport, ListenerRow } from '../../src/model/snapshot-report';
+import { ResetSenders, ResetTally } from '../../src/model/resets';
+import { FinishedConnection } from '../../src/model/tracker';
 import { TCP } from '../../src/kernel/states';
 
 const DEFAULT_SYSCTLS: Partial<Record<SysctlName, string>> = {
@@ -58,6 +60,18 @@ interface Case {
   closes?: ServiceCloses[];
   culprits?: CulpritReport;
   listenersAtStart?: ListenerRow[];
+  finished?: FinishedConnection[];
+}
+
+function resetsOf(finished: FinishedConnection[]): ResetSenders[] {
+  const tally = new ResetTally();
+  for (const c of finished) tally.finished(c);
+  return tally.rows();
+}
+
+/** A connection of pid that ended with this RST. */
+function endedBy(pid: number, reset: 'sent' | 'received', resetReason: string | null = null): FinishedConnection {
+  return { pid, comm: `app${pid}`, reset, resetReason } as FinishedConnection;
 }
 
 function run(c: Case): Finding[] {
@@ -66,6 +80,7 @@ function run(c: Case): Finding[] {
     observedMs: 5000, settings: s, countersBefore: c.before ?? {}, countersAfter: c.after ?? {},
     sockets: buildSnapshotReport({ snapshot: { sockets: c.sockets ?? [], files: [] }, netns: 1, ephemeral: s.ephemeral, reserved: s.reserved, cmdlineOf: () => '' }),
     listenersAtStart: c.listenersAtStart ?? [], closes: c.closes ?? [], culprits: c.culprits ?? NO_CULPRITS,
+    resets: resetsOf(c.finished ?? []),
   };
   return diagnose(input);
 }
@@ -275,4 +290,20 @@ test('every finding carries evidence, an action, and the value of each setting i
     for (const s of f.sysctls) assert.ok(f.title.includes(s.name.split('.').pop()!) || f.action.includes(s.name.split('.').pop()!) ||
       f.evidence.some((e) => e.includes(s.name.split('.').pop()!)), `${f.id} names ${s.name}`);
   }
+});
+
+test('resets: one finding per process that sent RSTs, its main reason in words, most first; received ones as evidence only', () => {
+  const finished = [
+    ...Array.from({ length: 3 }, () => endedBy(10, 'sent', 'TCP_ABORT_ON_CLOSE')),
+    endedBy(10, 'sent', 'TCP_STATE'), endedBy(10, 'received'),
+    ...Array.from({ length: 5 }, () => endedBy(20, 'sent', null)),
+    endedBy(30, 'received'),
+  ];
+  const found = run({ finished }).filter((f) => f.id === 'resets');
+  assert.deepEqual(found.map((f) => f.title), ['pid 20 (app20) sent 5 reset(s)', 'pid 10 (app10) sent 4 reset(s): it closed connections with data it had not read']);
+  assert.deepEqual(found[1].evidence, [
+    "3 RST(s) sent, the kernel's reason: TCP_ABORT_ON_CLOSE", "1 RST(s) sent, the kernel's reason: TCP_STATE", '1 RST(s) received by its connections',
+  ]);
+  assert.deepEqual(found[0].evidence, ["5 RST(s) sent, the kernel's reason: not known"]);
+  assert.ok(found.every((f) => f.category === 'resets' && f.severity === 'warning'));
 });
