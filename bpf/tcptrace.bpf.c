@@ -45,6 +45,7 @@ const volatile bool count_tallies = false;      /* keep process_tallies and peer
 const volatile __u64 measure_unit_ns = 1000;    /* the histograms' unit */
 const volatile __u32 nr_cpus = 1;               /* possible CPUs: socket ids are made per CPU */
 const volatile bool learn_owners = true;        /* false: no report or filter needs owners (nor send/recv) */
+const volatile bool follow_resets = true;       /* false: no report needs resets (their programs are not loaded) */
 const volatile __u32 nbounds[TCPTRACE_NR_MEASURES] = {};  /* fixed bounds per measure (0: none) */
 const volatile __u64 bounds_ns[TCPTRACE_NR_MEASURES][TCPTRACE_MAX_BOUNDS] = {};
 
@@ -734,11 +735,13 @@ static __always_inline void follow_connection(struct sock_info *si, int old, int
 		si->acked |= TCPTRACE_ACKED_FIN;
 }
 
-/* The state a connection can be aborted from with a RST (the kernel's tcp_need_reset). */
+/* The states a connection is aborted from with a RST (the kernel's
+ * tcp_need_reset), but FIN_WAIT2: an orphan leaves it for its timewait socket
+ * in close() itself, with no RST, far more often than it is aborted. */
 static __always_inline bool needs_reset(int state)
 {
 	return state == TCP_ESTABLISHED || state == TCP_CLOSE_WAIT || state == TCP_FIN_WAIT1 ||
-	       state == TCP_FIN_WAIT2 || state == TCP_SYN_RECV;
+	       state == TCP_SYN_RECV;
 }
 
 /*
@@ -753,9 +756,9 @@ static __always_inline bool aborts_now(const struct sock *sk, const struct sock_
 {
 	bool peer_fin = (sk->__sk_common.skc_flags >> SOCK_DONE) & 1;
 
-	if (si->reset || sk->sk_err || !needs_reset(old) || !current_is_user_task())
+	if (!follow_resets || si->reset || sk->sk_err || !needs_reset(old) || !current_is_user_task())
 		return false;
-	return !(peer_fin && (old == TCP_FIN_WAIT1 || old == TCP_FIN_WAIT2));
+	return !(peer_fin && old == TCP_FIN_WAIT1);
 }
 
 /* A ->CLOSE record kept back for the RST that follows it goes now. */

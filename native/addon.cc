@@ -97,6 +97,7 @@ TracerOptions ParseOptions(const Napi::Object &opts) {
 	o.count_tallies = opts.Get("countTallies").ToBoolean();
 	o.measure_unit_ns = NumberOr(opts, "measureUnitNs", o.measure_unit_ns);
 	o.learn_owners = !opts.Get("ownersUnneeded").ToBoolean();
+	o.follow_resets = !opts.Get("resetsUnneeded").ToBoolean();
 	o.bounds_ns = BoundLists(opts, "boundsNs");
 	o.snapshot_full_only = opts.Get("snapshotFullSocketsOnly").ToBoolean();
 	o.iterators_only = opts.Get("iteratorsOnly").ToBoolean();

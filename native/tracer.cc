@@ -140,6 +140,7 @@ bool Tracer::Open(const TracerOptions &opts, TracerError *err) {
 	ro->count_aggregates = opts.count_aggregates || (!opts.emit_events && !opts.emit_connections);
 	ro->measure_unit_ns = opts.measure_unit_ns ? opts.measure_unit_ns : 1;
 	ro->learn_owners = opts.learn_owners;
+	ro->follow_resets = opts.follow_resets;
 	for (size_t m = 0; m < opts.bounds_ns.size() && m < TCPTRACE_NR_MEASURES; m++) {
 		ro->nbounds[m] = opts.bounds_ns[m].size() < TCPTRACE_MAX_BOUNDS ? opts.bounds_ns[m].size() : TCPTRACE_MAX_BOUNDS;
 		for (size_t i = 0; i < ro->nbounds[m]; i++)
@@ -167,6 +168,13 @@ bool Tracer::Open(const TracerOptions &opts, TracerError *err) {
 	// the two programs for tcp_send_reset, by what this kernel's gives.
 	bool reset_reasons = !kernel_enum_names("sk_rst_reason", opts.assume_missing).empty();
 	bpf_program__set_autoload(reset_reasons ? skel_->progs.on_send_reset_no_reason : skel_->progs.on_send_reset, false);
+	if (!opts.follow_resets) {
+		// No report of this run shows resets: none of their programs runs.
+		bpf_program__set_autoload(skel_->progs.on_send_reset, false);
+		bpf_program__set_autoload(skel_->progs.on_send_reset_no_reason, false);
+		bpf_program__set_autoload(skel_->progs.on_receive_reset, false);
+		bpf_program__set_autoload(skel_->progs.on_destroy_sock, false);
+	}
 
 	// A one-shot snapshot needs only the iterators: the host's TCP path is
 	// left untouched, and loading and detaching are quicker.

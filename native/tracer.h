@@ -32,6 +32,7 @@ struct TracerOptions {
 	bool count_aggregates = false;  // keep the kernel's aggregates (always when nothing is sent)
 	uint64_t measure_unit_ns = 1000; // the kernel's histograms' unit
 	bool learn_owners = true;       // false: nothing needs owners, so send/recv are not traced
+	bool follow_resets = true;      // false: nothing shows resets, so their programs are not loaded
 	std::vector<std::vector<uint64_t>> bounds_ns; // per measure: fixed histogram bounds (serve's), ascending
 	bool snapshot_full_only = false; // snapshot without TIME_WAIT and request sockets
 	bool iterators_only = false;    // load and attach the iterators alone (snapshots, no tracing)

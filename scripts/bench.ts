@@ -31,7 +31,10 @@ import {
 
 export const CLI = path.join(ROOT, 'bin', 'tcptrace');
 
-const OUR_PROGRAMS = ['on_set_state', 'on_set_state_nested', 'on_send', 'on_recv', 'on_accept4_exit', 'on_accept_exit'];
+const OUR_PROGRAMS = [
+  'on_set_state', 'on_set_state_nested', 'on_send', 'on_recv', 'on_accept4_exit', 'on_accept_exit',
+  'on_send_reset', 'on_send_reset_no_reason', 'on_receive_reset', 'on_destroy_sock',
+];
 const PEER = 'bpftrace';
 const PEER_PROGRAM = 'tracepoint:sock:inet_sock_set_state { @[args->oldstate, args->newstate] = count(); }';
 const PEER_TRACEPOINT = 'inet_sock_set_state';

@@ -53,6 +53,8 @@ export interface LiveNeeds extends Omit<LiveRun, 'durationSeconds' | 'verbose'> 
   measureUnitNs?: number;
   /** Nothing the report shows depends on owners (a --pid filter still makes them needed). */
   ownersUnneeded?: boolean;
+  /** Nothing the report shows is about resets (a recording keeps them). */
+  resetsUnneeded?: boolean;
   /** Fixed histogram bounds (ns) per measure for the kernel to count against. */
   boundsNs?: number[][];
 }
@@ -63,7 +65,10 @@ type LiveFlags = FilterFlags & RecordFlags & { duration?: number; verbose?: bool
 
 export function openLiveSource(
   flags: LiveFlags,
-  { command, emitAccepts, snapshotsWithTimeWait, aggregateOnly, connectionsOnly, countTallies, measureUnitNs, ownersUnneeded, boundsNs, ...run }: LiveNeeds,
+  {
+    command, emitAccepts, snapshotsWithTimeWait, aggregateOnly, connectionsOnly, countTallies, measureUnitNs, ownersUnneeded, resetsUnneeded,
+    boundsNs, ...run
+  }: LiveNeeds,
 ): LiveSource {
   // Without them by default: there can be hundreds of thousands of TIME_WAIT sockets.
   const options = {
@@ -75,6 +80,7 @@ export function openLiveSource(
     countTallies,
     measureUnitNs,
     ownersUnneeded: Boolean(ownersUnneeded && !flags.record && !flags.pid?.length),
+    resetsUnneeded: Boolean(resetsUnneeded && !flags.record),
     boundsNs,
   };
   const record = flags.record

@@ -28,6 +28,8 @@ export interface TracerOptions {
   measureUnitNs?: number;
   /** No report or filter of this run needs owners: the kernel side learns none (and traces no send/recv). */
   ownersUnneeded?: boolean;
+  /** No report or filter of this run shows resets: the kernel side follows none (their programs stay unloaded). */
+  resetsUnneeded?: boolean;
   /** Per measure, in MEASURE_KINDS' order: fixed histogram bounds in ns, ascending (at most MAX_BOUNDS). */
   boundsNs?: number[][];
   /** Leave TIME_WAIT and request sockets out of snapshot(): faster start on a host full of them. */

@@ -24,6 +24,6 @@ export async function runCulprits(flags: CulpritsFlags): Promise<void> {
   }
   const duration = flags.duration ?? (flags.watch ? undefined : DEFAULT_OBSERVATION_S);
   // What the kernel side keeps of each socket is the report: no events unless recording.
-  const needs = { command: 'culprits', emitAccepts: true, aggregateOnly: true };
+  const needs = { command: 'culprits', emitAccepts: true, aggregateOnly: true, resetsUnneeded: true };
   await runLiveReport({ ...flags, duration }, needs, (source, out) => printCulprits(source, flags, out));
 }

@@ -18,7 +18,8 @@ export async function runHist(flags: HistFlags): Promise<void> {
   // and needs no owners. --cgroup picks events by their owner's cgroup: it needs both.
   const kernelOnly = !flags.by && !flags.cgroup;
   const needs = {
-    command: 'hist', emitAccepts: true, aggregateOnly: kernelOnly, ownersUnneeded: kernelOnly, measureUnitNs: NS_PER[flags.unit ?? 'us'],
+    command: 'hist', emitAccepts: true, aggregateOnly: kernelOnly, ownersUnneeded: kernelOnly, resetsUnneeded: true,
+    measureUnitNs: NS_PER[flags.unit ?? 'us'],
   };
   await runLiveReport(flags, needs, (source, out) => {
     if (!flags.json && process.stderr.isTTY) process.stderr.write('Tracing TCP connections... Hit Ctrl-C to end.\n');
