@@ -490,43 +490,40 @@ static __always_inline __u64 wakeup_flags(void)
 }
 
 
+/* The tally at key to add one to, or NULL when this call made it from
+ * `fresh` (which counts this one already). Another CPU may make it between
+ * the lookup and the insert: then the count goes to that one. */
+static __always_inline void *tally_to_add_to(void *map, const void *key, const void *fresh)
+{
+	void *tally = bpf_map_lookup_elem(map, key);
+
+	if (tally || bpf_map_update_elem(map, key, fresh, BPF_NOEXIST) == 0)
+		return tally;
+	return bpf_map_lookup_elem(map, key);
+}
+
 /* One more transition for its owner and its peer, as the live view counts them. */
 static __always_inline void tally(const struct sock *sk, const struct sock_info *si, __u32 pid, __u16 dport)
 {
 	const struct sock_common *skc = &sk->__sk_common;
 
 	if (pid) {
-		struct tcptrace_process_tally *p = bpf_map_lookup_elem(&process_tallies, &pid);
+		struct tcptrace_process_tally *p, fresh = { .pid = pid, .transitions = 1,
+							    .cgroup_id = si->owner.cgroup_id };
 
-		if (p) {
+		__builtin_memcpy(fresh.comm, si->owner.comm, sizeof(fresh.comm));
+		p = tally_to_add_to(&process_tallies, &pid, &fresh);
+		if (p)
 			__sync_fetch_and_add(&p->transitions, 1);
-		} else {
-			struct tcptrace_process_tally fresh = { .pid = pid, .transitions = 1,
-								.cgroup_id = si->owner.cgroup_id };
-
-			__builtin_memcpy(fresh.comm, si->owner.comm, sizeof(fresh.comm));
-			/* Another CPU may have made it meanwhile: then add to its. */
-			if (bpf_map_update_elem(&process_tallies, &pid, &fresh, BPF_NOEXIST) &&
-			    (p = bpf_map_lookup_elem(&process_tallies, &pid)))
-				__sync_fetch_and_add(&p->transitions, 1);
-		}
 	}
 	if (dport) {
-		struct tcptrace_peer_key key = { .family = skc->skc_family };
-		struct tcptrace_peer_tally *t;
+		struct tcptrace_peer_tally *t, fresh = { .peer.family = skc->skc_family, .transitions = 1 };
 		__u8 saddr[16];
 
-		read_addrs(skc, key.family, saddr, key.addr);
-		t = bpf_map_lookup_elem(&peer_tallies, &key);
-		if (t) {
+		read_addrs(skc, fresh.peer.family, saddr, fresh.peer.addr);
+		t = tally_to_add_to(&peer_tallies, &fresh.peer, &fresh);
+		if (t)
 			__sync_fetch_and_add(&t->transitions, 1);
-		} else {
-			struct tcptrace_peer_tally fresh = { .peer = key, .transitions = 1 };
-
-			if (bpf_map_update_elem(&peer_tallies, &key, &fresh, BPF_NOEXIST) &&
-			    (t = bpf_map_lookup_elem(&peer_tallies, &key)))
-				__sync_fetch_and_add(&t->transitions, 1);
-		}
 	}
 }
 
