@@ -11,6 +11,7 @@ import { runLife } from './commands/life';
 import { runLive } from './commands/live';
 import type { ServeFlags } from './commands/serve';
 import { runSnapshot } from './commands/snapshot';
+import { DEFAULT_CULPRITS_TOP } from '../format/culprits';
 import { TcptraceError, usageError } from '../errors';
 import { DEFAULT_RING_BYTES } from '../kernel/decoder';
 import {
@@ -93,6 +94,7 @@ export function buildProgram(): Command {
     .option('--min-age <seconds>', 'leave out sockets in CLOSE_WAIT for less than this (about to be closed)', (v) => parseSeconds('--min-age', v))
     .option('-p, --pid <pids>', 'only these holder PIDs (comma list)', (v, prev?: number[]) => parsePids(v, prev))
     .addOption(cgroupOption('only holders in this cgroup or below it'))
+    .option('--top <n>', `processes, groups and sockets shown per process (default ${DEFAULT_CULPRITS_TOP}; --json lists all)`, (v) => parseCount('--top', v, 1_000_000))
     .option('-j, --json', 'one JSON report')
     .addOption(new Option('--ring-buffer <size>', 'kernel ring buffer size, a power of two (64K-1G)').argParser(parseRingBufferSize))
     .option('-v, --verbose', 'say more, and on failure print the kernel\'s own reason'))
@@ -128,7 +130,7 @@ export function buildProgram(): Command {
         .argParser(parseListen).default(parseListen(SERVE_DEFAULTS.listen), SERVE_DEFAULTS.listen))
       .addOption(new Option('-i, --interval <seconds>', 'seconds between refreshes of the gauges (sockets per state, CLOSE_WAIT holders)')
         .argParser((v) => parseRefreshInterval('--interval', v)).default(SERVE_DEFAULTS.intervalSeconds))
-      .addOption(new Option('--top <n>', 'processes named in tcptrace_close_wait_held_sockets; the rest are summed under pid="other"')
+      .addOption(new Option('--top <n>', 'series (process and service) named in tcptrace_close_wait_held_sockets; the rest are summed under pid="other"')
         .argParser((v) => parseCount('--top', v)).default(SERVE_DEFAULTS.top)),
   // Loaded only when run: prom-client alone adds 30 ms to every command's start.
   ).action(async (flags: ServeFlags) => (await import('./commands/serve')).runServe(flags, version));
@@ -142,6 +144,7 @@ export function buildProgram(): Command {
     .addOption(new Option('-u, --unit <unit>', 'hist: time unit (default: us)').choices(['us', 'ms']))
     .option('--min-age <seconds>', 'culprits: leave out sockets younger than this', (v) => parseSeconds('--min-age', v))
     .option('-p, --pid <pids>', 'culprits: only these holder PIDs', (v, prev?: number[]) => parsePids(v, prev))
+    .option('--top <n>', `culprits: processes, groups and sockets shown per process (default ${DEFAULT_CULPRITS_TOP})`, (v) => parseCount('--top', v, 1_000_000))
     .option('--html', 'one self-contained HTML page of everything (needs -o)')
     .option('-o, --output <file>', 'with --html: where to write the page', (v) => parseOutputPath('--output', v))
     .action((file: string, report: ReportKind, flags: ReportFlags & { html?: boolean; output?: string }) => {

@@ -33,3 +33,13 @@ export class LineOutput {
     return new Promise((resolve) => this.stream.write('', () => resolve()));
   }
 }
+
+/** Lines wider than this are too wide when stdout is not a terminal and $COLUMNS is unset. */
+const PIPE_WIDTH = 160;
+
+/** The columns text reports fit into: the terminal's, else $COLUMNS, else PIPE_WIDTH. */
+export function outputWidth(stream: NodeJS.WriteStream = process.stdout): number {
+  if (stream.isTTY && stream.columns) return stream.columns;
+  const columns = Number(process.env.COLUMNS);
+  return Number.isInteger(columns) && columns > 0 ? columns : PIPE_WIDTH;
+}

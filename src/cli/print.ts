@@ -3,7 +3,7 @@
  * JSON. The live commands and `report FILE` print through these, so a report
  * made from a recording reads as the live one did.
  */
-import { renderCulprits } from '../format/culprits';
+import { DEFAULT_CULPRITS_TOP, renderCulprits } from '../format/culprits';
 import { endpointWidth } from '../format/event-text';
 import { ExtraColumns, Selection } from '../format/extra-columns';
 import { renderLatencySet } from '../format/latency';
@@ -17,7 +17,7 @@ import { lifeReport } from '../reports/life';
 import { ReportRun } from '../reports/report-run';
 import { summaryReport } from '../reports/summary';
 import { EventSource } from '../source/source';
-import { LineOutput } from './output';
+import { LineOutput, outputWidth } from './output';
 import { reportLostLine } from './run';
 
 const DEFAULT_WATCH_INTERVAL_S = 2;
@@ -58,13 +58,16 @@ export async function printHist(
 
 /** The culprits of any source, printed at its end (and every --interval with --watch). */
 export async function printCulprits(
-  source: EventSource, flags: { minAge?: number; pid?: number[]; watch?: boolean; interval?: number; json?: boolean }, out: LineOutput,
+  source: EventSource,
+  flags: { minAge?: number; pid?: number[]; watch?: boolean; interval?: number; json?: boolean; top?: number },
+  out: LineOutput,
 ): Promise<ReportRun> {
   const redraw = Boolean(flags.watch && process.stdout.isTTY && !flags.json);
+  const text = (r: CulpritReport) => renderCulprits(r, { top: flags.top ?? DEFAULT_CULPRITS_TOP, width: outputWidth() });
   const print = (r: CulpritReport) => {
     if (flags.json) out.writeLines([JSON.stringify(r)]);
-    else if (redraw) out.redraw(renderCulprits(r).join('\n'));
-    else out.writeLines(renderCulprits(r));
+    else if (redraw) out.redraw(text(r).join('\n'));
+    else out.writeLines(text(r));
   };
   const watchSeconds = flags.watch ? flags.interval ?? DEFAULT_WATCH_INTERVAL_S : undefined;
   const run = await culpritsReport(source, { minAge: flags.minAge, pid: flags.pid, watchSeconds }, print);

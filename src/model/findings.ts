@@ -9,8 +9,8 @@
 import { formatEndpoint, isLoopback } from '../kernel/addr';
 import { TIME_WAIT_SECONDS } from '../kernel/states';
 import { ServiceCloses, serviceKey } from './close-sides';
-import { CulpritReport } from './culprits';
-import { formatSeconds, percent, thousands } from '../units';
+import { Culprit, CulpritReport, groupName } from './culprits';
+import { clip, formatSeconds, percent, thousands } from '../units';
 import { Counters, counterDelta, HostSettings, SysctlName, sysctlNumber } from '../host/settings';
 import { ListenerRow, SnapshotReport } from './snapshot-report';
 
@@ -272,16 +272,24 @@ function timewaitBuckets(input: DoctorInput): Finding[] {
 
 // ---- CLOSE_WAIT -------------------------------------------------------------
 
+/** Processes, and groups per process, named in the evidence; `tcptrace culprits` lists the rest. */
 const CULPRITS_SHOWN = 3;
+/** A JVM's command line can be 80 KB: the evidence names the program, not every flag. */
+const CMDLINE_SHOWN = 100;
+
+function culpritEvidence(c: Culprit): string {
+  const groups = c.groups.slice(0, CULPRITS_SHOWN).map((g) => `${groupName(g)} x${n(g.count)}`);
+  const more = c.groups.length - groups.length;
+  if (more) groups.push(`${n(more)} more group(s)`);
+  return `pid ${c.pid} (${clip(c.cmdline, CMDLINE_SHOWN)}): ${n(c.count)} in CLOSE_WAIT, ` +
+    `oldest ${c.ageIsLowerBound ? '>=' : ''}${formatSeconds(c.oldestAgeMs)}; ${groups.join(', ')}`;
+}
 
 function closeWait(input: DoctorInput): Finding[] {
   const r = input.culprits;
   if (r.culprits.length === 0) return [];
   const top = r.culprits.slice(0, CULPRITS_SHOWN);
-  const evidence = top.map((c) => {
-    const peers = c.peers.map((p) => `${formatEndpoint(p.daddr, p.dport)} x${p.count}`).join(', ');
-    return `pid ${c.pid} (${c.cmdline}): ${n(c.count)} in CLOSE_WAIT, oldest ${c.ageIsLowerBound ? '>=' : ''}${formatSeconds(c.oldestAgeMs)}; peers ${peers}`;
-  });
+  const evidence = top.map(culpritEvidence);
   if (r.culprits.length > top.length) evidence.push(`... and ${r.culprits.length - top.length} more process(es) (tcptrace culprits lists them all)`);
   if (r.orphans) evidence.push(`${n(r.orphans)} more CLOSE_WAIT socket(s) held by no process (being torn down)`);
   const advice = top.flatMap((c) => c.advice.slice(0, 1).map((a) => `pid ${c.pid}: ${a}.`));
@@ -295,7 +303,7 @@ function closeWait(input: DoctorInput): Finding[] {
       sockets: r.sockets, orphans: r.orphans,
       culprits: r.culprits.map((c) => ({
         pid: c.pid, comm: c.comm, cmdline: c.cmdline, count: c.count, oldestAgeMs: c.oldestAgeMs,
-        ageIsLowerBound: c.ageIsLowerBound, peers: c.peers, advice: c.advice,
+        ageIsLowerBound: c.ageIsLowerBound, groups: c.groups, advice: c.advice,
       })),
     },
   }];

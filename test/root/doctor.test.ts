@@ -103,7 +103,7 @@ describe('tcptrace doctor', () => {
     const culprit = cw.data.culprits.find((c: Json) => c.pid === pool.pid);
     assert.ok(culprit, `pool ${pool.pid} among ${JSON.stringify(cw.data.culprits.map((c: Json) => c.pid))}`);
     assert.equal(culprit.count, 5);
-    assert.deepEqual(culprit.peers.map((p: Json) => [p.daddr, p.dport, p.count]), [['127.0.0.1', leakPort, 5]]);
+    assert.deepEqual(culprit.groups.map((g: Json) => [g.side, g.daddr, g.dport, g.count]), [['client', '127.0.0.1', leakPort, 5]]);
     for (const other of [storm, server, leakServer]) assert.ok(!cw.data.culprits.some((c: Json) => c.pid === other.pid));
     assert.deepEqual(cw.sysctls, []);
     assert.ok(findings.some((f) => f.id === 'sysctl:net.ipv4.tcp_keepalive_time'));

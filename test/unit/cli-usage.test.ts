@@ -74,7 +74,7 @@ const BAD_VALUES: Record<string, Record<string, string[]>> = {
   hist: { ...RUN_VALUES, ...RECORD_VALUES, '--by': ['host', ''], '--interval': SECONDS, '--unit': ['ns', 's'] },
   culprits: {
     ...RECORD_VALUES, '--duration': SECONDS, '--interval': SECONDS, '--min-age': SECONDS, '--pid': PIDS, '--ring-buffer': RING,
-    '--cgroup': CGROUPS,
+    '--cgroup': CGROUPS, '--top': ['0', 'ten', '-1'],
   },
   snapshot: { '--by': ['owner', ''], '--top': ['0', 'ten', '-1'] },
   doctor: { '--duration': SECONDS },
@@ -83,7 +83,7 @@ const BAD_VALUES: Record<string, Record<string, string[]>> = {
     '--top': ['0', 'ten'],
   },
   record: { ...FILTER_VALUES, '--duration': SECONDS, '--output': OUTPUT, '--format': ['xml', 'gz'] },
-  report: { '--by': ['host'], '--unit': ['ns'], '--min-age': SECONDS, '--pid': PIDS, '--output': OUTPUT },
+  report: { '--by': ['host'], '--unit': ['ns'], '--min-age': SECONDS, '--pid': PIDS, '--output': OUTPUT, '--top': ['0', 'ten'] },
   export: { '--format': ['chrome', ''], '--output': OUTPUT },
 };
 
@@ -160,7 +160,7 @@ describe('every flag value is validated', () => {
     const good = [
       ['live', '-p', '1,2', '-P', '80', '-s', 'CLOSE_WAIT', '--ring-buffer', '16M', '-d', '0.5', '--top', '3', '-4'],
       ['hist', '-b', 'pid', '-i', '2', '-u', 'ms', '-r', path.join(dir, 'h.jsonl.gz'), '--record-format', 'json'],
-      ['culprits', '-w', '-i', '1', '--min-age', '2', '-p', '7'],
+      ['culprits', '-w', '-i', '1', '--min-age', '2', '-p', '7', '--top', '20'],
       ['record', '-o', path.join(dir, 'r.jsonl'), '--format', 'json', '-6'],
       ['report', TRACE, 'hist', '--by', 'port', '-u', 'ms'],
       ['report', TRACE, '--html', '-o', path.join(dir, 'r.html')],

@@ -188,7 +188,8 @@ test('overflows only before the observation, far from the limit: nothing', () =>
 function culprit(pid: number, count: number): Culprit {
   return {
     pid, comm: 'node', cmdline: `node pool.js ${pid}`, cgroup: null, container: null, count, oldestAgeMs: 4200, medianAgeMs: 3000, ageIsLowerBound: false,
-    sockets: [], peers: [{ daddr: '10.0.0.7', dport: 8080, count, idleBeforeFinMs: 5000 }],
+    sockets: [],
+    groups: [{ side: 'client', saddr: '10.0.0.1', sport: null, daddr: '10.0.0.7', dport: 8080, count, oldestAgeMs: 4200, medianAgeMs: 3000, ageIsLowerBound: false, idleBeforeFinMs: 5000 }],
     advice: ['peer 10.0.0.7:8080 closes idle connections after ~5.0 s; evict idle connections before 5.0 s'],
   };
 }
@@ -201,7 +202,7 @@ test('CLOSE_WAIT: the culprits in brief, the cure in the program, and keepalive 
   assert.deepEqual(f.sysctls, [], 'no setting cures CLOSE_WAIT');
   assert.deepEqual((f.data.culprits as { pid: number }[]).map((c) => c.pid), [31, 32, 33, 34]);
   assert.equal(f.evidence.length, 5, 'three culprits, the rest counted, the orphans');
-  assert.match(f.evidence[0], /pid 31 \(node pool\.js 31\): 12 in CLOSE_WAIT, oldest 4\.2 s; peers 10\.0\.0\.7:8080 x12/);
+  assert.match(f.evidence[0], /pid 31 \(node pool\.js 31\): 12 in CLOSE_WAIT, oldest 4\.2 s; 10\.0\.0\.1 -> 10\.0\.0\.7:8080 x12$/);
   assert.match(f.action, /pid 31: peer 10\.0\.0\.7:8080 closes idle connections/);
   const k = byId(findings, 'sysctl:net.ipv4.tcp_keepalive_time');
   assert.match(k.title, /tcp_keepalive_time = 7200 s will not free CLOSE_WAIT/);

@@ -9,6 +9,8 @@ export interface CulpritsFlags extends RecordFlags {
   interval?: number;
   minAge?: number;
   pid?: number[];
+  /** Processes, groups and sockets per process in the text. */
+  top?: number;
   /** Only holders in this cgroup (see options.ts parseCgroup). */
   cgroup?: string;
   json?: boolean;

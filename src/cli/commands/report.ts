@@ -15,6 +15,7 @@ export interface ReportFlags {
   unit?: Unit;
   minAge?: number;
   pid?: number[];
+  top?: number;
 }
 
 /** The flags that mean something only for one report, and which. */
@@ -23,6 +24,7 @@ const ONLY_FOR: Record<string, { flag: string; report: ReportKind }> = {
   unit: { flag: '--unit', report: 'hist' },
   minAge: { flag: '--min-age', report: 'culprits' },
   pid: { flag: '--pid', report: 'culprits' },
+  top: { flag: '--top', report: 'culprits' },
 };
 
 /** A flag that this report would ignore is a mistake: say so rather than ignore it. */
