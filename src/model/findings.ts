@@ -141,6 +141,28 @@ function sideEvidence(s: TimeWaitService, closes: ServiceCloses | undefined, obs
     closersText(closes) + `; the peer in ${n(closes.remoteFirst)}` + (closes.noFin ? `; neither (reset) in ${n(closes.noFin)}` : '');
 }
 
+/**
+ * Connections per second that leave a TIME_WAIT socket on this side: those it
+ * closed first. With no close seen, who closes is not known: every new one.
+ */
+function timeWaitPerSecond(c: ServiceCloses | undefined, seconds: number): number {
+  if (!c) return 0;
+  return (c.closed === 0 ? c.opened : c.localFirst) / seconds;
+}
+
+/** Whether the trace shows the peer sending the first FIN in most of the connections that ended. */
+function peerClosesMost(c: ServiceCloses | undefined): c is ServiceCloses {
+  return c !== undefined && c.closed > 0 && c.localFirst * 2 < c.closed;
+}
+
+/** Who closes first, as the title says it: never against the trace's own count. */
+function whoClosesFirst(s: TimeWaitService, c: ServiceCloses | undefined): string {
+  const who = s.side === 'client' ? "this host's client" : 'this server';
+  if (!peerClosesMost(c)) return `${who} closes first`;
+  return `left by connections ${who} closed first, though the peer sent the first FIN in ` +
+    `${n(c.remoteFirst)} of the ${n(c.closed)} that ended while traced`;
+}
+
 function timeWaitFindings(input: DoctorInput): Finding[] {
   const seconds = input.observedMs / 1000;
   const observed = formatSeconds(input.observedMs);
@@ -156,8 +178,9 @@ function timeWaitFindings(input: DoctorInput): Finding[] {
     const key = serviceKey(s.side, s.saddr, s.port, s.daddr);
     const c = closes.get(key);
     const perSecond = c ? c.opened / seconds : 0;
+    const closedFirstPerSecond = timeWaitPerSecond(c, seconds);
     const used = destinations.get(key);
-    const share = s.side === 'client' ? Math.max((used?.ports ?? s.count) / ports, perSecond / allowedPerSecond) : 0;
+    const share = s.side === 'client' ? Math.max((used?.ports ?? s.count) / ports, closedFirstPerSecond / allowedPerSecond) : 0;
     if (s.count < TIME_WAIT_MANY && share < SHARE_WORTH_NOTING) continue;
     if (out.length === MAX_TIME_WAIT_FINDINGS) {
       out.push(moreTimeWait(services.slice(services.indexOf(s))));
@@ -168,18 +191,20 @@ function timeWaitFindings(input: DoctorInput): Finding[] {
     const data: Record<string, unknown> = {
       side: s.side, saddr: s.saddr, daddr: s.daddr, port: s.port, timeWait: s.count,
       closed: c?.closed ?? 0, localFirst: c?.localFirst ?? 0, remoteFirst: c?.remoteFirst ?? 0, closers: c?.closers ?? [],
-      openedPerSecond: Math.round(perSecond * 10) / 10, peakPerSecond: c?.peakPerSecond ?? 0,
+      openedPerSecond: Math.round(perSecond * 10) / 10, closedFirstPerSecond: Math.round(closedFirstPerSecond * 10) / 10,
+      peakPerSecond: c?.peakPerSecond ?? 0,
     };
     if (s.side === 'client') {
-      out.push(clientTimeWait(input, s, {
-        evidence, data, used: used?.ports ?? s.count, perSecond, peakPerSecond: c?.peakPerSecond ?? 0, allowedPerSecond, share, twReuse,
+      out.push(clientTimeWait(input, s, c, {
+        evidence, data, used: used?.ports ?? s.count, perSecond, closedFirstPerSecond, peakPerSecond: c?.peakPerSecond ?? 0,
+        allowedPerSecond, share, twReuse,
       }));
     } else {
       evidence.push(`server-side TIME_WAIT holds no ephemeral port; it counts only against tcp_max_tw_buckets ` +
         `(${input.settings.sysctls['net.ipv4.tcp_max_tw_buckets'] ?? '?'})`);
       out.push({
         id: 'time-wait', category: 'TIME_WAIT', severity: 'note', data,
-        title: `${n(s.count)} TIME_WAIT sockets on the server side ${serviceName(s)}: this server closes first`,
+        title: `${n(s.count)} TIME_WAIT sockets on the server side ${serviceName(s)}: ${whoClosesFirst(s, c)}`,
         evidence,
         action: 'Nothing runs out here: a server\'s TIME_WAIT uses no ephemeral port, and a client\'s new SYN can reuse the pair. ' +
           'To keep TIME_WAIT off the server, let clients close first (for HTTP: keep-alive, with the client closing idle connections). ' +
@@ -207,13 +232,15 @@ interface ClientTimeWait {
   data: Record<string, unknown>;
   used: number;
   perSecond: number;
+  /** Of them, those this side closed first: each leaves a TIME_WAIT socket here. */
+  closedFirstPerSecond: number;
   peakPerSecond: number;
   allowedPerSecond: number;
   share: number;
   twReuse: number | null;
 }
 
-function clientTimeWait(input: DoctorInput, s: TimeWaitService, t: ClientTimeWait): Finding {
+function clientTimeWait(input: DoctorInput, s: TimeWaitService, c: ServiceCloses | undefined, t: ClientTimeWait): Finding {
   const settings = input.settings;
   const range = `${settings.ephemeral.low}-${settings.ephemeral.high}`;
   const timestamps = sysctlNumber(settings, 'net.ipv4.tcp_timestamps');
@@ -221,7 +248,8 @@ function clientTimeWait(input: DoctorInput, s: TimeWaitService, t: ClientTimeWai
   t.evidence.push(
     `ephemeral ports in use for this local address and destination: ${n(t.used)} of ${n(usable(input))} ` +
       `(${pct(t.used / usable(input))}; net.ipv4.ip_local_port_range = ${range})`,
-    `new connections: ${rate(t.perSecond)}/s on average` + (t.peakPerSecond ? `, ${n(t.peakPerSecond)} in the busiest second` : '') +
+    `connections this host's client closed first (each leaves a TIME_WAIT socket): ${rate(t.closedFirstPerSecond)}/s on average, ` +
+      `of ${rate(t.perSecond)}/s new` + (t.peakPerSecond ? ` (${n(t.peakPerSecond)} in the busiest second)` : '') +
       `; with ${TIME_WAIT_SECONDS} s of TIME_WAIT each, ${rate(t.allowedPerSecond)}/s (${n(usable(input))} ports / ${TIME_WAIT_SECONDS} s) take every port`,
     `net.ipv4.tcp_tw_reuse = ${t.twReuse ?? 'absent'}, net.ipv4.tcp_timestamps = ${timestamps ?? 'absent'}: ` + (covered
       ? 'connect() may take over a TIME_WAIT port to this destination once it is older than tcp_tw_reuse_delay ' +
@@ -230,7 +258,10 @@ function clientTimeWait(input: DoctorInput, s: TimeWaitService, t: ClientTimeWai
   );
   Object.assign(t.data, { portsInUse: t.used, share: Math.round(t.share * 1000) / 1000, allowedPerSecond: Math.round(t.allowedPerSecond), twReuseCovers: covered });
   const severity: Severity = t.share >= SHARE_PROBLEM && !covered ? 'problem' : 'warning';
-  const actions = ['Reuse connections to this destination (keep-alive, a connection pool) instead of one per request, or let the server close first'];
+  const actions = [peerClosesMost(c)
+    ? 'The peer now closes most connections first, so these drain within 60 s unless this host\'s client closes first again; ' +
+      'where it does, reuse connections to this destination (keep-alive, a connection pool) instead of one per request'
+    : 'Reuse connections to this destination (keep-alive, a connection pool) instead of one per request, or let the server close first'];
   const sysctls = [sysctl(settings, 'net.ipv4.tcp_tw_reuse'), sysctl(settings, 'net.ipv4.ip_local_port_range')];
   if (!covered && timestamps !== 0) {
     actions.push('if that cannot change, net.ipv4.tcp_tw_reuse=1 lets connect() reuse its own TIME_WAIT ports (outgoing connections only; it relies on TCP timestamps, on here)');
@@ -242,7 +273,7 @@ function clientTimeWait(input: DoctorInput, s: TimeWaitService, t: ClientTimeWai
   if (covered) actions.push('with tcp_tw_reuse covering this destination, connect() will not run out of ports for this reason');
   return {
     id: 'time-wait', category: 'TIME_WAIT', severity, data: t.data, sysctls, evidence: t.evidence,
-    title: `${n(s.count)} TIME_WAIT sockets on the client side ${serviceName(s)}: this host's client closes first`,
+    title: `${n(s.count)} TIME_WAIT sockets on the client side ${serviceName(s)}: ${whoClosesFirst(s, c)}`,
     action: `${actions.join('; ')}.`,
   };
 }
