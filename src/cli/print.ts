@@ -11,6 +11,7 @@ import { lifeHeader, lifeJson, lifeLine } from '../format/life';
 import { renderSummary } from '../format/summary';
 import { CulpritReport } from '../model/culprits';
 import { LatencySet, SplitBy, Unit } from '../model/latency';
+import { StillInState } from '../model/still-in-state';
 import { culpritsReport } from '../reports/culprits';
 import { histReport } from '../reports/hist';
 import { lifeReport } from '../reports/life';
@@ -41,18 +42,19 @@ export function printLife(
 export async function printHist(
   source: EventSource, flags: { json?: boolean; by?: SplitBy; unit?: Unit; interval?: number }, out: LineOutput,
 ): Promise<ReportRun> {
-  const print = (latencies: LatencySet, nowNs: number) => {
+  const print = (latencies: LatencySet, nowNs: number, stillInState?: StillInState[]) => {
     if (flags.json) {
-      out.writeLines([JSON.stringify({ ts: source.clock.wallMs(nowNs), unit: latencies.unit, histograms: latencies.toJson() })]);
+      const json = { ts: source.clock.wallMs(nowNs), unit: latencies.unit, histograms: latencies.toJson(), ...(stillInState ? { stillInState } : {}) };
+      out.writeLines([JSON.stringify(json)]);
     } else {
-      out.writeLines([...(flags.interval ? [source.clock.timeOfDay(nowNs).slice(0, 8)] : []), ...renderLatencySet(latencies), '']);
+      out.writeLines([...(flags.interval ? [source.clock.timeOfDay(nowNs).slice(0, 8)] : []), ...renderLatencySet(latencies, stillInState), '']);
     }
   };
   const run = await histReport(source, { by: flags.by, unit: flags.unit, intervalSeconds: flags.interval }, {
     onInterval: print,
     onLost: (newlyLost, total) => reportLostLine(out, false, newlyLost, total),
   });
-  print(run.latencies, run.endNs);
+  print(run.latencies, run.endNs, run.stillInState);
   return run;
 }
 

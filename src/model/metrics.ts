@@ -138,6 +138,11 @@ export const METRICS = {
     help: 'Processes holding at least one CLOSE_WAIT socket, those summed under pid="other" included; refreshed every --interval',
     labelNames: [],
   },
+  closeWaitOldest: {
+    name: 'tcptrace_close_wait_oldest_seconds',
+    help: 'How long the oldest socket now in CLOSE_WAIT has been in it (one already in CLOSE_WAIT when tcptrace started counts from then); 0 when none; refreshed every --interval',
+    labelNames: [],
+  },
   lostEvents: {
     name: 'tcptrace_lost_events_total',
     help: 'Transitions that never reached tcptrace: ring_buffer_full (raise --ring-buffer) or nested (skipped by the kernel while the program ran on that CPU)',
@@ -181,6 +186,8 @@ export interface Refresh {
   /** Sockets per kernel state number, as TraceSession.stateCounts() gives them. */
   stateCounts: number[];
   holders: HolderSummary;
+  /** The oldest CLOSE_WAIT socket's time in it so far (s); 0 when none. */
+  closeWaitOldestSeconds: number;
   /** Size of the ephemeral port range; null if it could not be read. */
   ephemeralPorts: number | null;
 }
@@ -252,6 +259,7 @@ export class TcpMetrics {
   private readonly socketsGauge: Gauge<string>;
   private readonly heldGauge: Gauge<string>;
   private readonly holdersGauge: Gauge<string>;
+  private readonly closeWaitOldestGauge: Gauge<string>;
   private readonly portsGauge: Gauge<string>;
   private readonly histograms = new Map<MeasureKind, Histogram<string>>();
   /** Transitions counted per (old, new) state pair, published at each scrape: cheaper than a labelled inc per event. */
@@ -267,6 +275,7 @@ export class TcpMetrics {
     this.socketsGauge = gauge(METRICS.sockets);
     this.heldGauge = gauge(METRICS.closeWaitHeld);
     this.holdersGauge = gauge(METRICS.closeWaitHolders);
+    this.closeWaitOldestGauge = gauge(METRICS.closeWaitOldest);
     this.portsGauge = gauge(METRICS.ephemeralPorts);
     gauge(METRICS.buildInfo).set({ version, nodejs_version: process.version }, 1);
     for (const [kind, spec] of Object.entries(DURATION_HISTOGRAMS) as [MeasureKind, HistogramSpec][]) {
@@ -309,13 +318,14 @@ export class TcpMetrics {
     this.histograms.get(kind)?.observe(ns / NS_PER_SECOND);
   }
 
-  refresh({ stateCounts, holders, ephemeralPorts }: Refresh): void {
+  refresh({ stateCounts, holders, closeWaitOldestSeconds, ephemeralPorts }: Refresh): void {
     for (const state of COUNTED_STATES) this.socketsGauge.set({ state: stateName(state) }, stateCounts[state] ?? 0);
     // Processes come and go: only the current top N (and "other") are kept.
     this.heldGauge.reset();
     for (const holder of holders.top) this.heldGauge.set(holderLabels(holder), holder.sockets);
     if (holders.otherSockets) this.heldGauge.set(OTHER_HOLDERS, holders.otherSockets);
     this.holdersGauge.set(holders.processes);
+    this.closeWaitOldestGauge.set(closeWaitOldestSeconds);
     // Unknown is NaN, not 0: an alert comparing against it stays quiet rather than firing.
     this.portsGauge.set(ephemeralPorts ?? NaN);
   }

@@ -205,6 +205,7 @@ describe('tcptrace serve, scraped by Prometheus, on a known loopback workload', 
     const pool = start(inNetns(netns, process.execPath, [path.join(FIXTURES, 'pool-client.js'), '127.0.0.1', String(peerPort), String(HELD)]));
     await pool.next('connected');
     await until('the server to accept the pool', () => peerServer.messages.filter((m) => m.event === 'accepted').length === HELD);
+    const pooledAtMs = Date.now();
     peerServer.send('close'); // FIN on each; the pool never closes its side
 
     const n = CONNECTIONS, all = CONNECTIONS + HELD;
@@ -234,6 +235,10 @@ describe('tcptrace serve, scraped by Prometheus, on a known loopback workload', 
       return isDeepStrictEqual(last, expected);
     }, 30_000).catch(() => {});
     assert.deepEqual(last, expected);
+    // The pool's sockets never finish CLOSE_WAIT (no histogram sample): the gauge says how long the oldest has been in it.
+    const pooledForS = (Date.now() - pooledAtMs) / 1000;
+    const [oldest] = await query('tcptrace_close_wait_oldest_seconds');
+    assert.ok(oldest.value > 0 && oldest.value <= pooledForS, `oldest in CLOSE_WAIT ${oldest.value} s, the pool's FINs came at most ${pooledForS} s ago`);
 
     // Prometheus computes from the buckets too: loopback connects take well under 10 ms.
     const [median] = await query('histogram_quantile(0.5, tcptrace_connect_latency_seconds_bucket)');

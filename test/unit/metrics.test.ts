@@ -56,7 +56,7 @@ test('summariseHolders: per process, most first, ties by pid, the rest summed', 
 
 test('state gauge: every kernel state, zeros included, from the kernel\'s counts', async () => {
   const m = newMetrics();
-  m.refresh({ stateCounts: STATE_COUNTS, holders: NO_HOLDERS, ephemeralPorts: 28232 });
+  m.refresh({ stateCounts: STATE_COUNTS, holders: NO_HOLDERS, closeWaitOldestSeconds: 0, ephemeralPorts: 28232 });
   const lines = await samples(m, METRICS.sockets.name);
   assert.equal(lines.length, GAUGE_STATES.length);
   assert.equal(GAUGE_STATES.length, 12);
@@ -66,7 +66,7 @@ test('state gauge: every kernel state, zeros included, from the kernel\'s counts
   assert.ok(lines.includes('tcptrace_sockets{state="NEW_SYN_RECV"} 4'));
   assert.ok(lines.includes('tcptrace_sockets{state="SYN_SENT"} 0'));
   assert.deepEqual(await samples(m, METRICS.ephemeralPorts.name), ['tcptrace_ephemeral_ports 28232']);
-  m.refresh({ stateCounts: STATE_COUNTS, holders: NO_HOLDERS, ephemeralPorts: null });
+  m.refresh({ stateCounts: STATE_COUNTS, holders: NO_HOLDERS, closeWaitOldestSeconds: 0, ephemeralPorts: null });
   // prom-client writes "Nan", which Prometheus parses as NaN (case-insensitive).
   assert.match((await samples(m, METRICS.ephemeralPorts.name)).join('\n'), /^tcptrace_ephemeral_ports nan$/i, 'an unreadable range is unknown, not 0');
 });
@@ -105,13 +105,13 @@ test('CLOSE_WAIT holders: the top N by pid and comm, the rest under "other", old
   const m = newMetrics();
   const holdings = [heldBy([7, 'leaky']), heldBy([7, 'leaky']), heldBy([8, 'b"q\\uote']), heldBy([9, 'c'])];
   const containers = new Map([[7, '0123456789ab']]);
-  m.refresh({ stateCounts: STATE_COUNTS, holders: summariseHolders(holdings, 1, (pid) => containers.get(pid) ?? ''), ephemeralPorts: 1 });
+  m.refresh({ stateCounts: STATE_COUNTS, holders: summariseHolders(holdings, 1, (pid) => containers.get(pid) ?? ''), closeWaitOldestSeconds: 0, ephemeralPorts: 1 });
   assert.deepEqual(await samples(m, METRICS.closeWaitHeld.name), [
     'tcptrace_close_wait_held_sockets{pid="7",comm="leaky",container="0123456789ab",service="127.0.0.1:2"} 2',
     'tcptrace_close_wait_held_sockets{pid="other",comm="other",container="other",service="other"} 2',
   ]);
   assert.deepEqual(await samples(m, METRICS.closeWaitHolders.name), ['tcptrace_close_wait_holder_processes 3']);
-  m.refresh({ stateCounts: STATE_COUNTS, holders: summariseHolders([heldBy([8, 'b"q\\uote'])], 1), ephemeralPorts: 1 });
+  m.refresh({ stateCounts: STATE_COUNTS, holders: summariseHolders([heldBy([8, 'b"q\\uote'])], 1), closeWaitOldestSeconds: 0, ephemeralPorts: 1 });
   assert.deepEqual(await samples(m, METRICS.closeWaitHeld.name), [
     'tcptrace_close_wait_held_sockets{pid="8",comm="b\\"q\\\\uote",container="",service="127.0.0.1:2"} 1',
   ], 'pid 7 is gone, and label values are escaped');
@@ -128,13 +128,21 @@ test('CLOSE_WAIT holders: one series per process and service, as culprits groups
     at(9090, 50_000, 'server'), at(9090, 50_001, 'server'), at(45_000, 5432, 'client'),
   ];
   const m = newMetrics();
-  m.refresh({ stateCounts: STATE_COUNTS, holders: summariseHolders(holdings, 10), ephemeralPorts: 1 });
+  m.refresh({ stateCounts: STATE_COUNTS, holders: summariseHolders(holdings, 10), closeWaitOldestSeconds: 0, ephemeralPorts: 1 });
   assert.deepEqual(await samples(m, METRICS.closeWaitHeld.name), [
     'tcptrace_close_wait_held_sockets{pid="7",comm="server",container="",service="10.0.0.1:8080"} 300',
     'tcptrace_close_wait_held_sockets{pid="7",comm="server",container="",service="10.0.0.1:9090"} 2',
     'tcptrace_close_wait_held_sockets{pid="7",comm="server",container="",service="10.0.0.9:5432"} 1',
   ]);
   assert.deepEqual(await samples(m, METRICS.closeWaitHolders.name), ['tcptrace_close_wait_holder_processes 1']);
+});
+
+test('the oldest CLOSE_WAIT socket\'s age is a gauge, 0 when none is', async () => {
+  const m = newMetrics();
+  m.refresh({ stateCounts: STATE_COUNTS, holders: NO_HOLDERS, closeWaitOldestSeconds: 4.25, ephemeralPorts: 1 });
+  assert.deepEqual(await samples(m, METRICS.closeWaitOldest.name), ['tcptrace_close_wait_oldest_seconds 4.25']);
+  m.refresh({ stateCounts: STATE_COUNTS, holders: NO_HOLDERS, closeWaitOldestSeconds: 0, ephemeralPorts: 1 });
+  assert.deepEqual(await samples(m, METRICS.closeWaitOldest.name), ['tcptrace_close_wait_oldest_seconds 0']);
 });
 
 test('loss counters mirror the kernel\'s and the tracker\'s counts, never decreasing', async () => {
@@ -173,7 +181,7 @@ test('promtool check metrics passes on every family, all populated', async () =>
   const m = newMetrics(() => ({ tracer: { ...NO_LOSS, lostRingBufferFull: 1, lostNested: 1, inferred: 1, untrackedSockets: 1 }, connectionsDropped: 1 }));
   m.addEvents([transition(TCP.SYN_SENT, TCP.ESTABLISHED), transition(TCP.LAST_ACK, TCP.CLOSE)]);
   for (const kind of ['connect', 'accept', 'lifetime', 'closeWait'] as const) m.observe(kind, 1e6);
-  m.refresh({ stateCounts: STATE_COUNTS, holders: summariseHolders([heldBy([7, 'a']), heldBy([8, 'b'])], 1), ephemeralPorts: 28232 });
+  m.refresh({ stateCounts: STATE_COUNTS, holders: summariseHolders([heldBy([7, 'a']), heldBy([8, 'b'])], 1), closeWaitOldestSeconds: 0, ephemeralPorts: 28232 });
   const text = await m.registry.metrics();
   const check = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8', timeout: 10_000 });
   assert.equal(check.error, undefined, 'promtool runs (Debian package prometheus: scripts/setup.sh --test)');
