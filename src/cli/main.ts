@@ -13,6 +13,7 @@ import type { ServeFlags } from './commands/serve';
 import { runSnapshot } from './commands/snapshot';
 import { DEFAULT_CULPRITS_TOP } from '../format/culprits';
 import { TcptraceError, usageError } from '../errors';
+import { OutputClosed } from '../output-file';
 import { DEFAULT_RING_BYTES } from '../kernel/decoder';
 import {
   checkNotInput, parseCgroup, parseCount, parseListen, parseNetns, parseOutputPath, parsePids, parsePorts, SERVE_DEFAULTS,
@@ -118,7 +119,7 @@ export function buildProgram(): Command {
   addFilterOptions(
     program.command('record')
       .description('record transitions, owners and snapshots to a file, for report and export (docs/trace-format.md)')
-      .requiredOption('-o, --output <file>', 'the trace file (.jsonl; .gz compresses)', (v) => parseOutputPath('--output', v))
+      .requiredOption('-o, --output <file>', 'the trace file (.jsonl; .gz compresses; - for stdout)', (v) => parseOutputPath('--output', v))
       .addOption(new Option('--format <layout>', 'JSON Lines or one JSON document').choices(['jsonl', 'json']).default('jsonl'))
       .option('-d, --duration <seconds>', 'stop after this many seconds', (v) => parseSeconds('--duration', v)),
   ).action(runRecord);
@@ -146,7 +147,7 @@ export function buildProgram(): Command {
     .option('-p, --pid <pids>', 'culprits: only these holder PIDs', (v, prev?: number[]) => parsePids(v, prev))
     .option('--top <n>', `culprits: processes, groups and sockets shown per process (default ${DEFAULT_CULPRITS_TOP})`, (v) => parseCount('--top', v, 1_000_000))
     .option('--html', 'one self-contained HTML page of everything (needs -o)')
-    .option('-o, --output <file>', 'with --html: where to write the page', (v) => parseOutputPath('--output', v))
+    .option('-o, --output <file>', 'with --html: where to write the page (- for stdout)', (v) => parseOutputPath('--output', v))
     .action((file: string, report: ReportKind, flags: ReportFlags & { html?: boolean; output?: string }) => {
       checkReportFlags(report, flags);
       if (!flags.html) return runReport(file, report, flags);
@@ -158,7 +159,7 @@ export function buildProgram(): Command {
     .description('convert a recorded trace for other tools')
     .argument('<file>', 'a trace written by tcptrace record')
     .addOption(new Option('-f, --format <format>', 'output format').choices(['perfetto']).default('perfetto'))
-    .requiredOption('-o, --output <file>', 'where to write it (open it in ui.perfetto.dev)', (v) => parseOutputPath('--output', v))
+    .requiredOption('-o, --output <file>', 'where to write it (open it in ui.perfetto.dev; - for stdout)', (v) => parseOutputPath('--output', v))
     .action((file: string, flags: ExportFlags) => {
       checkNotInput('--output', flags.output, file);
       return runExport(file, flags);
@@ -168,6 +169,8 @@ export function buildProgram(): Command {
 }
 
 function fail(err: unknown, verbose: boolean): never {
+  // The reader of our output has gone (`| head -1`): done, as cat and ss are.
+  if (err instanceof OutputClosed) process.exit(0);
   if (err instanceof CommanderError) {
     // Commander has printed its own one-line message (or the help).
     const benign = ['commander.helpDisplayed', 'commander.version', 'commander.help'].includes(err.code);

@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { CgroupFilter, parseCgroupSelection } from '../kernel/cgroup-filter';
 import { hostCgroups } from '../host/cgroups';
 import { usageError } from '../errors';
+import { STDOUT } from '../output-file';
 import { netnsInode } from '../host/netns';
 import type { SessionOptions } from '../kernel/session';
 import { AF_INET, AF_INET6, parseStateName, TCP_STATES } from '../kernel/states';
@@ -129,10 +130,14 @@ export function parseRingBufferSize(text: string): number {
 
 /**
  * A file to write: checked before anything is attached, so that a typo in a
- * directory name fails at once rather than after the trace was taken.
+ * directory name fails at once rather than after the trace was taken. "-" is stdout.
  */
 export function parseOutputPath(flag: string, text: string): string {
   if (text.trim() === '') throw usageError(`${flag}: empty file name`);
+  if (text === STDOUT) {
+    if (flag === '--record') throw usageError('--record -: stdout carries the report; tcptrace record -o - writes the trace to stdout');
+    return text;
+  }
   const existing = statOrUndefined(text);
   if (existing?.isDirectory()) throw usageError(`${flag}: ${text} is a directory`);
   const dir = path.dirname(text);

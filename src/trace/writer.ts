@@ -11,6 +11,8 @@
  * gzip: each chunk of up to GZIP_MEMBER_BYTES of lines (or a second's worth)
  * becomes one gzip member; a reader sees the members as one stream, and a
  * crash or a full disk loses at most the chunk not yet written.
+ * Written in place, as tcpdump -w writes (OutputFile.journal): a crash
+ * leaves the file readable under its own name; "-" writes it to stdout.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -19,6 +21,7 @@ import { CgroupNames, NO_CGROUP_NAMES } from '../host/cgroups';
 import { SnapshotFile, SnapshotSocket, TransitionEvent } from '../kernel/decoder';
 import { TcptraceError } from '../errors';
 import { TracerCounters } from '../kernel/native';
+import { OutputClosed, OutputFile, WriteFailed, writeErrorText } from '../output-file';
 import { SnapshotPhase, TRACE_FORMAT, TRACE_VERSION, TraceHeader } from './format';
 
 export type TraceLayout = 'jsonl' | 'json';
@@ -30,7 +33,7 @@ const GZIP_FLUSH_MS = 1000;
 const SNAPSHOT_SLICE = 4096;
 
 export class TraceWriter {
-  private readonly fd: number;
+  private readonly file: OutputFile;
   private readonly gzip: boolean;
   private readonly gzipFlush?: NodeJS.Timeout;
   private held: string[] = [];
@@ -49,7 +52,7 @@ export class TraceWriter {
     private readonly cgroups: CgroupNames = NO_CGROUP_NAMES,
   ) {
     try {
-      this.fd = fs.openSync(path, 'w');
+      this.file = OutputFile.journal(path);
     } catch (err) {
       this.failure = err as Error;
       throw this.writeError();
@@ -125,12 +128,18 @@ export class TraceWriter {
     this.put(this.layout === 'json' ? `${footer}\n]}\n` : `${footer}\n`);
     this.compressHeld();
     clearInterval(this.gzipFlush);
-    fs.closeSync(this.fd);
+    try {
+      this.file.commit();
+    } catch (err) {
+      this.failure ??= err as Error;
+    }
     return this.failure ? Promise.reject(this.writeError()) : Promise.resolve();
   }
 
-  writeError(): TcptraceError {
-    return new TcptraceError(`cannot write ${this.path}: ${describeWriteError(this.failure)}`, 'EWRITE');
+  /** The failure as the user meets it; OutputClosed (the reader of stdout went away) stays a clean stop. */
+  writeError(): TcptraceError | OutputClosed {
+    if (this.failure instanceof OutputClosed) return this.failure;
+    return new TcptraceError(`cannot write ${this.file?.name ?? this.path}: ${describeWriteError(this.failure)}`, 'EWRITE');
   }
 
   /** One write per batch, every line whole: a crash leaves a readable file. */
@@ -162,15 +171,15 @@ export class TraceWriter {
    * whole member.
    */
   private writeAll(bytes: Buffer): void {
-    let done = 0;
     try {
-      while (done < bytes.length) done += fs.writeSync(this.fd, bytes, done, bytes.length - done);
+      this.file.write(bytes);
       this.committed += bytes.length;
     } catch (err) {
-      this.failure = err as Error;
+      const done = err instanceof WriteFailed ? err.written : 0;
+      this.failure = err instanceof WriteFailed ? err.error : (err as Error);
       if (done > 0) {
         const whole = this.gzip ? 0 : bytes.subarray(0, done).lastIndexOf(0x0a) + 1;
-        cutTo(this.fd, this.committed + whole);
+        cutTo(this.file.fd, this.committed + whole);
       }
       this.onFailure?.();
     }
@@ -181,22 +190,12 @@ export class TraceWriter {
   }
 }
 
-const WRITE_ERRORS: Record<string, string> = {
-  ENOSPC: 'no space left on device',
-  EDQUOT: 'disk quota exceeded',
-  EFBIG: 'file too large',
-  EIO: 'input/output error',
-  EROFS: 'read-only file system',
-  EACCES: 'permission denied',
-  ENOENT: 'no such file or directory',
-  EISDIR: 'is a directory',
-};
 /** Errors that strike mid-recording, after whole lines were written. */
 const MID_WRITE = new Set(['ENOSPC', 'EDQUOT', 'EFBIG', 'EIO']);
 
 function describeWriteError(err: Error | undefined): string {
   const code = (err as NodeJS.ErrnoException | undefined)?.code ?? '';
-  const what = WRITE_ERRORS[code] ?? err?.message ?? 'unknown error';
+  const what = writeErrorText(err);
   return MID_WRITE.has(code) ? `${what} (it holds the trace up to its last whole line)` : what;
 }
 
