@@ -10,13 +10,13 @@ import { runHist } from './commands/hist';
 import { runLife } from './commands/life';
 import { runLive } from './commands/live';
 import type { ServeFlags } from './commands/serve';
-import { runSnapshot } from './commands/snapshot';
+import { runSnapshot, SnapshotFlags } from './commands/snapshot';
 import { DEFAULT_CULPRITS_TOP } from '../format/culprits';
 import { TcptraceError, usageError } from '../errors';
 import { OutputClosed } from '../output-file';
 import { DEFAULT_RING_BYTES } from '../kernel/decoder';
 import {
-  checkNotInput, parseCgroup, parseCount, parseListen, parseNetns, parseOutputPath, parsePids, parsePorts, SERVE_DEFAULTS,
+  checkNotInput, parseAnyPorts, parseCgroup, parseComms, parseCount, parseListen, parseNetns, parseOutputPath, parsePids, parsePorts, SERVE_DEFAULTS,
   parseRefreshInterval, parseRingBufferSize, parseSeconds, parseStates,
 } from './options';
 
@@ -94,6 +94,9 @@ export function buildProgram(): Command {
     .option('-i, --interval <seconds>', 'with --watch: seconds between reports (default 2)', (v) => parseSeconds('--interval', v))
     .option('--min-age <seconds>', 'leave out sockets in CLOSE_WAIT for less than this (about to be closed)', (v) => parseSeconds('--min-age', v))
     .option('-p, --pid <pids>', 'only these holder PIDs (comma list)', (v, prev?: number[]) => parsePids(v, prev))
+    .option('-P, --port <ports>', 'only sockets with this local or remote port (comma list, up to 8)', (v, prev?: number[]) => parsePorts(v, prev))
+    .option('--comm <names>', 'only holders whose process name contains one of these (comma list)', (v, prev?: string[]) => parseComms(v, prev))
+    .addOption(new Option('--sort <key>', 'processes and groups with the most sockets first, or the oldest socket first').choices(['count', 'age']).default('count'))
     .addOption(cgroupOption('only holders in this cgroup or below it'))
     .option('--top <n>', `processes, groups and sockets shown per process (default ${DEFAULT_CULPRITS_TOP}; --json lists all)`, (v) => parseCount('--top', v, 1_000_000))
     .option('-j, --json', 'one JSON report')
@@ -103,11 +106,16 @@ export function buildProgram(): Command {
 
   program.command('snapshot')
     .description('the TCP sockets of this network namespace now: per state (as ss counts them), process, peer and port; ephemeral port use per destination')
+    .argument('[filter...]', "ss's filter words: state NAME (close-wait, time-wait, connected, ...), sport = :N, dport = :N")
+    .option('-s, --state <states>', 'only sockets in these states or ss groups (close-wait,TIME_WAIT,connected)', (v, prev?: number[]) => parseStates(v, prev))
+    .option('-P, --port <ports>', 'only sockets with this local or remote port (comma list)', (v, prev?: number[]) => parseAnyPorts('--port', v, prev))
+    .option('--sport <ports>', 'only sockets with this local port (comma list)', (v, prev?: number[]) => parseAnyPorts('--sport', v, prev))
+    .option('--dport <ports>', 'only sockets with this remote port (comma list)', (v, prev?: number[]) => parseAnyPorts('--dport', v, prev))
     .addOption(new Option('-b, --by <key>', 'print only this breakdown, in full').choices(['state', 'pid', 'peer', 'port']))
     .option('--top <n>', 'rows per table when every breakdown is printed (default 10)', (v) => parseCount('--top', v, 1_000_000))
     .option('-j, --json', 'one JSON object')
     .option('-v, --verbose', 'say how long reading and counting took, and on failure the kernel\'s own reason')
-    .action(runSnapshot);
+    .action((filter: string[], flags: SnapshotFlags) => runSnapshot({ ...flags, filter }));
 
   program.command('doctor')
     .description('observe for a few seconds, read the TCP settings and counters, and report TIME_WAIT, CLOSE_WAIT and listen-queue findings with evidence and what to do (changes nothing)')
@@ -145,6 +153,9 @@ export function buildProgram(): Command {
     .addOption(new Option('-u, --unit <unit>', 'hist: time unit (default: us)').choices(['us', 'ms']))
     .option('--min-age <seconds>', 'culprits: leave out sockets younger than this', (v) => parseSeconds('--min-age', v))
     .option('-p, --pid <pids>', 'culprits: only these holder PIDs', (v, prev?: number[]) => parsePids(v, prev))
+    .option('-P, --port <ports>', 'culprits: only sockets with this local or remote port', (v, prev?: number[]) => parsePorts(v, prev))
+    .option('--comm <names>', 'culprits: only holders whose process name contains one of these', (v, prev?: string[]) => parseComms(v, prev))
+    .addOption(new Option('--sort <key>', 'culprits: the most sockets first, or the oldest first (default count)').choices(['count', 'age']))
     .option('--top <n>', `culprits: processes, groups and sockets shown per process (default ${DEFAULT_CULPRITS_TOP})`, (v) => parseCount('--top', v, 1_000_000))
     .option('--html', 'one self-contained HTML page of everything (needs -o)')
     .option('-o, --output <file>', 'with --html: where to write the page (- for stdout)', (v) => parseOutputPath('--output', v))

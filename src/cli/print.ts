@@ -12,7 +12,7 @@ import { renderSummary } from '../format/summary';
 import { CulpritReport } from '../model/culprits';
 import { LatencySet, SplitBy, Unit } from '../model/latency';
 import { StillInState } from '../model/still-in-state';
-import { culpritsReport } from '../reports/culprits';
+import { culpritsReport, CulpritsOptions } from '../reports/culprits';
 import { histReport } from '../reports/hist';
 import { lifeReport } from '../reports/life';
 import { ReportRun } from '../reports/report-run';
@@ -61,7 +61,7 @@ export async function printHist(
 /** The culprits of any source, printed at its end (and every --interval with --watch). */
 export async function printCulprits(
   source: EventSource,
-  flags: { minAge?: number; pid?: number[]; watch?: boolean; interval?: number; json?: boolean; top?: number },
+  flags: CulpritsOptions & { minAge?: number; watch?: boolean; interval?: number; json?: boolean; top?: number },
   out: LineOutput,
 ): Promise<ReportRun> {
   const redraw = Boolean(flags.watch && process.stdout.isTTY && !flags.json);
@@ -72,7 +72,9 @@ export async function printCulprits(
     else out.writeLines(text(r));
   };
   const watchSeconds = flags.watch ? flags.interval ?? DEFAULT_WATCH_INTERVAL_S : undefined;
-  const run = await culpritsReport(source, { minAge: flags.minAge, pid: flags.pid, watchSeconds }, print);
+  const run = await culpritsReport(source, {
+    minAge: flags.minAge, pid: flags.pid, comm: flags.comm, port: flags.port, sort: flags.sort, watchSeconds,
+  }, print);
   print(run.report);
   return run;
 }

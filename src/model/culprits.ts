@@ -118,14 +118,14 @@ export interface CulpritReport {
   observedMs: number;
 }
 
-export interface ReportInput {
+export interface ReportInput extends CulpritFilter {
   snapshot: Snapshot;
   log: CloseWaitLog;
   tracker: ConnectionTracker;
   nowNs: number;
   startedNs: number;
   minAgeMs?: number;
-  pids?: number[];
+  sortBy?: CulpritSort;
   cmdlineOf(pid: number, comm: string): string;
   /** Names the holders' cgroups: the host's live, a recording's table from a file. */
   cgroups: CgroupNames;
@@ -152,25 +152,45 @@ export interface CloseWaitHolding {
   side: Side;
 }
 
+/** Which CLOSE_WAIT sockets and holders a report is about; empty or absent lists keep all. */
+export interface CulpritFilter {
+  /** Holders with these pids. */
+  pids?: number[];
+  /** Holders whose comm contains one of these (as opensnoop -n matches). */
+  comms?: string[];
+  /** Sockets with one of these ports at either end. */
+  ports?: number[];
+}
+
+function keepsHolder(filter: CulpritFilter, f: { pid: number; comm: string }): boolean {
+  if (filter.pids?.length && !filter.pids.includes(f.pid)) return false;
+  return !filter.comms?.length || filter.comms.some((c) => f.comm.includes(c));
+}
+
+function keepsSocket(filter: CulpritFilter, s: SnapshotSocket): boolean {
+  return !filter.ports?.length || filter.ports.includes(s.sport) || filter.ports.includes(s.dport);
+}
+
 /**
- * Who holds each CLOSE_WAIT socket of a snapshot (only these pids, if given).
- * Sockets that no process holds at all are counted as orphans (being torn down).
+ * Who holds each CLOSE_WAIT socket of a snapshot (only the holders and
+ * sockets the filter keeps). Sockets that no process holds at all are counted
+ * as orphans (being torn down).
  */
 export function closeWaitHoldings(
-  snapshot: Snapshot, pids?: number[], ephemeral: PortRange = DEFAULT_EPHEMERAL,
+  snapshot: Snapshot, filter: CulpritFilter = {}, ephemeral: PortRange = DEFAULT_EPHEMERAL,
 ): { held: CloseWaitHolding[]; orphans: number } {
   // Only the files of CLOSE_WAIT sockets are grouped: a host may hold 100,000 others.
   const files = new Map<string, { pid: number; fd: number; comm: string }[]>();
-  for (const s of snapshot.sockets) if (s.state === TCP.CLOSE_WAIT) files.set(s.skaddr, []);
+  for (const s of snapshot.sockets) if (s.state === TCP.CLOSE_WAIT && keepsSocket(filter, s)) files.set(s.skaddr, []);
   for (const f of snapshot.files) files.get(f.skaddr)?.push(f);
   const held: CloseWaitHolding[] = [];
   const sides = new SideClassifier(snapshot.sockets, ephemeral);
   let orphans = 0;
   for (const socket of snapshot.sockets) {
-    if (socket.state !== TCP.CLOSE_WAIT) continue;
-    const holding = files.get(socket.skaddr)!;
+    const holding = socket.state === TCP.CLOSE_WAIT ? files.get(socket.skaddr) : undefined;
+    if (!holding) continue;
     if (holding.length === 0) orphans++;
-    else held.push({ socket, holders: fdsPerHolder(holding, pids), side: sides.sideOf(socket) });
+    else held.push({ socket, holders: fdsPerHolder(holding, filter), side: sides.sideOf(socket) });
   }
   return { held, orphans };
 }
@@ -181,7 +201,7 @@ export function buildCulpritReport(input: ReportInput): CulpritReport {
   const openers = new Map([...tracker.connections()].map((c) => [c.sockId, c.openedBy]));
   const byPid = new Map<number, { comm: string; sockets: CulpritSocket[] }>();
   const cmdlines = new Map(snapshot.files.filter((f) => f.cmdline).map((f) => [f.pid, f.cmdline!]));
-  const { held: holdings, orphans } = closeWaitHoldings(snapshot, input.pids, input.ephemeral);
+  const { held: holdings, orphans } = closeWaitHoldings(snapshot, input, input.ephemeral);
   let held = 0;
   for (const { socket: s, holders, side } of holdings) {
     const entry = log.get(s.sockId);
@@ -211,17 +231,17 @@ export function buildCulpritReport(input: ReportInput): CulpritReport {
       cgroup: input.cgroups.pathOf(cgroupId, pid),
       container: shortContainerId(input.cgroups.containerOf(cgroupId, pid)),
     };
-    return culpritOf(owner, sockets, observedMs);
+    return culpritOf(owner, sockets, observedMs, input.sortBy ?? 'count');
   });
-  culprits.sort((a, b) => b.count - a.count || b.oldestAgeMs - a.oldestAgeMs || a.pid - b.pid);
+  culprits.sort(CULPRIT_ORDER[input.sortBy ?? 'count']);
   return { culprits, sockets: held, orphans, observedMs: Math.round(observedMs) };
 }
 
 /** The fds each process holds one socket on (several after dup), sorted. */
-function fdsPerHolder(files: { pid: number; fd: number; comm: string }[], pids?: number[]) {
+function fdsPerHolder(files: { pid: number; fd: number; comm: string }[], filter: CulpritFilter) {
   const out = new Map<number, { comm: string; fds: number[] }>();
   for (const f of files) {
-    if (pids?.length && !pids.includes(f.pid)) continue;
+    if (!keepsHolder(filter, f)) continue;
     if (!out.has(f.pid)) out.set(f.pid, { comm: f.comm, fds: [] });
     out.get(f.pid)!.fds.push(f.fd);
   }
@@ -231,10 +251,23 @@ function fdsPerHolder(files: { pid: number; fd: number; comm: string }[], pids?:
 
 type Holder = Pick<Culprit, 'pid' | 'comm' | 'cmdline' | 'cgroup' | 'container'>;
 
-function culpritOf(holder: Holder, sockets: CulpritSocket[], observedMs: number): Culprit {
+/** Most sockets first, or the oldest first; then the other, then the lowest pid. */
+export type CulpritSort = 'count' | 'age';
+
+type Ranked = { count: number; oldestAgeMs: number };
+const BY: Record<CulpritSort, (a: Ranked, b: Ranked) => number> = {
+  count: (a, b) => b.count - a.count || b.oldestAgeMs - a.oldestAgeMs,
+  age: (a, b) => b.oldestAgeMs - a.oldestAgeMs || b.count - a.count,
+};
+const CULPRIT_ORDER: Record<CulpritSort, (a: Culprit, b: Culprit) => number> = {
+  count: (a, b) => BY.count(a, b) || a.pid - b.pid,
+  age: (a, b) => BY.age(a, b) || a.pid - b.pid,
+};
+
+function culpritOf(holder: Holder, sockets: CulpritSocket[], observedMs: number, sortBy: CulpritSort): Culprit {
   sockets.sort((a, b) => b.ageMs - a.ageMs || a.fd - b.fd);
   const culprit: Culprit = {
-    ...holder, ...ageSummary(sockets), sockets, groups: groupsOf(sockets), advice: [],
+    ...holder, ...ageSummary(sockets), sockets, groups: groupsOf(sockets).sort(BY[sortBy]), advice: [],
   };
   culprit.advice = adviceFor(culprit, observedMs);
   return culprit;

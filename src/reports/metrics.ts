@@ -31,7 +31,7 @@ export function gaugesNow(
   let closeWaitOldestSeconds = 0;
   if (stateCounts[TCP.CLOSE_WAIT] > 0) {
     const now = snapshot();
-    holdings = closeWaitHoldings(now, options.pid).held;
+    holdings = closeWaitHoldings(now, { pids: options.pid }).held;
     const oldestMs = stillInState(source.start, now, keptByKernel).find((s) => s.name === 'closeWait')?.oldestMs;
     closeWaitOldestSeconds = (oldestMs ?? 0) / 1000;
   }

@@ -206,12 +206,14 @@ describe('tcptrace culprits', () => {
       assert.ok(c.advice.length <= 2, `one piece of advice for the service, not one per client port: ${c.advice.join('\n')}`);
 
       // The text, on an 80-column screen: the same groups, every line within 80 columns.
-      const text = spawnSync(process.execPath, [CLI, 'culprits', '-d', '0.5', '-p', String(srv.pid)], {
+      // Narrowed the way an operator would: the service's port, the program's name.
+      const text = spawnSync(process.execPath, [CLI, 'culprits', '-d', '0.5', '-P', String(port), '--comm', 'node'], {
         encoding: 'utf8', timeout: 30_000, env: { ...process.env, COLUMNS: '80' },
       });
       assert.equal(text.status, 0, text.stderr);
       const lines = text.stdout.split('\n');
       assert.deepEqual(lines.filter((l) => l.length > 80), []);
+      assert.deepEqual(lines.filter((l) => l.startsWith('PID ')).map((l) => l.split(/\s+/)[1]), [String(srv.pid)], 'only the holder on that port');
       for (const [host, n] of hosts) {
         assert.ok(lines.some((l) => new RegExp(`^  server  127\\.0\\.0\\.1:${port}  ${host.replace(/\./g, '\\.')} +${n} `).test(l)), text.stdout);
       }

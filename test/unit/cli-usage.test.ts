@@ -74,16 +74,22 @@ const BAD_VALUES: Record<string, Record<string, string[]>> = {
   hist: { ...RUN_VALUES, ...RECORD_VALUES, '--by': ['host', ''], '--interval': SECONDS, '--unit': ['ns', 's'] },
   culprits: {
     ...RECORD_VALUES, '--duration': SECONDS, '--interval': SECONDS, '--min-age': SECONDS, '--pid': PIDS, '--ring-buffer': RING,
-    '--cgroup': CGROUPS, '--top': ['0', 'ten', '-1'],
+    '--cgroup': CGROUPS, '--top': ['0', 'ten', '-1'], '--port': PORTS, '--comm': [',', 'a-name-longer-than-15'], '--sort': ['pid', ''],
   },
-  snapshot: { '--by': ['owner', ''], '--top': ['0', 'ten', '-1'] },
+  snapshot: {
+    '--by': ['owner', ''], '--top': ['0', 'ten', '-1'], '--state': STATES, '--port': ['0', '65536', 'http', ','],
+    '--sport': ['0', ':x'], '--dport': ['65536', ''],
+  },
   doctor: { '--duration': SECONDS },
   serve: {
     ...FILTER_VALUES, '--listen': ['localhost', '127.0.0.1:70000', '[::1', ':x', ''], '--interval': ['0', '0.01', '3601', 'x'],
     '--top': ['0', 'ten'],
   },
   record: { ...FILTER_VALUES, '--duration': SECONDS, '--output': OUTPUT, '--format': ['xml', 'gz'] },
-  report: { '--by': ['host'], '--unit': ['ns'], '--min-age': SECONDS, '--pid': PIDS, '--output': OUTPUT, '--top': ['0', 'ten'] },
+  report: {
+    '--by': ['host'], '--unit': ['ns'], '--min-age': SECONDS, '--pid': PIDS, '--output': OUTPUT, '--top': ['0', 'ten'],
+    '--port': PORTS, '--comm': [','], '--sort': ['size'],
+  },
   export: { '--format': ['chrome', ''], '--output': OUTPUT },
 };
 
@@ -160,7 +166,9 @@ describe('every flag value is validated', () => {
     const good = [
       ['live', '-p', '1,2', '-P', '80', '-s', 'CLOSE_WAIT', '--ring-buffer', '16M', '-d', '0.5', '--top', '3', '-4'],
       ['hist', '-b', 'pid', '-i', '2', '-u', 'ms', '-r', path.join(dir, 'h.jsonl.gz'), '--record-format', 'json'],
-      ['culprits', '-w', '-i', '1', '--min-age', '2', '-p', '7', '--top', '20'],
+      ['culprits', '-w', '-i', '1', '--min-age', '2', '-p', '7', '--top', '20', '-P', '8080', '--comm', 'java,node', '--sort', 'age'],
+      ['snapshot', 'state', 'close-wait', '(', 'sport', '=', ':8080', 'or', 'sport', '=', ':443', ')', '-s', 'fin-wait-1,connected', '--dport', ':5432'],
+      ['live', '-s', 'time-wait,listening,bucket'],
       ['record', '-o', path.join(dir, 'r.jsonl'), '--format', 'json', '-6'],
       ['report', TRACE, 'hist', '--by', 'port', '-u', 'ms'],
       ['report', TRACE, '--html', '-o', path.join(dir, 'r.html')],
@@ -191,7 +199,7 @@ const BAD_USAGE: Array<[string[], string]> = [
   [['frobnicate'], 'frobnicate'],
   [['snapshot', '--by', 'color'], '--by'],
   [['snapshot', '--top', '0'], '--top'],
-  [['snapshot', 'extra'], 'too many arguments'],
+  [['snapshot', 'extra'], 'snapshot filter: "extra" is not understood'],
   [['doctor', '--duration', 'abc'], '--duration'],
   [['doctor', '-d', '0'], '--duration'],
   [['hist', '--by', 'host'], '--by'],

@@ -65,6 +65,9 @@ interface Setup {
   events?: TransitionEvent[];
   minAgeMs?: number;
   pids?: number[];
+  ports?: number[];
+  comms?: string[];
+  sortBy?: 'count' | 'age';
   cgroups?: CgroupNames;
 }
 
@@ -78,6 +81,7 @@ function report(setup: Setup) {
   const snapshot: Snapshot = { sockets: setup.sockets, files: setup.files };
   const input: ReportInput = {
     snapshot, log, tracker, nowNs: NOW, startedNs: START, minAgeMs: setup.minAgeMs, pids: setup.pids,
+    ports: setup.ports, comms: setup.comms, sortBy: setup.sortBy,
     cmdlineOf: (pid, comm) => {
       cmdlineCalls.push([pid, comm]);
       return `/usr/bin/${comm} --worker=${pid}`;
@@ -363,6 +367,32 @@ test('6b. pids keeps only those holders; an empty list keeps all', () => {
     pids: [101],
   }).result;
   assert.deepEqual(shared.culprits.map((c) => [c.pid, c.sockets.map((s) => s.fd)]), [[101, [6]]]);
+});
+
+test('6c. ports keep sockets with one at either end; comms keep holders whose name contains one; orphans are counted within the filter', () => {
+  const setup = twoProcesses();
+  const byPort = report({ ...setup, ports: [443] }).result;
+  assert.deepEqual(byPort.culprits.map((c) => [c.pid, c.count]), [[200, 1]]);
+  assert.deepEqual(report({ ...setup, ports: [40011, 40012] }).result.culprits.map((c) => [c.pid, c.sockets.map((s) => s.sport)]), [[100, [40011, 40012]]]);
+  assert.deepEqual(report({ ...setup, comms: ['pyth'] }).result.culprits.map((c) => c.comm), ['python']);
+  assert.deepEqual(report({ ...setup, comms: ['ruby'] }).result.culprits, []);
+  const withOrphans = report({ sockets: [sock(1, CLOSE_WAIT), sock(2, CLOSE_WAIT, { dport: 9999 })], files: [] }).result;
+  assert.equal(withOrphans.orphans, 2);
+  assert.equal(report({ sockets: [sock(1, CLOSE_WAIT), sock(2, CLOSE_WAIT, { dport: 9999 })], files: [], ports: [9999] }).result.orphans, 1);
+});
+
+test('6d. sortBy age puts the process and the group with the oldest socket first', () => {
+  const setup: Setup = {
+    sockets: [sock(1, CLOSE_WAIT), sock(2, CLOSE_WAIT), sock(3, CLOSE_WAIT, { dport: 9000 }), sock(4, CLOSE_WAIT, { dport: 9000 }), sock(5, CLOSE_WAIT)],
+    files: [file(1, 100, 3, 'many'), file(2, 100, 4, 'many'), file(5, 100, 5, 'many'), file(3, 200, 3, 'old'), file(4, 100, 6, 'many')],
+    events: [finReceived(1, SEC, null), finReceived(2, SEC, null), finReceived(5, SEC, null), finReceived(3, 60 * SEC, null), finReceived(4, 2 * SEC, null)],
+  };
+  assert.deepEqual(report(setup).result.culprits.map((c) => c.pid), [100, 200]);
+  const byAge = report({ ...setup, sortBy: 'age' }).result;
+  assert.deepEqual(byAge.culprits.map((c) => c.pid), [200, 100]);
+  // pid 100: three sockets to :8080 (1 s), one to :9000 (2 s): by count :8080 first, by age :9000.
+  assert.deepEqual(report(setup).result.culprits[0].groups.map((g) => g.dport), [8080, 9000]);
+  assert.deepEqual(byAge.culprits[1].groups.map((g) => g.dport), [9000, 8080]);
 });
 
 // ---- 7. opened by -------------------------------------------------------------------
