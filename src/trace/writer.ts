@@ -22,7 +22,7 @@ import { SnapshotFile, SnapshotSocket, TransitionEvent } from '../kernel/decoder
 import { TcptraceError } from '../errors';
 import { TracerCounters } from '../kernel/native';
 import { OutputClosed, OutputFile, WriteFailed, writeErrorText } from '../output-file';
-import { SnapshotPhase, TRACE_FORMAT, TRACE_VERSION, TraceHeader } from './format';
+import { MAX_TEXT_BYTES, SnapshotPhase, TRACE_FORMAT, TRACE_VERSION, TraceHeader } from './format';
 
 export type TraceLayout = 'jsonl' | 'json';
 
@@ -73,8 +73,8 @@ export class TraceWriter {
 
   header(startNs: number, wallOffsetMs: number, options: Record<string, unknown>): void {
     const header: TraceHeader = {
-      type: 'header', format: TRACE_FORMAT, version: TRACE_VERSION, host: os.hostname(), kernel: os.release(),
-      startTime: new Date(startNs / 1e6 + wallOffsetMs).toISOString(), startNs, wallOffsetMs, options,
+      type: 'header', format: TRACE_FORMAT, version: TRACE_VERSION, host: bounded(os.hostname()), kernel: bounded(os.release()),
+      startTime: new Date(startNs / 1e6 + wallOffsetMs).toISOString(), startNs, wallOffsetMs, options: boundedOptions(options),
     };
     this.put(this.layout === 'json' ? `{"header":${JSON.stringify(header)},"lines":[\n` : `${JSON.stringify(header)}\n`);
   }
@@ -87,7 +87,9 @@ export class TraceWriter {
     }
     this.lines(this.cgroupLines(files));
     for (let i = 0; i < files.length; i += SNAPSHOT_SLICE) {
-      this.lines(files.slice(i, i + SNAPSHOT_SLICE).map((f) => JSON.stringify({ type: 'file', phase, ...f })));
+      this.lines(files.slice(i, i + SNAPSHOT_SLICE).map((f) => JSON.stringify({
+        type: 'file', phase, ...f, ...(f.cmdline === undefined ? {} : { cmdline: bounded(f.cmdline) }),
+      })));
     }
   }
 
@@ -109,7 +111,7 @@ export class TraceWriter {
       const path = this.cgroups.pathOf(cgroupId, pid);
       if (path === null) continue;
       this.cgroupsDone.add(cgroupId);
-      out.push(JSON.stringify({ type: 'cgroup', id: cgroupId, path }));
+      out.push(JSON.stringify({ type: 'cgroup', id: cgroupId, path: bounded(path) }));
     }
     return out;
   }
@@ -188,6 +190,26 @@ export class TraceWriter {
   get bytesWritten(): number {
     return this.committed;
   }
+}
+
+/**
+ * Free text cut to MAX_TEXT_BYTES once JSON-encoded (a control character
+ * takes six), marked "...": what keeps every line readable by the reader.
+ */
+export function bounded(text: string, maxBytes = MAX_TEXT_BYTES): string {
+  const size = (t: string) => Buffer.byteLength(JSON.stringify(t));
+  if (size(text) <= maxBytes) return text;
+  let kept = text.slice(0, maxBytes);
+  // A character takes at most six bytes encoded: dropping excess / 6 of them never drops one too many.
+  for (let excess = size(`${kept}...`) - maxBytes; excess > 0 && kept.length; excess = size(`${kept}...`) - maxBytes) {
+    kept = kept.slice(0, kept.length - Math.ceil(excess / 6));
+  }
+  return `${kept}...`;
+}
+
+/** The options' strings bounded as any text (a --cgroup path, say). */
+function boundedOptions(options: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(options).map(([k, v]) => [k, typeof v === 'string' ? bounded(v) : v]));
 }
 
 /** Errors that strike mid-recording, after whole lines were written. */
