@@ -12,6 +12,7 @@ import { runLive } from './commands/live';
 import type { ServeFlags } from './commands/serve';
 import { runSnapshot, SnapshotFlags } from './commands/snapshot';
 import { DEFAULT_CULPRITS_TOP } from '../format/culprits';
+import { examplesText, symptomsText } from './help';
 import { TcptraceError, usageError } from '../errors';
 import { OutputClosed } from '../output-file';
 import { DEFAULT_RING_BYTES } from '../kernel/decoder';
@@ -35,6 +36,22 @@ function addFilterOptions(command: Command): Command {
     .addOption(cgroupOption('only sockets whose owner runs in this cgroup or below it'))
     .addOption(new Option('--ring-buffer <size>', 'kernel ring buffer size, a power of two (64K-1G)').argParser(parseRingBufferSize).default(DEFAULT_RING_BYTES, `${DEFAULT_RING_BYTES >> 20}M`))
     .option('-v, --verbose', 'say more, and on failure print the kernel\'s own reason (verifier log)');
+}
+
+/**
+ * bcc's tcpstates and tcplife flags, for their users: -T (the time column)
+ * is always there, so it is taken and changes nothing; -L and -D (local,
+ * remote ports) are answered with tcptrace's -P, which matches either end.
+ */
+function addBccFlags(command: Command): Command {
+  const answer = (bcc: string, what: string) => (value: string) => {
+    throw usageError(`${bcc} is bcc's ${what} filter: tcptrace's is -P ${value} (the local or the remote port; comma list, up to 8)`);
+  };
+
+  return command
+    .addOption(new Option('-T, --time', "bcc's time column: tcptrace always prints it").hideHelp())
+    .addOption(new Option('-L, --local-port <ports>', "bcc's local port filter").hideHelp().argParser(answer('-L/--local-port', 'local port')))
+    .addOption(new Option('-D, --remote-port <ports>', "bcc's remote port filter").hideHelp().argParser(answer('-D/--remote-port', 'remote port')));
 }
 
 function cgroupOption(description: string): Option {
@@ -64,19 +81,19 @@ export function buildProgram(): Command {
       outputError: (text, write) => write(`tcptrace: ${text.trim().replace(/^error: /, '')} (run with --help for usage)\n`),
     });
 
-  addFilterOptions(addRunOptions(
+  addBccFlags(addFilterOptions(addRunOptions(
     program.command('live')
       .description('show every TCP state transition on this host as it happens')
       .addOption(new Option('-e, --events', 'one line per transition (default when stdout is not a terminal)').conflicts('json'))
       .option('--top <n>', 'rows per table in the live view', (v) => parseCount('--top', v)),
     'newline-delimited JSON, one object per transition',
-  )).action(runLive);
+  ))).action(runLive);
 
-  addRecordOption(addFilterOptions(addRunOptions(
+  addBccFlags(addRecordOption(addFilterOptions(addRunOptions(
     program.command('life')
       .description('one line per connection that ends: owner, endpoints, bytes, lifetime, how it ended'),
     'newline-delimited JSON, one object per connection',
-  ))).action(runLife);
+  )))).action(runLife);
 
   addRecordOption(addFilterOptions(addRunOptions(
     program.command('hist')
@@ -176,12 +193,15 @@ export function buildProgram(): Command {
       return runExport(file, flags);
     });
 
+  for (const command of program.commands) command.addHelpText('after', examplesText(command.name()));
+  program.addHelpText('after', symptomsText());
   return program;
 }
 
 function fail(err: unknown, verbose: boolean): never {
-  // The reader of our output has gone (`| head -1`): done, as cat and ss are.
-  if (err instanceof OutputClosed) process.exit(0);
+  // The reader of our output has gone (`| head -1`): done, as cat and ss are. Help and
+  // other writes made outside a LineOutput meet it as stdout's EPIPE.
+  if (err instanceof OutputClosed || (err as NodeJS.ErrnoException)?.code === 'EPIPE') process.exit(0);
   if (err instanceof CommanderError) {
     // Commander has printed its own one-line message (or the help).
     const benign = ['commander.helpDisplayed', 'commander.version', 'commander.help'].includes(err.code);
