@@ -1,4 +1,5 @@
 import { TcptraceError } from '../errors';
+import { ANSI, Paint, PLAIN } from '../format/colour';
 import { OutputClosed, OutputFile, WriteFailed, writeErrorText } from '../output-file';
 
 /**
@@ -87,4 +88,9 @@ export async function writeOutputFile(target: string, produce: (write: (chunk: s
 
 function cannotWrite(name: string, err: Error): TcptraceError {
   return new TcptraceError(`cannot write ${name}: ${writeErrorText(err)}`, 'EWRITE');
+}
+
+/** ANSI colour on a terminal unless NO_COLOR is set to anything (no-color.org); none otherwise. */
+export function paintFor(stream: { isTTY?: boolean } = process.stdout, env: NodeJS.ProcessEnv = process.env): Paint {
+  return stream.isTTY && !env.NO_COLOR ? ANSI : PLAIN;
 }

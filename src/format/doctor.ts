@@ -5,6 +5,7 @@ import { SnapshotReport } from '../model/snapshot-report';
 import { DoctorReport } from '../reports/doctor';
 import { netnsText } from './snapshot';
 import { formatSeconds, thousands } from '../units';
+import { Paint, PLAIN, SEVERITY_HUE } from './colour';
 
 const LABEL: Record<Severity, string> = { problem: 'PROBLEM', warning: 'WARNING', note: 'NOTE' };
 
@@ -14,22 +15,22 @@ function socketLine(s: SnapshotReport): string {
     `ephemeral ports ${s.ephemeral.low}-${s.ephemeral.high} (${thousands(s.ephemeral.usable)} usable per local address and destination)`;
 }
 
-function findingBlock(f: Finding): string[] {
+function findingBlock(f: Finding, paint: Paint): string[] {
   return [
-    `[${LABEL[f.severity]}] ${f.category}: ${f.title}`,
+    `${paint(SEVERITY_HUE[f.severity], `[${LABEL[f.severity]}]`)} ${f.category}: ${f.title}`,
     ...f.evidence.map((e) => `    - ${e}`),
     `  => ${f.action}`,
     '',
   ];
 }
 
-export function renderDoctor(r: DoctorReport): string[] {
+export function renderDoctor(r: DoctorReport, paint: Paint = PLAIN): string[] {
   const count = (severity: Severity) => r.findings.filter((f) => f.severity === severity).length;
   const head = `tcptrace doctor: observed ${formatSeconds(r.observedMs)} in ${netnsText(r.settings.netns)}, kernel ${r.settings.kernel}; ` +
     `${r.findings.length} finding(s): ${count('problem')} problem(s), ${count('warning')} warning(s), ${count('note')} note(s). ` +
     'Nothing on the host was changed.';
   const body = r.findings.length
-    ? r.findings.flatMap(findingBlock)
+    ? r.findings.flatMap((f) => findingBlock(f, paint))
     : ['No findings: no TIME_WAIT or CLOSE_WAIT pile-up, no listen-queue or SYN-queue overflow, no setting this data bears on.', ''];
   return [head, '', socketLine(r.sockets), '', ...body].slice(0, -1);
 }

@@ -50,7 +50,7 @@ export interface DoctorInput {
 }
 
 /** TIME_WAIT towards one service worth a finding: this many sockets... */
-const TIME_WAIT_MANY = 1000;
+export const TIME_WAIT_MANY = 1000;
 /** ...or this share of the ephemeral range for one destination, or of the rate 60 s allows. */
 const SHARE_WORTH_NOTING = 0.25;
 const SHARE_PROBLEM = 0.75;
