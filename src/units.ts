@@ -1,6 +1,7 @@
 /**
- * How tcptrace writes numbers for people: durations, counts and shares. One
- * place, so every report, view and page writes the same value the same way.
+ * How tcptrace writes numbers for people: durations, counts and shares, and
+ * text too long for a line. One place, so every report, view and page writes
+ * the same value the same way.
  */
 
 /** A duration in ns as milliseconds with 3 decimals ("1234.567"), as the per-event columns show it; "-" for none. */
@@ -39,4 +40,10 @@ export function thousands(n: number): string {
 /** 0.1234 -> "12.3%" */
 export function percent(fraction: number): string {
   return `${(fraction * 100).toFixed(1)}%`;
+}
+
+/** A line cut to `width` columns, "..." marking the cut; a width of 0 or less leaves it whole. */
+export function clip(line: string, width: number): string {
+  if (width <= 0 || line.length <= width) return line;
+  return width <= 3 ? line.slice(0, width) : `${line.slice(0, width - 3)}...`;
 }

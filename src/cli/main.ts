@@ -10,11 +10,14 @@ import { runHist } from './commands/hist';
 import { runLife } from './commands/life';
 import { runLive } from './commands/live';
 import type { ServeFlags } from './commands/serve';
-import { runSnapshot } from './commands/snapshot';
+import { runSnapshot, SnapshotFlags } from './commands/snapshot';
+import { DEFAULT_CULPRITS_TOP } from '../format/culprits';
+import { examplesText, symptomsText } from './help';
 import { TcptraceError, usageError } from '../errors';
+import { OutputClosed } from '../output-file';
 import { DEFAULT_RING_BYTES } from '../kernel/decoder';
 import {
-  checkNotInput, parseCgroup, parseCount, parseListen, parseNetns, parseOutputPath, parsePids, parsePorts, SERVE_DEFAULTS,
+  checkNotInput, parseAnyPorts, parseCgroup, parseComms, parseCount, parseListen, parseNetns, parseOutputPath, parsePids, parsePorts, SERVE_DEFAULTS,
   parseRefreshInterval, parseRingBufferSize, parseSeconds, parseStates,
 } from './options';
 
@@ -33,6 +36,22 @@ function addFilterOptions(command: Command): Command {
     .addOption(cgroupOption('only sockets whose owner runs in this cgroup or below it'))
     .addOption(new Option('--ring-buffer <size>', 'kernel ring buffer size, a power of two (64K-1G)').argParser(parseRingBufferSize).default(DEFAULT_RING_BYTES, `${DEFAULT_RING_BYTES >> 20}M`))
     .option('-v, --verbose', 'say more, and on failure print the kernel\'s own reason (verifier log)');
+}
+
+/**
+ * bcc's tcpstates and tcplife flags, for their users: -T (the time column)
+ * is always there, so it is taken and changes nothing; -L and -D (local,
+ * remote ports) are answered with tcptrace's -P, which matches either end.
+ */
+function addBccFlags(command: Command): Command {
+  const answer = (bcc: string, what: string) => (value: string) => {
+    throw usageError(`${bcc} is bcc's ${what} filter: tcptrace's is -P ${value} (the local or the remote port; comma list, up to 8)`);
+  };
+
+  return command
+    .addOption(new Option('-T, --time', "bcc's time column: tcptrace always prints it").hideHelp())
+    .addOption(new Option('-L, --local-port <ports>', "bcc's local port filter").hideHelp().argParser(answer('-L/--local-port', 'local port')))
+    .addOption(new Option('-D, --remote-port <ports>', "bcc's remote port filter").hideHelp().argParser(answer('-D/--remote-port', 'remote port')));
 }
 
 function cgroupOption(description: string): Option {
@@ -62,19 +81,19 @@ export function buildProgram(): Command {
       outputError: (text, write) => write(`tcptrace: ${text.trim().replace(/^error: /, '')} (run with --help for usage)\n`),
     });
 
-  addFilterOptions(addRunOptions(
+  addBccFlags(addFilterOptions(addRunOptions(
     program.command('live')
       .description('show every TCP state transition on this host as it happens')
       .addOption(new Option('-e, --events', 'one line per transition (default when stdout is not a terminal)').conflicts('json'))
       .option('--top <n>', 'rows per table in the live view', (v) => parseCount('--top', v)),
     'newline-delimited JSON, one object per transition',
-  )).action(runLive);
+  ))).action(runLive);
 
-  addRecordOption(addFilterOptions(addRunOptions(
+  addBccFlags(addRecordOption(addFilterOptions(addRunOptions(
     program.command('life')
       .description('one line per connection that ends: owner, endpoints, bytes, lifetime, how it ended'),
     'newline-delimited JSON, one object per connection',
-  ))).action(runLife);
+  )))).action(runLife);
 
   addRecordOption(addFilterOptions(addRunOptions(
     program.command('hist')
@@ -92,7 +111,11 @@ export function buildProgram(): Command {
     .option('-i, --interval <seconds>', 'with --watch: seconds between reports (default 2)', (v) => parseSeconds('--interval', v))
     .option('--min-age <seconds>', 'leave out sockets in CLOSE_WAIT for less than this (about to be closed)', (v) => parseSeconds('--min-age', v))
     .option('-p, --pid <pids>', 'only these holder PIDs (comma list)', (v, prev?: number[]) => parsePids(v, prev))
+    .option('-P, --port <ports>', 'only sockets with this local or remote port (comma list, up to 8)', (v, prev?: number[]) => parsePorts(v, prev))
+    .option('--comm <names>', 'only holders whose process name contains one of these (comma list)', (v, prev?: string[]) => parseComms(v, prev))
+    .addOption(new Option('--sort <key>', 'processes and groups with the most sockets first, or the oldest socket first').choices(['count', 'age']).default('count'))
     .addOption(cgroupOption('only holders in this cgroup or below it'))
+    .option('--top <n>', `processes, groups and sockets shown per process (default ${DEFAULT_CULPRITS_TOP}; --json lists all)`, (v) => parseCount('--top', v, 1_000_000))
     .option('-j, --json', 'one JSON report')
     .addOption(new Option('--ring-buffer <size>', 'kernel ring buffer size, a power of two (64K-1G)').argParser(parseRingBufferSize))
     .option('-v, --verbose', 'say more, and on failure print the kernel\'s own reason'))
@@ -100,11 +123,16 @@ export function buildProgram(): Command {
 
   program.command('snapshot')
     .description('the TCP sockets of this network namespace now: per state (as ss counts them), process, peer and port; ephemeral port use per destination')
+    .argument('[filter...]', "ss's filter words: state NAME (close-wait, time-wait, connected, ...), sport = :N, dport = :N")
+    .option('-s, --state <states>', 'only sockets in these states or ss groups (close-wait,TIME_WAIT,connected)', (v, prev?: number[]) => parseStates(v, prev))
+    .option('-P, --port <ports>', 'only sockets with this local or remote port (comma list)', (v, prev?: number[]) => parseAnyPorts('--port', v, prev))
+    .option('--sport <ports>', 'only sockets with this local port (comma list)', (v, prev?: number[]) => parseAnyPorts('--sport', v, prev))
+    .option('--dport <ports>', 'only sockets with this remote port (comma list)', (v, prev?: number[]) => parseAnyPorts('--dport', v, prev))
     .addOption(new Option('-b, --by <key>', 'print only this breakdown, in full').choices(['state', 'pid', 'peer', 'port']))
     .option('--top <n>', 'rows per table when every breakdown is printed (default 10)', (v) => parseCount('--top', v, 1_000_000))
     .option('-j, --json', 'one JSON object')
     .option('-v, --verbose', 'say how long reading and counting took, and on failure the kernel\'s own reason')
-    .action(runSnapshot);
+    .action((filter: string[], flags: SnapshotFlags) => runSnapshot({ ...flags, filter }));
 
   program.command('doctor')
     .description('observe for a few seconds, read the TCP settings and counters, and report TIME_WAIT, CLOSE_WAIT and listen-queue findings with evidence and what to do (changes nothing)')
@@ -116,7 +144,7 @@ export function buildProgram(): Command {
   addFilterOptions(
     program.command('record')
       .description('record transitions, owners and snapshots to a file, for report and export (docs/trace-format.md)')
-      .requiredOption('-o, --output <file>', 'the trace file (.jsonl; .gz compresses)', (v) => parseOutputPath('--output', v))
+      .requiredOption('-o, --output <file>', 'the trace file (.jsonl; .gz compresses; - for stdout)', (v) => parseOutputPath('--output', v))
       .addOption(new Option('--format <layout>', 'JSON Lines or one JSON document').choices(['jsonl', 'json']).default('jsonl'))
       .option('-d, --duration <seconds>', 'stop after this many seconds', (v) => parseSeconds('--duration', v)),
   ).action(runRecord);
@@ -128,7 +156,7 @@ export function buildProgram(): Command {
         .argParser(parseListen).default(parseListen(SERVE_DEFAULTS.listen), SERVE_DEFAULTS.listen))
       .addOption(new Option('-i, --interval <seconds>', 'seconds between refreshes of the gauges (sockets per state, CLOSE_WAIT holders)')
         .argParser((v) => parseRefreshInterval('--interval', v)).default(SERVE_DEFAULTS.intervalSeconds))
-      .addOption(new Option('--top <n>', 'processes named in tcptrace_close_wait_held_sockets; the rest are summed under pid="other"')
+      .addOption(new Option('--top <n>', 'series (process and service) named in tcptrace_close_wait_held_sockets; the rest are summed under pid="other"')
         .argParser((v) => parseCount('--top', v)).default(SERVE_DEFAULTS.top)),
   // Loaded only when run: prom-client alone adds 30 ms to every command's start.
   ).action(async (flags: ServeFlags) => (await import('./commands/serve')).runServe(flags, version));
@@ -142,8 +170,12 @@ export function buildProgram(): Command {
     .addOption(new Option('-u, --unit <unit>', 'hist: time unit (default: us)').choices(['us', 'ms']))
     .option('--min-age <seconds>', 'culprits: leave out sockets younger than this', (v) => parseSeconds('--min-age', v))
     .option('-p, --pid <pids>', 'culprits: only these holder PIDs', (v, prev?: number[]) => parsePids(v, prev))
+    .option('-P, --port <ports>', 'culprits: only sockets with this local or remote port', (v, prev?: number[]) => parsePorts(v, prev))
+    .option('--comm <names>', 'culprits: only holders whose process name contains one of these', (v, prev?: string[]) => parseComms(v, prev))
+    .addOption(new Option('--sort <key>', 'culprits: the most sockets first, or the oldest first (default count)').choices(['count', 'age']))
+    .option('--top <n>', `culprits: processes, groups and sockets shown per process (default ${DEFAULT_CULPRITS_TOP})`, (v) => parseCount('--top', v, 1_000_000))
     .option('--html', 'one self-contained HTML page of everything (needs -o)')
-    .option('-o, --output <file>', 'with --html: where to write the page', (v) => parseOutputPath('--output', v))
+    .option('-o, --output <file>', 'with --html: where to write the page (- for stdout)', (v) => parseOutputPath('--output', v))
     .action((file: string, report: ReportKind, flags: ReportFlags & { html?: boolean; output?: string }) => {
       checkReportFlags(report, flags);
       if (!flags.html) return runReport(file, report, flags);
@@ -155,16 +187,21 @@ export function buildProgram(): Command {
     .description('convert a recorded trace for other tools')
     .argument('<file>', 'a trace written by tcptrace record')
     .addOption(new Option('-f, --format <format>', 'output format').choices(['perfetto']).default('perfetto'))
-    .requiredOption('-o, --output <file>', 'where to write it (open it in ui.perfetto.dev)', (v) => parseOutputPath('--output', v))
+    .requiredOption('-o, --output <file>', 'where to write it (open it in ui.perfetto.dev; - for stdout)', (v) => parseOutputPath('--output', v))
     .action((file: string, flags: ExportFlags) => {
       checkNotInput('--output', flags.output, file);
       return runExport(file, flags);
     });
 
+  for (const command of program.commands) command.addHelpText('after', examplesText(command.name()));
+  program.addHelpText('after', symptomsText());
   return program;
 }
 
 function fail(err: unknown, verbose: boolean): never {
+  // The reader of our output has gone (`| head -1`): done, as cat and ss are. Help and
+  // other writes made outside a LineOutput meet it as stdout's EPIPE.
+  if (err instanceof OutputClosed || (err as NodeJS.ErrnoException)?.code === 'EPIPE') process.exit(0);
   if (err instanceof CommanderError) {
     // Commander has printed its own one-line message (or the help).
     const benign = ['commander.helpDisplayed', 'commander.version', 'commander.help'].includes(err.code);

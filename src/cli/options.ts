@@ -8,9 +8,10 @@ import * as path from 'node:path';
 import { CgroupFilter, parseCgroupSelection } from '../kernel/cgroup-filter';
 import { hostCgroups } from '../host/cgroups';
 import { usageError } from '../errors';
+import { STDOUT } from '../output-file';
 import { netnsInode } from '../host/netns';
 import type { SessionOptions } from '../kernel/session';
-import { AF_INET, AF_INET6, parseStateName, TCP_STATES } from '../kernel/states';
+import { AF_INET, AF_INET6, parseStateName, TCP, TCP_STATES } from '../kernel/states';
 
 const MAX_LIST = 8; // TCPTRACE_MAX_FILTER in bpf/tcptrace.h
 const PID_MAX = 4_194_304; // PID_MAX_LIMIT on 64-bit kernels
@@ -39,6 +40,12 @@ export function parsePorts(text: string, previous: number[] = []): number[] {
   return atMostEight('--port', [...previous, ...ports]);
 }
 
+/** Ports for a filter applied in user space (snapshot): no kernel limit of eight; ":8080" as ss writes it. */
+export function parseAnyPorts(flag: string, text: string, previous: number[] = []): number[] {
+  const ports = list(flag, text).map((p) => integerIn(flag, p.replace(/^:/, ''), 1, 65535));
+  return [...new Set([...previous, ...ports])];
+}
+
 export function parsePids(text: string, previous: number[] = []): number[] {
   const pids = list('--pid', text).map((p) => integerIn('--pid', p, 1, PID_MAX));
   return atMostEight('--pid', [...previous, ...pids]);
@@ -55,15 +62,81 @@ export function parseCgroup(text: string): string {
   return parseCgroupSelection(text, hostCgroups());
 }
 
-export function parseStates(text: string, previous: number[] = []): number[] {
-  const states = list('--state', text).map((name) => {
-    const state = parseStateName(name);
-    if (state === undefined) {
-      throw usageError(`--state: unknown state "${name}" (one of ${TCP_STATES.filter(Boolean).join(', ')})`);
+/** The kernel keeps a process's name in 16 bytes, the last a NUL (TASK_COMM_LEN). */
+const COMM_MAX = 15;
+
+/** Process names as the kernel keeps them ("java,python3"); a holder matches when its name contains one. */
+export function parseComms(text: string, previous: string[] = []): string[] {
+  const comms = list('--comm', text);
+  for (const c of comms) {
+    if (c.length > COMM_MAX) throw usageError(`--comm: "${c}" is longer than a process name can be (${COMM_MAX} characters, as ps -o comm shows)`);
+  }
+  return [...new Set([...previous, ...comms])];
+}
+
+/** ss's names for states where they differ from the kernel's (ss state fin-wait-1, listening, closed). */
+const SS_NAMES: Record<string, number> = { 'fin-wait-1': TCP.FIN_WAIT1, 'fin-wait-2': TCP.FIN_WAIT2, listening: TCP.LISTEN, closed: TCP.CLOSE };
+
+/** ss's state groups (ss(8), STATE-FILTER). */
+const ALL_STATES = [TCP.ESTABLISHED, TCP.SYN_SENT, TCP.SYN_RECV, TCP.FIN_WAIT1, TCP.FIN_WAIT2, TCP.TIME_WAIT, TCP.CLOSE,
+  TCP.CLOSE_WAIT, TCP.LAST_ACK, TCP.LISTEN, TCP.CLOSING];
+const BUCKET: number[] = [TCP.SYN_RECV, TCP.TIME_WAIT];
+const CONNECTED = ALL_STATES.filter((s) => s !== TCP.LISTEN && s !== TCP.CLOSE);
+const SS_GROUPS: Record<string, number[]> = {
+  all: ALL_STATES,
+  connected: CONNECTED,
+  synchronized: CONNECTED.filter((s) => s !== TCP.SYN_SENT),
+  bucket: BUCKET,
+  big: ALL_STATES.filter((s) => !BUCKET.includes(s)),
+};
+
+/** One state or ss group, spelled as tcptrace or ss writes it: CLOSE_WAIT, close-wait, fin-wait-1, listening, connected. */
+function statesNamed(name: string): number[] | undefined {
+  const lower = name.trim().toLowerCase();
+  if (SS_GROUPS[lower]) return SS_GROUPS[lower];
+  const state = SS_NAMES[lower] ?? parseStateName(name);
+  return state === undefined ? undefined : [state];
+}
+
+export function parseStates(text: string, previous: number[] = [], flag = '--state'): number[] {
+  const states = list(flag, text).flatMap((name) => {
+    const named = statesNamed(name);
+    if (named === undefined) {
+      throw usageError(`${flag}: unknown state "${name}" (one of ${TCP_STATES.filter(Boolean).join(', ')}, as ss spells them ` +
+        `(close-wait, fin-wait-1, listening, ...), or ss's groups ${Object.keys(SS_GROUPS).join(', ')})`);
     }
-    return state;
+    return named;
   });
   return [...new Set([...previous, ...states])];
+}
+
+/**
+ * ss's filter words, the part tcptrace understands: `state NAME` (a state or
+ * group, as ss spells them), `sport = :N`, `dport = :N` (also `sport :N`,
+ * `==`, `eq`, and the brackets and `or` ss users write around them). Values
+ * for one word are alternatives; words are all required.
+ */
+export function parseSsFilter(words: string[]): { states?: number[]; sports?: number[]; dports?: number[] } {
+  const tokens = words.flatMap((w) => w.split(/([()])|\s+/)).filter((t) => t && !['(', ')', 'or', '||'].includes(t));
+  const out: { states?: number[]; sports?: number[]; dports?: number[] } = {};
+  for (let i = 0; i < tokens.length; i++) {
+    const word = tokens[i];
+    const value = () => {
+      if (['=', '==', 'eq'].includes(tokens[i + 1])) i++;
+      const next = tokens[++i];
+      if (next === undefined) throw usageError(`snapshot filter: "${word}" needs a value (ss's spelling: ${word === 'state' ? 'state close-wait' : `${word} = :8080`})`);
+      return next;
+    };
+    if (word === 'state') out.states = parseStates(value(), out.states, 'state');
+    else if (word === 'sport' || word === 'dport') {
+      const port = integerIn(word, value().replace(/^:/, ''), 1, 65535);
+      const key = word === 'sport' ? 'sports' : 'dports';
+      out[key] = [...new Set([...(out[key] ?? []), port])];
+    } else {
+      throw usageError(`snapshot filter: "${word}" is not understood (tcptrace takes ss's state NAME, sport = :N and dport = :N)`);
+    }
+  }
+  return out;
 }
 
 /** Seconds, as a positive decimal ("5", "0.5"). */
@@ -129,10 +202,14 @@ export function parseRingBufferSize(text: string): number {
 
 /**
  * A file to write: checked before anything is attached, so that a typo in a
- * directory name fails at once rather than after the trace was taken.
+ * directory name fails at once rather than after the trace was taken. "-" is stdout.
  */
 export function parseOutputPath(flag: string, text: string): string {
   if (text.trim() === '') throw usageError(`${flag}: empty file name`);
+  if (text === STDOUT) {
+    if (flag === '--record') throw usageError('--record -: stdout carries the report; tcptrace record -o - writes the trace to stdout');
+    return text;
+  }
   const existing = statOrUndefined(text);
   if (existing?.isDirectory()) throw usageError(`${flag}: ${text} is a directory`);
   const dir = path.dirname(text);

@@ -3,7 +3,7 @@
  * JSON. The live commands and `report FILE` print through these, so a report
  * made from a recording reads as the live one did.
  */
-import { renderCulprits } from '../format/culprits';
+import { DEFAULT_CULPRITS_TOP, renderCulprits } from '../format/culprits';
 import { endpointWidth } from '../format/event-text';
 import { ExtraColumns, Selection } from '../format/extra-columns';
 import { renderLatencySet } from '../format/latency';
@@ -11,13 +11,14 @@ import { lifeHeader, lifeJson, lifeLine } from '../format/life';
 import { renderSummary } from '../format/summary';
 import { CulpritReport } from '../model/culprits';
 import { LatencySet, SplitBy, Unit } from '../model/latency';
-import { culpritsReport } from '../reports/culprits';
+import { StillInState } from '../model/still-in-state';
+import { culpritsReport, CulpritsOptions } from '../reports/culprits';
 import { histReport } from '../reports/hist';
 import { lifeReport } from '../reports/life';
 import { ReportRun } from '../reports/report-run';
 import { summaryReport } from '../reports/summary';
 import { EventSource } from '../source/source';
-import { LineOutput } from './output';
+import { LineOutput, outputWidth } from './output';
 import { reportLostLine } from './run';
 
 const DEFAULT_WATCH_INTERVAL_S = 2;
@@ -41,33 +42,39 @@ export function printLife(
 export async function printHist(
   source: EventSource, flags: { json?: boolean; by?: SplitBy; unit?: Unit; interval?: number }, out: LineOutput,
 ): Promise<ReportRun> {
-  const print = (latencies: LatencySet, nowNs: number) => {
+  const print = (latencies: LatencySet, nowNs: number, stillInState?: StillInState[]) => {
     if (flags.json) {
-      out.writeLines([JSON.stringify({ ts: source.clock.wallMs(nowNs), unit: latencies.unit, histograms: latencies.toJson() })]);
+      const json = { ts: source.clock.wallMs(nowNs), unit: latencies.unit, histograms: latencies.toJson(), ...(stillInState ? { stillInState } : {}) };
+      out.writeLines([JSON.stringify(json)]);
     } else {
-      out.writeLines([...(flags.interval ? [source.clock.timeOfDay(nowNs).slice(0, 8)] : []), ...renderLatencySet(latencies), '']);
+      out.writeLines([...(flags.interval ? [source.clock.timeOfDay(nowNs).slice(0, 8)] : []), ...renderLatencySet(latencies, stillInState), '']);
     }
   };
   const run = await histReport(source, { by: flags.by, unit: flags.unit, intervalSeconds: flags.interval }, {
     onInterval: print,
     onLost: (newlyLost, total) => reportLostLine(out, false, newlyLost, total),
   });
-  print(run.latencies, run.endNs);
+  print(run.latencies, run.endNs, run.stillInState);
   return run;
 }
 
 /** The culprits of any source, printed at its end (and every --interval with --watch). */
 export async function printCulprits(
-  source: EventSource, flags: { minAge?: number; pid?: number[]; watch?: boolean; interval?: number; json?: boolean }, out: LineOutput,
+  source: EventSource,
+  flags: CulpritsOptions & { minAge?: number; watch?: boolean; interval?: number; json?: boolean; top?: number },
+  out: LineOutput,
 ): Promise<ReportRun> {
   const redraw = Boolean(flags.watch && process.stdout.isTTY && !flags.json);
+  const text = (r: CulpritReport) => renderCulprits(r, { top: flags.top ?? DEFAULT_CULPRITS_TOP, width: outputWidth() });
   const print = (r: CulpritReport) => {
     if (flags.json) out.writeLines([JSON.stringify(r)]);
-    else if (redraw) out.redraw(renderCulprits(r).join('\n'));
-    else out.writeLines(renderCulprits(r));
+    else if (redraw) out.redraw(text(r).join('\n'));
+    else out.writeLines(text(r));
   };
   const watchSeconds = flags.watch ? flags.interval ?? DEFAULT_WATCH_INTERVAL_S : undefined;
-  const run = await culpritsReport(source, { minAge: flags.minAge, pid: flags.pid, watchSeconds }, print);
+  const run = await culpritsReport(source, {
+    minAge: flags.minAge, pid: flags.pid, comm: flags.comm, port: flags.port, sort: flags.sort, watchSeconds,
+  }, print);
   print(run.report);
   return run;
 }

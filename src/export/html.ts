@@ -6,8 +6,8 @@
  * addresses and advice come from the traced machine, not from us.
  */
 import { formatEndpoint } from '../kernel/addr';
-import { Culprit, CulpritReport } from '../model/culprits';
-import { formatDuration, formatSeconds } from '../units';
+import { Culprit, CulpritGroup, CulpritReport, groupName } from '../model/culprits';
+import { clip, formatDuration, formatSeconds } from '../units';
 import { HtmlReportInput } from '../reports/html';
 
 type Histogram = HtmlReportInput['histograms'][number];
@@ -136,9 +136,10 @@ function culprits(report: CulpritReport): string {
   out.push(
     '<table id="culprits" class="culprits">',
     '<thead><tr><th class="num">PID</th><th>Command line</th><th class="num">Sockets</th>' +
-      '<th class="num">Oldest</th><th>Peers</th><th>Advice</th></tr></thead>',
+      '<th class="num">Oldest</th><th>Service and peer host</th><th>Advice</th></tr></thead>',
     '<tbody>',
-    ...report.culprits.map(culpritRow),
+    ...report.culprits.slice(0, CULPRITS_SHOWN).map(culpritRow),
+    ...moreCulprits(report.culprits.slice(CULPRITS_SHOWN)),
     '</tbody>',
     '</table>',
     '</section>',
@@ -146,17 +147,39 @@ function culprits(report: CulpritReport): string {
   return out.join('\n');
 }
 
+/** Groups and processes a page shows before "N more": a leak from many hosts stays one screen. */
+const GROUPS_SHOWN = 5;
+/** The page names the program; its full command line is in the recording. */
+const CMDLINE_SHOWN = 300;
+const CULPRITS_SHOWN = 10;
+
+function moreCulprits(rest: Culprit[]): string[] {
+  if (!rest.length) return [];
+  const sockets = rest.reduce((sum, c) => sum + c.count, 0);
+  return [`<tr><td colspan="6" class="dim">${esc(`and ${rest.length} more process(es) holding ${sockets} socket(s): tcptrace report FILE culprits lists them`)}</td></tr>`];
+}
+
+function groupItem(g: CulpritGroup): string {
+  return `<li><span class="mono">${esc(groupName(g))}</span> \u00d7${esc(g.count.toLocaleString('en-US'))}` +
+    `<span class="comm">oldest ${esc(age(g.oldestAgeMs, g.ageIsLowerBound))}` +
+    (g.idleBeforeFinMs === null ? '' : `, idle ~${esc(formatSeconds(g.idleBeforeFinMs))} before FIN`) + '</span></li>';
+}
+
 function culpritRow(c: Culprit): string {
-  const peers = c.peers.map((p) => `<li><span class="mono">${esc(formatEndpoint(p.daddr, p.dport))}</span> \u00d7${esc(p.count)}` +
-    (p.idleBeforeFinMs === null ? '' : `<span class="comm">idle ~${esc(formatSeconds(p.idleBeforeFinMs))} before FIN</span>`) + '</li>');
+  const more = c.groups.slice(GROUPS_SHOWN);
+  const groups = c.groups.slice(0, GROUPS_SHOWN).map(groupItem);
+  if (more.length) {
+    const sockets = more.reduce((sum, g) => sum + g.count, 0);
+    groups.push(`<li class="dim">${esc(`and ${more.length} more group(s), ${sockets} socket(s)`)}</li>`);
+  }
   const advice = c.advice.length ? `<ul class="advice">${c.advice.map((a) => `<li>${esc(a)}</li>`).join('')}</ul>` : '<span class="dim">-</span>';
   return '<tr>' +
     `<td class="num">${esc(c.pid)}</td>` +
-    `<td class="cmd"><code>${esc(c.cmdline)}</code><span class="comm">comm ${esc(c.comm)}` +
+    `<td class="cmd"><code>${esc(clip(c.cmdline, CMDLINE_SHOWN))}</code><span class="comm">comm ${esc(c.comm)}` +
       `${c.container ? `, container ${esc(c.container)}` : ''}</span></td>` +
     `<td class="num">${esc(c.count)}</td>` +
     `<td class="num">${esc(age(c.oldestAgeMs, c.ageIsLowerBound))}<span class="comm">median ${esc(formatSeconds(c.medianAgeMs))}</span></td>` +
-    `<td><ul class="peers">${peers.join('')}</ul></td>` +
+    `<td><ul class="peers">${groups.join('')}</ul></td>` +
     `<td class="advice">${advice}</td>` +
     '</tr>';
 }

@@ -5,6 +5,7 @@ import { formatEndpoint } from '../kernel/addr';
 import { Clock } from '../kernel/clock';
 import { TransitionEvent } from '../kernel/decoder';
 import { stateName } from '../kernel/states';
+import { PLAIN, Paint, STATE_HUE } from './colour';
 import { ExtraColumns } from './extra-columns';
 
 const ENDPOINT_V4 = 21; // 255.255.255.255:65535
@@ -22,7 +23,7 @@ export function eventHeader(width: number, extra = ExtraColumns.none()): string 
   ].join(' ');
 }
 
-export function eventLine(e: TransitionEvent, clock: Clock, width: number, extra = ExtraColumns.none()): string {
+export function eventLine(e: TransitionEvent, clock: Clock, width: number, extra = ExtraColumns.none(), paint: Paint = PLAIN): string {
   return [
     clock.timeOfDay(e.tsNs),
     (e.pid === null ? '-' : String(e.pid)).padStart(7),
@@ -31,7 +32,8 @@ export function eventLine(e: TransitionEvent, clock: Clock, width: number, extra
     formatEndpoint(e.saddr, e.sport).padEnd(width),
     formatEndpoint(e.daddr, e.dport).padEnd(width),
     stateName(e.oldstate).padEnd(11),
-    `-> ${stateName(e.newstate)}${e.inferred ? '*' : ''}`.padEnd(14),
+    // Coloured once padded: the columns stay where they are.
+    paint(STATE_HUE[stateName(e.newstate)], `-> ${stateName(e.newstate)}${e.inferred ? '*' : ''}`.padEnd(14)),
     msColumn(e.prevStateNs).padStart(10),
   ].join(' ');
 }

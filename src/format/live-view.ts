@@ -4,7 +4,9 @@ import { LatencySet, MEASURES } from '../model/latency';
 import { LiveStats, Ranked } from '../model/live-stats';
 import { TracerCounters } from '../kernel/native';
 import { OPEN_STATES, stateName, TCP } from '../kernel/states';
-import { formatMicros, thousands } from '../units';
+import { TIME_WAIT_MANY } from '../model/findings';
+import { clip, formatMicros, thousands } from '../units';
+import { Hue, Paint, PLAIN, STATE_HUE } from './colour';
 import { Column, renderTable } from './table';
 
 export interface LiveViewInput {
@@ -22,7 +24,24 @@ export interface LiveViewInput {
   latencies: LatencySet;
   /** Connections the view's tracker stopped following (too many open at once). */
   connectionsDropped?: number;
+  /** The terminal: the view fits it (fewer rows per table, then fewer tables); unset, it is drawn whole. */
+  screen?: ScreenSize;
+  paint?: Paint;
 }
+
+export interface ScreenSize {
+  columns: number;
+  rows: number;
+}
+
+/** CLOSE_WAIT sockets past which the view names the command that says who holds them. */
+export const CLOSE_WAIT_HINT = 100;
+
+/** When a state is high, the command to run next: the view only counts, these explain. */
+const NEXT_COMMANDS: { state: number; atLeast: number; say: (count: string) => string }[] = [
+  { state: TCP.CLOSE_WAIT, atLeast: CLOSE_WAIT_HINT, say: (n) => `${n} in CLOSE_WAIT: sudo tcptrace culprits names who holds them, and why` },
+  { state: TCP.TIME_WAIT, atLeast: TIME_WAIT_MANY, say: (n) => `${n} in TIME_WAIT: sudo tcptrace doctor says which side closes first, and if ports run out` },
+];
 
 const SHORT_TITLES: Record<string, string> = {
   connect: 'connect (SYN_SENT -> ESTABLISHED)',
@@ -70,20 +89,67 @@ function rankedTable(title: string, rows: Ranked[], detailHeader?: string): stri
   return rows.length ? renderTable(columns, rows, '  ') : [`  ${title}`, '  (none yet)'];
 }
 
-function stateTable(counts: number[]): string[] {
+/** One table of the states, or several of fewer columns each, so that each fits `width` (0: one). */
+function stateTable(counts: number[], width: number): string[] {
   const columns: Column<number>[] = OPEN_STATES.map((state) => ({
     header: state === TCP.NEW_SYN_RECV ? 'SYN_RECV(req)' : stateName(state),
     value: (row: number) => thousands(counts[state] ?? 0),
     align: 'right' as const,
   }));
-  return renderTable(columns, [0], '  ');
+  const tables: string[][] = [];
+  let taken: Column<number>[] = [];
+  for (const column of columns) {
+    const wider = renderTable([...taken, column], [0], '  ');
+    if (width > 0 && taken.length && wider[0].length > width) {
+      tables.push(renderTable(taken, [0], '  '));
+      taken = [column];
+    } else taken.push(column);
+  }
+  tables.push(renderTable(taken, [0], '  '));
+  return tables.flat();
+}
+
+function nextCommands(counts: number[]): { line: string; hue: Hue | undefined }[] {
+  return NEXT_COMMANDS.filter((n) => (counts[n.state] ?? 0) >= n.atLeast)
+    .map((n) => ({ line: `=> ${n.say(thousands(counts[n.state]))}`, hue: STATE_HUE[stateName(n.state)] }));
+}
+
+/** The tables below the states, least needed first to go when the screen is short. */
+type Section = 'distributions' | 'transitions' | 'processes' | 'peers';
+const SECTION_ORDER: Section[] = ['distributions', 'transitions', 'processes', 'peers'];
+const DROPPED_FIRST: Section[] = ['distributions', 'peers', 'transitions', 'processes'];
+
+function section(v: LiveViewInput, which: Section, topN: number): string[] {
+  const { stats } = v;
+  switch (which) {
+    case 'distributions': return latencyTable(v.latencies);
+    case 'transitions': return rankedTable('TRANSITION', stats.transitions.top(topN, v.intervalSeconds));
+    case 'processes': return rankedTable('PROCESS', stats.processes.top(topN, v.intervalSeconds), 'CONTAINER');
+    default: return rankedTable('PEER', stats.peers.top(topN, v.intervalSeconds));
+  }
+}
+
+/** The tables that fit `rows` lines (each after a blank one): as many rows each as fit, then fewer tables. */
+function fittedSections(v: LiveViewInput, rows: number | undefined): string[] {
+  let shown = [...SECTION_ORDER];
+  for (;;) {
+    for (let topN = v.topN; topN >= 1; topN--) {
+      const lines = shown.flatMap((which) => ['', ...section(v, which, topN)]);
+      if (rows === undefined || lines.length <= rows) return lines;
+    }
+    const drop = DROPPED_FIRST.find((which) => shown.includes(which));
+    if (!drop || shown.length === 1) return [];
+    shown = shown.filter((which) => which !== drop);
+  }
 }
 
 export function renderLiveView(v: LiveViewInput): string {
   const { stats, counters } = v;
+  const paint = v.paint ?? PLAIN;
+  const columns = v.screen?.columns ?? 0;
   const rate = stats.lastIntervalTotal / v.intervalSeconds;
   const lost = counters.lostEvents ? `LOST ${thousands(counters.lostEvents)}` : 'lost 0';
-  const lines = [
+  const top = [
     `tcptrace live  ${v.now}  up ${Math.floor(v.elapsedSeconds)}s  transitions ${thousands(stats.total)} (${thousands(rate)}/s)  ${lost}` +
       (counters.untrackedSockets ? `  untracked sockets ${thousands(counters.untrackedSockets)}` : '') +
       (v.connectionsDropped ? `  connections dropped ${thousands(v.connectionsDropped)}` : '') +
@@ -92,17 +158,12 @@ export function renderLiveView(v: LiveViewInput): string {
     v.unfilteredCounts?.length
       ? `Sockets by state (now, tcptrace's own network namespace; not filtered by ${v.unfilteredCounts.join(' or ')}; TIME_WAIT has no owner)`
       : 'Sockets by state (now, this network namespace; TIME_WAIT has no owner)',
-    ...stateTable(v.stateCounts),
-    '',
-    ...latencyTable(v.latencies),
-    '',
-    ...rankedTable('TRANSITION', stats.transitions.top(v.topN, v.intervalSeconds)),
-    '',
-    ...rankedTable('PROCESS', stats.processes.top(v.topN, v.intervalSeconds), 'CONTAINER'),
-    '',
-    ...rankedTable('PEER', stats.peers.top(v.topN, v.intervalSeconds)),
-    '',
-    'Ctrl-C to stop',
-  ];
+    ...stateTable(v.stateCounts, columns),
+  ].map((l) => clip(l, columns));
+  const hints = nextCommands(v.stateCounts).map(({ line, hue }) => paint(hue, clip(line, columns)));
+  const next = hints.length ? ['', ...hints] : [];
+  const bottom = ['', 'Ctrl-C to stop'];
+  const rows = v.screen ? v.screen.rows - top.length - next.length - bottom.length : undefined;
+  const lines = [...top, ...next, ...fittedSections(v, rows).map((l) => clip(l, columns)), ...bottom];
   return lines.join('\n');
 }

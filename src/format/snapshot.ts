@@ -17,6 +17,10 @@ export interface SnapshotView {
   /** Only this breakdown (in full); every section, each cut to `top` rows, if unset. */
   by?: Breakdown;
   top: number;
+  /** The filter, as words ("state CLOSE_WAIT, port 8080"); null: every socket. */
+  filter?: string | null;
+  /** Sockets before the filter. */
+  unfilteredSockets?: number;
 }
 
 export function netnsText(netns: number | null): string {
@@ -25,7 +29,8 @@ export function netnsText(netns: number | null): string {
 
 function header(v: SnapshotView): string {
   const r = v.report;
-  return `tcptrace snapshot ${v.takenAt.toISOString()}: ${thousands(r.sockets)} TCP sockets in ${netnsText(r.netns)} ` +
+  const matching = v.filter ? ` (of ${thousands(v.unfilteredSockets ?? r.sockets)}) matching ${v.filter}` : '';
+  return `tcptrace snapshot ${v.takenAt.toISOString()}: ${thousands(r.sockets)} TCP sockets${matching} in ${netnsText(r.netns)} ` +
     `(tcptrace's own), read in ${thousands(v.elapsedMs)} ms`;
 }
 
@@ -172,6 +177,7 @@ export function snapshotJson(v: SnapshotView): Record<string, unknown> {
   const r = v.report;
   const base = {
     takenAt: v.takenAt.toISOString(), elapsedMs: Math.round(v.elapsedMs), netns: r.netns, sockets: r.sockets,
+    ...(v.filter ? { filter: v.filter, unfilteredSockets: v.unfilteredSockets } : {}),
     states: r.states, requestSockets: r.requestSockets, timewaitSockets: r.timewaitSockets,
   };
   switch (v.by) {

@@ -6,12 +6,14 @@
  * SCM_RIGHTS); the process that connected or accepted the socket is shown
  * beside it when it differs.
  */
-import { formatSeconds } from '../units';
+import { formatSeconds, thousands } from '../units';
 import { CgroupNames } from '../host/cgroups';
 import { shortContainerId } from '../host/containers';
-import { Snapshot, SnapshotSocket, TransitionEvent } from '../kernel/decoder';
+import { Endpoints, Snapshot, SnapshotSocket, TransitionEvent } from '../kernel/decoder';
 import { formatEndpoint } from '../kernel/addr';
 import { TCP } from '../kernel/states';
+import { PortRange } from '../host/settings';
+import { Side, SideClassifier } from './snapshot-report';
 import { ConnectionTracker } from './tracker';
 
 export interface CloseWaitEntry {
@@ -62,12 +64,29 @@ export interface CulpritSocket {
   ageIsLowerBound: boolean;
   idleBeforeFinMs: number | null;
   openedBy: { pid: number; comm: string | null } | null;
+  /** Which end is the service: this host's (server) or the peer's (client). */
+  side: Side;
 }
 
-export interface CulpritPeer {
+/**
+ * The sockets of one holder towards one service and one remote host: how an
+ * operator names a leak. The service is the end that stays the same: this
+ * host's listening address and port (server side: the peers' ports are
+ * ephemeral, one per connection), or the destination it connected to
+ * (client side). The port of the other end is left out.
+ */
+export interface CulpritGroup {
+  side: Side;
+  saddr: string;
+  /** The local service port on the server side; null on the client side. */
+  sport: number | null;
   daddr: string;
-  dport: number;
+  /** The destination port on the client side; null on the server side. */
+  dport: number | null;
   count: number;
+  oldestAgeMs: number;
+  medianAgeMs: number;
+  ageIsLowerBound: boolean;
   /** Median idle time before the peer's FIN, over the sockets where it was measured. */
   idleBeforeFinMs: number | null;
 }
@@ -83,8 +102,10 @@ export interface Culprit {
   oldestAgeMs: number;
   medianAgeMs: number;
   ageIsLowerBound: boolean;
+  /** Every socket, oldest first (the text shows the first --top). */
   sockets: CulpritSocket[];
-  peers: CulpritPeer[];
+  /** Per service and remote host, the most sockets first. */
+  groups: CulpritGroup[];
   advice: string[];
 }
 
@@ -97,18 +118,23 @@ export interface CulpritReport {
   observedMs: number;
 }
 
-export interface ReportInput {
+export interface ReportInput extends CulpritFilter {
   snapshot: Snapshot;
   log: CloseWaitLog;
   tracker: ConnectionTracker;
   nowNs: number;
   startedNs: number;
   minAgeMs?: number;
-  pids?: number[];
+  sortBy?: CulpritSort;
   cmdlineOf(pid: number, comm: string): string;
   /** Names the holders' cgroups: the host's live, a recording's table from a file. */
   cgroups: CgroupNames;
+  /** Where connect() picks local ports: tells a client end from a server end when nothing else does. */
+  ephemeral?: PortRange;
 }
+
+/** Linux's default net.ipv4.ip_local_port_range. */
+const DEFAULT_EPHEMERAL: PortRange = { low: 32768, high: 60999 };
 
 const round1 = (x: number) => Math.round(x * 10) / 10;
 
@@ -122,24 +148,49 @@ export function median(values: number[]): number {
 export interface CloseWaitHolding {
   socket: SnapshotSocket;
   holders: Map<number, { comm: string; fds: number[] }>;
+  /** Which end of it is the service. */
+  side: Side;
+}
+
+/** Which CLOSE_WAIT sockets and holders a report is about; empty or absent lists keep all. */
+export interface CulpritFilter {
+  /** Holders with these pids. */
+  pids?: number[];
+  /** Holders whose comm contains one of these (as opensnoop -n matches). */
+  comms?: string[];
+  /** Sockets with one of these ports at either end. */
+  ports?: number[];
+}
+
+function keepsHolder(filter: CulpritFilter, f: { pid: number; comm: string }): boolean {
+  if (filter.pids?.length && !filter.pids.includes(f.pid)) return false;
+  return !filter.comms?.length || filter.comms.some((c) => f.comm.includes(c));
+}
+
+function keepsSocket(filter: CulpritFilter, s: SnapshotSocket): boolean {
+  return !filter.ports?.length || filter.ports.includes(s.sport) || filter.ports.includes(s.dport);
 }
 
 /**
- * Who holds each CLOSE_WAIT socket of a snapshot (only these pids, if given).
- * Sockets that no process holds at all are counted as orphans (being torn down).
+ * Who holds each CLOSE_WAIT socket of a snapshot (only the holders and
+ * sockets the filter keeps). Sockets that no process holds at all are counted
+ * as orphans (being torn down).
  */
-export function closeWaitHoldings(snapshot: Snapshot, pids?: number[]): { held: CloseWaitHolding[]; orphans: number } {
+export function closeWaitHoldings(
+  snapshot: Snapshot, filter: CulpritFilter = {}, ephemeral: PortRange = DEFAULT_EPHEMERAL,
+): { held: CloseWaitHolding[]; orphans: number } {
   // Only the files of CLOSE_WAIT sockets are grouped: a host may hold 100,000 others.
   const files = new Map<string, { pid: number; fd: number; comm: string }[]>();
-  for (const s of snapshot.sockets) if (s.state === TCP.CLOSE_WAIT) files.set(s.skaddr, []);
+  for (const s of snapshot.sockets) if (s.state === TCP.CLOSE_WAIT && keepsSocket(filter, s)) files.set(s.skaddr, []);
   for (const f of snapshot.files) files.get(f.skaddr)?.push(f);
   const held: CloseWaitHolding[] = [];
+  const sides = new SideClassifier(snapshot.sockets, ephemeral);
   let orphans = 0;
   for (const socket of snapshot.sockets) {
-    if (socket.state !== TCP.CLOSE_WAIT) continue;
-    const holding = files.get(socket.skaddr)!;
+    const holding = socket.state === TCP.CLOSE_WAIT ? files.get(socket.skaddr) : undefined;
+    if (!holding) continue;
     if (holding.length === 0) orphans++;
-    else held.push({ socket, holders: fdsPerHolder(holding, pids) });
+    else held.push({ socket, holders: fdsPerHolder(holding, filter), side: sides.sideOf(socket) });
   }
   return { held, orphans };
 }
@@ -150,9 +201,9 @@ export function buildCulpritReport(input: ReportInput): CulpritReport {
   const openers = new Map([...tracker.connections()].map((c) => [c.sockId, c.openedBy]));
   const byPid = new Map<number, { comm: string; sockets: CulpritSocket[] }>();
   const cmdlines = new Map(snapshot.files.filter((f) => f.cmdline).map((f) => [f.pid, f.cmdline!]));
-  const { held: holdings, orphans } = closeWaitHoldings(snapshot, input.pids);
+  const { held: holdings, orphans } = closeWaitHoldings(snapshot, input, input.ephemeral);
   let held = 0;
-  for (const { socket: s, holders } of holdings) {
+  for (const { socket: s, holders, side } of holdings) {
     const entry = log.get(s.sockId);
     const ageMs = entry ? (nowNs - entry.enteredNs) / 1e6 : observedMs;
     // A lower-bound age cannot show the socket is younger than --min-age: keep it.
@@ -165,6 +216,7 @@ export function buildCulpritReport(input: ReportInput): CulpritReport {
         ageMs: round1(ageMs), ageIsLowerBound: !entry,
         idleBeforeFinMs: entry?.idleBeforeFinNs != null ? round1(entry.idleBeforeFinNs / 1e6) : null,
         openedBy: entry?.openedBy ?? openers.get(s.sockId) ?? s.closeWait?.openedBy ?? null,
+        side,
       });
     }
   }
@@ -179,17 +231,17 @@ export function buildCulpritReport(input: ReportInput): CulpritReport {
       cgroup: input.cgroups.pathOf(cgroupId, pid),
       container: shortContainerId(input.cgroups.containerOf(cgroupId, pid)),
     };
-    return culpritOf(owner, sockets, observedMs);
+    return culpritOf(owner, sockets, observedMs, input.sortBy ?? 'count');
   });
-  culprits.sort((a, b) => b.count - a.count || b.oldestAgeMs - a.oldestAgeMs || a.pid - b.pid);
+  culprits.sort(CULPRIT_ORDER[input.sortBy ?? 'count']);
   return { culprits, sockets: held, orphans, observedMs: Math.round(observedMs) };
 }
 
 /** The fds each process holds one socket on (several after dup), sorted. */
-function fdsPerHolder(files: { pid: number; fd: number; comm: string }[], pids?: number[]) {
+function fdsPerHolder(files: { pid: number; fd: number; comm: string }[], filter: CulpritFilter) {
   const out = new Map<number, { comm: string; fds: number[] }>();
   for (const f of files) {
-    if (pids?.length && !pids.includes(f.pid)) continue;
+    if (!keepsHolder(filter, f)) continue;
     if (!out.has(f.pid)) out.set(f.pid, { comm: f.comm, fds: [] });
     out.get(f.pid)!.fds.push(f.fd);
   }
@@ -199,36 +251,75 @@ function fdsPerHolder(files: { pid: number; fd: number; comm: string }[], pids?:
 
 type Holder = Pick<Culprit, 'pid' | 'comm' | 'cmdline' | 'cgroup' | 'container'>;
 
-function culpritOf(holder: Holder, sockets: CulpritSocket[], observedMs: number): Culprit {
+/** Most sockets first, or the oldest first; then the other, then the lowest pid. */
+export type CulpritSort = 'count' | 'age';
+
+type Ranked = { count: number; oldestAgeMs: number };
+const BY: Record<CulpritSort, (a: Ranked, b: Ranked) => number> = {
+  count: (a, b) => b.count - a.count || b.oldestAgeMs - a.oldestAgeMs,
+  age: (a, b) => b.oldestAgeMs - a.oldestAgeMs || b.count - a.count,
+};
+const CULPRIT_ORDER: Record<CulpritSort, (a: Culprit, b: Culprit) => number> = {
+  count: (a, b) => BY.count(a, b) || a.pid - b.pid,
+  age: (a, b) => BY.age(a, b) || a.pid - b.pid,
+};
+
+function culpritOf(holder: Holder, sockets: CulpritSocket[], observedMs: number, sortBy: CulpritSort): Culprit {
   sockets.sort((a, b) => b.ageMs - a.ageMs || a.fd - b.fd);
-  const ages = sockets.map((s) => s.ageMs);
-  const peers = peersOf(sockets);
   const culprit: Culprit = {
-    ...holder, count: sockets.length,
-    oldestAgeMs: Math.max(...ages), medianAgeMs: round1(median(ages)),
-    ageIsLowerBound: sockets.some((s) => s.ageIsLowerBound),
-    sockets, peers, advice: [],
+    ...holder, ...ageSummary(sockets), sockets, groups: groupsOf(sockets).sort(BY[sortBy]), advice: [],
   };
   culprit.advice = adviceFor(culprit, observedMs);
   return culprit;
 }
 
-function peersOf(sockets: CulpritSocket[]): CulpritPeer[] {
+function ageSummary(sockets: CulpritSocket[]) {
+  const ages = sockets.map((s) => s.ageMs);
+  return {
+    count: sockets.length, oldestAgeMs: Math.max(...ages), medianAgeMs: round1(median(ages)),
+    ageIsLowerBound: sockets.some((s) => s.ageIsLowerBound),
+  };
+}
+
+const measuredIdles = (sockets: CulpritSocket[]) => sockets.map((s) => s.idleBeforeFinMs).filter((x): x is number => x !== null);
+
+/** The service end of a socket keeps its port; the other end is its host alone. */
+function groupKey(s: CulpritSocket): Pick<CulpritGroup, 'side' | 'saddr' | 'sport' | 'daddr' | 'dport'> {
+  const server = s.side === 'server';
+  return { side: s.side, saddr: s.saddr, sport: server ? s.sport : null, daddr: s.daddr, dport: server ? null : s.dport };
+}
+
+/** A group, or a service, as one line: "127.0.0.1:8080 <- 10.0.0.7", "10.0.0.1 -> 10.0.0.50:443". */
+export function groupName(g: Pick<CulpritGroup, 'side' | 'saddr' | 'sport' | 'daddr' | 'dport'>): string {
+  return g.side === 'server'
+    ? `${formatEndpoint(g.saddr, g.sport!)} <- ${g.daddr}`
+    : `${g.saddr} -> ${formatEndpoint(g.daddr, g.dport!)}`;
+}
+
+export function groupsOf(sockets: CulpritSocket[]): CulpritGroup[] {
   const groups = new Map<string, CulpritSocket[]>();
   for (const s of sockets) {
-    const key = formatEndpoint(s.daddr, s.dport);
+    const key = groupName(groupKey(s));
     if (!groups.has(key)) groups.set(key, []);
     groups.get(key)!.push(s);
   }
   return [...groups.values()]
     .map((group) => {
-      const idles = group.map((s) => s.idleBeforeFinMs).filter((x): x is number => x !== null);
-      return {
-        daddr: group[0].daddr, dport: group[0].dport, count: group.length,
-        idleBeforeFinMs: idles.length ? round1(median(idles)) : null,
-      };
+      const idles = measuredIdles(group);
+      return { ...groupKey(group[0]), ...ageSummary(group), idleBeforeFinMs: idles.length ? round1(median(idles)) : null };
     })
-    .sort((a, b) => b.count - a.count);
+    .sort((a, b) => b.count - a.count || b.oldestAgeMs - a.oldestAgeMs);
+}
+
+/** The service end of a socket: this host's listening address and port, or the destination. */
+export function serviceEndpoint(s: Pick<Endpoints, 'saddr' | 'sport' | 'daddr' | 'dport'>, side: Side): string {
+  return side === 'server' ? formatEndpoint(s.saddr, s.sport) : formatEndpoint(s.daddr, s.dport);
+}
+
+/** The service a socket belongs to, whatever the remote host: what advice is given per. */
+function serviceOf(s: CulpritSocket): { key: string; name: string; side: Side } {
+  const name = serviceEndpoint(s, s.side);
+  return { key: `${s.side} ${name}`, name, side: s.side };
 }
 
 /** Peer FINs that come this soon after the last exchange are not an idle timeout. */
@@ -240,29 +331,47 @@ const PROMPT_FIN_MS = 1000;
  */
 export function adviceFor(c: Culprit, observedMs: number): string[] {
   const advice: string[] = [];
-  for (const peer of c.peers) {
-    const at = formatEndpoint(peer.daddr, peer.dport);
-    const idles = c.sockets.filter((s) => s.daddr === peer.daddr && s.dport === peer.dport && s.idleBeforeFinMs !== null)
-      .map((s) => s.idleBeforeFinMs!);
-    if (peer.idleBeforeFinMs === null) continue;
-    const low = Math.min(...idles), high = Math.max(...idles);
-    const spread = idles.length > 1 && high - low > 0.2 * peer.idleBeforeFinMs
-      ? ` (measured ${formatSeconds(low)} to ${formatSeconds(high)} over ${idles.length} sockets)` : '';
-    if (peer.idleBeforeFinMs >= PROMPT_FIN_MS) {
-      const t = formatSeconds(peer.idleBeforeFinMs);
-      advice.push(`peer ${at} closes idle connections after ~${t}${spread}; this process keeps them idle longer ` +
-        `and never reads the FIN: evict idle connections before ${t} (a pool idle timeout below the peer's keep-alive timeout)`);
-    } else {
-      advice.push(`peer ${at} closed ${idles.length} connection(s) within ${formatSeconds(peer.idleBeforeFinMs)} of the ` +
-        `last exchange, and this process never closed its side: look for an error or early-return path that skips close()`);
-    }
+  const services = new Map<string, CulpritSocket[]>();
+  for (const s of c.sockets) {
+    const { key } = serviceOf(s);
+    if (!services.has(key)) services.set(key, []);
+    services.get(key)!.push(s);
+  }
+  // Most sockets first: the advice follows the order of the groups.
+  const ranked = [...services.values()].sort((a, b) => b.length - a.length);
+  for (const sockets of ranked) {
+    const line = serviceAdvice(sockets);
+    if (line) advice.push(line);
   }
   const unmeasured = c.sockets.filter((s) => s.idleBeforeFinMs === null);
   if (unmeasured.length) {
     const before = unmeasured.filter((s) => s.ageIsLowerBound).length;
-    advice.push(`${unmeasured.length} socket(s) have no idle time measured` +
-      (before ? ` (${before} were in CLOSE_WAIT before tracing began, for at least ${formatSeconds(observedMs)})` : '') +
+    advice.push(`${thousands(unmeasured.length)} socket(s) have no idle time measured` +
+      (before ? ` (${thousands(before)} were in CLOSE_WAIT before tracing began, for at least ${formatSeconds(observedMs)})` : '') +
       ': trace from before they are closed by the peer to see why');
   }
   return advice;
+}
+
+/** One line per service, from the idle times measured on its sockets; none without a measurement. */
+function serviceAdvice(sockets: CulpritSocket[]): string | null {
+  const idles = measuredIdles(sockets);
+  if (!idles.length) return null;
+  const { name, side } = serviceOf(sockets[0]);
+  const typical = round1(median(idles));
+  const low = Math.min(...idles), high = Math.max(...idles);
+  const spread = idles.length > 1 && high - low > 0.2 * typical
+    ? ` (measured ${formatSeconds(low)} to ${formatSeconds(high)} over ${idles.length} sockets)` : '';
+  const t = formatSeconds(typical);
+  const hosts = new Set(sockets.map((s) => s.daddr)).size;
+  const peers = side === 'server' ? `clients of ${name} (${hosts} host(s))` : `peer ${name}`;
+  if (typical < PROMPT_FIN_MS) {
+    return `${peers} closed ${thousands(idles.length)} connection(s) within ${t} of the last exchange, and this process never ` +
+      'closed its side: look for an error or early-return path that skips close()';
+  }
+  return side === 'server'
+    ? `${peers} close idle connections after ~${t}${spread}; this process keeps them open after their FIN: ` +
+      `close() a connection once a read returns end-of-file, or close idle connections itself before ${t}`
+    : `${peers} closes idle connections after ~${t}${spread}; this process keeps them idle longer ` +
+      `and never reads the FIN: evict idle connections before ${t} (a pool idle timeout below the peer's keep-alive timeout)`;
 }

@@ -9,9 +9,9 @@
 import { formatEndpoint, isLoopback } from '../kernel/addr';
 import { TIME_WAIT_SECONDS } from '../kernel/states';
 import { ServiceCloses, serviceKey } from './close-sides';
-import { CulpritReport } from './culprits';
+import { Culprit, CulpritReport, groupName } from './culprits';
 import { RESET_REASON_MEANINGS, ResetSenders } from './resets';
-import { formatSeconds, percent, thousands } from '../units';
+import { clip, formatSeconds, percent, thousands } from '../units';
 import { Counters, counterDelta, HostSettings, SysctlName, sysctlNumber } from '../host/settings';
 import { ListenerRow, SnapshotReport } from './snapshot-report';
 
@@ -53,7 +53,7 @@ export interface DoctorInput {
 }
 
 /** TIME_WAIT towards one service worth a finding: this many sockets... */
-const TIME_WAIT_MANY = 1000;
+export const TIME_WAIT_MANY = 1000;
 /** ...or this share of the ephemeral range for one destination, or of the rate 60 s allows. */
 const SHARE_WORTH_NOTING = 0.25;
 const SHARE_PROBLEM = 0.75;
@@ -145,6 +145,28 @@ function sideEvidence(s: TimeWaitService, closes: ServiceCloses | undefined, obs
     closersText(closes) + `; the peer in ${n(closes.remoteFirst)}` + (closes.noFin ? `; neither (reset) in ${n(closes.noFin)}` : '');
 }
 
+/**
+ * Connections per second that leave a TIME_WAIT socket on this side: those it
+ * closed first. With no close seen, who closes is not known: every new one.
+ */
+function timeWaitPerSecond(c: ServiceCloses | undefined, seconds: number): number {
+  if (!c) return 0;
+  return (c.closed === 0 ? c.opened : c.localFirst) / seconds;
+}
+
+/** Whether the trace shows the peer sending the first FIN in most of the connections that ended. */
+function peerClosesMost(c: ServiceCloses | undefined): c is ServiceCloses {
+  return c !== undefined && c.closed > 0 && c.localFirst * 2 < c.closed;
+}
+
+/** Who closes first, as the title says it: never against the trace's own count. */
+function whoClosesFirst(s: TimeWaitService, c: ServiceCloses | undefined): string {
+  const who = s.side === 'client' ? "this host's client" : 'this server';
+  if (!peerClosesMost(c)) return `${who} closes first`;
+  return `left by connections ${who} closed first, though the peer sent the first FIN in ` +
+    `${n(c.remoteFirst)} of the ${n(c.closed)} that ended while traced`;
+}
+
 function timeWaitFindings(input: DoctorInput): Finding[] {
   const seconds = input.observedMs / 1000;
   const observed = formatSeconds(input.observedMs);
@@ -160,8 +182,9 @@ function timeWaitFindings(input: DoctorInput): Finding[] {
     const key = serviceKey(s.side, s.saddr, s.port, s.daddr);
     const c = closes.get(key);
     const perSecond = c ? c.opened / seconds : 0;
+    const closedFirstPerSecond = timeWaitPerSecond(c, seconds);
     const used = destinations.get(key);
-    const share = s.side === 'client' ? Math.max((used?.ports ?? s.count) / ports, perSecond / allowedPerSecond) : 0;
+    const share = s.side === 'client' ? Math.max((used?.ports ?? s.count) / ports, closedFirstPerSecond / allowedPerSecond) : 0;
     if (s.count < TIME_WAIT_MANY && share < SHARE_WORTH_NOTING) continue;
     if (out.length === MAX_TIME_WAIT_FINDINGS) {
       out.push(moreTimeWait(services.slice(services.indexOf(s))));
@@ -172,18 +195,20 @@ function timeWaitFindings(input: DoctorInput): Finding[] {
     const data: Record<string, unknown> = {
       side: s.side, saddr: s.saddr, daddr: s.daddr, port: s.port, timeWait: s.count,
       closed: c?.closed ?? 0, localFirst: c?.localFirst ?? 0, remoteFirst: c?.remoteFirst ?? 0, closers: c?.closers ?? [],
-      openedPerSecond: Math.round(perSecond * 10) / 10, peakPerSecond: c?.peakPerSecond ?? 0,
+      openedPerSecond: Math.round(perSecond * 10) / 10, closedFirstPerSecond: Math.round(closedFirstPerSecond * 10) / 10,
+      peakPerSecond: c?.peakPerSecond ?? 0,
     };
     if (s.side === 'client') {
-      out.push(clientTimeWait(input, s, {
-        evidence, data, used: used?.ports ?? s.count, perSecond, peakPerSecond: c?.peakPerSecond ?? 0, allowedPerSecond, share, twReuse,
+      out.push(clientTimeWait(input, s, c, {
+        evidence, data, used: used?.ports ?? s.count, perSecond, closedFirstPerSecond, peakPerSecond: c?.peakPerSecond ?? 0,
+        allowedPerSecond, share, twReuse,
       }));
     } else {
       evidence.push(`server-side TIME_WAIT holds no ephemeral port; it counts only against tcp_max_tw_buckets ` +
         `(${input.settings.sysctls['net.ipv4.tcp_max_tw_buckets'] ?? '?'})`);
       out.push({
         id: 'time-wait', category: 'TIME_WAIT', severity: 'note', data,
-        title: `${n(s.count)} TIME_WAIT sockets on the server side ${serviceName(s)}: this server closes first`,
+        title: `${n(s.count)} TIME_WAIT sockets on the server side ${serviceName(s)}: ${whoClosesFirst(s, c)}`,
         evidence,
         action: 'Nothing runs out here: a server\'s TIME_WAIT uses no ephemeral port, and a client\'s new SYN can reuse the pair. ' +
           'To keep TIME_WAIT off the server, let clients close first (for HTTP: keep-alive, with the client closing idle connections). ' +
@@ -211,13 +236,15 @@ interface ClientTimeWait {
   data: Record<string, unknown>;
   used: number;
   perSecond: number;
+  /** Of them, those this side closed first: each leaves a TIME_WAIT socket here. */
+  closedFirstPerSecond: number;
   peakPerSecond: number;
   allowedPerSecond: number;
   share: number;
   twReuse: number | null;
 }
 
-function clientTimeWait(input: DoctorInput, s: TimeWaitService, t: ClientTimeWait): Finding {
+function clientTimeWait(input: DoctorInput, s: TimeWaitService, c: ServiceCloses | undefined, t: ClientTimeWait): Finding {
   const settings = input.settings;
   const range = `${settings.ephemeral.low}-${settings.ephemeral.high}`;
   const timestamps = sysctlNumber(settings, 'net.ipv4.tcp_timestamps');
@@ -225,7 +252,8 @@ function clientTimeWait(input: DoctorInput, s: TimeWaitService, t: ClientTimeWai
   t.evidence.push(
     `ephemeral ports in use for this local address and destination: ${n(t.used)} of ${n(usable(input))} ` +
       `(${pct(t.used / usable(input))}; net.ipv4.ip_local_port_range = ${range})`,
-    `new connections: ${rate(t.perSecond)}/s on average` + (t.peakPerSecond ? `, ${n(t.peakPerSecond)} in the busiest second` : '') +
+    `connections this host's client closed first (each leaves a TIME_WAIT socket): ${rate(t.closedFirstPerSecond)}/s on average, ` +
+      `of ${rate(t.perSecond)}/s new` + (t.peakPerSecond ? ` (${n(t.peakPerSecond)} in the busiest second)` : '') +
       `; with ${TIME_WAIT_SECONDS} s of TIME_WAIT each, ${rate(t.allowedPerSecond)}/s (${n(usable(input))} ports / ${TIME_WAIT_SECONDS} s) take every port`,
     `net.ipv4.tcp_tw_reuse = ${t.twReuse ?? 'absent'}, net.ipv4.tcp_timestamps = ${timestamps ?? 'absent'}: ` + (covered
       ? 'connect() may take over a TIME_WAIT port to this destination once it is older than tcp_tw_reuse_delay ' +
@@ -234,7 +262,10 @@ function clientTimeWait(input: DoctorInput, s: TimeWaitService, t: ClientTimeWai
   );
   Object.assign(t.data, { portsInUse: t.used, share: Math.round(t.share * 1000) / 1000, allowedPerSecond: Math.round(t.allowedPerSecond), twReuseCovers: covered });
   const severity: Severity = t.share >= SHARE_PROBLEM && !covered ? 'problem' : 'warning';
-  const actions = ['Reuse connections to this destination (keep-alive, a connection pool) instead of one per request, or let the server close first'];
+  const actions = [peerClosesMost(c)
+    ? 'The peer now closes most connections first, so these drain within 60 s unless this host\'s client closes first again; ' +
+      'where it does, reuse connections to this destination (keep-alive, a connection pool) instead of one per request'
+    : 'Reuse connections to this destination (keep-alive, a connection pool) instead of one per request, or let the server close first'];
   const sysctls = [sysctl(settings, 'net.ipv4.tcp_tw_reuse'), sysctl(settings, 'net.ipv4.ip_local_port_range')];
   if (!covered && timestamps !== 0) {
     actions.push('if that cannot change, net.ipv4.tcp_tw_reuse=1 lets connect() reuse its own TIME_WAIT ports (outgoing connections only; it relies on TCP timestamps, on here)');
@@ -246,7 +277,7 @@ function clientTimeWait(input: DoctorInput, s: TimeWaitService, t: ClientTimeWai
   if (covered) actions.push('with tcp_tw_reuse covering this destination, connect() will not run out of ports for this reason');
   return {
     id: 'time-wait', category: 'TIME_WAIT', severity, data: t.data, sysctls, evidence: t.evidence,
-    title: `${n(s.count)} TIME_WAIT sockets on the client side ${serviceName(s)}: this host's client closes first`,
+    title: `${n(s.count)} TIME_WAIT sockets on the client side ${serviceName(s)}: ${whoClosesFirst(s, c)}`,
     action: `${actions.join('; ')}.`,
   };
 }
@@ -276,16 +307,24 @@ function timewaitBuckets(input: DoctorInput): Finding[] {
 
 // ---- CLOSE_WAIT -------------------------------------------------------------
 
+/** Processes, and groups per process, named in the evidence; `tcptrace culprits` lists the rest. */
 const CULPRITS_SHOWN = 3;
+/** A JVM's command line can be 80 KB: the evidence names the program, not every flag. */
+const CMDLINE_SHOWN = 100;
+
+function culpritEvidence(c: Culprit): string {
+  const groups = c.groups.slice(0, CULPRITS_SHOWN).map((g) => `${groupName(g)} x${n(g.count)}`);
+  const more = c.groups.length - groups.length;
+  if (more) groups.push(`${n(more)} more group(s)`);
+  return `pid ${c.pid} (${clip(c.cmdline, CMDLINE_SHOWN)}): ${n(c.count)} in CLOSE_WAIT, ` +
+    `oldest ${c.ageIsLowerBound ? '>=' : ''}${formatSeconds(c.oldestAgeMs)}; ${groups.join(', ')}`;
+}
 
 function closeWait(input: DoctorInput): Finding[] {
   const r = input.culprits;
   if (r.culprits.length === 0) return [];
   const top = r.culprits.slice(0, CULPRITS_SHOWN);
-  const evidence = top.map((c) => {
-    const peers = c.peers.map((p) => `${formatEndpoint(p.daddr, p.dport)} x${p.count}`).join(', ');
-    return `pid ${c.pid} (${c.cmdline}): ${n(c.count)} in CLOSE_WAIT, oldest ${c.ageIsLowerBound ? '>=' : ''}${formatSeconds(c.oldestAgeMs)}; peers ${peers}`;
-  });
+  const evidence = top.map(culpritEvidence);
   if (r.culprits.length > top.length) evidence.push(`... and ${r.culprits.length - top.length} more process(es) (tcptrace culprits lists them all)`);
   if (r.orphans) evidence.push(`${n(r.orphans)} more CLOSE_WAIT socket(s) held by no process (being torn down)`);
   const advice = top.flatMap((c) => c.advice.slice(0, 1).map((a) => `pid ${c.pid}: ${a}.`));
@@ -299,7 +338,7 @@ function closeWait(input: DoctorInput): Finding[] {
       sockets: r.sockets, orphans: r.orphans,
       culprits: r.culprits.map((c) => ({
         pid: c.pid, comm: c.comm, cmdline: c.cmdline, count: c.count, oldestAgeMs: c.oldestAgeMs,
-        ageIsLowerBound: c.ageIsLowerBound, peers: c.peers, advice: c.advice,
+        ageIsLowerBound: c.ageIsLowerBound, groups: c.groups, advice: c.advice,
       })),
     },
   }];

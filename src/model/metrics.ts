@@ -6,7 +6,7 @@
  * holders, capped to the top N with the rest summed.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Metric, Registry } from 'prom-client';
-import { CloseWaitHolding } from './culprits';
+import { CloseWaitHolding, serviceEndpoint } from './culprits';
 import { BoundedHistogram, KernelAggregates, MEASURE_KINDS, STATE_COUNT_SLOTS, TransitionEvent } from '../kernel/decoder';
 import { TracerCounters } from '../kernel/native';
 import { COUNTED_STATES, stateName, TCP } from '../kernel/states';
@@ -57,8 +57,12 @@ export const DURATION_HISTOGRAMS: Partial<Record<MeasureKind, HistogramSpec>> = 
   },
 };
 
-/** The labels a CLOSE_WAIT holder is known by: the one place to add one (a container id). */
-export const HOLDER_LABELS = ['pid', 'comm', 'container'] as const;
+/**
+ * The labels a CLOSE_WAIT holder's sockets are known by, as culprits groups
+ * them: the process, and the service (this host's listening address:port, or
+ * the destination it connected to). The one place to add one.
+ */
+export const HOLDER_LABELS = ['pid', 'comm', 'container', 'service'] as const;
 export type HolderLabel = (typeof HOLDER_LABELS)[number];
 
 export interface CloseWaitHolder {
@@ -66,42 +70,48 @@ export interface CloseWaitHolder {
   comm: string;
   /** Its container's short id (12 hex), or "" when it is not in one (Prometheus: no label). */
   container: string;
+  /** The service end of these sockets: "127.0.0.1:8080". */
+  service: string;
   /** CLOSE_WAIT sockets it holds (one shared after fork counts for each holder). */
   sockets: number;
 }
 
 export function holderLabels(holder: CloseWaitHolder): Record<HolderLabel, string> {
-  return { pid: String(holder.pid), comm: holder.comm, container: holder.container };
+  return { pid: String(holder.pid), comm: holder.comm, container: holder.container, service: holder.service };
 }
 
 /** The series the holders beyond the top N are summed into. */
 export const OTHER_HOLDERS = Object.fromEntries(HOLDER_LABELS.map((label) => [label, 'other'])) as Record<HolderLabel, string>;
 
 export interface HolderSummary {
-  /** The N holding the most, most first (ties: lowest pid first). */
+  /** The N (process, service) pairs holding the most, most first (ties: lowest pid first). */
   top: CloseWaitHolder[];
-  /** Sockets held by all the others, and how many others there are. */
+  /** Sockets held by all the others. */
   otherSockets: number;
-  otherProcesses: number;
+  /** Processes holding any CLOSE_WAIT socket, named or summed. */
+  processes: number;
 }
 
-/** Per process, its CLOSE_WAIT sockets; the top N kept, the rest summed. */
+/** Per process and service, its CLOSE_WAIT sockets; the top N kept, the rest summed. */
 export function summariseHolders(
   holdings: CloseWaitHolding[],
   topN: number,
   containerOf: (pid: number) => string = () => '',
 ): HolderSummary {
-  const byPid = new Map<number, CloseWaitHolder>();
-  for (const { holders } of holdings) {
+  const series = new Map<string, CloseWaitHolder>();
+  for (const { socket, holders, side } of holdings) {
+    const service = serviceEndpoint(socket, side);
     for (const [pid, { comm }] of holders) {
-      const holder = byPid.get(pid) ?? { pid, comm, container: containerOf(pid), sockets: 0 };
+      const key = `${pid} ${service}`;
+      const holder = series.get(key) ?? { pid, comm, container: containerOf(pid), service, sockets: 0 };
       holder.sockets++;
-      byPid.set(pid, holder);
+      series.set(key, holder);
     }
   }
-  const ranked = [...byPid.values()].sort((a, b) => b.sockets - a.sockets || a.pid - b.pid);
+  const ranked = [...series.values()].sort((a, b) => b.sockets - a.sockets || a.pid - b.pid || a.service.localeCompare(b.service));
   const rest = ranked.slice(topN);
-  return { top: ranked.slice(0, topN), otherSockets: rest.reduce((sum, h) => sum + h.sockets, 0), otherProcesses: rest.length };
+  const processes = new Set(ranked.map((h) => h.pid)).size;
+  return { top: ranked.slice(0, topN), otherSockets: rest.reduce((sum, h) => sum + h.sockets, 0), processes };
 }
 
 /** The states the kernel can report a socket in (NEW_SYN_RECV: a request socket). */
@@ -120,7 +130,7 @@ export const METRICS = {
   },
   closeWaitHeld: {
     name: 'tcptrace_close_wait_held_sockets',
-    help: 'CLOSE_WAIT sockets held per process (the fd holder now), for the processes holding the most; the rest summed under pid="other"; refreshed every --interval',
+    help: 'CLOSE_WAIT sockets held per process (the fd holder now) and service (its listening address:port, or the destination), for the --top pairs holding the most; the rest summed under pid="other"; refreshed every --interval',
     labelNames: [...HOLDER_LABELS],
   },
   closeWaitHolders: {
@@ -133,6 +143,11 @@ export const METRICS = {
     help: 'RSTs that ended connections, sent by this host (reason: the kernel\'s, "not known" before Linux 6.10) or received; ' +
       'without --cgroup also RSTs sent with no connection (to a closed port: NO_SOCKET)',
     labelNames: ['direction', 'reason'],
+  },
+  closeWaitOldest: {
+    name: 'tcptrace_close_wait_oldest_seconds',
+    help: 'How long the oldest socket now in CLOSE_WAIT has been in it (one already in CLOSE_WAIT when tcptrace started counts from then); 0 when none; refreshed every --interval',
+    labelNames: [],
   },
   lostEvents: {
     name: 'tcptrace_lost_events_total',
@@ -177,6 +192,8 @@ export interface Refresh {
   /** Sockets per kernel state number, as TraceSession.stateCounts() gives them. */
   stateCounts: number[];
   holders: HolderSummary;
+  /** The oldest CLOSE_WAIT socket's time in it so far (s); 0 when none. */
+  closeWaitOldestSeconds: number;
   /** Size of the ephemeral port range; null if it could not be read. */
   ephemeralPorts: number | null;
 }
@@ -248,6 +265,7 @@ export class TcpMetrics {
   private readonly socketsGauge: Gauge<string>;
   private readonly heldGauge: Gauge<string>;
   private readonly holdersGauge: Gauge<string>;
+  private readonly closeWaitOldestGauge: Gauge<string>;
   private readonly portsGauge: Gauge<string>;
   private readonly histograms = new Map<MeasureKind, Histogram<string>>();
   /** Transitions counted per (old, new) state pair, published at each scrape: cheaper than a labelled inc per event. */
@@ -265,6 +283,7 @@ export class TcpMetrics {
     this.socketsGauge = gauge(METRICS.sockets);
     this.heldGauge = gauge(METRICS.closeWaitHeld);
     this.holdersGauge = gauge(METRICS.closeWaitHolders);
+    this.closeWaitOldestGauge = gauge(METRICS.closeWaitOldest);
     this.portsGauge = gauge(METRICS.ephemeralPorts);
     gauge(METRICS.buildInfo).set({ version, nodejs_version: process.version }, 1);
     for (const [kind, spec] of Object.entries(DURATION_HISTOGRAMS) as [MeasureKind, HistogramSpec][]) {
@@ -313,13 +332,14 @@ export class TcpMetrics {
     this.histograms.get(kind)?.observe(ns / NS_PER_SECOND);
   }
 
-  refresh({ stateCounts, holders, ephemeralPorts }: Refresh): void {
+  refresh({ stateCounts, holders, closeWaitOldestSeconds, ephemeralPorts }: Refresh): void {
     for (const state of COUNTED_STATES) this.socketsGauge.set({ state: stateName(state) }, stateCounts[state] ?? 0);
     // Processes come and go: only the current top N (and "other") are kept.
     this.heldGauge.reset();
     for (const holder of holders.top) this.heldGauge.set(holderLabels(holder), holder.sockets);
-    if (holders.otherProcesses) this.heldGauge.set(OTHER_HOLDERS, holders.otherSockets);
-    this.holdersGauge.set(holders.top.length + holders.otherProcesses);
+    if (holders.otherSockets) this.heldGauge.set(OTHER_HOLDERS, holders.otherSockets);
+    this.holdersGauge.set(holders.processes);
+    this.closeWaitOldestGauge.set(closeWaitOldestSeconds);
     // Unknown is NaN, not 0: an alert comparing against it stays quiet rather than firing.
     this.portsGauge.set(ephemeralPorts ?? NaN);
   }

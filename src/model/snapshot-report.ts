@@ -122,6 +122,8 @@ export interface SnapshotInput {
   ephemeral: PortRange;
   reserved: PortRange[];
   cmdlineOf(pid: number, comm: string): string;
+  /** Every socket, when `snapshot` is filtered: which end is the service is told from all of them (the listeners). */
+  unfiltered?: SnapshotSocket[];
 }
 
 /** The state ss -tan shows: a timewait socket's substate; a request socket as SYN_RECV. */
@@ -252,9 +254,31 @@ function noOwnerKind(s: SnapshotSocket, sides: SideClassifier): NoOwnerKind {
   return QUEUED_STATES.has(s.state) && sides.isListening(s.sport) ? 'queued' : 'unheld';
 }
 
+/** What `snapshot` narrows to, as ss does: every list that is set must match (the values in one list are alternatives). */
+export interface SocketFilter {
+  /** States as ss names them: a timewait socket closed by its program is FIN_WAIT2, a request socket SYN_RECV. */
+  states?: number[];
+  /** This port at either end. */
+  ports?: number[];
+  /** This local port, this remote port. */
+  sports?: number[];
+  dports?: number[];
+}
+
+const anyOf = (list: number[] | undefined, ...values: number[]) => !list?.length || values.some((v) => list.includes(v));
+
+/** The sockets the filter keeps, and the files that hold them. */
+export function filterSnapshot(snapshot: Snapshot, filter: SocketFilter): Snapshot {
+  const sockets = snapshot.sockets.filter((s) => anyOf(filter.states, ssState(s)) && anyOf(filter.ports, s.sport, s.dport) &&
+    anyOf(filter.sports, s.sport) && anyOf(filter.dports, s.dport));
+  if (sockets.length === snapshot.sockets.length) return snapshot;
+  const kept = new Set(sockets.map((s) => s.skaddr));
+  return { sockets, files: snapshot.files.filter((f) => kept.has(f.skaddr)) };
+}
+
 export function buildSnapshotReport(input: SnapshotInput): SnapshotReport {
   const { sockets, files } = input.snapshot;
-  const sides = new SideClassifier(sockets, input.ephemeral);
+  const sides = new SideClassifier(input.unfiltered ?? sockets, input.ephemeral);
   const holders = new Holders(files);
   const states = emptyStates();
   const processes = new Map<number, Counted>(), noOwner = new Map<NoOwnerKind, Counted>();

@@ -1,7 +1,7 @@
 /** `culprits`: per process, the sockets it holds in CLOSE_WAIT at the end of a source, and why. */
 import { cmdlineOf } from '../host/proc';
 import { TimedSnapshot } from '../kernel/decoder';
-import { buildCulpritReport, CloseWaitLog, CulpritReport } from '../model/culprits';
+import { buildCulpritReport, CloseWaitLog, CulpritReport, CulpritSort } from '../model/culprits';
 import { ConnectionTracker } from '../model/tracker';
 import { EventSource } from '../source/source';
 import { ReportRun } from './report-run';
@@ -11,6 +11,12 @@ export interface CulpritsOptions {
   minAge?: number;
   /** Only these holders. */
   pid?: number[];
+  /** Only holders whose comm contains one of these. */
+  comm?: string[];
+  /** Only sockets with one of these ports at either end. */
+  port?: number[];
+  /** Most sockets first (count, the default), or the oldest first (age). */
+  sort?: CulpritSort;
   /** Live: also report on the sockets now, every this many seconds (--watch). */
   watchSeconds?: number;
 }
@@ -31,7 +37,8 @@ export async function culpritsReport(
   const logFor = (snapshot: TimedSnapshot) => (source.aggregates ? CloseWaitLog.fromSnapshot(snapshot.sockets) : log);
   const report = (snapshot: TimedSnapshot): CulpritReport => buildCulpritReport({
     snapshot, log: logFor(snapshot), tracker, nowNs: snapshot.tsNs, startedNs: source.start.tsNs,
-    minAgeMs: (options.minAge ?? 0) * 1000, pids: options.pid, cmdlineOf, cgroups: source.cgroups,
+    minAgeMs: (options.minAge ?? 0) * 1000, pids: options.pid, comms: options.comm, ports: options.port, sortBy: options.sort,
+    cmdlineOf, cgroups: source.cgroups,
   });
   const timer = options.watchSeconds
     ? setInterval(() => onWatch?.(report(source.snapshotNow())), options.watchSeconds * 1000)

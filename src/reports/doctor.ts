@@ -44,7 +44,7 @@ export async function doctorReport(source: EventSource, settings: HostSettings, 
     snapshot: end, netns: settings.netns, ephemeral: settings.ephemeral, reserved: settings.reserved, cmdlineOf,
   });
   const culprits = buildCulpritReport({
-    snapshot: end, log, tracker, nowNs: end.tsNs, startedNs: start.tsNs, cmdlineOf, cgroups: source.cgroups,
+    snapshot: end, log, tracker, nowNs: end.tsNs, startedNs: start.tsNs, cmdlineOf, cgroups: source.cgroups, ephemeral: settings.ephemeral,
   });
   const observedMs = (end.tsNs - start.tsNs) / 1e6;
   const findings = diagnose({

@@ -1,7 +1,8 @@
 /** `hist`: connect, accept-queue, lifetime, CLOSE_WAIT and FIN_WAIT2 distributions of a whole source. */
-import { aggregatesSince, KernelAggregates } from '../kernel/decoder';
+import { aggregatesSince, KernelAggregates, SnapshotSocket } from '../kernel/decoder';
 import { LatencySet, SplitBy, Unit } from '../model/latency';
-import { ConnectionTracker } from '../model/tracker';
+import { keptByKernel, Since, StillInState, stillInState } from '../model/still-in-state';
+import { Connection, ConnectionTracker, MeasureKind } from '../model/tracker';
 import { EventSource } from '../source/source';
 import { OnLost, ReportRun } from './report-run';
 
@@ -19,6 +20,8 @@ export interface HistSink {
 
 export interface HistReport extends ReportRun {
   latencies: LatencySet;
+  /** What is still waiting at the end, per measure: not in the histograms (none without an end snapshot). */
+  stillInState?: StillInState[];
   /** The last event's time, or the end snapshot's where there is one. */
   endNs: number;
 }
@@ -30,6 +33,7 @@ export async function histReport(source: EventSource, options: HistOptions, sink
   const tracker = new ConnectionTracker({ onMeasure: (kind, ns, conn) => latencies.add(kind, ns, conn) });
   if (!takeKernelCounts) tracker.loadSnapshot(source.start.sockets, source.start.tsNs);
   let endNs: number | undefined;
+  let stillIn: StillInState[] | undefined;
   const timer = options.intervalSeconds
     ? setInterval(() => {
       takeKernelCounts?.();
@@ -44,14 +48,30 @@ export async function histReport(source: EventSource, options: HistOptions, sink
         endNs = events[events.length - 1].tsNs;
       },
       onLost: sink.onLost,
-      atEnd: () => { endNs = source.finalSnapshot().tsNs; },
+      atEnd: () => {
+        const end = source.finalSnapshot();
+        endNs = end.tsNs;
+        stillIn = stillInState(source.start, end, takeKernelCounts ? keptByKernel : followedBy(tracker));
+      },
     });
   } finally {
     if (timer) clearInterval(timer);
   }
   takeKernelCounts?.(); // the final counts, kept by the kernel side at its detach
   endNs ??= takeKernelCounts ? source.clock.nowNs() : source.start.tsNs;
-  return { latencies, endNs, connectionsDropped: tracker.dropped };
+  return { latencies, endNs, stillInState: stillIn, connectionsDropped: tracker.dropped };
+}
+
+/** From events: the tracker knows when each connection it follows was born and entered its state. */
+function followedBy(tracker: ConnectionTracker): (s: SnapshotSocket, kind: MeasureKind) => Since | null {
+  let bySockId: Map<number, Connection> | undefined;
+  return (s, kind) => {
+    bySockId ??= new Map([...tracker.connections()].map((c) => [c.sockId, c]));
+    const conn = bySockId.get(s.sockId);
+    if (!conn) return null;
+    if (kind === 'lifetime') return { ns: conn.startNs, lowerBound: conn.preexisting };
+    return conn.state === s.state && conn.stateSinceNs !== null ? { ns: conn.stateSinceNs, lowerBound: false } : null;
+  };
 }
 
 /** Adds to `latencies`, at each call, what the kernel has counted since the last one. */

@@ -2,10 +2,11 @@
 import { containerOfPid } from '../host/cgroups';
 import { shortContainerId } from '../host/containers';
 import { ephemeralPortCount } from '../host/settings';
-import { Snapshot } from '../kernel/decoder';
+import { TimedSnapshot } from '../kernel/decoder';
 import { TCP } from '../kernel/states';
 import { CloseWaitHolding, closeWaitHoldings } from '../model/culprits';
 import { Refresh, summariseHolders } from '../model/metrics';
+import { keptByKernel, stillInState } from '../model/still-in-state';
 import { LiveSource } from '../source/live';
 
 export interface GaugeOptions {
@@ -22,11 +23,21 @@ export interface GaugeOptions {
  * of each here, against 40 ms for the count alone): it is taken only when
  * there is a CLOSE_WAIT socket to name.
  */
-export function gaugesNow(source: LiveSource, options: GaugeOptions, snapshot: () => Snapshot = () => source.snapshotNow()): Refresh {
+export function gaugesNow(
+  source: LiveSource, options: GaugeOptions, snapshot: () => TimedSnapshot = () => source.snapshotNow(),
+): Refresh {
   const stateCounts = source.stateCounts();
   let holdings: CloseWaitHolding[] = [];
-  if (stateCounts[TCP.CLOSE_WAIT] > 0) holdings = closeWaitHoldings(snapshot(), options.pid).held;
+  let closeWaitOldestSeconds = 0;
+  if (stateCounts[TCP.CLOSE_WAIT] > 0) {
+    const now = snapshot();
+    holdings = closeWaitHoldings(now, { pids: options.pid }).held;
+    const oldestMs = stillInState(source.start, now, keptByKernel).find((s) => s.name === 'closeWait')?.oldestMs;
+    closeWaitOldestSeconds = (oldestMs ?? 0) / 1000;
+  }
   const containerOf = (pid: number) => shortContainerId(containerOfPid(pid)) ?? '';
-  return { stateCounts, holders: summariseHolders(holdings, options.top, containerOf), ephemeralPorts: ephemeralPortCount() };
+  return {
+    stateCounts, holders: summariseHolders(holdings, options.top, containerOf), closeWaitOldestSeconds, ephemeralPorts: ephemeralPortCount(),
+  };
 }
 

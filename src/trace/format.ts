@@ -10,6 +10,15 @@ export const TRACE_FORMAT = 'tcptrace-trace';
 export const TRACE_VERSION = '1.3';
 export const TRACE_MAJOR = 1;
 
+/** The longest line a reader takes (it streams, and refuses longer ones rather than hold them). */
+export const MAX_LINE_BYTES = 64 * 1024;
+/**
+ * The most a free-text field takes in a line, JSON-encoded: a command line
+ * (a JVM's is often 80 KB), a cgroup path, an option. The writer cuts longer
+ * ones, marked "...", so that every line it writes is far below MAX_LINE_BYTES.
+ */
+export const MAX_TEXT_BYTES = 4096;
+
 export interface TraceHeader {
   type: 'header';
   format: typeof TRACE_FORMAT;

@@ -22,9 +22,9 @@ import * as zlib from 'node:zlib';
 import { EVENT_KINDS, OWNER_SOURCES } from '../kernel/decoder';
 import { TcptraceError } from '../errors';
 import { TracerCounters } from '../kernel/native';
-import { TRACE_FORMAT, TRACE_MAJOR, TRACE_VERSION, TraceLine } from './format';
+import { MAX_LINE_BYTES, TRACE_FORMAT, TRACE_MAJOR, TRACE_VERSION, TraceLine } from './format';
 
-export const DEFAULT_MAX_LINE_BYTES = 64 * 1024;
+export const DEFAULT_MAX_LINE_BYTES = MAX_LINE_BYTES;
 /** The deepest a line of the format nests: header.options.port[] is 3. */
 export const MAX_NESTING = 3;
 const TRACE_MINOR = Number(TRACE_VERSION.split('.')[1]);

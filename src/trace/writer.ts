@@ -11,6 +11,8 @@
  * gzip: each chunk of up to GZIP_MEMBER_BYTES of lines (or a second's worth)
  * becomes one gzip member; a reader sees the members as one stream, and a
  * crash or a full disk loses at most the chunk not yet written.
+ * Written in place, as tcpdump -w writes (OutputFile.journal): a crash
+ * leaves the file readable under its own name; "-" writes it to stdout.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -19,7 +21,8 @@ import { CgroupNames, NO_CGROUP_NAMES } from '../host/cgroups';
 import { SnapshotFile, SnapshotSocket, TransitionEvent } from '../kernel/decoder';
 import { TcptraceError } from '../errors';
 import { TracerCounters } from '../kernel/native';
-import { SnapshotPhase, TRACE_FORMAT, TRACE_VERSION, TraceHeader } from './format';
+import { OutputClosed, OutputFile, WriteFailed, writeErrorText } from '../output-file';
+import { MAX_TEXT_BYTES, SnapshotPhase, TRACE_FORMAT, TRACE_VERSION, TraceHeader } from './format';
 
 export type TraceLayout = 'jsonl' | 'json';
 
@@ -30,7 +33,7 @@ const GZIP_FLUSH_MS = 1000;
 const SNAPSHOT_SLICE = 4096;
 
 export class TraceWriter {
-  private readonly fd: number;
+  private readonly file: OutputFile;
   private readonly gzip: boolean;
   private readonly gzipFlush?: NodeJS.Timeout;
   private held: string[] = [];
@@ -49,7 +52,7 @@ export class TraceWriter {
     private readonly cgroups: CgroupNames = NO_CGROUP_NAMES,
   ) {
     try {
-      this.fd = fs.openSync(path, 'w');
+      this.file = OutputFile.journal(path);
     } catch (err) {
       this.failure = err as Error;
       throw this.writeError();
@@ -70,8 +73,8 @@ export class TraceWriter {
 
   header(startNs: number, wallOffsetMs: number, options: Record<string, unknown>): void {
     const header: TraceHeader = {
-      type: 'header', format: TRACE_FORMAT, version: TRACE_VERSION, host: os.hostname(), kernel: os.release(),
-      startTime: new Date(startNs / 1e6 + wallOffsetMs).toISOString(), startNs, wallOffsetMs, options,
+      type: 'header', format: TRACE_FORMAT, version: TRACE_VERSION, host: bounded(os.hostname()), kernel: bounded(os.release()),
+      startTime: new Date(startNs / 1e6 + wallOffsetMs).toISOString(), startNs, wallOffsetMs, options: boundedOptions(options),
     };
     this.put(this.layout === 'json' ? `{"header":${JSON.stringify(header)},"lines":[\n` : `${JSON.stringify(header)}\n`);
   }
@@ -84,7 +87,9 @@ export class TraceWriter {
     }
     this.lines(this.cgroupLines(files));
     for (let i = 0; i < files.length; i += SNAPSHOT_SLICE) {
-      this.lines(files.slice(i, i + SNAPSHOT_SLICE).map((f) => JSON.stringify({ type: 'file', phase, ...f })));
+      this.lines(files.slice(i, i + SNAPSHOT_SLICE).map((f) => JSON.stringify({
+        type: 'file', phase, ...f, ...(f.cmdline === undefined ? {} : { cmdline: bounded(f.cmdline) }),
+      })));
     }
   }
 
@@ -106,7 +111,7 @@ export class TraceWriter {
       const path = this.cgroups.pathOf(cgroupId, pid);
       if (path === null) continue;
       this.cgroupsDone.add(cgroupId);
-      out.push(JSON.stringify({ type: 'cgroup', id: cgroupId, path }));
+      out.push(JSON.stringify({ type: 'cgroup', id: cgroupId, path: bounded(path) }));
     }
     return out;
   }
@@ -125,12 +130,18 @@ export class TraceWriter {
     this.put(this.layout === 'json' ? `${footer}\n]}\n` : `${footer}\n`);
     this.compressHeld();
     clearInterval(this.gzipFlush);
-    fs.closeSync(this.fd);
+    try {
+      this.file.commit();
+    } catch (err) {
+      this.failure ??= err as Error;
+    }
     return this.failure ? Promise.reject(this.writeError()) : Promise.resolve();
   }
 
-  writeError(): TcptraceError {
-    return new TcptraceError(`cannot write ${this.path}: ${describeWriteError(this.failure)}`, 'EWRITE');
+  /** The failure as the user meets it; OutputClosed (the reader of stdout went away) stays a clean stop. */
+  writeError(): TcptraceError | OutputClosed {
+    if (this.failure instanceof OutputClosed) return this.failure;
+    return new TcptraceError(`cannot write ${this.file?.name ?? this.path}: ${describeWriteError(this.failure)}`, 'EWRITE');
   }
 
   /** One write per batch, every line whole: a crash leaves a readable file. */
@@ -162,15 +173,15 @@ export class TraceWriter {
    * whole member.
    */
   private writeAll(bytes: Buffer): void {
-    let done = 0;
     try {
-      while (done < bytes.length) done += fs.writeSync(this.fd, bytes, done, bytes.length - done);
+      this.file.write(bytes);
       this.committed += bytes.length;
     } catch (err) {
-      this.failure = err as Error;
+      const done = err instanceof WriteFailed ? err.written : 0;
+      this.failure = err instanceof WriteFailed ? err.error : (err as Error);
       if (done > 0) {
         const whole = this.gzip ? 0 : bytes.subarray(0, done).lastIndexOf(0x0a) + 1;
-        cutTo(this.fd, this.committed + whole);
+        cutTo(this.file.fd, this.committed + whole);
       }
       this.onFailure?.();
     }
@@ -181,22 +192,32 @@ export class TraceWriter {
   }
 }
 
-const WRITE_ERRORS: Record<string, string> = {
-  ENOSPC: 'no space left on device',
-  EDQUOT: 'disk quota exceeded',
-  EFBIG: 'file too large',
-  EIO: 'input/output error',
-  EROFS: 'read-only file system',
-  EACCES: 'permission denied',
-  ENOENT: 'no such file or directory',
-  EISDIR: 'is a directory',
-};
+/**
+ * Free text cut to MAX_TEXT_BYTES once JSON-encoded (a control character
+ * takes six), marked "...": what keeps every line readable by the reader.
+ */
+export function bounded(text: string, maxBytes = MAX_TEXT_BYTES): string {
+  const size = (t: string) => Buffer.byteLength(JSON.stringify(t));
+  if (size(text) <= maxBytes) return text;
+  let kept = text.slice(0, maxBytes);
+  // A character takes at most six bytes encoded: dropping excess / 6 of them never drops one too many.
+  for (let excess = size(`${kept}...`) - maxBytes; excess > 0 && kept.length; excess = size(`${kept}...`) - maxBytes) {
+    kept = kept.slice(0, kept.length - Math.ceil(excess / 6));
+  }
+  return `${kept}...`;
+}
+
+/** The options' strings bounded as any text (a --cgroup path, say). */
+function boundedOptions(options: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(options).map(([k, v]) => [k, typeof v === 'string' ? bounded(v) : v]));
+}
+
 /** Errors that strike mid-recording, after whole lines were written. */
 const MID_WRITE = new Set(['ENOSPC', 'EDQUOT', 'EFBIG', 'EIO']);
 
 function describeWriteError(err: Error | undefined): string {
   const code = (err as NodeJS.ErrnoException | undefined)?.code ?? '';
-  const what = WRITE_ERRORS[code] ?? err?.message ?? 'unknown error';
+  const what = writeErrorText(err);
   return MID_WRITE.has(code) ? `${what} (it holds the trace up to its last whole line)` : what;
 }
 

@@ -12,7 +12,8 @@ import * as path from 'node:path';
 import { afterEach, test } from 'node:test';
 import { MAX_BOUNDS, MEASURE_KINDS, MeasureKind, STATE_COUNT_SLOTS } from '../../src/kernel/decoder';
 import { stateName, TCP } from '../../src/kernel/states';
-import { CloseWaitLog } from '../../src/model/culprits';
+import { CgroupTable } from '../../src/host/cgroups';
+import { buildCulpritReport, CloseWaitLog } from '../../src/model/culprits';
 import { LatencySet } from '../../src/model/latency';
 import { LiveStats } from '../../src/model/live-stats';
 import { durationBoundsNs } from '../../src/model/metrics';
@@ -46,7 +47,8 @@ test('the kernel\'s aggregates equal the model\'s for the same transitions: coun
     for (const s of storms) assert.equal(s.messages.find((m) => 'done' in m)!.failed, 0);
     await recorder.waitFor('the client in CLOSE_WAIT', (evs) => evs.some((e) => e.newstate === TCP.CLOSE_WAIT && e.sport === pair.clientPort));
     const heldAtNs = Number(process.hrtime.bigint());
-    const held = recorder.session.snapshot().sockets.filter((s) => s.state === TCP.CLOSE_WAIT && s.sport === pair.clientPort);
+    const snapshotHeld = recorder.session.snapshot();
+    const held = snapshotHeld.sockets.filter((s) => s.state === TCP.CLOSE_WAIT && s.sport === pair.clientPort);
     pair.client.send('close');
     await pair.client.next('closed');
     aborted.client.send('reset');
@@ -90,6 +92,14 @@ test('the kernel\'s aggregates equal the model\'s for the same transitions: coun
     const { sockId } = held[0];
     const { openedBy: _, ...kept } = CloseWaitLog.fromSnapshot(held).get(sockId)!;
     assert.deepEqual(kept, fromEvents.get(sockId), 'entered CLOSE_WAIT and idle before the FIN, as the events say');
+    // And so the same report: the same groups (service, peer host, counts, ages, idle) either way.
+    const culpritsWith = (log: CloseWaitLog) => buildCulpritReport({
+      snapshot: snapshotHeld, log, tracker: new ConnectionTracker(), nowNs: heldAtNs, startedNs: heldAtNs - 1e9,
+      pids: [pair.client.pid], cmdlineOf: () => '', cgroups: new CgroupTable(),
+    }).culprits.map((c) => c.groups);
+    const fromKernel = culpritsWith(CloseWaitLog.fromSnapshot(snapshotHeld.sockets));
+    assert.deepEqual(fromKernel, culpritsWith(fromEvents));
+    assert.deepEqual(fromKernel.flat().map((g) => [g.side, g.dport, g.count]), [['client', pair.port, 1]]);
 
     const model = new LatencySet('us');
     const measured = new Map<MeasureKind, number[]>(MEASURE_KINDS.map((kind) => [kind, []]));

@@ -4,7 +4,8 @@
  * and advice that names the server's keep-alive timeout.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import { afterEach, describe, test } from 'node:test';
 import { formatSeconds } from '../../src/units';
@@ -83,7 +84,7 @@ describe('tcptrace culprits', () => {
     const report = await stopAndReport(culprits);
     const c = culpritFor(report, leaker.pid);
     assert.equal(c.count, 5);
-    assert.deepEqual(c.peers.map((p: Json) => [p.daddr, p.dport, p.count]), [['127.0.0.1', port, 5]]);
+    assert.deepEqual(c.groups.map((g: Json) => [g.side, g.daddr, g.dport, g.count]), [['client', '127.0.0.1', port, 5]]);
     assert.ok(c.cmdline.includes('pool-client.js'));
     assert.ok(c.sockets.every((s: Json) => s.ageIsLowerBound === false && s.openedBy.pid === leaker.pid));
     const ours = c.sockets.map((s: Json) => [leaker.pid, s.fd, s.sport]).sort((a: number[], b: number[]) => a[1] - b[1]);
@@ -154,7 +155,7 @@ describe('tcptrace culprits', () => {
     await until('the pool in CLOSE_WAIT', () => ssCloseWait(port).filter(([pid]) => pid === client.pid).length === 3, 10_000);
     const report = await stopAndReport(culprits);
     const c = culpritFor(report, client.pid);
-    const idle = c.peers[0].idleBeforeFinMs;
+    const idle = c.groups[0].idleBeforeFinMs;
     if (NO_SEND_RECV.test(culprits.stderr)) {
       // Before Linux 6.3 no last send/recv is seen: said at the start, and no idle time is made up.
       assert.equal(idle, null);
@@ -178,8 +179,47 @@ describe('tcptrace culprits', () => {
     const report = await stopAndReport(culprits);
     const c = culpritFor(report, client.pid);
     assert.equal(c.count, 2, 'the culprit is still found: owners come from connect');
-    assert.deepEqual(c.peers.map((p: Json) => p.idleBeforeFinMs), [null]);
+    assert.deepEqual(c.groups.map((g: Json) => g.idleBeforeFinMs), [null]);
     assert.ok(c.advice.some((a: string) => /no idle time measured/.test(a)), c.advice.join('\n'));
     await exitAll(srv, client);
+  });
+
+  test('a server that never closes after its clients hang up: one group per client host, named by the service', async () => {
+    const { server: srv, port } = await server('--on-end', 'hold');
+    const culprits = await startCulprits(['-d', '60']);
+    // Three client hosts (loopback addresses), 4, 3 and 2 connections, each from its own ephemeral port.
+    const hosts: [string, number][] = [['127.0.0.2', 4], ['127.0.0.3', 3], ['127.0.0.4', 2]];
+    const clients = hosts.flatMap(([localAddress, n]) => Array.from({ length: n }, () => net.connect({ host: '127.0.0.1', port, localAddress })));
+    try {
+      await until('all nine accepted', () => srv.messages.filter((m) => m.event === 'accepted').length === 9);
+      for (const c of clients) c.end(); // the clients hang up; the server holds each socket in CLOSE_WAIT
+      await until('the server holds nine in CLOSE_WAIT', () => srv.messages.filter((m) => m.event === 'peer-ended').length === 9);
+      const report = await stopAndReport(culprits);
+      const c = culpritFor(report, srv.pid);
+      assert.equal(c.count, 9);
+      assert.deepEqual(c.groups.map((g: Json) => [g.side, g.saddr, g.sport, g.daddr, g.dport, g.count]), [
+        ['server', '127.0.0.1', port, '127.0.0.2', null, 4],
+        ['server', '127.0.0.1', port, '127.0.0.3', null, 3],
+        ['server', '127.0.0.1', port, '127.0.0.4', null, 2],
+      ]);
+      assert.equal(c.sockets.length, 9, 'the JSON keeps every socket');
+      assert.ok(c.advice.length <= 2, `one piece of advice for the service, not one per client port: ${c.advice.join('\n')}`);
+
+      // The text, on an 80-column screen: the same groups, every line within 80 columns.
+      // Narrowed the way an operator would: the service's port, the program's name.
+      const text = spawnSync(process.execPath, [CLI, 'culprits', '-d', '0.5', '-P', String(port), '--comm', 'node'], {
+        encoding: 'utf8', timeout: 30_000, env: { ...process.env, COLUMNS: '80' },
+      });
+      assert.equal(text.status, 0, text.stderr);
+      const lines = text.stdout.split('\n');
+      assert.deepEqual(lines.filter((l) => l.length > 80), []);
+      assert.deepEqual(lines.filter((l) => l.startsWith('PID ')).map((l) => l.split(/\s+/)[1]), [String(srv.pid)], 'only the holder on that port');
+      for (const [host, n] of hosts) {
+        assert.ok(lines.some((l) => new RegExp(`^  server  127\\.0\\.0\\.1:${port}  ${host.replace(/\./g, '\\.')} +${n} `).test(l)), text.stdout);
+      }
+    } finally {
+      for (const c of clients) c.destroy();
+      await exitAll(srv);
+    }
   });
 });

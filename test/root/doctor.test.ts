@@ -103,7 +103,7 @@ describe('tcptrace doctor', () => {
     const culprit = cw.data.culprits.find((c: Json) => c.pid === pool.pid);
     assert.ok(culprit, `pool ${pool.pid} among ${JSON.stringify(cw.data.culprits.map((c: Json) => c.pid))}`);
     assert.equal(culprit.count, 5);
-    assert.deepEqual(culprit.peers.map((p: Json) => [p.daddr, p.dport, p.count]), [['127.0.0.1', leakPort, 5]]);
+    assert.deepEqual(culprit.groups.map((g: Json) => [g.side, g.daddr, g.dport, g.count]), [['client', '127.0.0.1', leakPort, 5]]);
     for (const other of [storm, server, leakServer]) assert.ok(!cw.data.culprits.some((c: Json) => c.pid === other.pid));
     assert.deepEqual(cw.sysctls, []);
     assert.ok(findings.some((f) => f.id === 'sysctl:net.ipv4.tcp_keepalive_time'));
@@ -130,11 +130,13 @@ describe('tcptrace doctor', () => {
     assert.equal(await doctor.exited(), 0, doctor.stderr);
     await exitAll(leak.server, leak.client);
     const text = doctor.messages.map((m) => String(m.text ?? JSON.stringify(m))).join('\n');
-    assert.match(text, /^tcptrace doctor: observed 1\.\d s in network namespace net:\[\d+\], kernel .*Nothing on the host was changed\./);
+    // Wrapped to the width (160 columns in a pipe): continuation lines are indented.
+    assert.ok(text.split('\n').every((l) => l.length <= 160), text);
+    assert.match(text, /^tcptrace doctor: observed 1\.\d s in network namespace net:\[\d+\], kernel [^]*?Nothing\s+on\s+the\s+host\s+was\s+changed\./);
     assert.match(text, /^Sockets now: [\d,]+/m);
     // Every finding block has evidence lines and an action line.
     const blocks = text.split('\n\n').filter((b) => /^\[(PROBLEM|WARNING|NOTE)\]/.test(b));
     assert.ok(blocks.some((b) => b.includes(`pid ${leak.client.pid}`) || b.includes(String(leak.client.pid))), `our leak among the findings:\n${text}`);
-    for (const b of blocks) assert.match(b, /^\[[A-Z]+\] [^\n]+(\n {4}- [^\n]+)+\n {2}=> [^\n]+$/, b);
+    for (const b of blocks) assert.match(b, /^\[[A-Z]+\] [^\n]+(\n {4}[^ -][^\n]*)*(\n {4}- [^\n]+(\n {6}[^\n]+)*)+\n {2}=> [^\n]+(\n {5}[^\n]+)*$/, b);
   });
 });

@@ -17,6 +17,8 @@ import {
 } from './fault-helpers';
 import { oneConnection } from './helpers';
 import { TraceLine } from '../../src/trace/format';
+import { TraceWriter } from '../../src/trace/writer';
+import { TCP } from '../../src/kernel/states';
 import {
   bpfProgramIdsOf, CLI, FIXTURES, killStragglers, lastProgramId, LineProcess, orphanedPrograms, stillLoaded, until,
 } from './helpers';
@@ -101,6 +103,46 @@ describe('a full disk while recording', () => {
       }
     });
   }
+});
+
+describe('a full disk while writing an export or an HTML page', () => {
+  test('one line naming the file and "no space left", exit 1, the file there before untouched, no temporary file left', async () => {
+    // A recording of 3,000 connections: its export and its page outgrow what is left on the disk.
+    const trace = newFile('for-export.jsonl');
+    const writer = new TraceWriter(trace);
+    writer.header(1e9, 1.7e12, { command: 'test' });
+    writer.snapshot('start', 1e9, [], []);
+    for (let c = 1; c <= 3000; c++) {
+      writer.write([[TCP.CLOSE, TCP.SYN_SENT], [TCP.SYN_SENT, TCP.ESTABLISHED], [TCP.ESTABLISHED, TCP.CLOSE]].map(([oldstate, newstate], i) => ({
+        kind: 'transition' as const, tsNs: 1e9 + c * 1e6 + i, skaddr: `a${c}`, sockId: c, family: 4 as const, saddr: '127.0.0.1', sport: 30_000 + c,
+        daddr: '127.0.0.1', dport: 8080, netns: 1, oldstate, newstate, prevStateNs: null, pid: 7, comm: 'c', cgroupId: null,
+        ownerSource: 'syscall' as const, inferred: false, txBytes: 0, rxBytes: 0, error: 0, peerFinReceived: false, idleNs: null,
+      })));
+    }
+    writer.snapshot('end', 5e9, [], []);
+    await writer.finish(5e9, 1.7e12, { lostEvents: 0, lostRingBufferFull: 0, lostNested: 0, nestedCaught: 0, inferred: 0, untrackedSockets: 0 });
+
+    const mount = fs.mkdtempSync(path.join(os.tmpdir(), 'tcptrace-full-'));
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tcptrace-test', mount]);
+    try {
+      for (const [name, args] of [['trace.json', ['export', trace, '-o']], ['report.html', ['report', trace, '--html', '-o']]] as const) {
+        const out = path.join(mount, name);
+        fs.writeFileSync(out, 'the one from yesterday');
+        fillUpTo(mount, 4096);
+        const r = cli([...args, out]);
+        fs.rmSync(path.join(mount, 'filler'));
+        assert.equal(r.status, 1, r.stderr);
+        assert.equal(r.stderr, `tcptrace: cannot write ${out}: no space left on device\n`);
+        noStackTrace(r.stderr);
+        assert.equal(fs.readFileSync(out, 'utf8'), 'the one from yesterday', `${name}: not replaced by a cut-off one`);
+        assert.deepEqual(fs.readdirSync(mount).sort(), [name], 'no temporary file left');
+        fs.rmSync(out);
+      }
+    } finally {
+      execFileSync('umount', [mount]);
+      fs.rmdirSync(mount);
+    }
+  });
 });
 
 describe('a closed stdout (| head -1) while recording', () => {

@@ -64,14 +64,19 @@ const CULPRITS: CulpritReport = {
       cgroup: `/system.slice/docker-${'5e'.repeat(32)}.scope`, container: '5e5e5e5e5e5e', count: 3,
       oldestAgeMs: 21_500, medianAgeMs: 12_000, ageIsLowerBound: false,
       sockets: [],
-      peers: [{ daddr: '10.0.0.2', dport: 8080, count: 2, idleBeforeFinMs: 5000 }, { daddr: 'fd00::2', dport: 443, count: 1, idleBeforeFinMs: null }],
+      groups: [
+        { side: 'client', saddr: '10.0.0.1', sport: null, daddr: '10.0.0.2', dport: 8080, count: 2, oldestAgeMs: 21_500, medianAgeMs: 12_000, ageIsLowerBound: false, idleBeforeFinMs: 5000 },
+        { side: 'client', saddr: 'fd00::1', sport: null, daddr: 'fd00::2', dport: 443, count: 1, oldestAgeMs: 3_000, medianAgeMs: 3_000, ageIsLowerBound: false, idleBeforeFinMs: null },
+      ],
       advice: ['peer 10.0.0.2:8080 closes idle connections after ~5.0 s; this process keeps them idle longer and never reads the FIN'],
     },
     {
       pid: 31337, comm: HOSTILE_COMM, cmdline: HOSTILE_COMM, cgroup: null, container: null, count: 2,
       oldestAgeMs: 30_000, medianAgeMs: 30_000, ageIsLowerBound: true,
       sockets: [],
-      peers: [{ daddr: '192.168.1.9', dport: 5432, count: 2, idleBeforeFinMs: null }],
+      groups: [
+        { side: 'server', saddr: '192.168.1.2', sport: 5432, daddr: '192.168.1.9', dport: null, count: 2, oldestAgeMs: 30_000, medianAgeMs: 30_000, ageIsLowerBound: true, idleBeforeFinMs: null },
+      ],
       advice: [HOSTILE_ADVICE],
     },
   ],
@@ -176,7 +181,7 @@ test('the report renders in Chromium: no errors, no fetches, culprits, charts, s
   const firstRow = await page.textContent('#culprits tbody tr:first-child');
   assert.match(firstRow!, /python3 \/srv\/app\/pool_client\.py --workers 4/);
   assert.match(firstRow!, /comm python3, container 5e5e5e5e5e5e/);
-  assert.match(firstRow!, /10\.0\.0\.2:8080 ×2/);
+  assert.match(firstRow!, /10\.0\.0\.1 -> 10\.0\.0\.2:8080 ×2/);
   assert.match(firstRow!, /\[fd00::2\]:443 ×1/);
   assert.match(firstRow!, /21\.5 s/);
   assert.match(firstRow!, /closes idle connections after ~5\.0 s/);

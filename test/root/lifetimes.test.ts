@@ -179,4 +179,27 @@ describe('tcptrace hist', () => {
       `CLOSE_WAIT for ${value} ms; the workload's clock says 180-${closedSeenMs - closeAskedMs} ms`);
     assert.equal(report.unit, 'ms');
   });
+
+  test('a program still in CLOSE_WAIT at the end is said beside the histogram, in the kernel\'s counts and from events alike', async () => {
+    const pair = await connectPair('127.0.0.1', 'close', 'hold');
+    // Without --by the kernel counts (no events); with it, the tracker follows events: both say the same.
+    const kernel = await startCli(['hist', '--json', '-P', String(pair.port)]);
+    const events = await startCli(['hist', '--json', '--by', 'pid', '-P', String(pair.port)]);
+    pair.server.send('close');
+    await pair.client.next('peer-ended');
+    const heldFromMs = Date.now();
+    await new Promise((r) => setTimeout(r, 500));
+    const reports = [(await finish(kernel))[0], (await finish(events))[0]];
+    const heldAtMostMs = Date.now() - heldFromMs + 100;
+    await exitAll(pair.server, pair.client);
+
+    for (const report of reports) {
+      assert.ok(!report.histograms.some((h: Json) => h.name === 'closeWait' && h.count > 0), 'nothing finished CLOSE_WAIT');
+      const cw = report.stillInState.find((s: Json) => s.name === 'closeWait');
+      assert.deepEqual([cw.state, cw.count, cw.oldestIsLowerBound], ['CLOSE_WAIT', 1, false]);
+      assert.ok(cw.oldestMs >= 490 && cw.oldestMs <= heldAtMostMs, `oldest ${cw.oldestMs} ms in CLOSE_WAIT; the workload says 500-${heldAtMostMs}`);
+      const fw2 = report.stillInState.find((s: Json) => s.name === 'finWait2');
+      assert.equal(fw2.count, 1, 'the server side waits in FIN_WAIT2 for the client\'s FIN');
+    }
+  });
 });

@@ -6,7 +6,7 @@
  * terminal's settings as they were.
  */
 import assert from 'node:assert/strict';
-import { ChildProcess, spawn } from 'node:child_process';
+import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -110,4 +110,33 @@ test('live view in a terminal: counts move, the leaking process appears, Ctrl-C 
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('live view at 80x24 fits the screen, and follows a resize', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tcptrace-view-'));
+  const ttyName = path.join(dir, 'tty');
+  const term = new Terminal(`trap : INT; stty cols 80 rows 24; tty > ${ttyName}; ${process.execPath} ${CLI} live -P 1; echo "exit=$?"`);
+  const plain = (frame: string) => frame.replace(/\x1b\[[0-9;]*m/g, '').split('\r\n').filter((l, i, all) => i < all.length - 1 || l !== '');
+  const statesOnOneLine = (lines: string[]) => lines.some((l) => /^\s+ESTABLISHED\s+SYN_SENT.*SYN_RECV\(req\)/.test(l));
+  try {
+    await until('the first frame', () => term.frames().length > 0, 15_000);
+    const small = plain(term.frames()[0]);
+    assert.ok(small.length <= 24, `${small.length} lines:\n${small.join('\n')}`);
+    assert.deepEqual(small.filter((l) => l.length > 80), []);
+    assert.match(small[0], /^tcptrace live /);
+    assert.ok(small.some((l) => /^ {2}PROCESS/.test(l)) && small.some((l) => /^\s+ESTABLISHED\s+SYN_SENT/.test(l)), small.join('\n'));
+    assert.ok(!statesOnOneLine(small), 'the states over two lines at 80 columns');
+
+    // Resized from outside, as a window manager does: the kernel tells the view (SIGWINCH).
+    const seen = term.frames().length;
+    execFileSync('stty', ['-F', fs.readFileSync(ttyName, 'utf8').trim(), 'cols', '150', 'rows', '50']);
+    await until('a frame for the new size', () => term.frames().slice(seen).some((f) => statesOnOneLine(plain(f))), 10_000);
+    const big = plain(term.frames().slice(seen).find((f) => statesOnOneLine(plain(f)))!);
+    assert.ok(big.length <= 50 && big.some((l) => l.length > 80), big.join('\n'));
+  } finally {
+    term.type('\x03');
+    await term.exited();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  assert.match(term.output, /exit=0\r\n$/);
 });

@@ -231,3 +231,26 @@ const EXPECTED_STATES: Record<string, [string[], string[]]> = {
   'passive close': [['SYN_SENT', 'ESTABLISHED', 'CLOSE_WAIT', 'LAST_ACK'], ['SYN_RECV', 'ESTABLISHED', 'FIN_WAIT1', 'FIN_WAIT2']],
   reset: [['SYN_SENT', 'ESTABLISHED'], ['SYN_RECV', 'ESTABLISHED']],
 };
+
+describe('every filter applies to every kind of record', () => {
+  test('record -P -s close-wait: the snapshots hold only CLOSE_WAIT sockets of the port, so no connection is open for ever in a report', async () => {
+    const { server, port } = await listen('127.0.0.1', 'hold');
+    const open = peer('client', '127.0.0.1', port, 'close'); // stays ESTABLISHED
+    const leaving = peer('client', '127.0.0.1', port, 'close'); // closes: the server holds CLOSE_WAIT
+    await open.next('connected');
+    await leaving.next('connected');
+    await until('both accepted', () => server.messages.filter((m) => m.event === 'accepted').length === 2);
+    leaving.send('close');
+    await until('the server in CLOSE_WAIT', () => server.messages.some((m) => m.event === 'peer-ended'));
+    const file = path.join(dir, 'state-filter.jsonl');
+    const r = cli(['record', '-o', file, '-P', String(port), '-s', 'close-wait', '-d', '0.5']);
+    await exitAll(server, open, leaving);
+    assert.equal(r.status, 0, r.stderr);
+    const lines = fs.readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const sockets = lines.filter((l) => l.type === 'socket');
+    assert.ok(sockets.length >= 2, 'the CLOSE_WAIT socket in both snapshots');
+    assert.deepEqual([...new Set(sockets.map((s) => s.state))], [8], `only CLOSE_WAIT (8): ${JSON.stringify(sockets.map((s) => s.state))}`);
+    const holders = new Set(lines.filter((l) => l.type === 'file').map((f) => f.pid));
+    assert.deepEqual([...holders], [server.pid], 'the holder of that socket only');
+  });
+});

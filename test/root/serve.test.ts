@@ -177,7 +177,7 @@ describe('tcptrace serve, scraped by Prometheus, on a known loopback workload', 
     return {
       transitions: byLabels(await query('tcptrace_transitions_total'), 'old_state', 'new_state'),
       sockets: byLabels(await query('tcptrace_sockets != 0'), 'state'),
-      closeWaitHeld: byLabels(await query('tcptrace_close_wait_held_sockets'), 'pid', 'comm'),
+      closeWaitHeld: byLabels(await query('tcptrace_close_wait_held_sockets'), 'pid', 'comm', 'service'),
       closeWaitHolders: await one('tcptrace_close_wait_holder_processes'),
       connectCount: await one('tcptrace_connect_latency_seconds_count'),
       connectUnder1s: await one('tcptrace_connect_latency_seconds_bucket{le="1"}'),
@@ -205,6 +205,7 @@ describe('tcptrace serve, scraped by Prometheus, on a known loopback workload', 
     const pool = start(inNetns(netns, process.execPath, [path.join(FIXTURES, 'pool-client.js'), '127.0.0.1', String(peerPort), String(HELD)]));
     await pool.next('connected');
     await until('the server to accept the pool', () => peerServer.messages.filter((m) => m.event === 'accepted').length === HELD);
+    const pooledAtMs = Date.now();
     peerServer.send('close'); // FIN on each; the pool never closes its side
 
     const n = CONNECTIONS, all = CONNECTIONS + HELD;
@@ -217,7 +218,8 @@ describe('tcptrace serve, scraped by Prometheus, on a known loopback workload', 
       // The storm's server closed first: its side of each connection is in TIME_WAIT for 60 s.
       // The pool's: FIN_WAIT2 on the server side, CLOSE_WAIT held by the pool.
       sockets: { CLOSE_WAIT: HELD, FIN_WAIT2: HELD, LISTEN: 1, TIME_WAIT: n },
-      closeWaitHeld: { [`${pool.pid} node`]: HELD },
+      // The pool's sockets, grouped as culprits groups them: by the service they connected to.
+      closeWaitHeld: { [`${pool.pid} node 127.0.0.1:${peerPort}`]: HELD },
       closeWaitHolders: [1],
       connectCount: [all],
       connectUnder1s: [all],
@@ -233,6 +235,10 @@ describe('tcptrace serve, scraped by Prometheus, on a known loopback workload', 
       return isDeepStrictEqual(last, expected);
     }, 30_000).catch(() => {});
     assert.deepEqual(last, expected);
+    // The pool's sockets never finish CLOSE_WAIT (no histogram sample): the gauge says how long the oldest has been in it.
+    const pooledForS = (Date.now() - pooledAtMs) / 1000;
+    const [oldest] = await query('tcptrace_close_wait_oldest_seconds');
+    assert.ok(oldest.value > 0 && oldest.value <= pooledForS, `oldest in CLOSE_WAIT ${oldest.value} s, the pool's FINs came at most ${pooledForS} s ago`);
 
     // Prometheus computes from the buckets too: loopback connects take well under 10 ms.
     const [median] = await query('histogram_quantile(0.5, tcptrace_connect_latency_seconds_bucket)');
@@ -246,7 +252,7 @@ describe('tcptrace serve, scraped by Prometheus, on a known loopback workload', 
     const check = spawnSync('promtool', ['check', 'metrics'], { input: metrics.text, encoding: 'utf8', timeout: 10_000 });
     assert.equal(check.status, 0, check.stdout + check.stderr);
     assert.equal((check.stdout + check.stderr).trim(), '');
-    assert.match(metrics.text, /^tcptrace_close_wait_held_sockets\{pid="\d+",comm="node",container=""\} 3$/m);
+    assert.match(metrics.text, /^tcptrace_close_wait_held_sockets\{pid="\d+",comm="node",container="",service="127\.0\.0\.1:\d+"\} 3$/m);
     assert.deepEqual(await httpVia(serveSocket, '/healthz'), { status: 200, text: 'ok\n', type: 'text/plain; charset=utf-8' });
     assert.equal((await httpVia(serveSocket, '/')).status, 200);
     assert.equal((await httpVia(serveSocket, '/metrics/extra')).status, 404);

@@ -63,27 +63,35 @@ const FILTER_VALUES = {
 };
 const RUN_VALUES = { ...FILTER_VALUES, '--duration': SECONDS };
 const RECORD_VALUES = { '--record': OUTPUT, '--record-format': ['xml', 'JSONL'] };
+/** bcc's -L and -D: answered with tcptrace's -P, whatever the value. */
+const BCC_VALUES = { '--local-port': ['8080'], '--remote-port': ['80,443'] };
 
 /**
  * For each command, each flag that takes a value: values that must be refused.
  * The test below fails if a command gains such a flag without an entry here.
  */
 const BAD_VALUES: Record<string, Record<string, string[]>> = {
-  live: { ...RUN_VALUES, '--top': ['0', '1001', 'ten'] },
-  life: { ...RUN_VALUES, ...RECORD_VALUES },
+  live: { ...RUN_VALUES, ...BCC_VALUES, '--top': ['0', '1001', 'ten'] },
+  life: { ...RUN_VALUES, ...RECORD_VALUES, ...BCC_VALUES },
   hist: { ...RUN_VALUES, ...RECORD_VALUES, '--by': ['host', ''], '--interval': SECONDS, '--unit': ['ns', 's'] },
   culprits: {
     ...RECORD_VALUES, '--duration': SECONDS, '--interval': SECONDS, '--min-age': SECONDS, '--pid': PIDS, '--ring-buffer': RING,
-    '--cgroup': CGROUPS,
+    '--cgroup': CGROUPS, '--top': ['0', 'ten', '-1'], '--port': PORTS, '--comm': [',', 'a-name-longer-than-15'], '--sort': ['pid', ''],
   },
-  snapshot: { '--by': ['owner', ''], '--top': ['0', 'ten', '-1'] },
+  snapshot: {
+    '--by': ['owner', ''], '--top': ['0', 'ten', '-1'], '--state': STATES, '--port': ['0', '65536', 'http', ','],
+    '--sport': ['0', ':x'], '--dport': ['65536', ''],
+  },
   doctor: { '--duration': SECONDS },
   serve: {
     ...FILTER_VALUES, '--listen': ['localhost', '127.0.0.1:70000', '[::1', ':x', ''], '--interval': ['0', '0.01', '3601', 'x'],
     '--top': ['0', 'ten'],
   },
   record: { ...FILTER_VALUES, '--duration': SECONDS, '--output': OUTPUT, '--format': ['xml', 'gz'] },
-  report: { '--by': ['host'], '--unit': ['ns'], '--min-age': SECONDS, '--pid': PIDS, '--output': OUTPUT },
+  report: {
+    '--by': ['host'], '--unit': ['ns'], '--min-age': SECONDS, '--pid': PIDS, '--output': OUTPUT, '--top': ['0', 'ten'],
+    '--port': PORTS, '--comm': [','], '--sort': ['size'],
+  },
   export: { '--format': ['chrome', ''], '--output': OUTPUT },
 };
 
@@ -160,7 +168,10 @@ describe('every flag value is validated', () => {
     const good = [
       ['live', '-p', '1,2', '-P', '80', '-s', 'CLOSE_WAIT', '--ring-buffer', '16M', '-d', '0.5', '--top', '3', '-4'],
       ['hist', '-b', 'pid', '-i', '2', '-u', 'ms', '-r', path.join(dir, 'h.jsonl.gz'), '--record-format', 'json'],
-      ['culprits', '-w', '-i', '1', '--min-age', '2', '-p', '7'],
+      ['culprits', '-w', '-i', '1', '--min-age', '2', '-p', '7', '--top', '20', '-P', '8080', '--comm', 'java,node', '--sort', 'age'],
+      ['snapshot', 'state', 'close-wait', '(', 'sport', '=', ':8080', 'or', 'sport', '=', ':443', ')', '-s', 'fin-wait-1,connected', '--dport', ':5432'],
+      ['live', '-s', 'time-wait,listening,bucket'],
+      ['life', '-T', '-P', '80'],
       ['record', '-o', path.join(dir, 'r.jsonl'), '--format', 'json', '-6'],
       ['report', TRACE, 'hist', '--by', 'port', '-u', 'ms'],
       ['report', TRACE, '--html', '-o', path.join(dir, 'r.html')],
@@ -184,6 +195,8 @@ const BAD_USAGE: Array<[string[], string]> = [
   [['record', '-o', '/dev/null', '--cgroup', '/no/such/cgroup/here'], '--cgroup'],
   [['culprits', '--cgroup', 'fedcba9876'], '--cgroup'],
   [['live', '--bogus'], '--bogus'],
+  [['life', '-L', '8080'], "-L/--local-port is bcc's local port filter: tcptrace's is -P 8080"],
+  [['live', '-D', '443'], "-D/--remote-port is bcc's remote port filter: tcptrace's is -P 443"],
   [['live', '--duration'], '--duration'],
   [['live', 'extra'], 'too many arguments'],
   [['live', '--events', '--json'], '--json'],
@@ -191,7 +204,7 @@ const BAD_USAGE: Array<[string[], string]> = [
   [['frobnicate'], 'frobnicate'],
   [['snapshot', '--by', 'color'], '--by'],
   [['snapshot', '--top', '0'], '--top'],
-  [['snapshot', 'extra'], 'too many arguments'],
+  [['snapshot', 'extra'], 'snapshot filter: "extra" is not understood'],
   [['doctor', '--duration', 'abc'], '--duration'],
   [['doctor', '-d', '0'], '--duration'],
   [['hist', '--by', 'host'], '--by'],
@@ -253,4 +266,49 @@ test('--version prints the package.json version', () => {
   const { status, stdout } = run('--version');
   assert.equal(status, 0);
   assert.equal(stdout, `${version}\n`);
+});
+
+// ---- first contact: examples and where to start ------------------------------
+
+/** A command line as a shell splits it, up to its first pipe: 'a b' stays one word. */
+function shellWords(line: string): string[] {
+  const words: string[] = [];
+  for (const m of line.split(' | ')[0].matchAll(/'([^']*)'|(\S+)/g)) words.push(m[1] ?? m[2]);
+  return words;
+}
+
+describe('--help ends with examples, and each of them parses', () => {
+  const program = buildProgram();
+  for (const command of program.commands) {
+    const name = command.name();
+    if (name === 'help') continue;
+    test(`${name} --help`, async () => {
+      const { status, stdout } = run(name, '--help');
+      assert.equal(status, 0);
+      const tail = stdout.slice(stdout.lastIndexOf('\nExamples:\n') + 1).trimEnd().split('\n');
+      assert.equal(tail[0], 'Examples:', stdout);
+      const examples = tail.slice(1).filter((l) => /^ {2}\S/.test(l)).map((l) => l.trim());
+      assert.ok(examples.length >= 2 && examples.length <= 4, `${examples.length} examples`);
+      assert.deepEqual(tail.slice(1).filter((l) => !/^ {2}\S/.test(l)).length, examples.length, 'one line saying what each answers');
+      assert.ok(stdout.split('\n').every((l) => l.length <= 80 || /^ {2}-/.test(l)), 'examples fit 80 columns');
+      for (const example of examples) {
+        const words = shellWords(example).filter((w) => w !== 'sudo');
+        assert.equal(words[0], 'tcptrace', example);
+        assert.equal(words[1], name, example);
+        // Their files need not exist to parse, but an --output's directory must.
+        const args = words.slice(1).map((w) => (/\.(jsonl|json|html|gz)$/.test(w) && !w.startsWith('/') ? path.join(dir, w) : w));
+        assert.deepEqual(await parse(args), { accepted: true }, example);
+      }
+    });
+  }
+
+  test('tcptrace alone, and --help, point from a symptom to a command', () => {
+    for (const args of [[], ['--help']]) {
+      const { stdout, stderr } = run(...args);
+      const text = stdout + stderr;
+      assert.match(text, /^Where to start:$/m, text);
+      assert.match(text, /^ {2}many sockets in CLOSE_WAIT +sudo tcptrace culprits$/m);
+      assert.match(text, /^ {2}many sockets in TIME_WAIT, or connect\(\) fails +sudo tcptrace doctor$/m);
+    }
+  });
 });

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import { formatSeconds } from '../../src/units';
 import assert from 'node:assert/strict';
 import {
-  adviceFor, buildCulpritReport, CloseWaitLog, Culprit, CulpritReport, CulpritSocket, median, ReportInput,
+  adviceFor, buildCulpritReport, CloseWaitLog, Culprit, CulpritReport, CulpritSocket, groupName, groupsOf, median, ReportInput,
 } from '../../src/model/culprits';
 import { CgroupNames, CgroupTable } from '../../src/host/cgroups';
 import { SnapshotFile, SnapshotSocket, TransitionEvent } from '../../src/kernel/decoder';
@@ -65,6 +65,9 @@ interface Setup {
   events?: TransitionEvent[];
   minAgeMs?: number;
   pids?: number[];
+  ports?: number[];
+  comms?: string[];
+  sortBy?: 'count' | 'age';
   cgroups?: CgroupNames;
 }
 
@@ -78,6 +81,7 @@ function report(setup: Setup) {
   const snapshot: Snapshot = { sockets: setup.sockets, files: setup.files };
   const input: ReportInput = {
     snapshot, log, tracker, nowNs: NOW, startedNs: START, minAgeMs: setup.minAgeMs, pids: setup.pids,
+    ports: setup.ports, comms: setup.comms, sortBy: setup.sortBy,
     cmdlineOf: (pid, comm) => {
       cmdlineCalls.push([pid, comm]);
       return `/usr/bin/${comm} --worker=${pid}`;
@@ -102,6 +106,9 @@ function assertNoKernelTuning(r: CulpritReport): void {
     }
   }
 }
+
+/** [name, count, idle before FIN] of each group. */
+const groupRows = (c: Culprit) => c.groups.map((g) => [groupName(g), g.count, g.idleBeforeFinMs]);
 
 const socketRows = (c: Culprit) =>
   c.sockets.map((s) => [s.fd, s.sport, s.ageMs, s.ageIsLowerBound, s.idleBeforeFinMs]);
@@ -216,13 +223,13 @@ test('2. two processes: order, counts, ages to 0.1 ms, sockets by age then fd, p
   assert.deepEqual(java.sockets.map((s) => [s.saddr, s.daddr, s.dport]), [
     ['10.0.0.1', '10.0.0.50', 8080], ['10.0.0.1', '10.0.0.50', 8080], ['10.0.0.1', '10.0.0.50', 8080],
   ]);
-  assert.deepEqual(java.peers, [{ daddr: '10.0.0.50', dport: 8080, count: 3, idleBeforeFinMs: 15_000 }]);
+  assert.deepEqual(groupRows(java), [['10.0.0.1 -> 10.0.0.50:8080', 3, 15_000]]);
 
   assert.equal(python.oldestAgeMs, 1.2);
   assert.equal(python.medianAgeMs, 1.2);
   assert.equal(python.ageIsLowerBound, false);
   assert.deepEqual(socketRows(python), [[3, 40021, 1.2, false, 250]]);
-  assert.deepEqual(python.peers, [{ daddr: '10.0.0.60', dport: 443, count: 1, idleBeforeFinMs: 250 }]);
+  assert.deepEqual(groupRows(python), [['10.0.0.1 -> 10.0.0.60:443', 1, 250]]);
 
   // Neither ESTABLISHED socket (31, 32) nor the TIME_WAIT one appears anywhere.
   const listed = result.culprits.flatMap((c) => c.sockets.map((s) => s.sport));
@@ -265,7 +272,7 @@ test('3. a socket held by two processes (fork without close) is listed under bot
   assert.deepEqual(cmdlineCalls.sort((a, b) => a[0] - b[0]), [[100, 'parent'], [101, 'child']]);
   for (const c of result.culprits) {
     assert.deepEqual(socketRows(c), [[5, 40011, 2_000, false, 15_000]]);
-    assert.deepEqual(c.peers, [{ daddr: '10.0.0.50', dport: 8080, count: 1, idleBeforeFinMs: 15_000 }]);
+    assert.deepEqual(groupRows(c), [['10.0.0.1 -> 10.0.0.50:8080', 1, 15_000]]);
   }
   assert.equal(result.orphans, 0);
 });
@@ -309,7 +316,7 @@ test('5. a socket in CLOSE_WAIT before tracing began: its age is the observation
   assert.equal(python.pid, 200);
   assert.deepEqual(socketRows(python), [[3, 40003, 120_000.4, true, null]]);
   assert.equal(python.ageIsLowerBound, true);
-  assert.deepEqual(python.peers, [{ daddr: '10.0.0.50', dport: 8080, count: 1, idleBeforeFinMs: null }]);
+  assert.deepEqual(groupRows(python), [['10.0.0.1 -> 10.0.0.50:8080', 1, null]]);
   assert.equal(result.observedMs, 120_000);
 });
 
@@ -324,7 +331,7 @@ test('6. minAgeMs drops younger sockets (not pre-existing ones), and a culprit l
   const older = report({ ...twoProcesses(), minAgeMs: 30_000.07 }).result;
   assert.deepEqual(older.culprits.map((c) => [c.pid, c.count, c.oldestAgeMs, c.medianAgeMs]), [[100, 1, 90_012.3, 90_012.3]]);
   assert.deepEqual(older.culprits[0].sockets.map((s) => s.fd), [7]);
-  assert.deepEqual(older.culprits[0].peers, [{ daddr: '10.0.0.50', dport: 8080, count: 1, idleBeforeFinMs: 15_000 }]);
+  assert.deepEqual(groupRows(older.culprits[0]), [['10.0.0.1 -> 10.0.0.50:8080', 1, 15_000]]);
 
   // A pre-existing socket is at least as old as the observation, maybe older: never dropped,
   // while a socket whose entry was seen and is younger is, in the same report.
@@ -360,6 +367,32 @@ test('6b. pids keeps only those holders; an empty list keeps all', () => {
     pids: [101],
   }).result;
   assert.deepEqual(shared.culprits.map((c) => [c.pid, c.sockets.map((s) => s.fd)]), [[101, [6]]]);
+});
+
+test('6c. ports keep sockets with one at either end; comms keep holders whose name contains one; orphans are counted within the filter', () => {
+  const setup = twoProcesses();
+  const byPort = report({ ...setup, ports: [443] }).result;
+  assert.deepEqual(byPort.culprits.map((c) => [c.pid, c.count]), [[200, 1]]);
+  assert.deepEqual(report({ ...setup, ports: [40011, 40012] }).result.culprits.map((c) => [c.pid, c.sockets.map((s) => s.sport)]), [[100, [40011, 40012]]]);
+  assert.deepEqual(report({ ...setup, comms: ['pyth'] }).result.culprits.map((c) => c.comm), ['python']);
+  assert.deepEqual(report({ ...setup, comms: ['ruby'] }).result.culprits, []);
+  const withOrphans = report({ sockets: [sock(1, CLOSE_WAIT), sock(2, CLOSE_WAIT, { dport: 9999 })], files: [] }).result;
+  assert.equal(withOrphans.orphans, 2);
+  assert.equal(report({ sockets: [sock(1, CLOSE_WAIT), sock(2, CLOSE_WAIT, { dport: 9999 })], files: [], ports: [9999] }).result.orphans, 1);
+});
+
+test('6d. sortBy age puts the process and the group with the oldest socket first', () => {
+  const setup: Setup = {
+    sockets: [sock(1, CLOSE_WAIT), sock(2, CLOSE_WAIT), sock(3, CLOSE_WAIT, { dport: 9000 }), sock(4, CLOSE_WAIT, { dport: 9000 }), sock(5, CLOSE_WAIT)],
+    files: [file(1, 100, 3, 'many'), file(2, 100, 4, 'many'), file(5, 100, 5, 'many'), file(3, 200, 3, 'old'), file(4, 100, 6, 'many')],
+    events: [finReceived(1, SEC, null), finReceived(2, SEC, null), finReceived(5, SEC, null), finReceived(3, 60 * SEC, null), finReceived(4, 2 * SEC, null)],
+  };
+  assert.deepEqual(report(setup).result.culprits.map((c) => c.pid), [100, 200]);
+  const byAge = report({ ...setup, sortBy: 'age' }).result;
+  assert.deepEqual(byAge.culprits.map((c) => c.pid), [200, 100]);
+  // pid 100: three sockets to :8080 (1 s), one to :9000 (2 s): by count :8080 first, by age :9000.
+  assert.deepEqual(report(setup).result.culprits[0].groups.map((g) => g.dport), [8080, 9000]);
+  assert.deepEqual(byAge.culprits[1].groups.map((g) => g.dport), [9000, 8080]);
 });
 
 // ---- 7. opened by -------------------------------------------------------------------
@@ -399,7 +432,7 @@ test('8a. keep-alive mismatch: the peer evicts idle connections; spread shown wh
       finReceived(3, SEC, 20 * SEC, v6),
     ],
   }).result.culprits[0];
-  assert.deepEqual(spread.peers, [{ ...v6, count: 3, idleBeforeFinMs: 15_000 }]);
+  assert.deepEqual(groupRows(spread), [['10.0.0.1 -> [2001:db8::7]:8443', 3, 15_000]]);
   assert.deepEqual(spread.advice, [
     'peer [2001:db8::7]:8443 closes idle connections after ~15.0 s (measured 10.0 s to 20.0 s over 3 sockets); ' +
     'this process keeps them idle longer and never reads the FIN: evict idle connections before 15.0 s ' +
@@ -421,7 +454,7 @@ test('8a. keep-alive mismatch: the peer evicts idle connections; spread shown wh
     ],
   }).result.culprits[0];
   assert.equal(narrow.sockets[0].dport, 9000);
-  assert.deepEqual(narrow.peers.map((p) => [p.dport, p.count, p.idleBeforeFinMs]), [[8080, 3, 15_000], [8081, 3, 15_000], [9000, 1, 1_000]]);
+  assert.deepEqual(narrow.groups.map((g) => [g.dport, g.count, g.idleBeforeFinMs]), [[8080, 3, 15_000], [8081, 3, 15_000], [9000, 1, 1_000]]);
   assert.equal(narrow.advice.length, 3);
   assert.match(narrow.advice[0], /^peer 10\.0\.0\.50:8080 closes idle connections after ~15\.0 s; /);
   assert.match(narrow.advice[1], /^peer 10\.0\.0\.50:8081 closes idle connections after ~15\.0 s \(measured 11\.9 s to 15\.0 s over 3 sockets\); /);
@@ -441,7 +474,7 @@ test('8b. a prompt FIN: the program missed close() on some path', () => {
     files: [file(1, 100, 3, 'java'), file(2, 100, 4, 'java'), file(3, 100, 5, 'java')],
     events: [finReceived(1, SEC, 999_000_000), finReceived(2, SEC, 999_200_000), finReceived(3, SEC, null)],
   }).result.culprits[0];
-  assert.deepEqual(two.peers, [{ daddr: '10.0.0.50', dport: 8080, count: 3, idleBeforeFinMs: 999.1 }]);
+  assert.deepEqual(groupRows(two), [['10.0.0.1 -> 10.0.0.50:8080', 3, 999.1]]);
   assert.match(two.advice[0], /^peer 10\.0\.0\.50:8080 closed 2 connection\(s\) within 999 ms of the last exchange, .*skips close\(\)$/);
 });
 
@@ -471,13 +504,12 @@ test('8d. no advice line ever offers a kernel setting', () => {
   const direct = (sockets: Partial<CulpritSocket>[]) => {
     const full = sockets.map((s, i): CulpritSocket => ({
       fd: i + 3, fds: [i + 3], saddr: '10.0.0.1', sport: 40_000 + i, daddr: '10.0.0.50', dport: 8080,
-      ageMs: 1_000, ageIsLowerBound: false, idleBeforeFinMs: null, openedBy: null, ...s,
+      ageMs: 1_000, ageIsLowerBound: false, idleBeforeFinMs: null, openedBy: null, side: 'client', ...s,
     }));
-    const idles = full.map((s) => s.idleBeforeFinMs).filter((x): x is number => x !== null);
     const c: Culprit = {
       pid: 1, comm: 'x', cmdline: 'x', cgroup: null, container: null, count: full.length, oldestAgeMs: 1_000, medianAgeMs: 1_000,
       ageIsLowerBound: full.some((s) => s.ageIsLowerBound), sockets: full,
-      peers: [{ daddr: '10.0.0.50', dport: 8080, count: full.length, idleBeforeFinMs: idles.length ? median(idles) : null }],
+      groups: groupsOf(full),
       advice: [],
     };
     c.advice = adviceFor(c, 60_000);
@@ -550,7 +582,8 @@ test('10. renderCulprits: head, one block per process, table, lower bounds and a
     '',
     'PID 100  /usr/bin/java --worker=100',
     '  3 socket(s) in CLOSE_WAIT, oldest 90.0 s, median 30.0 s',
-    '  peers: 10.0.0.50:8080 x3 (idle ~15.0 s before FIN)',
+    '  SIDE    LOCAL     REMOTE          SOCKETS  OLDEST  MEDIAN  IDLE BEFORE FIN',
+    '  client  10.0.0.1  10.0.0.50:8080        3  90.0 s  30.0 s           15.0 s',
     '  FD  LOCAL           PEER            IN CLOSE_WAIT  IDLE BEFORE FIN  OPENED BY',
     '   7  10.0.0.1:40011  10.0.0.50:8080         90.0 s           15.0 s  itself',
     '   4  10.0.0.1:40013  10.0.0.50:8080         30.0 s           15.0 s  -',
@@ -560,7 +593,8 @@ test('10. renderCulprits: head, one block per process, table, lower bounds and a
     '',
     'PID 200  /usr/bin/python --worker=200',
     '  2 socket(s) in CLOSE_WAIT, oldest >=120.0 s, median 60.0 s',
-    '  peers: 10.0.0.60:443 x2 (idle ~250 ms before FIN)',
+    '  SIDE    LOCAL     REMOTE         SOCKETS     OLDEST  MEDIAN  IDLE BEFORE FIN',
+    '  client  10.0.0.1  10.0.0.60:443        2  >=120.0 s  60.0 s           250 ms',
     '  FD  LOCAL           PEER           IN CLOSE_WAIT  IDLE BEFORE FIN  OPENED BY',
     '   6  10.0.0.1:40022  10.0.0.60:443      >=120.0 s                -  -',
     '   3  10.0.0.1:40021  10.0.0.60:443           1 ms           250 ms  300 gunicorn',
@@ -574,14 +608,14 @@ test('10. renderCulprits: head, one block per process, table, lower bounds and a
 
 test('10b. renderCulprits: "... N more" past maxSockets; an opener without comm', () => {
   const { result } = report(twoProcesses());
-  const lines = renderCulprits(result, 2);
+  const lines = renderCulprits(result, { top: 2, width: 0 });
   const java = lines.slice(lines.indexOf('PID 100  /usr/bin/java --worker=100'), lines.indexOf('PID 200  /usr/bin/python --worker=200'));
-  assert.deepEqual(java.slice(3, 7).map((l) => l.trim().split(/\s+/)[0]), ['FD', '7', '4', '...']);
-  assert.equal(java[6], '  ... 1 more');
-  assert.ok(java[7].startsWith('  => peer 10.0.0.50:8080'), java[7]);
+  assert.deepEqual(java.slice(4, 8).map((l) => l.trim().split(/\s+/)[0]), ['FD', '7', '4', '...']);
+  assert.equal(java[7], '  ... 1 more socket(s) (--top shows more, --json lists all)');
+  assert.ok(java[8].startsWith('  => peer 10.0.0.50:8080'), java[8]);
   // pid 200 has one socket: all shown, no "more" line.
   assert.equal(lines.filter((l) => l.includes(' more')).length, 1);
-  assert.equal(renderCulprits(result, 3).filter((l) => l.includes(' more')).length, 0);
+  assert.equal(renderCulprits(result, { top: 3, width: 0 }).filter((l) => l.includes(' more')).length, 0);
 
   const r: CulpritReport = structuredClone(result);
   r.culprits[1].sockets[0].openedBy = { pid: 300, comm: null };
@@ -609,7 +643,7 @@ test('11. a socket on two fds of one process (dup) is one socket in CLOSE_WAIT',
     events: [finReceived(11, SEC, 15 * SEC)],
   });
   assert.equal(result.culprits[0].count, 1);
-  assert.equal(result.culprits[0].peers[0].count, 1);
+  assert.equal(result.culprits[0].groups[0].count, 1);
 });
 
 test('12. the head line counts a socket shared by two processes once', () => {

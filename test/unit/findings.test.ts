@@ -113,7 +113,7 @@ test('client-side TIME_WAIT towards a remote destination, faster than 60 s of TI
   assert.match(tw.title, /20,000 TIME_WAIT sockets on the client side towards 10\.0\.0\.7:443/);
   assert.ok(tw.evidence.some((e) => /this host's client sent the first FIN in 2,500: pid 4242 curl x2,500/.test(e)), tw.evidence.join('\n'));
   assert.ok(tw.evidence.some((e) => /20,000 of 28,232 \(70\.8%/.test(e)));
-  assert.ok(tw.evidence.some((e) => /500\/s on average, 900 in the busiest second; .* 471\/s/.test(e)), tw.evidence.join('\n'));
+  assert.ok(tw.evidence.some((e) => /closed first \(each leaves a TIME_WAIT socket\): 500\/s on average, of 500\/s new \(900 in the busiest second\); .* 471\/s/.test(e)), tw.evidence.join('\n'));
   assert.match(tw.action, /tcp_tw_reuse=1/);
   assert.match(tw.action, /ip_local_port_range \(now 32768-60999\)/);
   assert.deepEqual(tw.sysctls.map((s) => [s.name, s.value]), [['net.ipv4.tcp_tw_reuse', '2'], ['net.ipv4.ip_local_port_range', '32768\t60999']]);
@@ -123,6 +123,25 @@ test('client-side TIME_WAIT towards a remote destination, faster than 60 s of TI
   assert.match(byId(findings, 'sysctl:net.ipv4.tcp_tw_recycle').title, /does not exist on this kernel/);
   assert.ok(byId(findings, 'sysctl:net.ipv4.tcp_fin_timeout').evidence.some((e) => /TIME_WAIT lasts 60 s/.test(e)));
   assert.equal(findings[0].severity, 'problem', 'problems first');
+});
+
+test('the server closes first, the client holds a few TIME_WAIT: no client-side finding, whatever the rate of new connections', () => {
+  // 1,203 connections ended in 5 s (240/s new, past half of the 471/s that 60 s of TIME_WAIT allows):
+  // the peer sent the first FIN in 1,200 of them, this host's client in 3, which left these 3 sockets.
+  const serverCloses = closes({ opened: 1203, peakPerSecond: 400, closed: 1203, localFirst: 3, remoteFirst: 1200, closers: [{ pid: 4242, comm: 'curl', count: 3 }] });
+  const findings = run({ sockets: clientTimeWait(3, '10.0.0.7', 443), closes: [serverCloses] });
+  assert.deepEqual(findings.filter((f) => f.category === 'TIME_WAIT'), [], JSON.stringify(findings.map((f) => f.title)));
+
+  // Many left from before (the client closed first earlier): a finding, whose title agrees with its evidence.
+  const tw = byId(run({ sockets: clientTimeWait(1500, '10.0.0.7', 443), closes: [serverCloses] }), 'time-wait');
+  assert.doesNotMatch(tw.title, /client closes first/);
+  assert.match(tw.title, /^1,500 TIME_WAIT sockets on the client side towards 10\.0\.0\.7:443 \(from 10\.0\.0\.1\): left by connections this host's client closed first, though the peer sent the first FIN in 1,200 of the 1,203 that ended while traced$/);
+  assert.ok(tw.evidence.some((e) => /this host's client sent the first FIN in 3: pid 4242 curl x3; the peer in 1,200/.test(e)), tw.evidence.join('\n'));
+  // The share is of the connections this side closed first (0.6/s), and the ports in use: a warning, not a problem.
+  assert.equal(tw.data.closedFirstPerSecond, 0.6);
+  assert.equal(tw.data.share, Math.round((1500 / 28_232) * 1000) / 1000);
+  assert.equal(tw.severity, 'warning');
+  assert.match(tw.action, /^The peer now closes most connections first/);
 });
 
 test('client-side TIME_WAIT on loopback, where tcp_tw_reuse=2 applies: a warning, and no sysctl to change', () => {
@@ -203,7 +222,8 @@ test('overflows only before the observation, far from the limit: nothing', () =>
 function culprit(pid: number, count: number): Culprit {
   return {
     pid, comm: 'node', cmdline: `node pool.js ${pid}`, cgroup: null, container: null, count, oldestAgeMs: 4200, medianAgeMs: 3000, ageIsLowerBound: false,
-    sockets: [], peers: [{ daddr: '10.0.0.7', dport: 8080, count, idleBeforeFinMs: 5000 }],
+    sockets: [],
+    groups: [{ side: 'client', saddr: '10.0.0.1', sport: null, daddr: '10.0.0.7', dport: 8080, count, oldestAgeMs: 4200, medianAgeMs: 3000, ageIsLowerBound: false, idleBeforeFinMs: 5000 }],
     advice: ['peer 10.0.0.7:8080 closes idle connections after ~5.0 s; evict idle connections before 5.0 s'],
   };
 }
@@ -216,7 +236,7 @@ test('CLOSE_WAIT: the culprits in brief, the cure in the program, and keepalive 
   assert.deepEqual(f.sysctls, [], 'no setting cures CLOSE_WAIT');
   assert.deepEqual((f.data.culprits as { pid: number }[]).map((c) => c.pid), [31, 32, 33, 34]);
   assert.equal(f.evidence.length, 5, 'three culprits, the rest counted, the orphans');
-  assert.match(f.evidence[0], /pid 31 \(node pool\.js 31\): 12 in CLOSE_WAIT, oldest 4\.2 s; peers 10\.0\.0\.7:8080 x12/);
+  assert.match(f.evidence[0], /pid 31 \(node pool\.js 31\): 12 in CLOSE_WAIT, oldest 4\.2 s; 10\.0\.0\.1 -> 10\.0\.0\.7:8080 x12$/);
   assert.match(f.action, /pid 31: peer 10\.0\.0\.7:8080 closes idle connections/);
   const k = byId(findings, 'sysctl:net.ipv4.tcp_keepalive_time');
   assert.match(k.title, /tcp_keepalive_time = 7200 s will not free CLOSE_WAIT/);

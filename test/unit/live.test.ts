@@ -8,6 +8,10 @@ import { LiveStats } from '../../src/model/live-stats';
 import { TracerCounters } from '../../src/kernel/native';
 import { TCP } from '../../src/kernel/states';
 import { Connection } from '../../src/model/tracker';
+import { ANSI, PLAIN } from '../../src/format/colour';
+import { eventLine } from '../../src/format/event-text';
+import { paintFor } from '../../src/cli/output';
+import { Clock } from '../../src/kernel/clock';
 
 const MAX_TOTAL_KEYS = 10_000; // src/live-stats.ts
 
@@ -319,4 +323,75 @@ test('the state table says which filters its kernel counts do not follow', () =>
   assert.ok(view().includes('Sockets by state (now, this network namespace; TIME_WAIT has no owner)'));
   assert.ok(view({ unfilteredCounts: ['--netns', '--cgroup'] }).includes(
     "Sockets by state (now, tcptrace's own network namespace; not filtered by --netns or --cgroup; TIME_WAIT has no owner)"));
+});
+
+// ---- the view on a terminal of a given size -----------------------------------
+
+/** A busy host: many transitions, processes and peers, and a CLOSE_WAIT and TIME_WAIT pile-up. */
+function busy(): LiveStats {
+  const stats = new LiveStats();
+  const events: TransitionEvent[] = [];
+  for (let i = 0; i < 40; i++) {
+    for (let j = 0; j <= i; j++) events.push(ev({ pid: 1000 + i, comm: `worker${i}`, daddr: `10.0.${i}.1`, oldstate: TCP.ESTABLISHED, newstate: (i % 2 ? TCP.CLOSE_WAIT : TCP.FIN_WAIT1) }));
+  }
+  stats.add(events);
+  stats.tick();
+  return stats;
+}
+
+const PILE_UP = stateCounts({ [TCP.ESTABLISHED]: 4200, [TCP.TIME_WAIT]: 28_000, [TCP.CLOSE_WAIT]: 3000, [TCP.LISTEN]: 12 });
+
+test('at 80x24 the view fits: the title, every state, and the top rows of each table', () => {
+  const lines = view({ stats: busy(), stateCounts: PILE_UP, screen: { columns: 80, rows: 24 } });
+  assert.ok(lines.length <= 24, `${lines.length} lines:\n${lines.join('\n')}`);
+  assert.deepEqual(lines.filter((l) => l.length > 80), []);
+  assert.match(lines[0], /^tcptrace live {2}12:00:00\.000 {2}up 5s/);
+  const states = lines.join('\n');
+  for (const name of ['ESTABLISHED', 'SYN_SENT', 'TIME_WAIT', 'CLOSE_WAIT', 'LAST_ACK', 'LISTEN', 'SYN_RECV(req)']) assert.match(states, new RegExp(`\\b${name.replace(/[()]/g, '\\$&')}(\\s|$)`), name);
+  for (const title of ['TRANSITION', 'PROCESS', 'PEER']) {
+    const at = lines.findIndex((l) => l.startsWith(`  ${title}`));
+    assert.ok(at > 0 && /^\s+\S/.test(lines[at + 1]) && !lines[at + 1].includes('(none yet)'), `${title} and its top row:\n${lines.join('\n')}`);
+  }
+  assert.equal(lines.at(-1), 'Ctrl-C to stop');
+});
+
+test('a bigger terminal shows more: every table with its top N, the distributions too', () => {
+  const small = view({ stats: busy(), stateCounts: PILE_UP, screen: { columns: 80, rows: 24 } });
+  const big = view({ stats: busy(), stateCounts: PILE_UP, screen: { columns: 160, rows: 60 } });
+  const rowsOf = (lines: string[], title: string) => {
+    const at = lines.findIndex((l) => l.startsWith(`  ${title}`));
+    const end = lines.indexOf('', at);
+    return end - at - 1;
+  };
+  assert.equal(rowsOf(big, 'PROCESS'), 8, 'topN rows when they fit');
+  assert.ok(rowsOf(small, 'PROCESS') < 8);
+  assert.ok(big.some((l) => l.startsWith('  DISTRIBUTION')));
+  assert.ok(big.length <= 60);
+  // On one line at 160 columns, over two at 80.
+  const headerWith = (lines: string[], name: string) => lines.findIndex((l) => /^\s+ESTABLISHED|^\s+[A-Z_]+\s+[A-Z_]/.test(l) && l.includes(name));
+  assert.equal(headerWith(big, 'ESTABLISHED'), headerWith(big, 'SYN_RECV(req)'));
+  assert.notEqual(headerWith(small, 'ESTABLISHED'), headerWith(small, 'SYN_RECV(req)'));
+});
+
+test('a high CLOSE_WAIT or TIME_WAIT count names the command to run next', () => {
+  const lines = view({ stateCounts: PILE_UP });
+  assert.ok(lines.includes('=> 3,000 in CLOSE_WAIT: sudo tcptrace culprits names who holds them, and why'), lines.join('\n'));
+  assert.ok(lines.includes('=> 28,000 in TIME_WAIT: sudo tcptrace doctor says which side closes first, and if ports run out'));
+  const quiet = view({ stateCounts: stateCounts({ [TCP.CLOSE_WAIT]: 99, [TCP.TIME_WAIT]: 999 }) });
+  assert.ok(!quiet.some((l) => l.startsWith('=>')), quiet.join('\n'));
+  // On a terminal, in the state's colour.
+  const coloured = view({ stateCounts: PILE_UP, paint: ANSI });
+  assert.ok(coloured.includes('\x1b[31m=> 3,000 in CLOSE_WAIT: sudo tcptrace culprits names who holds them, and why\x1b[0m'));
+});
+
+test('colour: on a terminal unless NO_COLOR, never in a pipe; severities and states', () => {
+  assert.equal(paintFor({ isTTY: true }, {}), ANSI);
+  assert.equal(paintFor({ isTTY: true }, { NO_COLOR: '1' }), PLAIN);
+  assert.equal(paintFor({ isTTY: false }, {}), PLAIN);
+  assert.equal(paintFor({}, {}), PLAIN);
+  const clock = new Clock(0);
+  const line = eventLine(ev({ oldstate: TCP.ESTABLISHED, newstate: TCP.CLOSE_WAIT }), clock, 21, undefined, ANSI);
+  assert.ok(line.includes('\x1b[31m-> CLOSE_WAIT \x1b[0m'), JSON.stringify(line));
+  const plain = eventLine(ev({ oldstate: TCP.ESTABLISHED, newstate: TCP.CLOSE_WAIT }), clock, 21);
+  assert.equal(line.replace(/\x1b\[\d+m/g, ''), plain, 'the same columns, coloured');
 });

@@ -25,10 +25,11 @@ function heldBy(...holders: [number, string][]): CloseWaitHolding {
   return {
     socket: { sockId: 1, family: 4, saddr: '127.0.0.1', sport: 1, daddr: '127.0.0.1', dport: 2, netns: 1, skaddr: 'a', uid: 0, inode: 1, state: TCP.CLOSE_WAIT },
     holders: new Map(holders.map(([pid, comm]) => [pid, { comm, fds: [3] }])),
+    side: 'client',
   };
 }
 
-const NO_HOLDERS = { top: [], otherSockets: 0, otherProcesses: 0 };
+const NO_HOLDERS = { top: [], otherSockets: 0, processes: 0 };
 const STATE_COUNTS = [0, 5, 0, 0, 0, 2, 7, 0, 3, 0, 1, 0, 4, 0, 0, 0];
 
 /** The sample lines of one metric family (no comments), as text. */
@@ -44,18 +45,18 @@ function newMetrics(loss: () => LossCounts = () => ({ tracer: NO_LOSS, connectio
 test('summariseHolders: per process, most first, ties by pid, the rest summed', () => {
   const holdings = [heldBy([30, 'c']), heldBy([10, 'a']), heldBy([10, 'a'], [20, 'b']), heldBy([20, 'b']), heldBy([40, 'd'])];
   assert.deepEqual(summariseHolders(holdings, 2), {
-    top: [{ pid: 10, comm: 'a', container: '', sockets: 2 }, { pid: 20, comm: 'b', container: '', sockets: 2 }],
+    top: [{ pid: 10, comm: 'a', container: '', service: '127.0.0.1:2', sockets: 2 }, { pid: 20, comm: 'b', container: '', service: '127.0.0.1:2', sockets: 2 }],
     otherSockets: 2,
-    otherProcesses: 2,
+    processes: 4,
   });
-  assert.deepEqual(summariseHolders(holdings, 10).otherProcesses, 0);
+  assert.deepEqual(summariseHolders(holdings, 10).otherSockets, 0);
   // A socket shared after fork counts for each holder; one held by no listed process counts for none.
   assert.deepEqual(summariseHolders([heldBy([1, 'p'], [2, 'p']), heldBy()], 5).top.map((h) => h.sockets), [1, 1]);
 });
 
 test('state gauge: every kernel state, zeros included, from the kernel\'s counts', async () => {
   const m = newMetrics();
-  m.refresh({ stateCounts: STATE_COUNTS, holders: NO_HOLDERS, ephemeralPorts: 28232 });
+  m.refresh({ stateCounts: STATE_COUNTS, holders: NO_HOLDERS, closeWaitOldestSeconds: 0, ephemeralPorts: 28232 });
   const lines = await samples(m, METRICS.sockets.name);
   assert.equal(lines.length, GAUGE_STATES.length);
   assert.equal(GAUGE_STATES.length, 12);
@@ -65,7 +66,7 @@ test('state gauge: every kernel state, zeros included, from the kernel\'s counts
   assert.ok(lines.includes('tcptrace_sockets{state="NEW_SYN_RECV"} 4'));
   assert.ok(lines.includes('tcptrace_sockets{state="SYN_SENT"} 0'));
   assert.deepEqual(await samples(m, METRICS.ephemeralPorts.name), ['tcptrace_ephemeral_ports 28232']);
-  m.refresh({ stateCounts: STATE_COUNTS, holders: NO_HOLDERS, ephemeralPorts: null });
+  m.refresh({ stateCounts: STATE_COUNTS, holders: NO_HOLDERS, closeWaitOldestSeconds: 0, ephemeralPorts: null });
   // prom-client writes "Nan", which Prometheus parses as NaN (case-insensitive).
   assert.match((await samples(m, METRICS.ephemeralPorts.name)).join('\n'), /^tcptrace_ephemeral_ports nan$/i, 'an unreadable range is unknown, not 0');
 });
@@ -104,17 +105,44 @@ test('CLOSE_WAIT holders: the top N by pid and comm, the rest under "other", old
   const m = newMetrics();
   const holdings = [heldBy([7, 'leaky']), heldBy([7, 'leaky']), heldBy([8, 'b"q\\uote']), heldBy([9, 'c'])];
   const containers = new Map([[7, '0123456789ab']]);
-  m.refresh({ stateCounts: STATE_COUNTS, holders: summariseHolders(holdings, 1, (pid) => containers.get(pid) ?? ''), ephemeralPorts: 1 });
+  m.refresh({ stateCounts: STATE_COUNTS, holders: summariseHolders(holdings, 1, (pid) => containers.get(pid) ?? ''), closeWaitOldestSeconds: 0, ephemeralPorts: 1 });
   assert.deepEqual(await samples(m, METRICS.closeWaitHeld.name), [
-    'tcptrace_close_wait_held_sockets{pid="7",comm="leaky",container="0123456789ab"} 2',
-    'tcptrace_close_wait_held_sockets{pid="other",comm="other",container="other"} 2',
+    'tcptrace_close_wait_held_sockets{pid="7",comm="leaky",container="0123456789ab",service="127.0.0.1:2"} 2',
+    'tcptrace_close_wait_held_sockets{pid="other",comm="other",container="other",service="other"} 2',
   ]);
   assert.deepEqual(await samples(m, METRICS.closeWaitHolders.name), ['tcptrace_close_wait_holder_processes 3']);
-  m.refresh({ stateCounts: STATE_COUNTS, holders: summariseHolders([heldBy([8, 'b"q\\uote'])], 1), ephemeralPorts: 1 });
+  m.refresh({ stateCounts: STATE_COUNTS, holders: summariseHolders([heldBy([8, 'b"q\\uote'])], 1), closeWaitOldestSeconds: 0, ephemeralPorts: 1 });
   assert.deepEqual(await samples(m, METRICS.closeWaitHeld.name), [
-    'tcptrace_close_wait_held_sockets{pid="8",comm="b\\"q\\\\uote",container=""} 1',
+    'tcptrace_close_wait_held_sockets{pid="8",comm="b\\"q\\\\uote",container="",service="127.0.0.1:2"} 1',
   ], 'pid 7 is gone, and label values are escaped');
   assert.deepEqual(Object.keys(OTHER_HOLDERS), [...HOLDER_LABELS]);
+});
+
+test('CLOSE_WAIT holders: one series per process and service, as culprits groups them; the peers\' ports are no label', async () => {
+  const at = (sport: number, dport: number, side: 'client' | 'server'): CloseWaitHolding => ({
+    ...heldBy([7, 'server']), side, socket: { ...heldBy().socket, saddr: '10.0.0.1', sport, daddr: '10.0.0.9', dport },
+  });
+  // A server leaking 300 sockets on :8080 from ephemeral client ports, and 2 on :9090; a pool towards 10.0.0.9:5432.
+  const holdings = [
+    ...Array.from({ length: 300 }, (_, i) => at(8080, 40_000 + i, 'server')),
+    at(9090, 50_000, 'server'), at(9090, 50_001, 'server'), at(45_000, 5432, 'client'),
+  ];
+  const m = newMetrics();
+  m.refresh({ stateCounts: STATE_COUNTS, holders: summariseHolders(holdings, 10), closeWaitOldestSeconds: 0, ephemeralPorts: 1 });
+  assert.deepEqual(await samples(m, METRICS.closeWaitHeld.name), [
+    'tcptrace_close_wait_held_sockets{pid="7",comm="server",container="",service="10.0.0.1:8080"} 300',
+    'tcptrace_close_wait_held_sockets{pid="7",comm="server",container="",service="10.0.0.1:9090"} 2',
+    'tcptrace_close_wait_held_sockets{pid="7",comm="server",container="",service="10.0.0.9:5432"} 1',
+  ]);
+  assert.deepEqual(await samples(m, METRICS.closeWaitHolders.name), ['tcptrace_close_wait_holder_processes 1']);
+});
+
+test('the oldest CLOSE_WAIT socket\'s age is a gauge, 0 when none is', async () => {
+  const m = newMetrics();
+  m.refresh({ stateCounts: STATE_COUNTS, holders: NO_HOLDERS, closeWaitOldestSeconds: 4.25, ephemeralPorts: 1 });
+  assert.deepEqual(await samples(m, METRICS.closeWaitOldest.name), ['tcptrace_close_wait_oldest_seconds 4.25']);
+  m.refresh({ stateCounts: STATE_COUNTS, holders: NO_HOLDERS, closeWaitOldestSeconds: 0, ephemeralPorts: 1 });
+  assert.deepEqual(await samples(m, METRICS.closeWaitOldest.name), ['tcptrace_close_wait_oldest_seconds 0']);
 });
 
 test('loss counters mirror the kernel\'s and the tracker\'s counts, never decreasing', async () => {
@@ -153,7 +181,7 @@ test('promtool check metrics passes on every family, all populated', async () =>
   const m = newMetrics(() => ({ tracer: { ...NO_LOSS, lostRingBufferFull: 1, lostNested: 1, inferred: 1, untrackedSockets: 1 }, connectionsDropped: 1 }));
   m.addEvents([transition(TCP.SYN_SENT, TCP.ESTABLISHED), transition(TCP.LAST_ACK, TCP.CLOSE)]);
   for (const kind of ['connect', 'accept', 'lifetime', 'closeWait'] as const) m.observe(kind, 1e6);
-  m.refresh({ stateCounts: STATE_COUNTS, holders: summariseHolders([heldBy([7, 'a']), heldBy([8, 'b'])], 1), ephemeralPorts: 28232 });
+  m.refresh({ stateCounts: STATE_COUNTS, holders: summariseHolders([heldBy([7, 'a']), heldBy([8, 'b'])], 1), closeWaitOldestSeconds: 0, ephemeralPorts: 28232 });
   const text = await m.registry.metrics();
   const check = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8', timeout: 10_000 });
   assert.equal(check.error, undefined, 'promtool runs (Debian package prometheus: scripts/setup.sh --test)');

@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {
-  checkNotInput, parseCount, parseOutputPath, parsePids, parsePorts, parseRingBufferSize, parseSeconds, parseStates, tracerOptions,
+  checkNotInput, parseComms, parseCount, parseOutputPath, parsePids, parsePorts, parseRingBufferSize, parseSeconds, parseSsFilter, parseStates, tracerOptions,
 } from '../../src/cli/options';
 import { AF_INET, AF_INET6, TCP } from '../../src/kernel/states';
 
@@ -76,6 +76,33 @@ test('parseStates accepts names in any case, with dashes or underscores', () => 
   assert.deepEqual(parseStates('close-wait'), [TCP.CLOSE_WAIT]);
   assert.deepEqual(parseStates('CLOSE_WAIT, time_wait ,Established'), [TCP.CLOSE_WAIT, TCP.TIME_WAIT, TCP.ESTABLISHED]);
   assert.deepEqual(parseStates('syn-sent,Fin-Wait1,new_syn_recv'), [TCP.SYN_SENT, TCP.FIN_WAIT1, TCP.NEW_SYN_RECV]);
+});
+
+test('parseStates takes ss\'s spellings and its state groups', () => {
+  assert.deepEqual(parseStates('fin-wait-1,fin-wait-2,listening,closed,syn-recv'), [TCP.FIN_WAIT1, TCP.FIN_WAIT2, TCP.LISTEN, TCP.CLOSE, TCP.SYN_RECV]);
+  assert.deepEqual(parseStates('bucket'), [TCP.SYN_RECV, TCP.TIME_WAIT]);
+  assert.deepEqual(parseStates('connected').sort((a, b) => a - b),
+    [TCP.ESTABLISHED, TCP.SYN_SENT, TCP.SYN_RECV, TCP.FIN_WAIT1, TCP.FIN_WAIT2, TCP.TIME_WAIT, TCP.CLOSE_WAIT, TCP.LAST_ACK, TCP.CLOSING]);
+  assert.ok(!parseStates('synchronized').includes(TCP.SYN_SENT));
+  assert.ok(!parseStates('big').includes(TCP.TIME_WAIT) && parseStates('big').includes(TCP.LISTEN));
+  assert.equal(parseStates('all').length, 11);
+});
+
+test('parseSsFilter reads ss\'s filter words: state, sport and dport, with its brackets, operators and or', () => {
+  assert.deepEqual(parseSsFilter(['state', 'close-wait', '(', 'sport', '=', ':8080', 'or', 'sport', '==', ':443', ')', 'dport', 'eq', '5432']),
+    { states: [TCP.CLOSE_WAIT], sports: [8080, 443], dports: [5432] });
+  // As one shell word, the way ss's own examples quote it.
+  assert.deepEqual(parseSsFilter(['state time-wait', '( dport = :80 )']), { states: [TCP.TIME_WAIT], dports: [80] });
+  assert.deepEqual(parseSsFilter([]), {});
+  assertUsageError(() => parseSsFilter(['src', '10.0.0.1']), 'snapshot filter', '"src" is not understood');
+  assertUsageError(() => parseSsFilter(['state']), 'snapshot filter', '"state" needs a value');
+  assertUsageError(() => parseSsFilter(['state', 'nope']), 'state', 'unknown state "nope"');
+  assertUsageError(() => parseSsFilter(['sport', '=', ':99999']), 'sport', 'out of range');
+});
+
+test('parseComms: process names as the kernel keeps them, at most 15 characters', () => {
+  assert.deepEqual(parseComms('java,node', ['java']), ['java', 'node']);
+  assertUsageError(() => parseComms('a-name-longer-than-15'), '--comm', 'longer than a process name can be');
 });
 
 test('parseStates removes duplicates and accumulates', () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { SnapshotFile, SnapshotSocket } from '../../src/kernel/decoder';
-import { buildSnapshotReport, endpointText, Holders, SideClassifier, ssState } from '../../src/model/snapshot-report';
+import { buildSnapshotReport, endpointText, filterSnapshot, Holders, SideClassifier, ssState } from '../../src/model/snapshot-report';
 import { TCP } from '../../src/kernel/states';
 
 const RANGE = { low: 32768, high: 60999 };
@@ -176,4 +176,30 @@ test('100,000 sockets are counted, each once', (t) => {
   assert.equal(r.states.ESTABLISHED, 100_000);
   assert.equal(r.sockets, 100_001);
   t.diagnostic(`counted in ${ms.toFixed(0)} ms`);
+});
+
+test('filterSnapshot narrows as ss does: states as ss names them, ports at either end or one, the holders\' files with them', () => {
+  const listener = sock({ state: TCP.LISTEN, sport: 8080 });
+  const leaked = sock({ state: TCP.CLOSE_WAIT, sport: 8080, daddr: '10.0.0.9', dport: 40001 });
+  const pool = sock({ state: TCP.CLOSE_WAIT, sport: 40002, daddr: '10.0.0.7', dport: 5432 });
+  const orphan = sock({ state: TCP.TIME_WAIT, twSubstate: TCP.FIN_WAIT2, sport: 8080, daddr: '10.0.0.9', dport: 40003 });
+  const request = sock({ state: TCP.NEW_SYN_RECV, sport: 8080, daddr: '10.0.0.9', dport: 40004 });
+  const snapshot = { sockets: [listener, leaked, pool, orphan, request], files: [hold(listener, 1, 3), hold(leaked, 1, 4), hold(pool, 2, 5)] };
+  const kept = (f: Parameters<typeof filterSnapshot>[1]) => filterSnapshot(snapshot, f).sockets.map((s) => s.skaddr);
+
+  assert.deepEqual(kept({ states: [TCP.CLOSE_WAIT] }), [leaked.skaddr, pool.skaddr]);
+  assert.deepEqual(kept({ states: [TCP.FIN_WAIT2] }), [orphan.skaddr], 'a timewait socket closed by its program is FIN_WAIT2, as ss shows it');
+  assert.deepEqual(kept({ states: [TCP.SYN_RECV] }), [request.skaddr], 'a request socket is SYN_RECV');
+  assert.deepEqual(kept({ states: [TCP.CLOSE_WAIT], ports: [8080] }), [leaked.skaddr]);
+  assert.deepEqual(kept({ dports: [5432] }), [pool.skaddr]);
+  assert.deepEqual(kept({ sports: [8080], states: [TCP.LISTEN, TCP.CLOSE_WAIT] }), [listener.skaddr, leaked.skaddr]);
+  assert.deepEqual(filterSnapshot(snapshot, { states: [TCP.CLOSE_WAIT], ports: [5432] }).files.map((f) => f.pid), [2]);
+  assert.equal(filterSnapshot(snapshot, {}), snapshot, 'no filter: the same snapshot');
+
+  // The side of a socket is still told from the whole snapshot (the listener), not the filtered one.
+  const filtered = filterSnapshot(snapshot, { states: [TCP.CLOSE_WAIT] });
+  const r = buildSnapshotReport({ snapshot: filtered, unfiltered: snapshot.sockets, netns: 4026531840, ephemeral: RANGE, reserved: [], cmdlineOf: () => '' });
+  assert.equal(r.sockets, 2);
+  assert.deepEqual(r.states.CLOSE_WAIT, 2);
+  assert.deepEqual(r.byPort.filter((p) => p.port !== null).map((p) => p.port).sort(), [8080]);
 });

@@ -38,3 +38,24 @@ test('-4 and -6 keep one family', () => {
   assert.deepEqual(narrowSnapshot({ sockets, files }, { family: AF_INET6 }).sockets.map((s) => s.skaddr), ['d']);
   assert.deepEqual(narrowSnapshot({ sockets, files }, { family: AF_INET, ports: [443, 5432] }).sockets.map((s) => s.skaddr), ['c']);
 });
+
+test('--state, --pid and --netns narrow the snapshot as they narrow transitions: no socket whose transitions never come', () => {
+  const more = [
+    ...sockets,
+    socket('w', { state: TCP.CLOSE_WAIT }),
+    socket('t', { state: TCP.TIME_WAIT, twSubstate: TCP.FIN_WAIT2, sockId: 0 }),
+    socket('r', { state: TCP.NEW_SYN_RECV, sockId: 0 }),
+    socket('n', { netns: 4026532000 }),
+  ];
+  const all = [...files, file('w', 7), file('n', 8)];
+  const mask = (...states: number[]) => states.reduce((m, s) => m | (1 << s), 0);
+  const kept = (f: Parameters<typeof narrowSnapshot>[1]) => narrowSnapshot({ sockets: more, files: all }, f);
+  assert.deepEqual(kept({ stateMask: mask(TCP.CLOSE_WAIT) }).sockets.map((s) => s.skaddr), ['w']);
+  assert.deepEqual(kept({ stateMask: mask(TCP.CLOSE_WAIT) }).files.map((f) => f.pid), [7]);
+  // As ss names them: a timewait socket closed by its program is FIN_WAIT2, a request socket SYN_RECV.
+  assert.deepEqual(kept({ stateMask: mask(TCP.FIN_WAIT2, TCP.SYN_RECV) }).sockets.map((s) => s.skaddr), ['t', 'r']);
+  assert.deepEqual(kept({ pids: [2, 4] }).sockets.map((s) => s.skaddr), ['b', 'd']);
+  assert.deepEqual(kept({ pids: [4] }).files.map((f) => f.pid), [4, 5], 'every holder of a kept socket');
+  assert.deepEqual(kept({ netns: [4026532000] }).sockets.map((s) => s.skaddr), ['n']);
+  assert.deepEqual(kept({ ports: [8080], stateMask: mask(TCP.ESTABLISHED), pids: [1] }).sockets.map((s) => s.skaddr), ['a']);
+});

@@ -8,7 +8,9 @@ import { TcptraceError } from '../../src/errors';
 import { TracerCounters } from '../../src/kernel/native';
 import { TraceLine } from '../../src/trace/format';
 import { forEachTraceLine, TraceReadResult } from '../../src/trace/reader';
-import { TraceWriter } from '../../src/trace/writer';
+import { bounded, TraceWriter } from '../../src/trace/writer';
+import { MAX_LINE_BYTES, MAX_TEXT_BYTES } from '../../src/trace/format';
+import { CgroupNames } from '../../src/host/cgroups';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tcptrace-writer-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -98,4 +100,46 @@ test('a .gz trace of many members (one per MB of lines) reads back as one stream
   let members = 0;
   for (let i = bytes.indexOf(Buffer.from([0x1f, 0x8b, 0x08])); i >= 0; i = bytes.indexOf(Buffer.from([0x1f, 0x8b, 0x08]), i + 1)) members++;
   assert.ok(members >= 4, `${members} gzip members`);
+});
+
+test('a JVM\'s 80 KB command line, a deep cgroup path and a long option never make a line the reader refuses', async () => {
+  const jvm = `java ${'-Dapp.setting=some-long-value '.repeat(2800)}-jar app.jar`;
+  // Control characters take six bytes each in JSON: the bound is on the encoded line, not the characters.
+  const controls = `weird ${'\u0001'.repeat(30_000)}`;
+  const unicode = `svc ${'\u00e9\u4e2d'.repeat(20_000)}`;
+  const deepPath = `/kubepods.slice/${'nested.slice/'.repeat(800)}app.scope`;
+  const cgroups: CgroupNames = { pathOf: (id) => (id ? deepPath : null), containerOf: () => null };
+  const file = path.join(dir, 'large-fields.jsonl');
+  const writer = new TraceWriter(file, 'jsonl', cgroups);
+  writer.header(1e9, 1.7e12, { command: 'record', cgroup: deepPath });
+  const sockets = [1, 2, 3].map((sockId) => ({
+    skaddr: `s${sockId}`, sockId, family: 4 as const, saddr: '127.0.0.1', sport: 8080, daddr: '127.0.0.1', dport: 40_000 + sockId,
+    netns: 1, uid: 0, inode: sockId, state: 1,
+  }));
+  const files = [jvm, controls, unicode].map((cmdline, i) => ({ skaddr: `s${i + 1}`, sockId: i + 1, pid: 100 + i, fd: 3, comm: 'java', cgroupId: 7, cmdline }));
+  writer.snapshot('start', 1e9, sockets, files);
+  writer.write([{ ...event(1), cgroupId: 7 }]);
+  writer.snapshot('end', 2e9, sockets, files);
+  await writer.finish(3e9, 1.7e12, COUNTERS);
+
+  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+    assert.ok(Buffer.byteLength(line) < MAX_LINE_BYTES / 4, `a line of ${Buffer.byteLength(line)} bytes`);
+  }
+  const { lines, result } = await readAll(file);
+  assert.equal(result.truncated, false);
+  const cmdlines = lines.filter((l) => l.type === 'file').map((l) => (l as { cmdline: string }).cmdline);
+  assert.equal(cmdlines.length, 6);
+  [jvm, controls, unicode].forEach((full, i) => {
+    assert.ok(cmdlines[i].endsWith('...') && full.startsWith(cmdlines[i].slice(0, -3)), 'cut, marked, and a prefix of the original');
+    assert.ok(Buffer.byteLength(JSON.stringify(cmdlines[i])) <= MAX_TEXT_BYTES);
+  });
+  const cgroupLine = lines.find((l) => l.type === 'cgroup') as { path: string };
+  assert.ok(cgroupLine.path.endsWith('...') && cgroupLine.path.length < deepPath.length);
+  const header = lines[0] as unknown as { options: { cgroup: string } };
+  assert.ok(header.options.cgroup.endsWith('...'));
+
+  // What fits is kept whole.
+  assert.equal(bounded('java -jar app.jar'), 'java -jar app.jar');
+  assert.equal(bounded('x'.repeat(MAX_TEXT_BYTES - 2)), 'x'.repeat(MAX_TEXT_BYTES - 2), 'exactly the bound, quotes included');
+  assert.equal(bounded('x'.repeat(MAX_TEXT_BYTES - 1)), `${'x'.repeat(MAX_TEXT_BYTES - 5)}...`);
 });

@@ -1,5 +1,6 @@
 /** `tcptrace culprits`: per process, the sockets it holds in CLOSE_WAIT, and why. */
 import { usageError } from '../../errors';
+import { CulpritSort } from '../../model/culprits';
 import { printCulprits } from '../print';
 import { RecordFlags, runLiveReport } from '../run';
 
@@ -9,6 +10,13 @@ export interface CulpritsFlags extends RecordFlags {
   interval?: number;
   minAge?: number;
   pid?: number[];
+  /** Only sockets with one of these ports (the kernel side's filter too). */
+  port?: number[];
+  /** Only holders whose comm contains one of these. */
+  comm?: string[];
+  sort?: CulpritSort;
+  /** Processes, groups and sockets per process in the text. */
+  top?: number;
   /** Only holders in this cgroup (see options.ts parseCgroup). */
   cgroup?: string;
   json?: boolean;

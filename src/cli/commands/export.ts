@@ -1,9 +1,9 @@
 /** `tcptrace export FILE --format perfetto -o OUT`: a recording as a Perfetto / Chrome trace. */
-import * as fs from 'node:fs';
 import { TcptraceError } from '../../errors';
 import { PerfettoExporter } from '../../export/perfetto';
 import { TraceHeader } from '../../trace/format';
 import { readTrace } from '../../trace/reader';
+import { writeOutputFile } from '../output';
 
 export interface ExportFlags {
   format: 'perfetto';
@@ -15,15 +15,9 @@ export async function runExport(file: string, flags: ExportFlags): Promise<void>
   // The header first: a missing or foreign file fails before the output is created.
   const first = await lines.next();
   if (first.done) throw new TcptraceError(`${file}: not a tcptrace trace (no header)`, 'ETRACE');
-  const out = fs.createWriteStream(flags.output);
-  let failure: Error | undefined;
-  out.on('error', (err) => { failure ??= err; });
-  const exporter = new PerfettoExporter((chunk) => { out.write(chunk); }, first.value as TraceHeader);
-  for await (const line of lines) {
-    exporter.add(line);
-    if (failure) break;
-  }
-  exporter.end();
-  await new Promise<void>((resolve) => out.end(resolve));
-  if (failure) throw new TcptraceError(`cannot write ${flags.output}: ${failure.message}`, 'EWRITE');
+  await writeOutputFile(flags.output, async (write) => {
+    const exporter = new PerfettoExporter(write, first.value as TraceHeader);
+    for await (const line of lines) exporter.add(line);
+    exporter.end();
+  });
 }

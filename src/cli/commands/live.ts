@@ -4,11 +4,11 @@ import { KernelAggregates, KernelTallies, TransitionEvent } from '../../kernel/d
 import { eventHeader, eventLine, endpointWidth } from '../../format/event-text';
 import { ExtraColumns } from '../../format/extra-columns';
 import { eventJsonLine } from '../../format/event-json';
-import { renderLiveView } from '../../format/live-view';
+import { LiveViewInput, renderLiveView } from '../../format/live-view';
 import { LatencySet } from '../../model/latency';
 import { LiveStats } from '../../model/live-stats';
 import { FilterFlags } from '../options';
-import { LineOutput } from '../output';
+import { LineOutput, paintFor } from '../output';
 import { stateName } from '../../kernel/states';
 import { ConnectionTracker } from '../../model/tracker';
 import { openLiveSource, printCounters, reportLostLine } from '../run';
@@ -70,22 +70,31 @@ export async function runLive(flags: LiveFlags): Promise<void> {
   const width = endpointWidth(Boolean(flags.ipv6 && !flags.ipv4));
   const extra = mode === 'events' ? ExtraColumns.choose(cgroups, source.start.files, flags) : ExtraColumns.none();
 
+  const paint = paintFor(process.stdout);
   const render: Record<Mode, (events: TransitionEvent[]) => void> = {
     view: (events) => {
       stats.add(events);
       tracker.apply(events);
     },
-    events: (events) => out.writeLines(events.map((e) => eventLine(e, clock, width, extra))),
+    events: (events) => out.writeLines(events.map((e) => eventLine(e, clock, width, extra, paint))),
     json: (events) => out.writeLines(events.map((e) => eventJsonLine(e, clock, cgroups))),
   };
   if (mode === 'events') out.writeLines([eventHeader(width, extra)]);
 
   let stateCounts: number[] = [];
   let lastTickNs = startedNs;
+  // The terminal's size now: the view fits it, and is drawn again when it changes.
+  const screen = () => (process.stdout.columns && process.stdout.rows ? { columns: process.stdout.columns, rows: process.stdout.rows } : undefined);
+  let lastFrame: LiveViewInput | undefined;
+  const draw = (frame: LiveViewInput) => {
+    lastFrame = frame;
+    out.redraw(renderLiveView({ ...frame, screen: screen(), paint }));
+  };
+  const onResize = () => { if (lastFrame) draw(lastFrame); };
   const redraw = () => {
     const nowNs = clock.nowNs();
     stats.tick();
-    out.redraw(renderLiveView({
+    draw({
       now: clock.timeOfDay(nowNs),
       elapsedSeconds: (nowNs - startedNs) / 1e9,
       intervalSeconds: Math.max((nowNs - lastTickNs) / 1e9, 0.001),
@@ -97,7 +106,7 @@ export async function runLive(flags: LiveFlags): Promise<void> {
       topN: flags.top ?? 8,
       latencies,
       connectionsDropped: tracker.dropped,
-    }));
+    });
     lastTickNs = nowNs;
   };
   const refresh = () => {
@@ -106,6 +115,7 @@ export async function runLive(flags: LiveFlags): Promise<void> {
     redraw();
   };
   const viewTimer = mode === 'view' ? setInterval(refresh, 1000) : undefined;
+  if (mode === 'view') process.stdout.on('resize', onResize);
 
   await source.run({
     onEvents: render[mode],
@@ -114,6 +124,7 @@ export async function runLive(flags: LiveFlags): Promise<void> {
   });
 
   if (viewTimer) clearInterval(viewTimer);
+  process.stdout.off('resize', onResize);
   // Detached now: the last view keeps the last state counts taken.
   if (mode === 'view') redraw();
   // Only the view follows connections, and so can drop some.

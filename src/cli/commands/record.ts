@@ -4,6 +4,7 @@ import { LineOutput } from '../output';
 import { TraceLayout } from '../../trace/writer';
 import { finishCommand, openLiveSource } from '../run';
 import { thousands } from '../../units';
+import { STDOUT } from '../../output-file';
 
 export interface RecordCmdFlags extends FilterFlags {
   output: string;
@@ -34,6 +35,7 @@ export async function runRecord(flags: RecordCmdFlags): Promise<void> {
       process.stderr.write('\n');
     }
   }
-  process.stderr.write(`tcptrace: wrote ${thousands(writer.events)} transitions to ${flags.output} (${megabytes(writer.bytesWritten)})\n`);
+  const where = flags.output === STDOUT ? 'stdout' : flags.output;
+  process.stderr.write(`tcptrace: wrote ${thousands(writer.events)} transitions to ${where} (${megabytes(writer.bytesWritten)})\n`);
   await finishCommand(source, new LineOutput(), flags.verbose);
 }

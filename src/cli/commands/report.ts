@@ -1,6 +1,7 @@
 /** `tcptrace report FILE [summary|life|hist|culprits]`: the live reports, made from a recording. */
 import { usageError } from '../../errors';
 import { selectionOf } from '../../format/extra-columns';
+import { CulpritSort } from '../../model/culprits';
 import { SplitBy, Unit } from '../../model/latency';
 import { ReportRun } from '../../reports/report-run';
 import { FileSource } from '../../source/file';
@@ -15,6 +16,10 @@ export interface ReportFlags {
   unit?: Unit;
   minAge?: number;
   pid?: number[];
+  port?: number[];
+  comm?: string[];
+  sort?: CulpritSort;
+  top?: number;
 }
 
 /** The flags that mean something only for one report, and which. */
@@ -23,6 +28,10 @@ const ONLY_FOR: Record<string, { flag: string; report: ReportKind }> = {
   unit: { flag: '--unit', report: 'hist' },
   minAge: { flag: '--min-age', report: 'culprits' },
   pid: { flag: '--pid', report: 'culprits' },
+  top: { flag: '--top', report: 'culprits' },
+  port: { flag: '--port', report: 'culprits' },
+  comm: { flag: '--comm', report: 'culprits' },
+  sort: { flag: '--sort', report: 'culprits' },
 };
 
 /** A flag that this report would ignore is a mistake: say so rather than ignore it. */
