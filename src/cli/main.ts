@@ -13,6 +13,7 @@ import type { ServeFlags } from './commands/serve';
 import { runSnapshot } from './commands/snapshot';
 import { TcptraceError, usageError } from '../errors';
 import { DEFAULT_RING_BYTES } from '../kernel/decoder';
+import { RECORD_FORMATS } from '../trace/recording';
 import {
   checkNotInput, parseCgroup, parseCount, parseListen, parseNetns, parseOutputPath, parsePids, parsePorts, SERVE_DEFAULTS,
   parseRefreshInterval, parseRingBufferSize, parseSeconds, parseStates,
@@ -42,8 +43,8 @@ function cgroupOption(description: string): Option {
 
 function addRecordOption(command: Command): Command {
   return command
-    .option('-r, --record <file>', 'also record the trace to this file (.jsonl, .json; .gz compresses)', (v) => parseOutputPath('--record', v))
-    .addOption(new Option('--record-format <layout>', 'JSON Lines or one JSON document').choices(['jsonl', 'json']).default('jsonl'));
+    .option('-r, --record <file>', 'also record the trace to this file (a binary capture; JSON Lines for a .jsonl, .json or .gz name)', (v) => parseOutputPath('--record', v))
+    .addOption(new Option('--record-format <format>', 'binary capture, JSON Lines or one JSON document (default: by the name)').choices(RECORD_FORMATS));
 }
 
 function addRunOptions(command: Command, jsonHelp: string): Command {
@@ -116,8 +117,8 @@ export function buildProgram(): Command {
   addFilterOptions(
     program.command('record')
       .description('record transitions, owners and snapshots to a file, for report and export (docs/trace-format.md)')
-      .requiredOption('-o, --output <file>', 'the trace file (.jsonl; .gz compresses)', (v) => parseOutputPath('--output', v))
-      .addOption(new Option('--format <layout>', 'JSON Lines or one JSON document').choices(['jsonl', 'json']).default('jsonl'))
+      .requiredOption('-o, --output <file>', 'the trace file: a binary capture, or JSON Lines for a .jsonl, .json or .gz name (.gz compresses)', (v) => parseOutputPath('--output', v))
+      .addOption(new Option('--format <format>', 'binary capture, JSON Lines or one JSON document (default: by the name)').choices(RECORD_FORMATS))
       .option('-d, --duration <seconds>', 'stop after this many seconds', (v) => parseSeconds('--duration', v)),
   ).action(runRecord);
 

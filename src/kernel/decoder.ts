@@ -311,6 +311,19 @@ export function decodeEvents(batch: Buffer): TransitionEvent[] {
   return events;
 }
 
+/** The event records of `batch` whose owner passes `keep` (as decodeEvent reads the owner), copied out. */
+export function recordsOwnedBy(batch: Buffer, keep: (cgroupId: number | null, pid: number | null) => boolean): Buffer {
+  const L = EVENT_LAYOUT;
+  checkWhole(batch, L.size, 'event batch');
+  const kept: Buffer[] = [];
+  for (let at = 0; at < batch.length; at += L.size) {
+    const known = (OWNER_SOURCES[batch[at + L.owner_src]] ?? null) !== null;
+    const cgroupId = known ? u64(batch, at + L.cgroup_id) || null : null;
+    if (keep(cgroupId, known ? batch.readUInt32LE(at + L.pid) : null)) kept.push(batch.subarray(at, at + L.size));
+  }
+  return Buffer.concat(kept);
+}
+
 export function decodeConnection(buf: Buffer, at: number): KernelConnection {
   const L = CONNECTION_LAYOUT, C = CONNECTION_CODES;
   const dwellNs: Record<string, number> = {};

@@ -5,10 +5,10 @@
  */
 import {
   CONNECTION_LAYOUT, decodeAggregates, decodeConnections, DEFAULT_RING_BYTES, decodeEvents, KernelAggregates, KernelConnection, decodeSnapshotFiles,
-  decodeSnapshotSockets, decodeStateCounts, EVENT_LAYOUT, joinSockIds, Snapshot, TransitionEvent,
+  decodeSnapshotSockets, decodeStateCounts, EVENT_LAYOUT, joinSockIds, recordsOwnedBy, Snapshot, TransitionEvent,
 } from './decoder';
 import type { CgroupFilter } from './cgroup-filter';
-import { loadNative, NativeTracer, TracerCounters, TracerOptions } from './native';
+import { loadNative, NativeCapture, NativeTracer, TracerCounters, TracerOptions } from './native';
 import { assumedMissing, limitsOf } from './features';
 import { preflight } from './preflight';
 
@@ -21,6 +21,13 @@ export interface SessionHandlers {
   onConnections?(connections: KernelConnection[]): void;
   /** Events the kernel could not hand over (ring buffer full), as they are counted. */
   onLost?(newlyLost: number, totalLost: number): void;
+}
+
+/** Where the records go besides JavaScript: a binary capture, written by the addon's reader thread. */
+export interface CaptureTo {
+  file: NativeCapture;
+  /** Hand the events to onEvents too (a report that also records); `record` alone needs none. */
+  deliver: boolean;
 }
 
 export interface SessionOptions extends TracerOptions {
@@ -121,11 +128,18 @@ export class TraceSession {
     return decodeAggregates(this.tracer.aggregates());
   }
 
-  start(handlers: SessionHandlers): void {
+  start(handlers: SessionHandlers, capture?: CaptureTo): void {
     this.stopped = new Promise((resolve) => { this.finishStop = resolve; });
+    // --cgroup picks events by their owner's cgroup, which only JavaScript
+    // knows: then the records are filtered here and appended from here.
+    const filtered = capture && this.cgroup ? capture.file : undefined;
     this.tracer.start(
       (lent) => {
         const batch = Buffer.from(lent.buffer, lent.byteOffset, lent.byteLength); // a view: no copy
+        if (filtered) {
+          filtered.appendEvents(recordsOwnedBy(batch, (cgroupId, pid) => this.cgroup!.keepsOwner(cgroupId, pid)));
+          if (!capture!.deliver) return this.reportLost(handlers);
+        }
         // A batch can hold 60,000 records. Decoded all at once, their objects
         // outlive the young generation and every batch ends in a full
         // collection (half the CPU of live --json); in slices they die young.
@@ -142,6 +156,8 @@ export class TraceSession {
         this.finishStop?.();
       },
       this.pollMs,
+      filtered ? undefined : capture?.file,
+      filtered ? true : capture?.deliver ?? true,
     );
   }
 

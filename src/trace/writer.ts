@@ -194,10 +194,11 @@ const WRITE_ERRORS: Record<string, string> = {
 /** Errors that strike mid-recording, after whole lines were written. */
 const MID_WRITE = new Set(['ENOSPC', 'EDQUOT', 'EFBIG', 'EIO']);
 
-function describeWriteError(err: Error | undefined): string {
+/** `unit`: what the file holds whole after such an error (a binary capture: its blocks). */
+export function describeWriteError(err: Error | undefined, unit: 'line' | 'block' = 'line'): string {
   const code = (err as NodeJS.ErrnoException | undefined)?.code ?? '';
   const what = WRITE_ERRORS[code] ?? err?.message ?? 'unknown error';
-  return MID_WRITE.has(code) ? `${what} (it holds the trace up to its last whole line)` : what;
+  return MID_WRITE.has(code) ? `${what} (it holds the trace up to its last whole ${unit})` : what;
 }
 
 /** A write that failed half-way leaves part of a line (or of a gzip member): cut it off. */
