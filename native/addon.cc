@@ -15,6 +15,7 @@
 #include <linux/types.h>
 
 #include "capture.h"
+#include "jsonl.h"
 #include "tcptrace.h"
 #include "tracer.h"
 
@@ -185,6 +186,47 @@ private:
 	}
 
 	CaptureFile file_;
+};
+
+// export --jsonl's encoder (jsonl.h): records in, JSON Lines bytes out.
+class JsonlEncoderWrap : public Napi::ObjectWrap<JsonlEncoderWrap> {
+public:
+	static Napi::Function Define(Napi::Env env) {
+		return DefineClass(env, "JsonlEncoder", {
+			InstanceMethod("nameCgroup", &JsonlEncoderWrap::NameCgroup),
+			InstanceMethod("encode", &JsonlEncoderWrap::Encode),
+		});
+	}
+
+	// new JsonlEncoder(wallOffsetMs, stateNames, sourceJson)
+	explicit JsonlEncoderWrap(const Napi::CallbackInfo &info)
+		: Napi::ObjectWrap<JsonlEncoderWrap>(info),
+		  encoder_(info[0].As<Napi::Number>().DoubleValue(), Strings(info[1]), Strings(info[2])) {}
+
+private:
+	static std::vector<std::string> Strings(Napi::Value v) {
+		std::vector<std::string> out;
+		auto arr = v.As<Napi::Array>();
+		for (uint32_t i = 0; i < arr.Length(); i++)
+			out.push_back(arr.Get(i).ToString().Utf8Value());
+		return out;
+	}
+
+	// nameCgroup(id, pathJson, containerJson)
+	Napi::Value NameCgroup(const Napi::CallbackInfo &info) {
+		encoder_.NameCgroup(static_cast<uint64_t>(info[0].As<Napi::Number>().DoubleValue()),
+				    info[1].As<Napi::String>().Utf8Value(), info[2].As<Napi::String>().Utf8Value());
+		return info.Env().Undefined();
+	}
+
+	Napi::Value Encode(const Napi::CallbackInfo &info) {
+		auto records = info[0].As<Napi::Uint8Array>();
+		std::string out;
+		encoder_.Encode(records.Data(), records.ByteLength(), &out);
+		return Napi::Buffer<char>::Copy(info.Env(), out.data(), out.size());
+	}
+
+	JsonlEncoder encoder_;
 };
 
 // Drains the ring buffer on its own thread, so a busy event loop never
@@ -570,6 +612,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
 	env.SetInstanceData(new AddonData());
 	exports.Set("Tracer", TracerWrap::Define(env));
 	exports.Set("Capture", CaptureWrap::Define(env));
+	exports.Set("JsonlEncoder", JsonlEncoderWrap::Define(env));
 	exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClass));
 	exports.Set("layout", Layout(env));
 	return exports;

@@ -156,9 +156,10 @@ export function buildProgram(): Command {
     .description('convert a recorded trace for other tools')
     .argument('<file>', 'a trace written by tcptrace record')
     .addOption(new Option('-f, --format <format>', 'output format').choices(['perfetto']).default('perfetto'))
-    .requiredOption('-o, --output <file>', 'where to write it (open it in ui.perfetto.dev)', (v) => parseOutputPath('--output', v))
+    .addOption(new Option('--jsonl', 'JSON Lines instead: one object per transition, as live --json prints it (to stdout without -o)').conflicts('format'))
+    .option('-o, --output <file>', 'where to write it (open a Perfetto trace in ui.perfetto.dev)', (v) => parseOutputPath('--output', v))
     .action((file: string, flags: ExportFlags) => {
-      checkNotInput('--output', flags.output, file);
+      if (flags.output) checkNotInput('--output', flags.output, file);
       return runExport(file, flags);
     });
 

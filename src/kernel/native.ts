@@ -66,6 +66,13 @@ export interface NativeCapture {
   close(): void;
 }
 
+/** `export --jsonl`'s encoder (native/jsonl.h): records to the lines `live --json` prints. */
+export interface NativeJsonlEncoder {
+  /** pathJson and containerJson: JSON texts (a string or null). */
+  nameCgroup(id: number, pathJson: string, containerJson: string): void;
+  encode(records: Uint8Array): Buffer;
+}
+
 export interface NativeTracer {
   /** Each batch is lent for the call only: its memory is released (the array
    *  emptied) as soon as onBatch returns, so nothing may keep it. With a
@@ -104,6 +111,8 @@ export interface NativeAddon {
   Tracer: new (options: TracerOptions) => NativeTracer;
   /** Creates (or empties) the file; throws an Error whose code is the errno's name. */
   Capture: new (path: string) => NativeCapture;
+  /** stateNames[i]: state i's name; sourceJson[i]: owner source i as JSON, "null" where unknown (0..255). */
+  JsonlEncoder: new (wallOffsetMs: number, stateNames: string[], sourceJson: string[]) => NativeJsonlEncoder;
   setErrorClass(errorClass: typeof TcptraceError): void;
   layout: NativeLayout;
 }
