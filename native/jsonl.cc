@@ -268,6 +268,9 @@ void JsonlEncoder::Encode(const uint8_t *records, size_t bytes, std::string *out
 #define AT(field) (r + offsetof(struct tcptrace_event, field))
 	for (size_t i = 0; i + size <= bytes; i += size) {
 		const uint8_t *r = records + i;
+		// accept() records are no transition: live --json never prints them.
+		if (*AT(kind) != KIND_TRANSITION)
+			continue;
 		uint8_t source = *AT(owner_src);
 		bool known = source_json_[source] != "null";
 		uint8_t family = *AT(family);

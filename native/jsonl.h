@@ -26,7 +26,7 @@ public:
 	JsonlEncoder(double wall_offset_ms, std::vector<std::string> state_names, std::vector<std::string> source_json);
 	// A cgroup id's path and container, each already JSON (a string or null).
 	void NameCgroup(uint64_t id, const std::string &path_json, const std::string &container_json);
-	// Appends one line per whole record.
+	// Appends one line per whole transition record (accept records have none).
 	void Encode(const uint8_t *records, size_t bytes, std::string *out);
 
 private:

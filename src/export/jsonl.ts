@@ -28,7 +28,7 @@ export class JsonlEncoder {
     this.native.nameCgroup(id, JSON.stringify(path), JSON.stringify(shortContainerId(container)));
   }
 
-  /** Whole struct tcptrace_event records to their lines, in order. */
+  /** Whole struct tcptrace_event records to their lines, in order; accept() records have none (they are no transition). */
   encode(records: Uint8Array): Buffer {
     return this.native.encode(records);
   }

@@ -62,7 +62,8 @@ async function exportJsonl(file: string, output: string | undefined): Promise<vo
       cgroups.add(line.id, line.path);
       encoder.nameCgroup(line.id, line.path, cgroups.containerOf(line.id));
     }
-    else if (line.type === 'event') return eventJsonLine(line, clock, cgroups);
+    // As live --json: transitions only (a recording also has accept() events).
+    else if (line.type === 'event') return line.kind === 'transition' ? eventJsonLine(line, clock, cgroups) : undefined;
     else if (line.type === 'lost') return lostJsonLine(line.count);
     return undefined;
   };
