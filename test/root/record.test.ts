@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, afterEach, describe, test } from 'node:test';
@@ -227,21 +228,40 @@ describe('record, then report again', () => {
   });
 });
 
-/** The storm fixture's connections, each 10 transitions; its server in its own process, on the port it prints. */
+/** The storm fixture's connections, each 10 transitions. */
 const STORM = 3000;
 
-async function stormPort(): Promise<{ storm: LineProcess; port: number }> {
-  const storm = new LineProcess(process.execPath, [path.join(FIXTURES, 'storm.js'), '127.0.0.1', String(STORM), '20', '--closer', 'client']);
-  await until('the storm\'s server', () => storm.messages.length > 0);
-  return { storm, port: storm.messages[0].port as number };
+/**
+ * A server on a port outside the ephemeral range, and the storm fixture
+ * connecting to it. The host is shared (other storms run beside the tests):
+ * on a port connect() can pick, other processes' clients could use it as
+ * their own port and add their transitions to the filter's.
+ */
+async function stormOnOwnPort(): Promise<{ storm: LineProcess; port: number; server: net.Server }> {
+  const [low] = fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+  const server = net.createServer((socket) => socket.on('error', () => {})); // ends when the client does
+  for (let attempt = 0; ; attempt++) {
+    const port = 10_000 + Math.floor(Math.random() * (low - 10_000));
+    const listening = await new Promise<boolean>((resolve) => {
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => resolve(true));
+    });
+    if (listening) {
+      const storm = new LineProcess(process.execPath, [path.join(FIXTURES, 'storm.js'), '127.0.0.1', String(STORM), '20', '--closer', 'client', '--port', String(port)]);
+      await until('the storm to start', () => storm.messages.length > 0);
+      return { storm, port, server };
+    }
+    assert.ok(attempt < 20, 'a free port below the ephemeral range');
+  }
 }
 
-/** Runs the storm to its end (its listener closed too) with the recorders attached, then stops them. */
-async function stormUnder(storm: LineProcess, recorders: LineProcess[]): Promise<void> {
+/** Runs the storm to its end with the recorders attached, closes the server, then stops the recorders. */
+async function stormUnder({ storm, server }: { storm: LineProcess; server: net.Server }, recorders: LineProcess[]): Promise<void> {
   storm.send('go');
   await until('the storm to end', () => storm.messages.some((m) => 'done' in m), 60_000);
   assert.equal(storm.messages.find((m) => 'done' in m)!.failed, 0);
   assert.equal(await storm.exited(), 0);
+  await new Promise((resolve) => server.close(resolve));
   for (const r of recorders) r.child.kill('SIGINT');
   for (const r of recorders) assert.equal(await r.exited(), 0, r.stderr);
 }
@@ -255,14 +275,14 @@ const STORM_TRANSITIONS = [
 describe('the binary capture under a storm', () => {
   test(`record (a capture), then report --json: exactly the ${STORM * 10} transitions of ${STORM} connections on the storm's port`, async () => {
     const file = path.join(dir, 'storm.tcap');
-    const { storm, port } = await stormPort();
-    const rec = await startLive(['record', '-o', file, '-P', String(port)]);
-    await stormUnder(storm, [rec]);
+    const load = await stormOnOwnPort();
+    const rec = await startLive(['record', '-o', file, '-P', String(load.port)]);
+    await stormUnder(load, [rec]);
     assert.match(rec.stderr, /wrote [\d,]+ transitions to /);
     const r = cli(['report', file, '--json']);
     assert.equal(r.status, 0, r.stderr);
     const summary = JSON.parse(r.stdout);
-    // The listener's own LISTEN -> CLOSE at the storm's end: recorded too (its CLOSE -> LISTEN came before the recorder).
+    // The listener's own LISTEN -> CLOSE at the end: recorded too (its CLOSE -> LISTEN came before the recorder).
     assert.deepEqual(summary.byTransition, { ...Object.fromEntries(STORM_TRANSITIONS.map((t) => [t, STORM])), 'LISTEN -> CLOSE': 1 }, rec.stderr);
     assert.equal(summary.transitions, STORM * 10 + 1);
     assert.equal(summary.counters.lostEvents, 0);
@@ -275,13 +295,14 @@ describe('the binary capture under a storm', () => {
   test('export --jsonl of a capture equals it of record --format jsonl for the same storm, and is what live --json prints', async () => {
     const capture = path.join(dir, 'same.tcap');
     const json = path.join(dir, 'same.jsonl');
-    const { storm, port } = await stormPort();
+    const load = await stormOnOwnPort();
+    const port = load.port;
     const recorders = [
       await startLive(['record', '-o', capture, '-P', String(port)]),
       await startLive(['record', '-o', json, '--format', 'jsonl', '-P', String(port)]),
       await startLive(['live', '--json', '-P', String(port)]),
     ];
-    await stormUnder(storm, recorders);
+    await stormUnder(load, recorders);
     const exported = (file: string) => {
       const r = cli(['export', file, '--jsonl']);
       assert.equal(r.status, 0, r.stderr);
