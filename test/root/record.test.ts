@@ -117,9 +117,10 @@ async function liveLines(live: LineProcess): Promise<string[]> {
 }
 
 describe('record, then report again', () => {
-  for (const [report, extra] of [['life', []], ['hist', ['--by', 'pid']], ['culprits', []]] as const) {
-    test(`${report}: the report from the recording is the live report`, async () => {
-      const file = path.join(dir, `${report}.jsonl`);
+  // Recorded as a capture (the default) or as JSON Lines (by the name): the same report either way.
+  for (const [report, extra, suffix] of [['life', [], 'tcap'], ['hist', ['--by', 'pid'], 'jsonl'], ['culprits', [], 'tcap']] as const) {
+    test(`${report}: the report from the recording (.${suffix}) is the live report`, async () => {
+      const file = path.join(dir, `${report}.${suffix}`);
       const w = await workload((ports) => startLive([report, '--json', ...extra, ...(report === 'culprits' ? [] : portsFlag(ports)), '--record', file]));
       const live = w.tracer;
       const liveOut = await liveLines(live);
@@ -159,6 +160,10 @@ describe('record, then report again', () => {
         assert.ok(s.byEnding[ending] >= endings[ending], `the summary counts ours: ${ending} in ${JSON.stringify(s.byEnding)}`);
       }
       assert.ok(s.connectionsClosed >= 7, `closed ${s.connectionsClosed}`);
+      const html = path.join(dir, `${name}.html`);
+      const page = cli(['report', file, '--html', '-o', html]);
+      assert.equal(page.status, 0, page.stderr);
+      assert.ok(fs.readFileSync(html, 'utf8').includes(`${w.leakPid}`), 'the HTML report names our leak\'s holder');
       const culprits = JSON.parse(cli(['report', file, 'culprits', '--json']).stdout);
       assert.equal(culprits.culprits.find((c: { pid: number }) => c.pid === w.leakPid)?.count, 1, 'our leak at the end');
       assert.ok(s.socketsAtEnd.CLOSE_WAIT >= 1);
