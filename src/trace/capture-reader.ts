@@ -133,15 +133,22 @@ class CaptureFileReader {
     return fail(this.path, `block ${block.index} (${block.type} at byte ${block.offset}): ${reason}`);
   }
 
-  /** Every whole cgroup block's lines, in order (a cut or damaged block is the main pass's to report). */
-  async cgroupLines(): Promise<Buffer[]> {
-    const lines: Buffer[] = [];
+  /** Every whole cgroup block's lines, in order, with the block each is in (a cut block is the main pass's to report). */
+  async cgroupLines(): Promise<{ text: Buffer; block: Block }[]> {
+    const lines: { text: Buffer; block: Block }[] = [];
     for (let offset = FILE_HEADER.size, index = 1; ; index++) {
       const block = await this.blockAt(offset, index);
       if (!block || offset + BLOCK_HEADER.size + block.stored > this.size) return lines;
-      if (block.type === 'CGRP') lines.push(...splitLines((await this.payload(block))!));
+      if (block.type === 'CGRP') lines.push(...this.tableLines(block, (await this.payload(block))!).map((text) => ({ text, block })));
       offset += BLOCK_HEADER.size + block.stored;
     }
+  }
+
+  /** A table block's lines, as many as its header says. */
+  tableLines(block: Block, payload: Buffer): Buffer[] {
+    const texts = splitLines(payload);
+    if (texts.length !== block.count) throw this.blockError(block, `${texts.length} lines, the block header says ${block.count}`);
+    return texts;
   }
 }
 
@@ -212,23 +219,19 @@ export async function* readCaptureItems(path: string, makeChecker: MakeChecker):
         if (file.minor > CAPTURE_MINOR) continue;
         throw file.blockError(block, 'unknown block type');
       }
-      const texts = splitLines(payload);
-      if (texts.length !== block.count) throw file.blockError(block, `${texts.length} lines, the block header says ${block.count}`);
       const lines: TraceLine[] = [];
-      for (const text of texts) {
+      const take = (text: Buffer, from: Block) => {
         const line = checker.accept(text, ++lineNumber);
-        if (!line) continue;
-        if (!(TABLE_LINES[block.type as TableType] as readonly string[]).includes(line.type)) {
-          throw file.blockError(block, `a ${line.type} line in a ${block.type} block`);
+        if (!line) return;
+        if (!(TABLE_LINES[from.type as TableType] as readonly string[]).includes(line.type)) {
+          throw file.blockError(from, `a ${line.type} line in a ${from.type} block`);
         }
         lines.push(line);
-      }
-      if (block.type === 'HEAD') {
-        where = 'the cgroup blocks';
-        for (const text of cgroups) {
-          const line = checker.accept(text, ++lineNumber);
-          if (line) lines.push(line);
-        }
+      };
+      for (const text of file.tableLines(block, payload)) take(text, block);
+      for (const { text, block: from } of block.type === 'HEAD' ? cgroups : []) {
+        where = `block ${from.index} (CGRP at byte ${from.offset})`;
+        take(text, from);
       }
       yielded += lines.length;
       yield { lines };

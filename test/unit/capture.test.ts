@@ -160,6 +160,15 @@ test('damage or a foreign file is one clear line naming the file (and the block)
     [damaged((b) => { b.writeUInt32LE(recs.count + 1, recs.offset + BLOCK_HEADER.count); }, 'count.tcap'), /count\.tcap: block \d+ \(RECS at byte \d+\): \d+ bytes are not \d+ records$/],
     [damaged((b) => { b.fill(0x41, 0, 4); }, 'foreign.tcap'), /foreign\.tcap:1: not a tcptrace trace \(no header\)$/],
   ];
+  // Lines of the wrong type for their block, in the cgroup tables (read first) and elsewhere.
+  for (const [type, line, name] of [['CGRP', LOST, 'wrong-cgroup.tcap'], ['LOST', CGROUP, 'wrong-lost.tcap']] as const) {
+    const p = path.join(dir, name);
+    const capture = new (loadNative().Capture)(p);
+    capture.writeTable('HEAD', jsonl([HEADER]), 1);
+    capture.writeTable(type, jsonl([line]), 1);
+    capture.close();
+    cases.push([p, new RegExp(`block 2 \\(${type} at byte \\d+\\): a ${line.type} line in a ${type} block$`)]);
+  }
   for (const [p, message] of cases) {
     await assert.rejects(readAll(p), (err: Error) => {
       assert.ok(err instanceof TcptraceError, `${p}: ${err.stack}`);
