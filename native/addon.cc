@@ -311,13 +311,23 @@ private:
 				continue;
 			}
 			epoll_wait(epoll_fd_, ev, 2, poll_ms_);
-			Hand(TakeBatch());
-			if (capture_)
-				capture_->FlushIfDue();
+			Drain();
 		}
-		Hand(TakeBatch());
+		Drain();
 		if (capture_)
 			capture_->Flush();
+	}
+
+	void Drain() {
+		if (!capture_ || deliver_)
+			return Hand(TakeBatch());
+		// Only the capture wants the records: one buffer, emptied and
+		// refilled, instead of one grown from nothing per wake-up.
+		recorded_.clear();
+		tracer_->Drain(&recorded_);
+		if (!recorded_.empty())
+			capture_->AppendEvents(recorded_.data(), recorded_.size());
+		capture_->FlushIfDue();
 	}
 
 	Batch *TakeBatch() {
@@ -327,9 +337,12 @@ private:
 	}
 
 	void Hand(Batch *batch) {
-		if (!batch->empty() && capture_)
-			capture_->AppendEvents(batch->data(), batch->size());
-		if (batch->empty() || !deliver_) {
+		if (capture_) {
+			if (!batch->empty())
+				capture_->AppendEvents(batch->data(), batch->size());
+			capture_->FlushIfDue();
+		}
+		if (batch->empty()) {
 			delete batch;
 			return;
 		}
@@ -365,6 +378,7 @@ private:
 	CaptureFile *capture_ = nullptr;
 	Napi::ObjectReference capture_ref_;
 	bool deliver_ = true;
+	Batch recorded_;  // capture only: reused
 };
 
 class TracerWrap : public Napi::ObjectWrap<TracerWrap> {
