@@ -23,13 +23,11 @@ export const CODECS = { stored: 0, lz4: 1 } as const;
 /** Larger blocks are damage, not data: the writer's are about 1.1 MB. */
 export const MAX_BLOCK_BYTES = 64 << 20;
 
-/** Each block type, and which trace-format lines a table block may hold. */
+/** The table block types (besides RECS, the event records), and which trace-format lines each may hold. */
 export const TABLE_LINES = {
   HEAD: ['header'], SNAP: ['snapshot', 'socket', 'file'], CGRP: ['cgroup'], LOST: ['lost'], FOOT: ['footer'],
 } as const satisfies Record<string, readonly TraceLine['type'][]>;
 export type TableType = keyof typeof TABLE_LINES;
-export type BlockType = TableType | 'RECS';
-export const BLOCK_TYPES: readonly BlockType[] = ['RECS', ...(Object.keys(TABLE_LINES) as TableType[])];
 
 /** A block type's u32, as its four letters read little-endian. */
 export function typeCode(type: string): number {
