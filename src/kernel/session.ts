@@ -12,6 +12,8 @@ import { loadNative, NativeCapture, NativeTracer, TracerCounters, TracerOptions 
 import { assumedMissing, limitsOf } from './features';
 import { preflight } from './preflight';
 
+/** How often lost events are looked for when no batch comes to JavaScript (a capture alone). */
+const LOST_CHECK_MS = 1000;
 /** Records decoded and handed on at a time (see start()). */
 const SLICE_RECORDS = 1024;
 
@@ -133,6 +135,9 @@ export class TraceSession {
     // --cgroup picks events by their owner's cgroup, which only JavaScript
     // knows: then the records are filtered here and appended from here.
     const filtered = capture && this.cgroup ? capture.file : undefined;
+    // No batch comes to JavaScript to notice lost events by: look every second.
+    const lostTimer = capture && !capture.deliver && !filtered
+      ? setInterval(() => this.reportLost(handlers), LOST_CHECK_MS).unref() : undefined;
     this.tracer.start(
       (lent) => {
         const batch = Buffer.from(lent.buffer, lent.byteOffset, lent.byteLength); // a view: no copy
@@ -152,6 +157,7 @@ export class TraceSession {
         this.reportLost(handlers);
       },
       () => {
+        clearInterval(lostTimer);
         this.reportLost(handlers);
         this.finishStop?.();
       },
