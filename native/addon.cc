@@ -1,6 +1,7 @@
 // Node binding of Tracer: options in, binary batches out. No per-event JS
 // objects are made here; src/decoder.ts reads the batches.
 #include <napi.h>
+#include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -13,6 +14,8 @@
 
 #include <linux/types.h>
 
+#include "capture.h"
+#include "jsonl.h"
 #include "tcptrace.h"
 #include "tracer.h"
 
@@ -105,6 +108,129 @@ TracerOptions ParseOptions(const Napi::Object &opts) {
 	return o;
 }
 
+// A binary capture file (capture.h): JS writes its tables; its events come
+// from the reader thread (start()'s capture argument), or from JS when JS
+// filters them (appendEvents).
+class CaptureWrap : public Napi::ObjectWrap<CaptureWrap> {
+public:
+	static Napi::Function Define(Napi::Env env) {
+		return DefineClass(env, "Capture", {
+			InstanceMethod("writeTable", &CaptureWrap::WriteTable),
+			InstanceMethod("appendEvents", &CaptureWrap::AppendEvents),
+			InstanceMethod("flush", &CaptureWrap::Flush),
+			InstanceMethod("takeCgroups", &CaptureWrap::TakeCgroups),
+			InstanceMethod("stats", &CaptureWrap::Stats),
+			InstanceMethod("close", &CaptureWrap::Close),
+		});
+	}
+
+	// new Capture(path): throws an Error whose code is the errno's name (ENOENT, EACCES, ...).
+	explicit CaptureWrap(const Napi::CallbackInfo &info) : Napi::ObjectWrap<CaptureWrap>(info) {
+		std::string path = info[0].As<Napi::String>();
+		int err = file_.Open(path, sizeof(struct tcptrace_event));
+		if (err) {
+			Napi::Error error = Napi::Error::New(info.Env(), strerror(err));
+			error.Set("code", strerrorname_np(err) ? strerrorname_np(err) : "EIO");
+			error.ThrowAsJavaScriptException();
+		}
+	}
+
+	CaptureFile *File() { return &file_; }
+
+private:
+	// writeTable(type, text, lines): type is the block's four letters.
+	Napi::Value WriteTable(const Napi::CallbackInfo &info) {
+		std::string type = info[0].As<Napi::String>();
+		std::string text = info[1].As<Napi::String>();
+		if (type.size() == 4)
+			file_.WriteTable(uint32_t(uint8_t(type[0])) | uint32_t(uint8_t(type[1])) << 8 |
+						 uint32_t(uint8_t(type[2])) << 16 | uint32_t(uint8_t(type[3])) << 24,
+					 text, info[2].As<Napi::Number>().Uint32Value());
+		return info.Env().Undefined();
+	}
+
+	Napi::Value AppendEvents(const Napi::CallbackInfo &info) {
+		auto records = info[0].As<Napi::Uint8Array>();
+		file_.AppendEvents(records.Data(), records.ByteLength());
+		return info.Env().Undefined();
+	}
+
+	Napi::Value Flush(const Napi::CallbackInfo &info) {
+		file_.Flush();
+		return info.Env().Undefined();
+	}
+
+	// [id, pid, id, pid, ...]: cgroup ids fit a double (they are inode numbers).
+	Napi::Value TakeCgroups(const Napi::CallbackInfo &info) {
+		auto taken = file_.TakeNewCgroups();
+		Napi::Array out = Napi::Array::New(info.Env(), taken.size() * 2);
+		for (size_t i = 0; i < taken.size(); i++) {
+			out.Set(2 * i, static_cast<double>(taken[i].first));
+			out.Set(2 * i + 1, static_cast<double>(taken[i].second));
+		}
+		return out;
+	}
+
+	Napi::Value Stats(const Napi::CallbackInfo &info) {
+		Napi::Object out = Napi::Object::New(info.Env());
+		out.Set("events", static_cast<double>(file_.Events()));
+		out.Set("bytes", static_cast<double>(file_.Bytes()));
+		int err = file_.Error();
+		const char *name = err ? strerrorname_np(err) : nullptr;
+		out.Set("errorCode", err ? Napi::Value(Napi::String::New(info.Env(), name ? name : "EIO")) : info.Env().Null());
+		out.Set("errorMessage", err ? Napi::Value(Napi::String::New(info.Env(), strerror(err))) : info.Env().Null());
+		return out;
+	}
+
+	Napi::Value Close(const Napi::CallbackInfo &info) {
+		file_.Close();
+		return info.Env().Undefined();
+	}
+
+	CaptureFile file_;
+};
+
+// export --jsonl's encoder (jsonl.h): records in, JSON Lines bytes out.
+class JsonlEncoderWrap : public Napi::ObjectWrap<JsonlEncoderWrap> {
+public:
+	static Napi::Function Define(Napi::Env env) {
+		return DefineClass(env, "JsonlEncoder", {
+			InstanceMethod("nameCgroup", &JsonlEncoderWrap::NameCgroup),
+			InstanceMethod("encode", &JsonlEncoderWrap::Encode),
+		});
+	}
+
+	// new JsonlEncoder(wallOffsetMs, stateNames, sourceJson, resetReasonJson)
+	explicit JsonlEncoderWrap(const Napi::CallbackInfo &info)
+		: Napi::ObjectWrap<JsonlEncoderWrap>(info),
+		  encoder_(info[0].As<Napi::Number>().DoubleValue(), Strings(info[1]), Strings(info[2]), Strings(info[3])) {}
+
+private:
+	static std::vector<std::string> Strings(Napi::Value v) {
+		std::vector<std::string> out;
+		auto arr = v.As<Napi::Array>();
+		for (uint32_t i = 0; i < arr.Length(); i++)
+			out.push_back(arr.Get(i).ToString().Utf8Value());
+		return out;
+	}
+
+	// nameCgroup(id, pathJson, containerJson)
+	Napi::Value NameCgroup(const Napi::CallbackInfo &info) {
+		encoder_.NameCgroup(static_cast<uint64_t>(info[0].As<Napi::Number>().DoubleValue()),
+				    info[1].As<Napi::String>().Utf8Value(), info[2].As<Napi::String>().Utf8Value());
+		return info.Env().Undefined();
+	}
+
+	Napi::Value Encode(const Napi::CallbackInfo &info) {
+		auto records = info[0].As<Napi::Uint8Array>();
+		std::string out;
+		encoder_.Encode(records.Data(), records.ByteLength(), &out);
+		return Napi::Buffer<char>::Copy(info.Env(), out.data(), out.size());
+	}
+
+	JsonlEncoder encoder_;
+};
+
 // Drains the ring buffer on its own thread, so a busy event loop never
 // stalls the kernel side, and hands each batch to JS in order through a
 // thread-safe function. Deletes itself once the last batch is delivered.
@@ -112,10 +238,17 @@ class Reader {
 public:
 	using Batch = std::vector<uint8_t>;
 
+	// With a capture, every batch is written to it here, and handed to JS
+	// only if `deliver`: `record` needs no event in JavaScript at all.
 	static Reader *Start(Napi::Env env, Tracer *tracer, Napi::Function on_batch,
-			     Napi::Function on_end, int poll_ms) {
+			     Napi::Function on_end, int poll_ms, Napi::Object capture, bool deliver) {
 		auto *reader = new Reader(tracer, poll_ms);
 		reader->on_end_ = Napi::Persistent(on_end);
+		if (!capture.IsEmpty()) {
+			reader->capture_ = CaptureWrap::Unwrap(capture)->File();
+			reader->capture_ref_ = Napi::Persistent(capture);  // kept alive while the thread writes to it
+			reader->deliver_ = deliver;
+		}
 		reader->tsfn_ = Tsfn::New(env, on_batch, "tcptrace-reader", 0, 1, reader,
 					  [](Napi::Env env, void *, Reader *r) { r->Finish(env); });
 		reader->thread_ = std::thread([reader] { reader->Run(); });
@@ -180,9 +313,23 @@ private:
 				continue;
 			}
 			epoll_wait(epoll_fd_, ev, 2, poll_ms_);
-			Hand(TakeBatch());
+			Drain();
 		}
-		Hand(TakeBatch());
+		Drain();
+		if (capture_)
+			capture_->Flush();
+	}
+
+	void Drain() {
+		if (!capture_ || deliver_)
+			return Hand(TakeBatch());
+		// Only the capture wants the records: one buffer, emptied and
+		// refilled, instead of one grown from nothing per wake-up.
+		recorded_.clear();
+		tracer_->Drain(&recorded_);
+		if (!recorded_.empty())
+			capture_->AppendEvents(recorded_.data(), recorded_.size());
+		capture_->FlushIfDue();
 	}
 
 	Batch *TakeBatch() {
@@ -192,6 +339,11 @@ private:
 	}
 
 	void Hand(Batch *batch) {
+		if (capture_) {
+			if (!batch->empty())
+				capture_->AppendEvents(batch->data(), batch->size());
+			capture_->FlushIfDue();
+		}
 		if (batch->empty()) {
 			delete batch;
 			return;
@@ -205,6 +357,7 @@ private:
 
 	void Finish(Napi::Env env) {
 		Napi::FunctionReference on_end = std::move(on_end_);
+		capture_ref_.Reset();
 		delete this;
 		if (env && !on_end.IsEmpty())
 			on_end.Call({});
@@ -224,6 +377,10 @@ private:
 	std::thread thread_;
 	Tsfn tsfn_;
 	Napi::FunctionReference on_end_;
+	CaptureFile *capture_ = nullptr;
+	Napi::ObjectReference capture_ref_;
+	bool deliver_ = true;
+	Batch recorded_;  // capture only: reused
 };
 
 class TracerWrap : public Napi::ObjectWrap<TracerWrap> {
@@ -256,13 +413,18 @@ public:
 	}
 
 private:
-	// start(onBatch, onEnd, pollMs): batches arrive when the kernel wakes the
-	// reader (backlog past wakeupBytes) or every pollMs at the latest; onEnd
-	// runs after stop(), once the last batch has been delivered.
+	// start(onBatch, onEnd, pollMs[, capture, deliver]): batches arrive when the
+	// kernel wakes the reader (backlog past wakeupBytes) or every pollMs at the
+	// latest; onEnd runs after stop(), once the last batch has been delivered.
+	// With a capture the reader thread writes every batch to it, and hands
+	// batches to JS only if deliver.
 	Napi::Value Start(const Napi::CallbackInfo &info) {
+		Napi::Object capture = info.Length() > 3 && info[3].IsObject() ? info[3].As<Napi::Object>() : Napi::Object();
+		bool deliver = info.Length() <= 4 || info[4].ToBoolean();
 		if (!reader_)
 			reader_ = Reader::Start(info.Env(), &tracer_, info[0].As<Napi::Function>(),
-						info[1].As<Napi::Function>(), info[2].As<Napi::Number>().Int32Value());
+						info[1].As<Napi::Function>(), info[2].As<Napi::Number>().Int32Value(),
+						capture, deliver);
 		return info.Env().Undefined();
 	}
 
@@ -330,6 +492,8 @@ private:
 	Tracer tracer_;
 	Reader *reader_ = nullptr;
 };
+
+Napi::Object CaptureLayout(Napi::Env env);
 
 #define FIELD(obj, type, field) obj.Set(#field, static_cast<double>(offsetof(type, field)))
 
@@ -482,7 +646,32 @@ Napi::Object Layout(Napi::Env env) {
 	layout.Set("resets", resets);
 	layout.Set("aggregates", aggregates);
 	layout.Set("defaultRingBytes", static_cast<double>(TCPTRACE_DEFAULT_RING_BYTES));
+	layout.Set("capture", CaptureLayout(env));
 	return layout;
+}
+
+// The capture's constants (capture.h), for test/unit/capture.test.ts to hold
+// src/trace/capture.ts to them.
+Napi::Object CaptureLayout(Napi::Env env) {
+	Napi::Object out = Napi::Object::New(env);
+	Napi::Array magic = Napi::Array::New(env, sizeof(capture::kMagic));
+	for (size_t i = 0; i < sizeof(capture::kMagic); i++)
+		magic.Set(i, static_cast<double>(capture::kMagic[i]));
+	out.Set("magic", magic);
+	out.Set("major", static_cast<double>(capture::kMajor));
+	out.Set("minor", static_cast<double>(capture::kMinor));
+	out.Set("fileHeaderSize", static_cast<double>(capture::kFileHeaderBytes));
+	out.Set("blockHeaderSize", static_cast<double>(capture::kBlockHeaderBytes));
+	out.Set("blockRecords", static_cast<double>(capture::kBlockRecords));
+	out.Set("stored", static_cast<double>(capture::kStored));
+	out.Set("lz4", static_cast<double>(capture::kLz4));
+	Napi::Object types = Napi::Object::New(env);
+	for (uint32_t type : {capture::kRecords, capture::kHeader, capture::kSnapshot, capture::kCgroups, capture::kLost, capture::kFooter}) {
+		char name[5] = {char(type & 0xff), char((type >> 8) & 0xff), char((type >> 16) & 0xff), char(type >> 24), 0};
+		types.Set(name, static_cast<double>(type));
+	}
+	out.Set("types", types);
+	return out;
 }
 
 Napi::Value SetErrorClass(const Napi::CallbackInfo &info) {
@@ -493,6 +682,8 @@ Napi::Value SetErrorClass(const Napi::CallbackInfo &info) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
 	env.SetInstanceData(new AddonData());
 	exports.Set("Tracer", TracerWrap::Define(env));
+	exports.Set("Capture", CaptureWrap::Define(env));
+	exports.Set("JsonlEncoder", JsonlEncoderWrap::Define(env));
 	exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClass));
 	exports.Set("layout", Layout(env));
 	exports.Set("resetReasonNames", Napi::Function::New(env, ResetReasonNames));

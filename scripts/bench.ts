@@ -43,6 +43,9 @@ const LISTENER_STATES = new Set([7, 10]);
 const ATTACH_TIMEOUT_MS = 30_000;
 const DRAIN_MS = 500;
 
+/** The record row's file: a binary capture (record's default), its size per transition a column. */
+const RECORD_FILE = path.join(os.tmpdir(), 'tcptrace-bench.tcap');
+
 export interface Mode {
   name: string;
   args?: string[];
@@ -59,7 +62,7 @@ export const MODES: Mode[] = [
   { name: 'life', args: ['life'] },
   { name: 'hist', args: ['hist'] },
   { name: 'culprits', args: ['culprits', '-d', '3600'] },
-  { name: 'record', args: ['record', '-o', path.join(os.tmpdir(), 'tcptrace-bench.jsonl')] },
+  { name: 'record', args: ['record', '-o', RECORD_FILE] },
   { name: 'serve', args: ['serve', '-l', '127.0.0.1:0'] },
 ];
 
@@ -72,6 +75,8 @@ interface Sample extends StormRun {
   bpfNs?: number;
   attachMs?: number;
   rssMb?: number;
+  /** record only: the file's bytes over the storm's transitions. */
+  bytesPerTransition?: number;
 }
 
 /** A tracer attached for one storm. */
@@ -316,7 +321,8 @@ async function sampleUnder(tracer: Tracer, generator: Generator, storm: StormOpt
     const bpfNs = bpfRunTimeNs(attached.programIds());
     const { cpuSeconds, rssMb } = procStats(attached.pid);
     const said = await attached.stop();
-    return { ...run, ...said, cpuSeconds, rssMb, bpfNs: bpfNs / transitions(run), attachMs: attached.attachMs };
+    const bytesPerTransition = tracer.name === 'record' ? fs.statSync(RECORD_FILE).size / transitions(run) : undefined;
+    return { ...run, ...said, cpuSeconds, rssMb, bpfNs: bpfNs / transitions(run), attachMs: attached.attachMs, bytesPerTransition };
   } finally {
     attached.kill();
   }
@@ -384,6 +390,7 @@ const COLUMNS: Column<Row>[] = [
   { header: 'BPF ns/transition', value: (r) => fmt(medianOf(r.samples, (s) => s.bpfNs)), align: 'right' },
   { header: 'attach ms', value: (r) => fmt(medianOf(r.samples, (s) => s.attachMs)), align: 'right' },
   { header: 'peak RSS MB', value: (r) => fmt(medianOf(r.samples, (s) => s.rssMb)), align: 'right' },
+  { header: 'bytes/transition', value: (r) => fmt(medianOf(r.samples, (s) => s.bytesPerTransition), 1), align: 'right' },
 ];
 
 function table(results: Map<string, Sample[]>): string[] {

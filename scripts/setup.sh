@@ -13,7 +13,7 @@ test_packages=""
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
-  clang llvm libbpf-dev libelf-dev zlib1g-dev bpftool pkg-config cmake make g++ \
+  clang llvm libbpf-dev libelf-dev zlib1g-dev liblz4-dev bpftool pkg-config cmake make g++ \
   iproute2 util-linux python3 $test_packages >/dev/null
 
 node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)

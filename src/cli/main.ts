@@ -16,6 +16,7 @@ import { examplesText, symptomsText } from './help';
 import { TcptraceError, usageError } from '../errors';
 import { OutputClosed } from '../output-file';
 import { DEFAULT_RING_BYTES } from '../kernel/decoder';
+import { RECORD_FORMATS } from '../trace/recording';
 import {
   checkNotInput, parseAnyPorts, parseCgroup, parseComms, parseCount, parseListen, parseNetns, parseOutputPath, parsePids, parsePorts, SERVE_DEFAULTS,
   parseRefreshInterval, parseRingBufferSize, parseSeconds, parseStates,
@@ -61,8 +62,8 @@ function cgroupOption(description: string): Option {
 
 function addRecordOption(command: Command): Command {
   return command
-    .option('-r, --record <file>', 'also record the trace to this file (.jsonl, .json; .gz compresses)', (v) => parseOutputPath('--record', v))
-    .addOption(new Option('--record-format <layout>', 'JSON Lines or one JSON document').choices(['jsonl', 'json']).default('jsonl'));
+    .option('-r, --record <file>', 'also record the trace to this file (a binary capture; JSON Lines for a .jsonl, .json or .gz name)', (v) => parseOutputPath('--record', v))
+    .addOption(new Option('--record-format <format>', 'binary capture, JSON Lines or one JSON document (default: by the name)').choices(RECORD_FORMATS));
 }
 
 function addRunOptions(command: Command, jsonHelp: string): Command {
@@ -144,8 +145,8 @@ export function buildProgram(): Command {
   addFilterOptions(
     program.command('record')
       .description('record transitions, owners and snapshots to a file, for report and export (docs/trace-format.md)')
-      .requiredOption('-o, --output <file>', 'the trace file (.jsonl; .gz compresses; - for stdout)', (v) => parseOutputPath('--output', v))
-      .addOption(new Option('--format <layout>', 'JSON Lines or one JSON document').choices(['jsonl', 'json']).default('jsonl'))
+      .requiredOption('-o, --output <file>', 'the trace file: a binary capture, or JSON Lines for a .jsonl, .json or .gz name (.gz compresses) or - (stdout)', (v) => parseOutputPath('--output', v))
+      .addOption(new Option('--format <format>', 'binary capture, JSON Lines or one JSON document (default: by the name)').choices(RECORD_FORMATS))
       .option('-d, --duration <seconds>', 'stop after this many seconds', (v) => parseSeconds('--duration', v)),
   ).action(runRecord);
 
@@ -187,9 +188,10 @@ export function buildProgram(): Command {
     .description('convert a recorded trace for other tools')
     .argument('<file>', 'a trace written by tcptrace record')
     .addOption(new Option('-f, --format <format>', 'output format').choices(['perfetto']).default('perfetto'))
-    .requiredOption('-o, --output <file>', 'where to write it (open it in ui.perfetto.dev; - for stdout)', (v) => parseOutputPath('--output', v))
+    .addOption(new Option('--jsonl', 'JSON Lines instead: one object per transition, as live --json prints it (to stdout without -o)').conflicts('format'))
+    .option('-o, --output <file>', 'where to write it (open a Perfetto trace in ui.perfetto.dev; - for stdout)', (v) => parseOutputPath('--output', v))
     .action((file: string, flags: ExportFlags) => {
-      checkNotInput('--output', flags.output, file);
+      if (flags.output) checkNotInput('--output', flags.output, file);
       return runExport(file, flags);
     });
 

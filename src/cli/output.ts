@@ -56,14 +56,16 @@ const WRITE_BYTES = 1 << 16;
  * temporary file is removed and what was there before stays. A closed stdout
  * stays OutputClosed (a clean stop); other failures are one line naming the file.
  */
-export async function writeOutputFile(target: string, produce: (write: (chunk: string) => void) => Promise<void> | void): Promise<void> {
+export async function writeOutputFile(
+  target: string, produce: (write: (chunk: string | Buffer) => void) => Promise<void> | void,
+): Promise<void> {
   let file: OutputFile;
   try {
     file = OutputFile.open(target);
   } catch (err) {
     throw cannotWrite(target, err as Error);
   }
-  // Chunks gathered into writes of about WRITE_BYTES: an exporter hands over many small ones.
+  // Text gathered into writes of about WRITE_BYTES: an exporter hands over many small pieces.
   let pending: string[] = [], size = 0;
   const flush = () => {
     if (size) file.write(pending.join(''));
@@ -72,6 +74,11 @@ export async function writeOutputFile(target: string, produce: (write: (chunk: s
   };
   try {
     await produce((chunk) => {
+      if (typeof chunk !== 'string') {
+        flush();
+        file.write(chunk); // already a block of bytes
+        return;
+      }
       pending.push(chunk);
       size += chunk.length;
       if (size >= WRITE_BYTES) flush();

@@ -6,7 +6,7 @@ import { lostJsonLine } from '../format/event-json';
 import { TracerCounters } from '../kernel/native';
 import { ReportRun } from '../reports/report-run';
 import { LiveRun, LiveSource } from '../source/live';
-import { TraceLayout } from '../trace/writer';
+import { RecordFormat, recordFormatFor } from '../trace/recording';
 import { FilterFlags, tracerOptions } from './options';
 import { LineOutput } from './output';
 
@@ -32,7 +32,8 @@ export function printCounters(c: TracerCounters, verbose: boolean, connectionsDr
 export interface RecordFlags {
   /** Also record the trace to this file (docs/trace-format.md). */
   record?: string;
-  recordFormat?: TraceLayout;
+  /** Unset: by the file's name (recordFormatFor). */
+  recordFormat?: RecordFormat;
 }
 
 /** What a command needs of the kernel side, besides its flags. */
@@ -84,7 +85,7 @@ export function openLiveSource(
     boundsNs,
   };
   const record = flags.record
-    ? { path: flags.record, layout: flags.recordFormat ?? 'jsonl', options: { command, ...recordedFlags(flags) } }
+    ? { path: flags.record, format: recordFormatFor(flags.record, flags.recordFormat), options: { command, ...recordedFlags(flags) } }
     : undefined;
   return LiveSource.open(options, { ...run, durationSeconds: flags.duration, verbose: flags.verbose }, record);
 }

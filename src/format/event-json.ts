@@ -25,6 +25,9 @@ export interface EventJson {
   cgroupId: number | null;
   cgroup: string | null;
   container: string | null;
+  /** At ->CLOSE: the RST that ended it (the peer's, or this side's with the kernel's reason). */
+  reset: 'received' | 'sent' | null;
+  resetReason: string | null;
   inferred: boolean;
 }
 
@@ -48,6 +51,8 @@ export function eventJson(e: TransitionEvent, clock: Clock, cgroups: CgroupNames
     cgroupId: e.cgroupId,
     cgroup: cgroups.pathOf(e.cgroupId, e.pid),
     container: shortContainerId(cgroups.containerOf(e.cgroupId, e.pid)),
+    reset: e.reset ?? null,
+    resetReason: e.resetReason ?? null,
     inferred: e.inferred,
   };
 }
@@ -79,7 +84,8 @@ export function eventJsonLine(e: TransitionEvent, clock: Clock, cgroups: CgroupN
     `"oldstate":"${stateName(e.oldstate)}","newstate":"${stateName(e.newstate)}","pid":${e.pid},` +
     `"comm":${jsonString(e.comm)},"ownerSource":${ownerSource},"prevStateMs":${prevStateMs},` +
     `"netns":${e.netns},"cgroupId":${e.cgroupId},"cgroup":${jsonString(cgroups.pathOf(e.cgroupId, e.pid))},` +
-    `"container":${jsonString(shortContainerId(cgroups.containerOf(e.cgroupId, e.pid)))},"inferred":${e.inferred}}`;
+    `"container":${jsonString(shortContainerId(cgroups.containerOf(e.cgroupId, e.pid)))},` +
+    `"reset":${e.reset ? `"${e.reset}"` : 'null'},"resetReason":${jsonString(e.resetReason ?? null)},"inferred":${e.inferred}}`;
 }
 
 export function lostJsonLine(newlyLost: number): string {

@@ -26,7 +26,13 @@ export function useResetReasonNames(names: string[]): void {
   resetReasonNames = names.map((n) => n.replace(/^SK_RST_REASON_/, ''));
 }
 
-function resetReasonName(code: number): string | null {
+/** The names in use (a capture's header keeps them: its records carry codes). */
+export function resetReasonNamesInUse(): string[] {
+  return [...resetReasonNames];
+}
+
+/** A sent RST's reason code by name: null where the kernel gives none. */
+export function resetReasonName(code: number): string | null {
   if (code === RESET_CODES.reasonNotKnown) return null;
   return resetReasonNames[code] || `reason ${code}`;
 }
@@ -353,6 +359,19 @@ function decodeEach<T>(batch: Buffer, size: number, what: string, decode: (buf: 
 
 export function decodeEvents(batch: Buffer): TransitionEvent[] {
   return decodeEach(batch, EVENT_LAYOUT.size, 'event batch', decodeEvent);
+}
+
+/** The event records of `batch` whose owner passes `keep` (as decodeEvent reads the owner), copied out. */
+export function recordsOwnedBy(batch: Buffer, keep: (cgroupId: number | null, pid: number | null) => boolean): Buffer {
+  const L = EVENT_LAYOUT;
+  checkWhole(batch, L.size, 'event batch');
+  const kept: Buffer[] = [];
+  for (let at = 0; at < batch.length; at += L.size) {
+    const known = (OWNER_SOURCES[batch[at + L.owner_src]] ?? null) !== null;
+    const cgroupId = known ? u64(batch, at + L.cgroup_id) || null : null;
+    if (keep(cgroupId, known ? batch.readUInt32LE(at + L.pid) : null)) kept.push(batch.subarray(at, at + L.size));
+  }
+  return Buffer.concat(kept);
 }
 
 export function decodeConnection(buf: Buffer, at: number): KernelConnection {

@@ -56,10 +56,33 @@ export interface TracerCounters {
 
 export type IteratorName = 'snapshot_socks' | 'snapshot_files' | 'count_states';
 
+/** A binary capture file being written (native/capture.h, docs/trace-format.md). */
+export interface NativeCapture {
+  /** A table block: `type` its four letters, `text` JSON Lines of `lines` lines. Events appended before it are written first. */
+  writeTable(type: string, text: string, lines: number): void;
+  /** Whole event records (JS filters them only with --cgroup; else the reader thread appends them). */
+  appendEvents(records: Uint8Array): void;
+  flush(): void;
+  /** Cgroup ids owners carried for the first time since the last call: [id, pid, id, pid, ...]. */
+  takeCgroups(): number[];
+  /** Records appended, bytes of whole blocks written, and the first write error (errno's name), if any. */
+  stats(): { events: number; bytes: number; errorCode: string | null; errorMessage: string | null };
+  close(): void;
+}
+
+/** `export --jsonl`'s encoder (native/jsonl.h): records to the lines `live --json` prints. */
+export interface NativeJsonlEncoder {
+  /** pathJson and containerJson: JSON texts (a string or null). */
+  nameCgroup(id: number, pathJson: string, containerJson: string): void;
+  encode(records: Uint8Array): Buffer;
+}
+
 export interface NativeTracer {
   /** Each batch is lent for the call only: its memory is released (the array
-   *  emptied) as soon as onBatch returns, so nothing may keep it. */
-  start(onBatch: (batch: Uint8Array) => void, onEnd: () => void, pollMs: number): void;
+   *  emptied) as soon as onBatch returns, so nothing may keep it. With a
+   *  capture, the reader thread writes every batch to it, and calls onBatch
+   *  only if `deliver`. */
+  start(onBatch: (batch: Uint8Array) => void, onEnd: () => void, pollMs: number, capture?: NativeCapture, deliver?: boolean): void;
   stop(): void;
   counters(): TracerCounters;
   /** struct tcptrace_aggregates, summed over CPUs (the last values once stopped). */
@@ -91,12 +114,21 @@ export interface NativeLayout {
   stateCountsSize: number;
   aggregates: Offsets & { histSize: number; buckets: number; measures: number; boundedSize: number; maxBounds: number };
   defaultRingBytes: number;
+  capture: {
+    magic: number[]; major: number; minor: number; fileHeaderSize: number; blockHeaderSize: number;
+    blockRecords: number; stored: number; lz4: number; types: Record<string, number>;
+  };
 }
 
 export interface NativeAddon {
   Tracer: new (options: TracerOptions) => NativeTracer;
   /** This kernel's names of its RST reasons (enum sk_rst_reason) by code; none before Linux 6.10. */
   resetReasonNames(): string[];
+  /** Creates (or empties) the file; throws an Error whose code is the errno's name. */
+  Capture: new (path: string) => NativeCapture;
+  /** stateNames[i]: state i's name; sourceJson[i]: owner source i as JSON, "null" where unknown (0..255). */
+  /** resetReasonJson[i]: RST reason i's name as JSON (a code past the list is written "reason N"). */
+  JsonlEncoder: new (wallOffsetMs: number, stateNames: string[], sourceJson: string[], resetReasonJson: string[]) => NativeJsonlEncoder;
   setErrorClass(errorClass: typeof TcptraceError): void;
   layout: NativeLayout;
 }

@@ -4,15 +4,18 @@
  * watches the kernel goes through here; none touches the addon directly.
  */
 import {
-  CONNECTION_LAYOUT, decodeAggregates, decodeConnections, decodeTallies, KernelTallies, DEFAULT_RING_BYTES, decodeEvents, KernelAggregates, KernelConnection, decodeSnapshotFiles,
-  decodeSnapshotSockets, decodeStateCounts, EVENT_LAYOUT, joinSockIds, Snapshot, TransitionEvent, useResetReasonNames,
+  CONNECTION_LAYOUT, decodeAggregates, decodeConnections, decodeTallies, DEFAULT_RING_BYTES, decodeEvents, KernelAggregates,
+  KernelConnection, KernelTallies, decodeSnapshotFiles, decodeSnapshotSockets, decodeStateCounts, EVENT_LAYOUT, joinSockIds, recordsOwnedBy,
+  Snapshot, TransitionEvent, useResetReasonNames,
 } from './decoder';
 import type { CgroupFilter } from './cgroup-filter';
-import { loadNative, NativeTracer, TracerCounters, TracerOptions } from './native';
+import { loadNative, NativeCapture, NativeTracer, TracerCounters, TracerOptions } from './native';
 import { assumedMissing, limitsOf } from './features';
 import { preflight } from './preflight';
 import { listNetns, ownNetns } from '../host/netns';
 
+/** How often lost events are looked for when no batch comes to JavaScript (a capture alone). */
+const LOST_CHECK_MS = 1000;
 /** Records decoded and handed on at a time (see start()). */
 const SLICE_RECORDS = 1024;
 
@@ -22,6 +25,13 @@ export interface SessionHandlers {
   onConnections?(connections: KernelConnection[]): void;
   /** Events the kernel could not hand over (ring buffer full), as they are counted. */
   onLost?(newlyLost: number, totalLost: number): void;
+}
+
+/** Where the records go besides JavaScript: a binary capture, written by the addon's reader thread. */
+export interface CaptureTo {
+  file: NativeCapture;
+  /** Hand the events to onEvents too (a report that also records); `record` alone needs none. */
+  deliver: boolean;
 }
 
 export interface SessionOptions extends TracerOptions {
@@ -146,11 +156,21 @@ export class TraceSession {
     return decodeTallies(this.tracer.processTallies(), this.tracer.peerTallies());
   }
 
-  start(handlers: SessionHandlers): void {
+  start(handlers: SessionHandlers, capture?: CaptureTo): void {
     this.stopped = new Promise((resolve) => { this.finishStop = resolve; });
+    // --cgroup picks events by their owner's cgroup, which only JavaScript
+    // knows: then the records are filtered here and appended from here.
+    const filtered = capture && this.cgroup ? capture.file : undefined;
+    // No batch comes to JavaScript to notice lost events by: look every second.
+    const lostTimer = capture && !capture.deliver && !filtered
+      ? setInterval(() => this.reportLost(handlers), LOST_CHECK_MS).unref() : undefined;
     this.tracer.start(
       (lent) => {
         const batch = Buffer.from(lent.buffer, lent.byteOffset, lent.byteLength); // a view: no copy
+        if (filtered) {
+          filtered.appendEvents(recordsOwnedBy(batch, (cgroupId, pid) => this.cgroup!.keepsOwner(cgroupId, pid)));
+          if (!capture!.deliver) return this.reportLost(handlers);
+        }
         // A batch can hold 60,000 records. Decoded all at once, their objects
         // outlive the young generation and every batch ends in a full
         // collection (half the CPU of live --json); in slices they die young.
@@ -163,10 +183,13 @@ export class TraceSession {
         this.reportLost(handlers);
       },
       () => {
+        clearInterval(lostTimer);
         this.reportLost(handlers);
         this.finishStop?.();
       },
       this.pollMs,
+      filtered ? undefined : capture?.file,
+      filtered ? true : capture?.deliver ?? true,
     );
   }
 

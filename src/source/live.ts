@@ -5,13 +5,14 @@ import { Clock } from '../kernel/clock';
 import { KernelAggregates, KernelTallies, Snapshot, SnapshotFile, TimedSnapshot } from '../kernel/decoder';
 import { TracerCounters, TracerOptions } from '../kernel/native';
 import { SessionOptions, TraceSession } from '../kernel/session';
-import { TraceLayout, TraceWriter } from '../trace/writer';
+import { CaptureWriter } from '../trace/capture-writer';
+import { openRecording, RecordFormat, Recording } from '../trace/recording';
 import { attachSession, runUntilStopped } from './run';
 import { EventSource, narrowSnapshot, SourceHandlers } from './source';
 
 export interface RecordTo {
   path: string;
-  layout: TraceLayout;
+  format: RecordFormat;
   options: Record<string, unknown>;
 }
 
@@ -23,6 +24,8 @@ export interface LiveRun {
   endSnapshot?: boolean;
   /** Runs at the stop, while the kernel side is still attached. */
   onStopping?(): void;
+  /** The report reads the events (default true); `record` alone does not, so a capture's never reach JavaScript. */
+  needsEvents?: boolean;
 }
 
 export class LiveSource implements EventSource {
@@ -31,7 +34,7 @@ export class LiveSource implements EventSource {
   readonly cgroups = hostCgroups();
   private final?: TimedSnapshot;
   private stopRun: (reason: string) => void = () => {};
-  private readonly writer?: TraceWriter;
+  private readonly writer?: Recording;
   readonly aggregates?: () => KernelAggregates;
   readonly sendsConnections: boolean;
   /** Transitions per owner and per peer, counted by the kernel: set when opened with countTallies. */
@@ -50,7 +53,7 @@ export class LiveSource implements EventSource {
     // and holders as owners, so their later transitions carry both.
     this.start = this.snapshotNow();
     if (record) {
-      this.writer = new TraceWriter(record.path, record.layout, this.cgroups);
+      this.writer = openRecording(record.path, record.format, this.cgroups);
       this.writer.header(this.start.tsNs, this.clock.wallOffsetMs, record.options);
       this.writer.snapshot('start', this.start.tsNs, this.start.sockets, this.start.files);
     }
@@ -72,7 +75,7 @@ export class LiveSource implements EventSource {
     return this.session.stop();
   }
 
-  get recording(): TraceWriter | undefined {
+  get recording(): Recording | undefined {
     return this.writer;
   }
 
@@ -111,8 +114,12 @@ export class LiveSource implements EventSource {
 
   async run(handlers: SourceHandlers): Promise<void> {
     const writer = this.writer;
+    // A capture's records go from the addon's reader thread to the file; JSON is written here.
+    const capture = writer instanceof CaptureWriter ? writer.captureTo(this.run_.needsEvents ?? true) : undefined;
+    const json = writer instanceof CaptureWriter ? undefined : writer;
     const running = runUntilStopped({
       session: this.session,
+      capture,
       durationSeconds: this.run_.durationSeconds,
       verbose: this.run_.verbose,
       bindStop: (fn) => { this.stopRun = fn; },
@@ -124,7 +131,7 @@ export class LiveSource implements EventSource {
       },
       handlers: {
         onEvents: (events) => {
-          writer?.write(events);
+          json?.write(events);
           handlers.onEvents(events);
         },
         onConnections: handlers.onConnections,

@@ -4,11 +4,13 @@
  * detach that still delivers every event read before it.
  */
 import { performance } from 'node:perf_hooks';
-import { SessionHandlers, SessionOptions, TraceSession } from '../kernel/session';
+import { CaptureTo, SessionHandlers, SessionOptions, TraceSession } from '../kernel/session';
 
 export interface RunOptions {
   session: TraceSession;
   handlers: SessionHandlers;
+  /** A binary capture the addon writes the records to as it reads them. */
+  capture?: CaptureTo;
   durationSeconds?: number;
   /** Say on stderr when attached and when stopping. */
   verbose?: boolean;
@@ -53,7 +55,7 @@ export function attachSession(options: SessionOptions, verbose?: boolean): Trace
   return session;
 }
 
-export function runUntilStopped({ session, handlers, durationSeconds, verbose, bindStop, beforeStop }: RunOptions): Promise<void> {
+export function runUntilStopped({ session, handlers, capture, durationSeconds, verbose, bindStop, beforeStop }: RunOptions): Promise<void> {
   return new Promise((resolve, reject) => {
     let stopping = false;
     const timer = durationSeconds ? setTimeout(() => stop('--duration reached'), durationSeconds * 1000) : undefined;
@@ -73,7 +75,7 @@ export function runUntilStopped({ session, handlers, durationSeconds, verbose, b
     };
     for (const signal of STOP_SIGNALS) process.on(signal, stop);
     bindStop?.(stop);
-    session.start(handlers);
+    session.start(handlers, capture);
     if (verbose) process.stderr.write(`tcptrace: attached ${Math.round(performance.now())} ms after start\n`);
     const held = releaseHeldSignal();
     if (held) stop(`${held} during start-up`);

@@ -33,6 +33,8 @@ export interface TraceHeader {
   wallOffsetMs: number;
   /** The command line options the recording was made with. */
   options: Record<string, unknown>;
+  /** A capture's (since its 1.3 header): the recording kernel's RST reason names by code, as its records carry codes. */
+  resetReasons?: string[];
 }
 
 /** Sockets and their holders, when tracing started ('start') and ended ('end'). */

@@ -23,6 +23,7 @@ import { EVENT_KINDS, OWNER_SOURCES } from '../kernel/decoder';
 import { TcptraceError } from '../errors';
 import { TracerCounters } from '../kernel/native';
 import { MAX_LINE_BYTES, TRACE_FORMAT, TRACE_MAJOR, TRACE_VERSION, TraceLine } from './format';
+import { CaptureItem, isCaptureFile, readCaptureItems, readCaptureLines } from './capture-reader';
 
 export const DEFAULT_MAX_LINE_BYTES = MAX_LINE_BYTES;
 /** The deepest a line of the format nests: header.options.port[] is 3. */
@@ -77,6 +78,10 @@ const STRING: FieldRule = { what: 'a string', ok: (v) => typeof v === 'string', 
 // JSON.parse turns 1e999 into Infinity, hence "finite".
 const NUMBER: FieldRule = { what: 'a number', ok: isNumber, schema: { type: 'number' } };
 const BOOLEAN: FieldRule = { what: 'a boolean', ok: (v) => typeof v === 'boolean', schema: { type: 'boolean' } };
+const STRINGS: FieldRule = {
+  what: 'an array of strings', ok: (v) => Array.isArray(v) && v.every((s) => typeof s === 'string'),
+  schema: { type: 'array', items: { type: 'string' } },
+};
 const STRING_OR_NULL: FieldRule = {
   what: 'a string or null', ok: (v) => v === null || typeof v === 'string', schema: { type: ['string', 'null'] },
 };
@@ -155,7 +160,8 @@ export const TRACE_FIELDS: FieldTable = {
 
 /** Fields a line may leave out; when present, they must follow their rule. */
 export const TRACE_OPTIONAL_FIELDS: OptionalFieldTable = {
-  header: {}, snapshot: {}, cgroup: {}, lost: {}, footer: {},
+  // Since 1.3, a capture's header: the recording kernel's RST reason names by code.
+  header: { resetReasons: STRINGS }, snapshot: {}, cgroup: {}, lost: {}, footer: {},
   // Since 1.1: the owner's (holder's) cgroup id, the timewait substate, and listeners' accept queues;
   // since 1.3, listeners' drops, and the RST that ended a connection.
   event: { cgroupId: NUMBER_OR_NULL, reset: oneOf(['received', 'sent', null]), resetReason: STRING_OR_NULL },
@@ -317,7 +323,7 @@ const DOC_CLOSE = ']}';
 type DocState = 'open' | 'comma' | 'last' | 'closed';
 
 /** Validates lines one at a time, in order; keeps only a few flags. */
-class TraceChecker {
+export class TraceChecker {
   private layout: 'jsonl' | 'document' = 'jsonl';
   private doc: DocState = 'open';
   private section: Section = SECTION.none;
@@ -325,10 +331,23 @@ class TraceChecker {
   private newerMinor = false;
   yielded = 0;
 
-  constructor(private readonly path: string) {}
+  /** `where` starts each message: "file:line" by default (a capture says which block). */
+  constructor(private readonly path: string, private readonly where = (lineNumber: number) => `${path}:${lineNumber}`) {}
 
   fail(lineNumber: number, reason: string): never {
-    throw new TcptraceError(`${this.path}:${lineNumber}: ${reason}`, 'ETRACE');
+    throw new TcptraceError(`${this.where(lineNumber)}: ${reason}`, 'ETRACE');
+  }
+
+  /** A capture's block of event records comes here: allowed where event lines are. */
+  expectEvents(lineNumber: number): void {
+    if (this.section === SECTION.none) this.fail(lineNumber, NO_HEADER);
+    if (this.section === SECTION.footer) this.fail(lineNumber, 'events after the footer');
+    this.advance({ type: 'event' } as TraceLine, lineNumber);
+  }
+
+  /** The footer has been read. */
+  get complete(): boolean {
+    return this.section === SECTION.footer;
   }
 
   /** The line's object if it is to be yielded; undefined for lines that carry none. */
@@ -564,6 +583,7 @@ export async function* readTrace(
 ): AsyncGenerator<TraceLine, TraceReadResult, undefined> {
   const max = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
   if (!Number.isInteger(max) || max < 1) throw new RangeError(`maxLineBytes must be a positive integer, not ${max}`);
+  if (await isCaptureFile(path)) return yield* readCaptureLines(path, captureChecker(path));
   const checker = new TraceChecker(path);
   const splitter = new LineSplitter(max, (n) => checker.fail(n, `line is longer than ${max} bytes`));
   const { stream, gzip } = await openTrace(path);
@@ -585,6 +605,36 @@ export async function* readTrace(
     return checker.finish(splitter.rest(), splitter.count);
   } finally {
     stream.destroy(); // also when the consumer stops early or a line fails
+  }
+}
+
+function captureChecker(path: string) {
+  return (where: (lineNumber: number) => string) => new TraceChecker(path, where);
+}
+
+/** Lines yielded at a time by readTraceBatches from a JSON trace. */
+const LINE_BATCH = 4096;
+
+/**
+ * The trace at `path`, either format, in batches: a binary capture's event
+ * blocks as raw records (decoded only by consumers that need objects), and
+ * lines otherwise. For the consumers that must keep up with a long trace.
+ */
+export async function* readTraceBatches(path: string): AsyncGenerator<CaptureItem, TraceReadResult, undefined> {
+  if (await isCaptureFile(path)) return yield* readCaptureItems(path, captureChecker(path));
+  const lines = readTrace(path);
+  let batch: TraceLine[] = [];
+  for (;;) {
+    const next = await lines.next();
+    if (next.done) {
+      if (batch.length) yield { lines: batch };
+      return next.value;
+    }
+    batch.push(next.value);
+    if (batch.length >= LINE_BATCH) {
+      yield { lines: batch };
+      batch = [];
+    }
   }
 }
 

@@ -215,10 +215,11 @@ function boundedOptions(options: Record<string, unknown>): Record<string, unknow
 /** Errors that strike mid-recording, after whole lines were written. */
 const MID_WRITE = new Set(['ENOSPC', 'EDQUOT', 'EFBIG', 'EIO']);
 
-function describeWriteError(err: Error | undefined): string {
+/** `unit`: what the file holds whole after such an error (a binary capture: its blocks). */
+export function describeWriteError(err: Error | undefined, unit: 'line' | 'block' = 'line'): string {
   const code = (err as NodeJS.ErrnoException | undefined)?.code ?? '';
   const what = writeErrorText(err);
-  return MID_WRITE.has(code) ? `${what} (it holds the trace up to its last whole line)` : what;
+  return MID_WRITE.has(code) ? `${what} (it holds the trace up to its last whole ${unit})` : what;
 }
 
 /** A write that failed half-way leaves part of a line (or of a gzip member): cut it off. */

@@ -253,6 +253,9 @@ describe('cgroups: a client in a cgroup named as docker names a container\'s', (
     const events = await startCli(['live', '--events', '--cgroup', short, '-P', String(port)]);
     const life = await startCli(['life', '--json', '--cgroup', dirOf(scope), '-P', String(port)]);
     const record = await startCli(['record', '-o', trace, '--cgroup', short, '-P', String(port)]);
+    // A capture's records are filtered before the addon writes them, by the same rule.
+    const capture = path.join(tmp, 'cgroup.tcap');
+    const recordCapture = await startCli(['record', '-o', capture, '--cgroup', short, '-P', String(port)]);
 
     // The server closes first; the client holds CLOSE_WAIT (a leak), then closes.
     const client = clientInCgroup(port);
@@ -305,6 +308,16 @@ describe('cgroups: a client in a cgroup named as docker names a container\'s', (
     assert.equal(again.status, 0, again.stderr);
     const fromFile = again.stdout.trim().split('\n').map((l) => JSON.parse(l) as JsonLine);
     assert.deepEqual(fromFile.map((l) => [l.pid, l.cgroup, l.container]), [[client.pid, scope, short]]);
+    await stopCli(recordCapture);
+    const fromCapture = spawnSync(process.execPath, [CLI, 'report', capture, 'life', '--json'], { encoding: 'utf8' });
+    assert.equal(fromCapture.status, 0, fromCapture.stderr);
+    // Two tracers: their own socket ids and clock readings; all else alike.
+    const timeless = (text: string) => text.trim().split('\n').map((l) => JSON.parse(l) as JsonLine)
+      .map(({ ts: _t, sk: _s, lifetimeMs: _l, stateMs, ...rest }) => ({ ...rest, states: Object.keys(stateMs as object) }));
+    assert.deepEqual(timeless(fromCapture.stdout), timeless(again.stdout), 'the capture holds the same connection, named alike');
+    const exported = spawnSync(process.execPath, [CLI, 'export', capture, '--jsonl'], { encoding: 'utf8' });
+    assert.deepEqual(exported.stdout.trim().split('\n').map((l) => JSON.parse(l) as JsonLine).map((l) => [l.pid, l.cgroupId, l.cgroup, l.container]),
+      Array(5).fill([client.pid, scopeId, scope, short]), exported.stdout);
     const againText = spawnSync(process.execPath, [CLI, 'report', trace, 'life'], { encoding: 'utf8' });
     assert.match(againText.stdout, /^TIME +PID COMM +CONTAINER +LADDR:LPORT/);
     assert.ok(againText.stdout.includes(`${client.pid} node            ${short} `), againText.stdout);

@@ -39,13 +39,13 @@ async function untilAsync(what: string, check: () => Promise<boolean>, timeoutMs
 }
 
 describe('kill -9 of a recording', () => {
-  for (const name of ['kill9.jsonl', 'kill9.jsonl.gz', 'kill9.json']) {
-    test(`${name}: readable up to its last whole line, nothing left attached`, async () => {
+  for (const name of ['kill9.tcap', 'kill9.jsonl', 'kill9.jsonl.gz', 'kill9.json']) {
+    test(`${name}: readable up to its last whole line (or block), nothing left attached`, async () => {
       const file = newFile(name);
       const tracer = await startTracer(['record', '-o', file, ...(name.endsWith('.json') ? ['--format', 'json'] : [])]);
       const programs = programsOf(tracer);
       const port = await oneConnection();
-      // Written (and, for .gz, flushed within a second) before the kill.
+      // Written (and, for .gz and a capture, flushed within a second) before the kill.
       await untilAsync('the connection to reach the file', async () => {
         const { lines } = await readWhole(file).catch(() => ({ lines: [] as TraceLine[] }));
         return JSON.stringify(shapesOnPort(lines, port)) === JSON.stringify(CLIENT_AND_SERVER_CHILD);
@@ -67,8 +67,8 @@ function fillUpTo(mount: string, leaveBytes: number): void {
 }
 
 describe('a full disk while recording', () => {
-  for (const name of ['full.jsonl', 'full.jsonl.gz']) {
-    test(`${name}: one line naming the file and "no space left", exit 1, nothing attached, the file valid to its last whole line`, async () => {
+  for (const name of ['full.tcap', 'full.jsonl', 'full.jsonl.gz']) {
+    test(`${name}: one line naming the file and "no space left", exit 1, nothing attached, the file valid to its last whole line (or block)`, async () => {
       // Room for the start snapshot, then filled up to 1 MB once it is written.
       const mount = fs.mkdtempSync(path.join(os.tmpdir(), 'tcptrace-full-'));
       execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64m', 'tcptrace-test', mount]);
@@ -88,12 +88,13 @@ describe('a full disk while recording', () => {
         storm.child.kill('SIGKILL');
         assert.equal(status, 1, tracer.stderr);
         const errors = tracer.stderr.split('\n').filter((l) => l.startsWith('tcptrace: cannot'));
-        assert.deepEqual(errors, [`tcptrace: cannot write ${file}: no space left on device (it holds the trace up to its last whole line)`]);
+        const whole = name.endsWith('.tcap') ? 'block' : 'line';
+        assert.deepEqual(errors, [`tcptrace: cannot write ${file}: no space left on device (it holds the trace up to its last whole ${whole})`]);
         assert.match(tracer.stderr, /stopping \(cannot write the recording\)/);
         noStackTrace(tracer.stderr);
         await released(programs);
         fs.rmSync(path.join(mount, 'filler'));
-        if (!name.endsWith('.gz')) assert.equal(fs.readFileSync(file).at(-1), 0x0a, 'cut back to a whole line');
+        if (name.endsWith('.jsonl')) assert.equal(fs.readFileSync(file).at(-1), 0x0a, 'cut back to a whole line');
         const lines = await assertCutShortTrace(file);
         const ours = lines.filter((l) => l.type === 'event' && (l.sport === port || l.dport === port));
         assert.ok(ours.length > 100, `the storm's events written before the disk filled (${ours.length})`);

@@ -187,11 +187,13 @@ test('eventJson: a known event gives the exact object, keys in order', () => {
     cgroupId: 4242,
     cgroup: `/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod1_2.slice/cri-containerd-${CONTAINER_ID}.scope`,
     container: '3f2a9c1b7d2e',
+    reset: null,
+    resetReason: null,
     inferred: false,
   });
   assert.deepEqual(Object.keys(json), [
     'ts', 'sk', 'skaddr', 'family', 'saddr', 'sport', 'daddr', 'dport',
-    'oldstate', 'newstate', 'pid', 'comm', 'ownerSource', 'prevStateMs', 'netns', 'cgroupId', 'cgroup', 'container', 'inferred',
+    'oldstate', 'newstate', 'pid', 'comm', 'ownerSource', 'prevStateMs', 'netns', 'cgroupId', 'cgroup', 'container', 'reset', 'resetReason', 'inferred',
   ]);
 });
 

@@ -633,7 +633,7 @@ test('the schema has one oneOf entry per line type, requiring what the reader re
 /** Enough of JSON Schema 2020-12 for this schema; the test below checks it uses no other keyword. */
 const KEYWORDS = new Set([
   '$schema', '$defs', '$ref', 'title', 'description', 'oneOf', 'type', 'const', 'enum', 'required', 'properties',
-  'additionalProperties', 'not', 'pattern', 'minimum', 'maximum',
+  'additionalProperties', 'not', 'pattern', 'minimum', 'maximum', 'items',
 ]);
 
 function hasType(value: unknown, type: string): boolean {
@@ -657,6 +657,7 @@ function validates(s: Schema | boolean, value: unknown): boolean {
   if (typeof s.pattern === 'string' && typeof value === 'string' && !new RegExp(s.pattern, 'u').test(value)) return false;
   if (typeof s.minimum === 'number' && typeof value === 'number' && value < s.minimum) return false;
   if (typeof s.maximum === 'number' && typeof value === 'number' && value > s.maximum) return false;
+  if (s.items !== undefined && Array.isArray(value) && !value.every((v) => validates(s.items as Schema, v))) return false;
   if (hasType(value, 'object')) {
     const object = value as Record<string, unknown>;
     const properties = (s.properties ?? {}) as Record<string, Schema>;

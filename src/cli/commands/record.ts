@@ -1,14 +1,14 @@
 /** `tcptrace record -o FILE`: the trace to a file, for `report` and `export` elsewhere. */
 import { FilterFlags } from '../options';
 import { LineOutput } from '../output';
-import { TraceLayout } from '../../trace/writer';
+import { RecordFormat } from '../../trace/recording';
 import { finishCommand, openLiveSource } from '../run';
 import { thousands } from '../../units';
 import { STDOUT } from '../../output-file';
 
 export interface RecordCmdFlags extends FilterFlags {
   output: string;
-  format?: TraceLayout;
+  format?: RecordFormat;
   duration?: number;
   verbose?: boolean;
 }
@@ -18,7 +18,7 @@ function megabytes(bytes: number): string {
 }
 
 export async function runRecord(flags: RecordCmdFlags): Promise<void> {
-  const source = openLiveSource({ ...flags, record: flags.output, recordFormat: flags.format }, { command: 'record' });
+  const source = openLiveSource({ ...flags, record: flags.output, recordFormat: flags.format }, { command: 'record', needsEvents: false });
   const writer = source.recording!;
   const startedMs = Date.now();
   const status = () => {

@@ -64,7 +64,7 @@ export async function runReport(file: string, kind: ReportKind, flags: ReportFla
     process.stderr.write(`tcptrace: ${run.connectionsDropped} connections dropped from the report (too many open at once to follow)\n`);
   }
   if (source.truncated) {
-    process.stderr.write(`tcptrace: ${file} was cut off (no footer): the report covers it up to its last whole line\n`);
+    process.stderr.write(`tcptrace: ${file} was cut off (no footer): the report covers it up to its last whole line (or block, in a capture)\n`);
   }
   await out.flush();
 }
