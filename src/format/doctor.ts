@@ -6,6 +6,7 @@ import { DoctorReport } from '../reports/doctor';
 import { netnsText } from './snapshot';
 import { formatSeconds, thousands } from '../units';
 import { Paint, PLAIN, SEVERITY_HUE } from './colour';
+import { wrap } from './table';
 
 const LABEL: Record<Severity, string> = { problem: 'PROBLEM', warning: 'WARNING', note: 'NOTE' };
 
@@ -15,24 +16,28 @@ function socketLine(s: SnapshotReport): string {
     `ephemeral ports ${s.ephemeral.low}-${s.ephemeral.high} (${thousands(s.ephemeral.usable)} usable per local address and destination)`;
 }
 
-function findingBlock(f: Finding, paint: Paint): string[] {
+/** Each finding wrapped to the width, its continuation lines indented under their start; the label coloured. */
+function findingBlock(f: Finding, paint: Paint, width: number): string[] {
+  const label = `[${LABEL[f.severity]}]`;
+  const [first, ...rest] = wrap(`${f.category}: ${f.title}`, width, `${label} `, '    ');
   return [
-    `${paint(SEVERITY_HUE[f.severity], `[${LABEL[f.severity]}]`)} ${f.category}: ${f.title}`,
-    ...f.evidence.map((e) => `    - ${e}`),
-    `  => ${f.action}`,
+    paint(SEVERITY_HUE[f.severity], label) + first.slice(label.length), ...rest,
+    ...f.evidence.flatMap((e) => wrap(e, width, '    - ', '      ')),
+    ...wrap(f.action, width, '  => ', '     '),
     '',
   ];
 }
 
-export function renderDoctor(r: DoctorReport, paint: Paint = PLAIN): string[] {
+/** width: the terminal's columns (0: no limit). */
+export function renderDoctor(r: DoctorReport, paint: Paint = PLAIN, width = 0): string[] {
   const count = (severity: Severity) => r.findings.filter((f) => f.severity === severity).length;
   const head = `tcptrace doctor: observed ${formatSeconds(r.observedMs)} in ${netnsText(r.settings.netns)}, kernel ${r.settings.kernel}; ` +
     `${r.findings.length} finding(s): ${count('problem')} problem(s), ${count('warning')} warning(s), ${count('note')} note(s). ` +
     'Nothing on the host was changed.';
   const body = r.findings.length
-    ? r.findings.flatMap((f) => findingBlock(f, paint))
-    : ['No findings: no TIME_WAIT or CLOSE_WAIT pile-up, no listen-queue or SYN-queue overflow, no setting this data bears on.', ''];
-  return [head, '', socketLine(r.sockets), '', ...body].slice(0, -1);
+    ? r.findings.flatMap((f) => findingBlock(f, paint, width))
+    : [...wrap('No findings: no TIME_WAIT or CLOSE_WAIT pile-up, no listen-queue or SYN-queue overflow, no setting this data bears on.', width, '', ''), ''];
+  return [...wrap(head, width, '', '  '), '', ...wrap(socketLine(r.sockets), width, '', '  '), '', ...body].slice(0, -1);
 }
 
 export function doctorJson(r: DoctorReport): Record<string, unknown> {

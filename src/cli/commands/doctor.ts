@@ -6,7 +6,7 @@
 import { doctorJson, renderDoctor } from '../../format/doctor';
 import { readCounters, readSettings } from '../../host/settings';
 import { doctorReport } from '../../reports/doctor';
-import { paintFor } from '../output';
+import { outputWidth, paintFor } from '../output';
 import { runLiveReport } from '../run';
 
 export interface DoctorFlags {
@@ -24,6 +24,6 @@ export async function runDoctor(flags: DoctorFlags): Promise<void> {
   await runLiveReport({ duration, verbose: flags.verbose }, { command: 'doctor', snapshotsWithTimeWait: true }, async (source, out) => {
     if (process.stderr.isTTY) process.stderr.write(`tcptrace doctor: observing for ${duration} s (Ctrl-C to stop sooner)\n`);
     const report = await doctorReport(source, settings, countersBefore);
-    out.writeLines(flags.json ? [JSON.stringify(doctorJson(report))] : renderDoctor(report, paintFor(process.stdout)));
+    out.writeLines(flags.json ? [JSON.stringify(doctorJson(report))] : renderDoctor(report, paintFor(process.stdout), outputWidth()));
   });
 }
