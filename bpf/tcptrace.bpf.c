@@ -88,15 +88,16 @@ struct sock_info {
 	__u8 owner_src;
 	__u8 birth_pending; /* child socket: its birth event waits for its addresses */
 	__u8 state;         /* state after the last transition seen; 0 = not known */
+	__u8 left;          /* the state that transition left: with state, which one was handled */
 	__u8 in_accept_queue; /* child with an accept_queue entry: accept() may name its owner */
+	__u8 reset;         /* enum tcptrace_reset: the first RST sent or received */
+	__u8 close_pending; /* its ->CLOSE record waits in pending_close for the RST it sends next */
+	__u16 reset_reason;
 	/* The connection's story so far, kept only for emit_connections: */
 	__u8 role;          /* enum tcptrace_role */
 	__u8 closed_first;  /* enum tcptrace_closed_first */
 	__u8 acked;         /* TCPTRACE_ACKED_* */
-	__u8 reset;         /* enum tcptrace_reset: the first RST sent or received */
-	__u8 close_pending; /* its ->CLOSE record waits in pending_close for the RST it sends next */
-	__u16 reset_reason;
-	__u8 pad[3];
+	__u8 pad[1];
 	__u64 start_ts;     /* birth, or first sight */
 	__u64 dwell_ns[TCPTRACE_DWELL_STATES];
 	struct record pending_close; /* valid while close_pending */
@@ -794,6 +795,7 @@ static __always_inline void handle_transition(struct per_cpu_state *pc, const st
 		/* Its ports and addresses are still the listener's: emit the birth
 		 * with the next transition, when they are the child's own. */
 		si->birth_pending = 1;
+		si->left = old;
 		si->state = new;
 		return;
 	}
@@ -828,6 +830,7 @@ static __always_inline void handle_transition(struct per_cpu_state *pc, const st
 	if (new != TCP_CLOSE)
 		follow_connection(si, old, new, prev_state_ns);
 	si->state_ts = now;
+	si->left = old;
 	si->state = new;
 	if (old == TCP_SYN_RECV && new == TCP_ESTABLISHED)
 		enter_accept_queue(sk, si, now);
@@ -886,9 +889,16 @@ int BPF_PROG(on_set_state_nested, const struct sock *sk, const int old, const in
 
 	if (!pc)
 		return 0;
+	struct sock_info *si;
+
 	for (int i = 0; i < RECENT_SLOTS; i++)
 		if (pc->recent.sk[i] == (__u64)sk && pc->recent.states[i] == (old << 8 | new))
 			return 0;
+	/* Out of the slots already (a burst of transitions in a softirq between the
+	 * two programs' runs): the socket's storage says whether it was handled. */
+	si = bpf_sk_storage_get(&socks, (struct sock *)sk, NULL, 0);
+	if (si && si->id && si->left == old && si->state == new)
+		return 0;
 	__sync_fetch_and_add(&counters.nested_caught, 1);
 	handle_transition(pc, sk, old, new);
 	return 0;

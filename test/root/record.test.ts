@@ -288,24 +288,6 @@ function exportedLines(file: string): Line[] {
   return r.stdout.trim().split('\n').map((l) => JSON.parse(l));
 }
 
-/**
- * The lines less each inferred A -> B that follows a repeat of B -> A on its
- * socket. The BPF side now and then sends a transition twice (seen as
- * CLOSE_WAIT -> LAST_ACK twice, in runs where its nested catch-up ran), and
- * the repeat then shows the next one a gap it fills with an inferred line:
- * not the capture's doing, and not a transition the storm made. A transition
- * the kernel really skipped is inferred with no repeat before it, and stays.
- */
-function withoutRepeats(lines: Line[]): Line[] {
-  const drop = new Set<Line>();
-  for (const inferred of lines.filter((l) => l.inferred)) {
-    const repeat = lines.find((l) => !drop.has(l) && !l.inferred && l.sk === inferred.sk
-      && l.oldstate === inferred.newstate && l.newstate === inferred.oldstate);
-    if (repeat) drop.add(repeat).add(inferred);
-  }
-  return lines.filter((l) => !drop.has(l));
-}
-
 /** Per "OLD -> NEW", as report's summary counts them. */
 function countByTransition(lines: Line[]): Record<string, number> {
   const counts: Record<string, number> = {};
@@ -329,7 +311,7 @@ describe('the binary capture under a storm', () => {
     assert.equal(summary.transitions, lines.length);
     // And those are the storm's: the listener's own LISTEN -> CLOSE at the end too (its CLOSE -> LISTEN came before the recorder).
     const storm = { ...Object.fromEntries(STORM_TRANSITIONS.map((t) => [t, STORM])), 'LISTEN -> CLOSE': 1 };
-    assert.deepEqual(countByTransition(withoutRepeats(lines)), storm, rec.stderr);
+    assert.deepEqual(countByTransition(lines), storm, rec.stderr);
     assert.equal(summary.counters.lostEvents, 0);
     assert.equal(summary.byEnding.active, STORM);
     // Well under the 136 bytes of each record.
@@ -369,7 +351,7 @@ describe('the binary capture under a storm', () => {
       await startLive(['live', '--json', '-P', String(port)]),
     ];
     await stormUnder(load, recorders);
-    const exported = (file: string) => withoutRepeats(exportedLines(file));
+    const exported = (file: string) => exportedLines(file);
     // Three tracers saw the same transitions, each with its own socket ids, clock readings,
     // and what its kernel side had learned of owners when (a child's owner: its listener, or cached).
     const comparable = (lines: Line[]) => lines.map(({ ts: _t, sk: _s, prevStateMs: _p, ownerSource: _o, ...rest }) => JSON.stringify(rest)).sort();
@@ -377,7 +359,7 @@ describe('the binary capture under a storm', () => {
     assert.equal(fromCapture.length, STORM * 10 + 1, `${JSON.stringify(countByTransition(fromCapture))}\n${recorders.map((r) => r.stderr).join('')}`);
     assert.deepEqual(Object.keys(fromCapture[0]), Object.keys(recorders[2].messages[0]), 'the keys live --json prints, in its order');
     assert.deepEqual(comparable(fromCapture), comparable(exported(json)));
-    assert.deepEqual(comparable(fromCapture), comparable(withoutRepeats(recorders[2].messages as Line[])));
+    assert.deepEqual(comparable(fromCapture), comparable(recorders[2].messages as Line[]));
     const sockets = new Set(fromCapture.map((l) => l.sk));
     assert.equal(sockets.size, STORM * 2 + 1, 'one id per socket: the clients, the server\'s children and the listener');
   });
