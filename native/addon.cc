@@ -396,6 +396,7 @@ public:
 			InstanceMethod("runIterator", &TracerWrap::RunIterator),
 			InstanceMethod("holdersOfEveryNetns", &TracerWrap::HoldersOfEveryNetns),
 			InstanceMethod("skippedPrograms", &TracerWrap::SkippedPrograms),
+			InstanceMethod("resetReasonNames", &TracerWrap::ResetReasonNames),
 		});
 	}
 
@@ -481,6 +482,14 @@ private:
 		return info.Env().Undefined();
 	}
 
+	Napi::Value ResetReasonNames(const Napi::CallbackInfo &info) {
+		std::vector<std::string> names = tracer_.ResetReasonNames();
+		Napi::Array out = Napi::Array::New(info.Env(), names.size());
+		for (uint32_t i = 0; i < names.size(); i++)
+			out.Set(i, names[i]);
+		return out;
+	}
+
 	Napi::Value SkippedPrograms(const Napi::CallbackInfo &info) {
 		Napi::Array out = Napi::Array::New(info.Env());
 		uint32_t i = 0;
@@ -499,15 +508,6 @@ Napi::Object CaptureLayout(Napi::Env env);
 
 // Where every field sits, from the compiler that built the addon: the
 // decoder's own table is checked against this in test/decoder.test.ts.
-// This kernel's names of its RST reasons (enum sk_rst_reason), by value; none before 6.10.
-Napi::Value ResetReasonNames(const Napi::CallbackInfo &info) {
-	std::vector<std::string> names = kernel_enum_names("sk_rst_reason");
-	Napi::Array out = Napi::Array::New(info.Env(), names.size());
-	for (uint32_t i = 0; i < names.size(); i++)
-		out.Set(i, names[i]);
-	return out;
-}
-
 Napi::Object Layout(Napi::Env env) {
 	Napi::Object event = Napi::Object::New(env);
 	event.Set("size", static_cast<double>(sizeof(tcptrace_event)));
@@ -686,7 +686,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
 	exports.Set("JsonlEncoder", JsonlEncoderWrap::Define(env));
 	exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClass));
 	exports.Set("layout", Layout(env));
-	exports.Set("resetReasonNames", Napi::Function::New(env, ResetReasonNames));
 	return exports;
 }
 

@@ -38,29 +38,22 @@ int capture_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list
 	return n;
 }
 
-bool kernel_has_btf_type(const char *name, const std::vector<std::string> &assume_missing) {
+bool assumed_missing(const char *name, const std::vector<std::string> &assume_missing) {
 	for (const std::string &missing : assume_missing)
 		if (missing == name)
-			return false;
-	struct btf *vmlinux = btf__load_vmlinux_btf();
-	if (!vmlinux)
-		return false;
-	bool found = btf__find_by_name_kind(vmlinux, name, BTF_KIND_TYPEDEF) >= 0;
-	btf__free(vmlinux);
-	return found;
+			return true;
+	return false;
 }
 
-}  // namespace
+bool kernel_has_btf_type(const struct btf *vmlinux, const char *name, const std::vector<std::string> &assume_missing) {
+	return vmlinux && !assumed_missing(name, assume_missing) && btf__find_by_name_kind(vmlinux, name, BTF_KIND_TYPEDEF) >= 0;
+}
 
 // The names of a kernel enum's values, by value ("SK_RST_REASON_NO_SOCKET" at
 // 1, ...), empty if this kernel has no such enum (or it is assumed missing).
-std::vector<std::string> kernel_enum_names(const char *name, const std::vector<std::string> &assume_missing) {
+std::vector<std::string> kernel_enum_names(const struct btf *vmlinux, const char *name, const std::vector<std::string> &assume_missing) {
 	std::vector<std::string> names;
-	for (const std::string &missing : assume_missing)
-		if (missing == name)
-			return names;
-	struct btf *vmlinux = btf__load_vmlinux_btf();
-	if (!vmlinux)
+	if (!vmlinux || assumed_missing(name, assume_missing))
 		return names;
 	int id = btf__find_by_name_kind(vmlinux, name, BTF_KIND_ENUM);
 	const struct btf_type *t = id >= 0 ? btf__type_by_id(vmlinux, id) : nullptr;
@@ -72,11 +65,8 @@ std::vector<std::string> kernel_enum_names(const char *name, const std::vector<s
 			names.resize(e->val + 1);
 		names[e->val] = btf__name_by_offset(vmlinux, e->name_off);
 	}
-	btf__free(vmlinux);
 	return names;
 }
-
-namespace {
 
 TracerError make_error(const char *code, const std::string &message) {
 	return TracerError{code, message, g_libbpf_log};
@@ -152,9 +142,12 @@ bool Tracer::Open(const TracerOptions &opts, TracerError *err) {
 	bpf_map__set_max_entries(skel_->maps.events, opts.ring_buffer_bytes);
 	ring_buffer_bytes_ = opts.ring_buffer_bytes;
 
+	// This kernel's types, read once for every probe below.
+	struct btf *vmlinux = btf__load_vmlinux_btf();
+
 	// send/recv tracepoints arrived in Linux 6.3; without them owners are
 	// still learned at connect, accept and close.
-	if (!kernel_has_btf_type("btf_trace_sock_send_length", opts.assume_missing)) {
+	if (!kernel_has_btf_type(vmlinux, "btf_trace_sock_send_length", opts.assume_missing)) {
 		bpf_program__set_autoload(skel_->progs.on_send, false);
 		bpf_program__set_autoload(skel_->progs.on_recv, false);
 		skipped_ = {"on_send", "on_recv"};
@@ -166,8 +159,11 @@ bool Tracer::Open(const TracerOptions &opts, TracerError *err) {
 
 	// The RST's reason arrived with Linux 6.10 (enum sk_rst_reason): one of
 	// the two programs for tcp_send_reset, by what this kernel's gives.
-	bool reset_reasons = !kernel_enum_names("sk_rst_reason", opts.assume_missing).empty();
-	bpf_program__set_autoload(reset_reasons ? skel_->progs.on_send_reset_no_reason : skel_->progs.on_send_reset, false);
+	reset_reason_names_ = kernel_enum_names(vmlinux, "sk_rst_reason", opts.assume_missing);
+	btf__free(vmlinux);
+	bpf_program__set_autoload(reset_reason_names_.empty() ? skel_->progs.on_send_reset : skel_->progs.on_send_reset_no_reason, false);
+	if (reset_reason_names_.empty() && opts.follow_resets)
+		skipped_.push_back("on_send_reset");
 	if (!opts.follow_resets) {
 		// No report of this run shows resets: none of their programs runs.
 		bpf_program__set_autoload(skel_->progs.on_send_reset, false);

@@ -14,9 +14,6 @@ struct ring_buffer;
 struct bpf_link;
 struct bpf_program;
 
-// The names of a kernel enum's values, by value; empty if this kernel has none.
-std::vector<std::string> kernel_enum_names(const char *name, const std::vector<std::string> &assume_missing = {});
-
 struct TracerOptions {
 	uint32_t ring_buffer_bytes = 8u << 20;
 	uint64_t wakeup_bytes = 0;      // 0: let the kernel wake us per batch
@@ -73,6 +70,8 @@ public:
 	std::vector<uint8_t> ProcessTallies() const;
 	std::vector<uint8_t> PeerTallies() const;
 	std::vector<std::string> SkippedPrograms() const { return skipped_; }
+	// This kernel's names of its RST reasons (enum sk_rst_reason) by value; none before 6.10.
+	std::vector<std::string> ResetReasonNames() const { return reset_reason_names_; }
 	size_t RingBufferBytes() const { return ring_buffer_bytes_; }
 
 	// Walk an iterator program to its end: snapshot records or state counts.
@@ -91,6 +90,7 @@ private:
 	ring_buffer *rb_ = nullptr;
 	std::vector<std::pair<std::string, bpf_link *>> links_;
 	std::vector<std::string> skipped_;
+	std::vector<std::string> reset_reason_names_;
 	std::vector<uint8_t> *sink_ = nullptr;
 	TracerCounters final_counters_ = {};
 	std::vector<uint8_t> final_aggregates_;

@@ -24,6 +24,12 @@ export const OPTIONAL_FEATURES: OptionalFeature[] = [{
   since: '6.3',
   programs: ['on_send', 'on_recv'],
   without: 'owners are learned at connect, accept and close only, and culprits cannot measure the idle time before the peer\'s FIN',
+}, {
+  btfType: 'sk_rst_reason',
+  what: 'the reason argument of the tcp_send_reset tracepoint',
+  since: '6.10',
+  programs: ['on_send_reset'],
+  without: 'a RST this host sends is shown without the kernel\'s reason (reset sent)',
 }];
 
 /**

@@ -95,6 +95,8 @@ export interface NativeTracer {
   /** The next file-table walk keeps the holders of every namespace's sockets (for walks of each). */
   holdersOfEveryNetns(every: boolean): void;
   skippedPrograms(): string[];
+  /** This kernel's names of its RST reasons (enum sk_rst_reason) by code; none before Linux 6.10. */
+  resetReasonNames(): string[];
 }
 
 type Offsets = Record<string, number> & { size: number };
@@ -122,8 +124,6 @@ export interface NativeLayout {
 
 export interface NativeAddon {
   Tracer: new (options: TracerOptions) => NativeTracer;
-  /** This kernel's names of its RST reasons (enum sk_rst_reason) by code; none before Linux 6.10. */
-  resetReasonNames(): string[];
   /** Creates (or empties) the file; throws an Error whose code is the errno's name. */
   Capture: new (path: string) => NativeCapture;
   /** stateNames[i]: state i's name; sourceJson[i]: owner source i as JSON, "null" where unknown (0..255). */

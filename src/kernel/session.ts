@@ -71,7 +71,6 @@ export class TraceSession {
     const { tracefsMounted } = preflight(!options.iteratorsOnly);
     onLoading(); // the host passed every check: from here on the kernel loads
     const addon = loadNative();
-    useResetReasonNames(addon.resetReasonNames());
     const { cgroup, pollMs, everyNetns, ...kernel } = options;
     const ringBufferBytes = kernel.ringBufferBytes ?? DEFAULT_RING_BYTES;
     const assumeMissing = assumedMissing();
@@ -81,6 +80,7 @@ export class TraceSession {
       ...kernel,
       ringBufferBytes,
     });
+    useResetReasonNames(tracer.resetReasonNames());
     const session = new TraceSession(tracer, pollMs ?? 100, Boolean(kernel.emitConnections), Boolean(everyNetns), cgroup);
     if (tracefsMounted) session.notes.push('mounted tracefs at /sys/kernel/tracing');
     session.limits.push(...limitsOf(tracer.skippedPrograms(), assumeMissing));
