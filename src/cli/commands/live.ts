@@ -47,9 +47,11 @@ export async function runLive(flags: LiveFlags): Promise<void> {
   // The view reports no end snapshot: it shows the kernel's state counts.
   // The view's counts and distributions are the kernel's own: it sends no
   // events. --cgroup picks events by their owner's cgroup: it needs them.
+  // The view shows no resets (the event lines do).
   const kernelCounts = mode === 'view' && !flags.cgroup;
   const source = openLiveSource(flags, {
     command: 'live', emitAccepts: mode === 'view', endSnapshot: false, aggregateOnly: kernelCounts, countTallies: kernelCounts,
+    resetsUnneeded: mode === 'view',
   });
   const { clock, cgroups } = source;
   // Only the view follows connections (for its distributions): the event
