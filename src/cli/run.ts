@@ -56,6 +56,8 @@ export interface LiveNeeds extends Omit<LiveRun, 'durationSeconds' | 'verbose'> 
   ownersUnneeded?: boolean;
   /** Nothing the report shows is about resets (a recording keeps them). */
   resetsUnneeded?: boolean;
+  /** Its snapshots walk every network namespace of the host (a pod's leak before tracing began too). */
+  everyNetns?: boolean;
   /** Fixed histogram bounds (ns) per measure for the kernel to count against. */
   boundsNs?: number[][];
 }
@@ -68,7 +70,7 @@ export function openLiveSource(
   flags: LiveFlags,
   {
     command, emitAccepts, snapshotsWithTimeWait, aggregateOnly, connectionsOnly, countTallies, measureUnitNs, ownersUnneeded, resetsUnneeded,
-    boundsNs, ...run
+    everyNetns, boundsNs, ...run
   }: LiveNeeds,
 ): LiveSource {
   // Without them by default: there can be hundreds of thousands of TIME_WAIT sockets.
@@ -82,6 +84,7 @@ export function openLiveSource(
     measureUnitNs,
     ownersUnneeded: Boolean(ownersUnneeded && !flags.record && !flags.pid?.length),
     resetsUnneeded: Boolean(resetsUnneeded && !flags.record),
+    everyNetns,
     boundsNs,
   };
   const record = flags.record

@@ -47,13 +47,20 @@ const socketColumns = (holder: number): Column<CulpritSocket>[] => [
 
 const MORE_HINT = '--top shows more, --json lists all';
 
-function culpritBlock(c: Culprit, { top, width }: CulpritsLayout): string[] {
+/** "net:[4026532321]  " where the snapshot covers several namespaces, or the culprit is not in tcptrace's (as ss and lsns name them). */
+function netnsLabel(c: Culprit, report: CulpritReport): string {
+  const elsewhere = report.ownNetns != null && c.netns.some((inode) => inode !== report.ownNetns);
+  return (report.namespaces ?? 1) > 1 || elsewhere ? c.netns.map((inode) => `net:[${inode}]  `).join('') : '';
+}
+
+function culpritBlock(c: Culprit, { top, width }: CulpritsLayout, report: CulpritReport): string[] {
+  const netns = netnsLabel(c, report);
   const groups = c.groups.slice(0, top);
   const sockets = c.sockets.slice(0, top);
   const moreGroups = c.groups.slice(top);
   const hiddenInGroups = moreGroups.reduce((sum, g) => sum + g.count, 0);
   return [
-    clip(`PID ${c.pid}  ${c.container ? `container ${c.container}  ` : ''}${c.cmdline}`, width),
+    clip(`PID ${c.pid}  ${netns}${c.container ? `container ${c.container}  ` : ''}${c.cmdline}`, width),
     clip(`  ${thousands(c.count)} socket(s) in CLOSE_WAIT, oldest ${age(c.oldestAgeMs, c.ageIsLowerBound)}, ` +
       `median ${formatSeconds(c.medianAgeMs)}`, width),
     ...renderFittedTable(groupColumns, groups, '  ', width),
@@ -75,7 +82,7 @@ export function renderCulprits(report: CulpritReport, layout: CulpritsLayout = {
   const restSockets = rest.reduce((sum, c) => sum + c.count, 0);
   return [
     ...headLines, '',
-    ...shown.flatMap((c) => culpritBlock(c, layout)),
+    ...shown.flatMap((c) => culpritBlock(c, layout, report)),
     ...(rest.length ? [clip(`... ${rest.length} more process(es) holding ${thousands(restSockets)} socket(s) (${MORE_HINT})`, layout.width), ''] : []),
   ];
 }

@@ -66,6 +66,8 @@ export interface CulpritSocket {
   openedBy: { pid: number; comm: string | null } | null;
   /** Which end is the service: this host's (server) or the peer's (client). */
   side: Side;
+  /** Its network namespace (inode). */
+  netns: number;
 }
 
 /**
@@ -107,6 +109,8 @@ export interface Culprit {
   /** Per service and remote host, the most sockets first. */
   groups: CulpritGroup[];
   advice: string[];
+  /** The network namespaces its sockets are in (inodes; nearly always one). */
+  netns: number[];
 }
 
 export interface CulpritReport {
@@ -116,6 +120,10 @@ export interface CulpritReport {
   /** CLOSE_WAIT sockets no process holds any more (being torn down). */
   orphans: number;
   observedMs: number;
+  /** The network namespaces the snapshot covers (absent: one), and the one tcptrace ran in where known:
+   *  a culprit says which it is in when there are several, or when it is not tcptrace's. */
+  namespaces?: number;
+  ownNetns?: number | null;
 }
 
 export interface ReportInput extends CulpritFilter {
@@ -131,6 +139,7 @@ export interface ReportInput extends CulpritFilter {
   cgroups: CgroupNames;
   /** Where connect() picks local ports: tells a client end from a server end when nothing else does. */
   ephemeral?: PortRange;
+  ownNetns?: number | null;
 }
 
 /** Linux's default net.ipv4.ip_local_port_range. */
@@ -216,7 +225,7 @@ export function buildCulpritReport(input: ReportInput): CulpritReport {
         ageMs: round1(ageMs), ageIsLowerBound: !entry,
         idleBeforeFinMs: entry?.idleBeforeFinNs != null ? round1(entry.idleBeforeFinNs / 1e6) : null,
         openedBy: entry?.openedBy ?? openers.get(s.sockId) ?? s.closeWait?.openedBy ?? null,
-        side,
+        side, netns: s.netns,
       });
     }
   }
@@ -231,10 +240,12 @@ export function buildCulpritReport(input: ReportInput): CulpritReport {
       cgroup: input.cgroups.pathOf(cgroupId, pid),
       container: shortContainerId(input.cgroups.containerOf(cgroupId, pid)),
     };
-    return culpritOf(owner, sockets, observedMs, input.sortBy ?? 'count');
+    const netns = [...new Set(sockets.map((s) => s.netns))].sort((a, b) => a - b);
+    return culpritOf(owner, netns, sockets, observedMs, input.sortBy ?? 'count');
   });
   culprits.sort(CULPRIT_ORDER[input.sortBy ?? 'count']);
-  return { culprits, sockets: held, orphans, observedMs: Math.round(observedMs) };
+  const namespaces = new Set(snapshot.sockets.map((s) => s.netns)).size;
+  return { culprits, sockets: held, orphans, observedMs: Math.round(observedMs), namespaces, ownNetns: input.ownNetns ?? null };
 }
 
 /** The fds each process holds one socket on (several after dup), sorted. */
@@ -264,10 +275,10 @@ const CULPRIT_ORDER: Record<CulpritSort, (a: Culprit, b: Culprit) => number> = {
   age: (a, b) => BY.age(a, b) || a.pid - b.pid,
 };
 
-function culpritOf(holder: Holder, sockets: CulpritSocket[], observedMs: number, sortBy: CulpritSort): Culprit {
+function culpritOf(holder: Holder, netns: Culprit['netns'], sockets: CulpritSocket[], observedMs: number, sortBy: CulpritSort): Culprit {
   sockets.sort((a, b) => b.ageMs - a.ageMs || a.fd - b.fd);
   const culprit: Culprit = {
-    ...holder, ...ageSummary(sockets), sockets, groups: groupsOf(sockets).sort(BY[sortBy]), advice: [],
+    ...holder, ...ageSummary(sockets), sockets, groups: groupsOf(sockets).sort(BY[sortBy]), advice: [], netns,
   };
   culprit.advice = adviceFor(culprit, observedMs);
   return culprit;

@@ -38,7 +38,7 @@ export async function culpritsReport(
   const report = (snapshot: TimedSnapshot): CulpritReport => buildCulpritReport({
     snapshot, log: logFor(snapshot), tracker, nowNs: snapshot.tsNs, startedNs: source.start.tsNs,
     minAgeMs: (options.minAge ?? 0) * 1000, pids: options.pid, comms: options.comm, ports: options.port, sortBy: options.sort,
-    cmdlineOf, cgroups: source.cgroups,
+    cmdlineOf, cgroups: source.cgroups, ownNetns: source.ownNetns,
   });
   const timer = options.watchSeconds
     ? setInterval(() => onWatch?.(report(source.snapshotNow())), options.watchSeconds * 1000)
@@ -59,3 +59,4 @@ export async function culpritsReport(
   last ??= report(source.finalSnapshot());
   return { report: last, connectionsDropped: tracker.dropped };
 }
+

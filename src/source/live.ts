@@ -1,5 +1,6 @@
 /** The kernel as an event source: a session attached now, optionally recorded to a file as it runs. */
 import { hostCgroups } from '../host/cgroups';
+import { ownNetns } from '../host/netns';
 import { cmdlineOf } from '../host/proc';
 import { Clock } from '../kernel/clock';
 import { KernelAggregates, KernelTallies, Snapshot, SnapshotFile, TimedSnapshot } from '../kernel/decoder';
@@ -37,6 +38,7 @@ export class LiveSource implements EventSource {
   private readonly writer?: Recording;
   readonly aggregates?: () => KernelAggregates;
   readonly sendsConnections: boolean;
+  readonly ownNetns = ownNetns();
   /** Transitions per owner and per peer, counted by the kernel: set when opened with countTallies. */
   readonly tallies?: () => KernelTallies;
 

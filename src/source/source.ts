@@ -33,6 +33,8 @@ export interface EventSource {
   counters(): TracerCounters;
   /** Set when the kernel counts the distributions itself and sends no events (a live source opened aggregate-only). */
   readonly aggregates?: () => KernelAggregates;
+  /** The network namespace tcptrace runs in (live; a recording's is not kept). */
+  readonly ownNetns?: number | null;
   /** Set when the kernel follows each connection itself and sends one record at its end, and no events (a live source opened so). */
   readonly sendsConnections?: boolean;
   stop(reason: string): void;

@@ -69,6 +69,7 @@ const CULPRITS: CulpritReport = {
         { side: 'client', saddr: 'fd00::1', sport: null, daddr: 'fd00::2', dport: 443, count: 1, oldestAgeMs: 3_000, medianAgeMs: 3_000, ageIsLowerBound: false, idleBeforeFinMs: null },
       ],
       advice: ['peer 10.0.0.2:8080 closes idle connections after ~5.0 s; this process keeps them idle longer and never reads the FIN'],
+      netns: [4026531840],
     },
     {
       pid: 31337, comm: HOSTILE_COMM, cmdline: HOSTILE_COMM, cgroup: null, container: null, count: 2,
@@ -78,6 +79,7 @@ const CULPRITS: CulpritReport = {
         { side: 'server', saddr: '192.168.1.2', sport: 5432, daddr: '192.168.1.9', dport: null, count: 2, oldestAgeMs: 30_000, medianAgeMs: 30_000, ageIsLowerBound: true, idleBeforeFinMs: null },
       ],
       advice: [HOSTILE_ADVICE],
+      netns: [4026531840],
     },
   ],
 };

@@ -291,7 +291,7 @@ test('4. CLOSE_WAIT sockets no process holds are counted as orphans, not listed'
   assert.deepEqual(result.culprits[0].sockets.map((s) => s.sport), [40002]);
 
   const none = report({ sockets: [sock(1, CLOSE_WAIT)], files: [] }).result;
-  assert.deepEqual(none, { culprits: [], sockets: 0, orphans: 1, observedMs: 120_000 });
+  assert.deepEqual(none, { culprits: [], sockets: 0, orphans: 1, observedMs: 120_000, namespaces: 1, ownNetns: null });
 });
 
 // ---- 5. pre-existing sockets -------------------------------------------------------
@@ -504,12 +504,12 @@ test('8d. no advice line ever offers a kernel setting', () => {
   const direct = (sockets: Partial<CulpritSocket>[]) => {
     const full = sockets.map((s, i): CulpritSocket => ({
       fd: i + 3, fds: [i + 3], saddr: '10.0.0.1', sport: 40_000 + i, daddr: '10.0.0.50', dport: 8080,
-      ageMs: 1_000, ageIsLowerBound: false, idleBeforeFinMs: null, openedBy: null, side: 'client', ...s,
+      ageMs: 1_000, ageIsLowerBound: false, idleBeforeFinMs: null, openedBy: null, side: 'client', netns: 1, ...s,
     }));
     const c: Culprit = {
       pid: 1, comm: 'x', cmdline: 'x', cgroup: null, container: null, count: full.length, oldestAgeMs: 1_000, medianAgeMs: 1_000,
       ageIsLowerBound: full.some((s) => s.ageIsLowerBound), sockets: full,
-      groups: groupsOf(full),
+      groups: groupsOf(full), netns: [1],
       advice: [],
     };
     c.advice = adviceFor(c, 60_000);
@@ -688,4 +688,19 @@ test('CloseWaitLog.fromSnapshot: the kernel side\'s facts on sockets now in CLOS
   assert.deepEqual(log.get(1), { enteredNs: 5e9, idleBeforeFinNs: 2e6, openedBy: { pid: 42, comm: 'pool' } });
   assert.equal(log.get(2), undefined, 'in CLOSE_WAIT before the trace: its age is a lower bound');
   assert.equal(log.get(3), undefined);
+});
+
+test('culprits in several network namespaces each say which: the text names it only then', () => {
+  const other = 4026532999;
+  const { result: both } = report({
+    sockets: [sock(1, CLOSE_WAIT), sock(2, CLOSE_WAIT, { netns: other })],
+    files: [file(1, 10, 3, 'app'), file(2, 20, 3, 'app')],
+  });
+  assert.deepEqual([both.namespaces, both.culprits.map((c) => [c.pid, c.netns]).sort()], [2, [[10, [NETNS]], [20, [other]]]]);
+  assert.ok(renderCulprits(both).some((l) => l.startsWith(`PID 20  net:[${other}]  `)), renderCulprits(both).join('\n'));
+  const { result: one } = report({ sockets: [sock(1, CLOSE_WAIT)], files: [file(1, 10, 3, 'app')] });
+  assert.ok(!renderCulprits(one).some((l) => l.includes('net:[')));
+  // One namespace, but not the one tcptrace runs in (live, -P narrowed it to a pod's port).
+  assert.ok(renderCulprits({ ...one, ownNetns: other }).some((l) => l.startsWith(`PID 10  net:[${NETNS}]  `)));
+  assert.ok(!renderCulprits({ ...one, ownNetns: NETNS }).some((l) => l.includes('net:[')));
 });

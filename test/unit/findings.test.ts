@@ -225,6 +225,7 @@ function culprit(pid: number, count: number): Culprit {
     sockets: [],
     groups: [{ side: 'client', saddr: '10.0.0.1', sport: null, daddr: '10.0.0.7', dport: 8080, count, oldestAgeMs: 4200, medianAgeMs: 3000, ageIsLowerBound: false, idleBeforeFinMs: 5000 }],
     advice: ['peer 10.0.0.7:8080 closes idle connections after ~5.0 s; evict idle connections before 5.0 s'],
+    netns: [1],
   };
 }
 

@@ -32,6 +32,7 @@ export async function runCulprits(flags: CulpritsFlags): Promise<void> {
   }
   const duration = flags.duration ?? (flags.watch ? undefined : DEFAULT_OBSERVATION_S);
   // What the kernel side keeps of each socket is the report: no events unless recording.
-  const needs = { command: 'culprits', emitAccepts: true, aggregateOnly: true, resetsUnneeded: true };
+  // Every namespace: a pod's leak that began before tracing is in no other.
+  const needs = { command: 'culprits', emitAccepts: true, aggregateOnly: true, resetsUnneeded: true, everyNetns: true };
   await runLiveReport({ ...flags, duration }, needs, (source, out) => printCulprits(source, flags, out));
 }
