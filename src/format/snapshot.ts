@@ -1,7 +1,7 @@
 /** Text and JSON of `tcptrace snapshot`. */
 import { formatEndpoint } from '../kernel/addr';
 import {
-  Counted, DestinationUse, endpointText, NoOwnerKind, NoOwnerRow, PeerRow, PortRow, ProcessRow,
+  Counted, DestinationUse, endpointText, NamespaceRow, NoOwnerKind, NoOwnerRow, PeerRow, PortRow, ProcessRow,
   SnapshotReport, TimewaitGroup,
 } from '../model/snapshot-report';
 import { SS_STATES, stateName } from '../kernel/states';
@@ -12,6 +12,8 @@ export type Breakdown = 'state' | 'pid' | 'peer' | 'port';
 
 export interface SnapshotView {
   report: SnapshotReport;
+  /** The host's other network namespaces, counted (a snapshot of every one). */
+  others?: NamespaceRow[];
   takenAt: Date;
   elapsedMs: number;
   /** Only this breakdown (in full); every section, each cut to `top` rows, if unset. */
@@ -159,9 +161,26 @@ function timewaitSection(r: SnapshotReport, top: number | undefined): string[] {
   ];
 }
 
+/** The other namespaces, one row each: what a pod or a container holds, by state. */
+function namespaceSection(rows: NamespaceRow[], top: number | undefined): string[] {
+  const { shown, more } = cut(rows, top);
+  return [
+    `Other network namespaces: ${thousands(rows.length)}, ${thousands(rows.reduce((sum, r) => sum + r.sockets, 0))} socket(s)`,
+    ...renderTable<NamespaceRow>([
+      { header: 'NETNS', value: (r) => `net:[${r.netns}]` },
+      { header: 'NAME', value: (r) => r.name ?? '-' },
+      ...stateColumns(rows),
+      socketsColumn(),
+      { header: 'HELD BY', value: (r) => r.holders.slice(0, 3).join(',') || '-' },
+    ], shown, '  '),
+    ...more,
+  ];
+}
+
 export function renderSnapshot(v: SnapshotView): string[] {
   const r = v.report;
   const sections: string[][] = [[header(v)], stateSection(r)];
+  if (v.others?.length && (v.by === undefined || v.by === 'state')) sections.push(namespaceSection(v.others, v.top));
   if (v.by === 'pid') sections.push(processSection(r, undefined));
   else if (v.by === 'peer') sections.push(peerSection(r, undefined));
   else if (v.by === 'port') sections.push(portSection(r, undefined));
@@ -179,6 +198,7 @@ export function snapshotJson(v: SnapshotView): Record<string, unknown> {
     takenAt: v.takenAt.toISOString(), elapsedMs: Math.round(v.elapsedMs), netns: r.netns, sockets: r.sockets,
     ...(v.filter ? { filter: v.filter, unfilteredSockets: v.unfilteredSockets } : {}),
     states: r.states, requestSockets: r.requestSockets, timewaitSockets: r.timewaitSockets,
+    otherNamespaces: v.others ?? [],
   };
   switch (v.by) {
     case 'state': return base;

@@ -401,3 +401,41 @@ function inner<K, V extends Map<unknown, unknown>>(map: Map<K, V>, key: K): V {
 export function endpointText(addr: string, port: number | null): string {
   return port === null ? formatEndpoint(addr, 0).replace(/:0$/, ':*') : formatEndpoint(addr, port);
 }
+
+/** One network namespace of the host in a snapshot of every one: its sockets by state, and who holds them. */
+export interface NamespaceRow extends Counted {
+  netns: number;
+  /** Its `ip netns` name, where it has one. */
+  name: string | null;
+  /** The commands holding its sockets, the most sockets first (a pod's or a container's programs). */
+  holders: string[];
+}
+
+/** The snapshot split by network namespace: `own` (tcptrace's), and one row per other, most sockets first. */
+export function splitByNamespace(snapshot: Snapshot, own: number | null, nameOf: (netns: number) => string | null): { own: Snapshot; others: NamespaceRow[] } {
+  if (own === null) return { own: snapshot, others: [] };
+  const netnsOf = new Map(snapshot.sockets.map((s) => [s.skaddr, s.netns]));
+  // A file whose socket no walk listed (not hashed: unconnected) stays with tcptrace's own, as before.
+  const mine = (netns: number | undefined) => netns === undefined || netns === own;
+  const rows = new Map<number, NamespaceRow & { byComm: Map<string, number> }>();
+  for (const s of snapshot.sockets) {
+    if (mine(s.netns)) continue;
+    let row = rows.get(s.netns);
+    if (!row) rows.set(s.netns, (row = { netns: s.netns, name: nameOf(s.netns), sockets: 0, states: emptyStates(), holders: [], byComm: new Map() }));
+    row.sockets++;
+    const state = stateName(ssState(s));
+    row.states[state] = (row.states[state] ?? 0) + 1;
+  }
+  for (const f of snapshot.files) {
+    const netns = netnsOf.get(f.skaddr);
+    const row = netns === undefined ? undefined : rows.get(netns);
+    if (row) row.byComm.set(f.comm, (row.byComm.get(f.comm) ?? 0) + 1);
+  }
+  const others = [...rows.values()].map(({ byComm, ...row }) => ({
+    ...row, holders: [...byComm].sort((a, b) => b[1] - a[1]).map(([comm]) => comm),
+  })).sort((a, b) => b.sockets - a.sockets || a.netns - b.netns);
+  return {
+    own: { sockets: snapshot.sockets.filter((s) => mine(s.netns)), files: snapshot.files.filter((f) => mine(netnsOf.get(f.skaddr))) },
+    others,
+  };
+}

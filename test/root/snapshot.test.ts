@@ -129,7 +129,7 @@ describe('tcptrace snapshot', () => {
     const listener = report.listeners.find((l: Json) => l.sport === holdPort);
     assert.deepEqual([listener.pid, listener.acceptQueue], [pids.holder, 0]);
     assert.ok(listener.acceptQueueLimit > 0);
-    assert.ok(report.sockets >= 11 && report.states.LISTEN >= 2, 'machine-wide totals include ours');
+    assert.ok(report.sockets >= 9 && report.states.LISTEN >= 2, 'machine-wide totals include our 9');
     const inode = /\[(\d+)\]/.exec(execFileSync('readlink', ['/proc/self/ns/net'], { encoding: 'utf8' }))![1];
     assert.equal(report.netns, Number(inode));
   });
@@ -210,5 +210,20 @@ describe('every network namespace', () => {
     }
     const own = TraceSession.snapshotOnce();
     assert.ok(!own.sockets.some((s) => s.netns === inode), 'our own namespace only, by default');
+  });
+
+  test('the command counts the other namespaces, by name, state and holder; its own in full as before', () => {
+    const inode = Number(/\[(\d+)\]/.exec(execFileSync('ip', ['netns', 'exec', ns, 'readlink', '/proc/self/ns/net'], { encoding: 'utf8' }))![1]);
+    const json = spawnSync(process.execPath, [CLI, 'snapshot', '--json'], { encoding: 'utf8', timeout: 30_000 });
+    assert.equal(json.status, 0, json.stderr);
+    const report = JSON.parse(json.stdout) as Json;
+    const row = report.otherNamespaces.find((r: Json) => r.netns === inode);
+    assert.ok(row, `net:[${inode}] among ${JSON.stringify(report.otherNamespaces.map((r: Json) => r.netns))}`);
+    // The leak: the client's CLOSE_WAIT, the server's FIN_WAIT2, its listener.
+    assert.deepEqual([row.name, row.states.CLOSE_WAIT, row.states.FIN_WAIT2, row.states.LISTEN, row.sockets], [ns, 1, 1, 1, 3]);
+    assert.ok(row.holders.includes('node'), JSON.stringify(row.holders));
+    assert.ok(!report.byPort.some((p: Json) => p.port === port), 'its sockets are not counted as our own');
+    const text = spawnSync(process.execPath, [CLI, 'snapshot'], { encoding: 'utf8', timeout: 30_000 });
+    assert.match(text.stdout, new RegExp(`^  net:\\[${inode}\\]\\s+${ns}\\s`, 'm'), text.stdout);
   });
 });

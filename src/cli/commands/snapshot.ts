@@ -5,7 +5,8 @@ import { readSettings } from '../../host/settings';
 import { LineOutput } from '../output';
 import { cmdlineOf } from '../../host/proc';
 import { TraceSession } from '../../kernel/session';
-import { buildSnapshotReport, filterSnapshot, SocketFilter } from '../../model/snapshot-report';
+import { buildSnapshotReport, filterSnapshot, SocketFilter, splitByNamespace } from '../../model/snapshot-report';
+import { listNetns } from '../../host/netns';
 import { stateName } from '../../kernel/states';
 import { parseSsFilter } from '../options';
 
@@ -48,14 +49,17 @@ export async function runSnapshot(flags: SnapshotFlags): Promise<void> {
   const settings = readSettings();
   const takenAt = new Date();
   // Iterators only, unloaded before this returns: nothing stays attached.
-  const whole = TraceSession.snapshotOnce();
+  // Every namespace: tcptrace's own in full, the others (pods, containers) counted.
+  const all = TraceSession.snapshotOnce({ everyNetns: true });
   const read = performance.now();
-  const snapshot = filterSnapshot(whole, filter);
+  const names = netnsNames();
+  const whole = splitByNamespace(all, settings.netns, names).own;
+  const { own: snapshot, others } = splitByNamespace(filterSnapshot(all, filter), settings.netns, names);
   const report = buildSnapshotReport({
     snapshot, unfiltered: whole.sockets, netns: settings.netns, ephemeral: settings.ephemeral, reserved: settings.reserved, cmdlineOf,
   });
   const view = {
-    report, takenAt, elapsedMs: performance.now() - started, by: flags.by, top: flags.top ?? DEFAULT_TOP,
+    report, others, takenAt, elapsedMs: performance.now() - started, by: flags.by, top: flags.top ?? DEFAULT_TOP,
     filter: describeFilter(filter), unfilteredSockets: whole.sockets.length,
   };
   if (flags.verbose) {
@@ -65,4 +69,10 @@ export async function runSnapshot(flags: SnapshotFlags): Promise<void> {
   const out = new LineOutput();
   out.writeLines(flags.json ? [JSON.stringify(snapshotJson(view))] : renderSnapshot(view));
   await out.flush();
+}
+
+/** Each namespace's `ip netns` name, where it has one. */
+function netnsNames(): (netns: number) => string | null {
+  const names = new Map(listNetns().flatMap((n) => (n.name ? [[n.inode, n.name] as const] : [])));
+  return (netns) => names.get(netns) ?? null;
 }
