@@ -17,6 +17,8 @@ const BATCH = 4096;
 export class FileSource implements EventSource {
   readonly clock: Clock;
   readonly cgroups: CgroupTable;
+  /** The recorder's own (since format 1.3). */
+  readonly ownNetns: number | null;
   private final?: TimedSnapshot;
   private footerCounters?: TracerCounters;
   truncated = false;
@@ -30,6 +32,7 @@ export class FileSource implements EventSource {
     cgroups: CgroupTable,
   ) {
     this.clock = new Clock(header.wallOffsetMs);
+    this.ownNetns = header.netns ?? null;
     this.cgroups = cgroups;
   }
 

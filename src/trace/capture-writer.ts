@@ -13,7 +13,7 @@ import { TcptraceError } from '../errors';
 import { loadNative, NativeCapture, TracerCounters } from '../kernel/native';
 import { CaptureTo } from '../kernel/session';
 import { SnapshotPhase, TRACE_FORMAT, TRACE_VERSION, TraceHeader } from './format';
-import { describeWriteError } from './writer';
+import { describeWriteError, recorderNetns } from './writer';
 
 /** Snapshot lines per block: a host full of TIME_WAIT has hundreds of thousands of sockets. */
 const SNAPSHOT_SLICE = 4096;
@@ -70,7 +70,7 @@ export class CaptureWriter {
     const header: TraceHeader = {
       type: 'header', format: TRACE_FORMAT, version: TRACE_VERSION, host: hostname(), kernel: release(),
       startTime: new Date(startNs / 1e6 + wallOffsetMs).toISOString(), startNs, wallOffsetMs, options,
-      resetReasons: resetReasonNamesInUse(),
+      resetReasons: resetReasonNamesInUse(), ...recorderNetns(),
     };
     this.table('HEAD', [JSON.stringify(header)]);
   }

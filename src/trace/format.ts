@@ -35,6 +35,8 @@ export interface TraceHeader {
   options: Record<string, unknown>;
   /** A capture's (since its 1.3 header): the recording kernel's RST reason names by code, as its records carry codes. */
   resetReasons?: string[];
+  /** Since 1.3: the network namespace the recorder ran in (its snapshot's own). */
+  netns?: number;
 }
 
 /** Sockets and their holders, when tracing started ('start') and ended ('end'). */

@@ -161,7 +161,7 @@ export const TRACE_FIELDS: FieldTable = {
 /** Fields a line may leave out; when present, they must follow their rule. */
 export const TRACE_OPTIONAL_FIELDS: OptionalFieldTable = {
   // Since 1.3, a capture's header: the recording kernel's RST reason names by code.
-  header: { resetReasons: STRINGS }, snapshot: {}, cgroup: {}, lost: {}, footer: {},
+  header: { resetReasons: STRINGS, netns: NUMBER }, snapshot: {}, cgroup: {}, lost: {}, footer: {},
   // Since 1.1: the owner's (holder's) cgroup id, the timewait substate, and listeners' accept queues;
   // since 1.3, listeners' drops, and the RST that ended a connection.
   event: { cgroupId: NUMBER_OR_NULL, reset: oneOf(['received', 'sent', null]), resetReason: STRING_OR_NULL },

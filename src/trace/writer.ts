@@ -18,6 +18,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as zlib from 'node:zlib';
 import { CgroupNames, NO_CGROUP_NAMES } from '../host/cgroups';
+import { ownNetns } from '../host/netns';
 import { SnapshotFile, SnapshotSocket, TransitionEvent } from '../kernel/decoder';
 import { TcptraceError } from '../errors';
 import { TracerCounters } from '../kernel/native';
@@ -75,6 +76,7 @@ export class TraceWriter {
     const header: TraceHeader = {
       type: 'header', format: TRACE_FORMAT, version: TRACE_VERSION, host: bounded(os.hostname()), kernel: bounded(os.release()),
       startTime: new Date(startNs / 1e6 + wallOffsetMs).toISOString(), startNs, wallOffsetMs, options: boundedOptions(options),
+      ...recorderNetns(),
     };
     this.put(this.layout === 'json' ? `{"header":${JSON.stringify(header)},"lines":[\n` : `${JSON.stringify(header)}\n`);
   }
@@ -229,4 +231,10 @@ function cutTo(fd: number, size: number): void {
   } catch {
     // Left as it is: the reader skips a partial last line too.
   }
+}
+
+/** The recorder's own network namespace, for the header, where /proc says it. */
+export function recorderNetns(): { netns?: number } {
+  const netns = ownNetns();
+  return netns === null ? {} : { netns };
 }
