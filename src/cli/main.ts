@@ -18,7 +18,7 @@ import { OutputClosed } from '../output-file';
 import { DEFAULT_RING_BYTES } from '../kernel/decoder';
 import { RECORD_FORMATS } from '../trace/recording';
 import {
-  checkNotInput, parseAnyPorts, parseCgroup, parseComms, parseCount, parseListen, parseNetns, parseOutputPath, parsePids, parsePorts, SERVE_DEFAULTS,
+  checkNotInput, parseAnyPorts, parseRecordedCgroup, parseCgroup, parseComms, parseCount, parseListen, parseNetns, parseOutputPath, parsePids, parsePorts, SERVE_DEFAULTS,
   parseRefreshInterval, parseRingBufferSize, parseSeconds, parseStates,
 } from './options';
 
@@ -175,13 +175,15 @@ export function buildProgram(): Command {
     .option('--comm <names>', 'culprits: only holders whose process name contains one of these', (v, prev?: string[]) => parseComms(v, prev))
     .addOption(new Option('--sort <key>', 'culprits: the most sockets first, or the oldest first (default count)').choices(['count', 'age']))
     .option('--top <n>', `culprits: processes, groups and sockets shown per process (default ${DEFAULT_CULPRITS_TOP})`, (v) => parseCount('--top', v, 1_000_000))
+    .option('-N, --netns <list>', 'only these network namespaces: inodes, ip netns names or pid:PID (as live)', (v, prev?: number[]) => parseNetns(v, prev))
+    .option('--cgroup <path>', 'only owners in this cgroup or below, by the recording\'s cgroup names (as /proc/PID/cgroup shows them)', (v) => parseRecordedCgroup(v))
     .option('--html', 'one self-contained HTML page of everything (needs -o)')
     .option('-o, --output <file>', 'with --html: where to write the page (- for stdout)', (v) => parseOutputPath('--output', v))
     .action((file: string, report: ReportKind, flags: ReportFlags & { html?: boolean; output?: string }) => {
       checkReportFlags(report, flags);
       if (!flags.html) return runReport(file, report, flags);
       checkNotInput('--output', flags.output!, file);
-      return runHtmlReport(file, flags.output!);
+      return runHtmlReport(file, flags.output!, { netns: flags.netns, cgroup: flags.cgroup });
     });
 
   program.command('export')

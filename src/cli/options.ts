@@ -62,6 +62,20 @@ export function parseCgroup(text: string): string {
   return parseCgroupSelection(text, hostCgroups());
 }
 
+/**
+ * A cgroup path as a recording names its owners' cgroups ("/system.slice/x.service",
+ * with or without the mount in front): taken as written, since the recording may
+ * come from another host.
+ */
+export function parseRecordedCgroup(text: string): string {
+  if (!text.trim()) throw usageError('--cgroup: empty value');
+  if (text.split('/').includes('..')) throw usageError(`--cgroup: "${text}" climbs with ..: give the path as /proc/PID/cgroup shows it`);
+  const value = text.trim().replace(/^\/sys\/fs\/cgroup(\/unified)?(?=\/|$)/, '');
+  if (!value) return '/';
+  const path = value.startsWith('/') ? value : `/${value}`;
+  return path.length > 1 ? path.replace(/\/+$/, '') : path;
+}
+
 /** The kernel keeps a process's name in 16 bytes, the last a NUL (TASK_COMM_LEN). */
 const COMM_MAX = 15;
 

@@ -6,7 +6,16 @@ import { TracerCounters } from '../kernel/native';
 import { TcptraceError } from '../errors';
 import { TraceHeader, TraceLine } from '../trace/format';
 import { readTraceBatches, TraceReadResult } from '../trace/reader';
-import { EventSource, SourceHandlers } from './source';
+import { CgroupFilter } from '../kernel/cgroup-filter';
+import { EventSource, narrowSnapshot, SourceHandlers } from './source';
+
+/** What `report --netns` and `--cgroup` keep of a recording: as they keep of the kernel live. */
+export interface RecordingFilter {
+  /** Network namespace inodes. */
+  netns?: number[];
+  /** A cgroup path (as /proc/PID/cgroup shows it): owners in it or below, by the recording's cgroup names. */
+  cgroup?: string;
+}
 
 const NO_COUNTERS: TracerCounters = {
   lostEvents: 0, lostRingBufferFull: 0, lostNested: 0, nestedCaught: 0, inferred: 0, untrackedSockets: 0,
@@ -21,6 +30,7 @@ export class FileSource implements EventSource {
   readonly ownNetns: number | null;
   private final?: TimedSnapshot;
   private footerCounters?: TracerCounters;
+  private readonly cgroupFilter?: CgroupFilter;
   truncated = false;
 
   private constructor(
@@ -30,14 +40,30 @@ export class FileSource implements EventSource {
     private readonly lines: AsyncGenerator<TraceLine | TransitionEvent[], TraceReadResult>,
     private pending: TraceLine | TransitionEvent[] | undefined,
     cgroups: CgroupTable,
+    private readonly filter: RecordingFilter,
   ) {
     this.clock = new Clock(header.wallOffsetMs);
     this.ownNetns = header.netns ?? null;
     this.cgroups = cgroups;
+    if (filter.cgroup) this.cgroupFilter = new CgroupFilter(cgroups, filter.cgroup);
+    const kept = this.narrow(start);
+    start.sockets = kept.sockets;
+    start.files = kept.files;
+  }
+
+  /** The sockets (and their holders) the filter keeps. */
+  private narrow(snapshot: TimedSnapshot): TimedSnapshot {
+    const inNetns = narrowSnapshot(snapshot, { netns: this.filter.netns });
+    return { ...(this.cgroupFilter ? this.cgroupFilter.snapshot(inNetns) : inNetns), tsNs: snapshot.tsNs };
+  }
+
+  private keeps(e: TransitionEvent): boolean {
+    const netns = this.filter.netns;
+    return (!netns?.length || netns.includes(e.netns)) && (!this.cgroupFilter || this.cgroupFilter.keepsEvent(e));
   }
 
   /** Reads the header and the start snapshot. */
-  static async open(path: string): Promise<FileSource> {
+  static async open(path: string, filter: RecordingFilter = {}): Promise<FileSource> {
     const lines = linesAndEvents(path);
     const first = await lines.next();
     if (first.done || Array.isArray(first.value) || first.value.type !== 'header') throw new TcptraceError(`${path}: not a tcptrace trace (no header)`);
@@ -49,7 +75,7 @@ export class FileSource implements EventSource {
       else addToSnapshot(start, next.value);
       next = await lines.next();
     }
-    const source = new FileSource(path, first.value, start, lines, next.done ? undefined : next.value, cgroups);
+    const source = new FileSource(path, first.value, start, lines, next.done ? undefined : next.value, cgroups, filter);
     if (next.done) source.truncated = next.value?.truncated ?? true;
     return source;
   }
@@ -63,7 +89,7 @@ export class FileSource implements EventSource {
     if (!this.final || !this.footerCounters) {
       throw new TcptraceError(`${this.path}: the recording was cut off before its end snapshot was complete, which this report needs`);
     }
-    return this.final;
+    return this.narrow(this.final);
   }
 
   counters(): TracerCounters {
@@ -76,14 +102,19 @@ export class FileSource implements EventSource {
 
   async run(handlers: SourceHandlers): Promise<void> {
     let batch: TransitionEvent[] = [];
+    const filtered = Boolean(this.filter.netns?.length || this.cgroupFilter);
+    const deliver = (events: TransitionEvent[]) => {
+      const kept = filtered ? events.filter((e) => this.keeps(e)) : events;
+      if (kept.length) handlers.onEvents(kept);
+    };
     const flush = () => {
-      if (batch.length) handlers.onEvents(batch);
+      if (batch.length) deliver(batch);
       batch = [];
     };
     for (let line = this.pending; line; line = await this.nextLine()) {
       if (Array.isArray(line)) {
         flush();
-        handlers.onEvents(line);
+        deliver(line);
         continue;
       }
       if (line.type === 'event') {

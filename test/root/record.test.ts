@@ -394,3 +394,57 @@ describe('every filter applies to every kind of record', () => {
     assert.deepEqual([...holders], [server.pid], 'the holder of that socket only');
   });
 });
+
+describe('report --netns and --cgroup', () => {
+  test('a recording of two namespaces, reported for each, and for the owners of one cgroup', async () => {
+    const ns = `tcptrace-report-${process.pid}`;
+    spawnSync('ip', ['netns', 'add', ns]);
+    const started: LineProcess[] = [];
+    try {
+      spawnSync('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+      const inode = Number(/\[(\d+)\]/.exec(spawnSync('ip', ['netns', 'exec', ns, 'readlink', '/proc/self/ns/net'], { encoding: 'utf8' }).stdout)![1]);
+      const ownInode = Number(/\[(\d+)\]/.exec(fs.readlinkSync('/proc/self/ns/net'))![1]);
+      const file = path.join(dir, 'two-namespaces.tcap');
+      const rec = await startLive(['record', '-o', file]);
+      // One connection inside the namespace, one in ours: each client closes first.
+      const inNs = (...args: string[]) => {
+        const p = new LineProcess('ip', ['netns', 'exec', ns, process.execPath, path.join(FIXTURES, 'tcp-peer.js'), ...args]);
+        started.push(p);
+        return p;
+      };
+      const nsServer = inNs('server', '127.0.0.1', '0');
+      const nsPort = (await nsServer.next('listening')).port as number;
+      const nsClient = inNs('client', '127.0.0.1', String(nsPort));
+      await nsClient.next('connected');
+      nsClient.send('close');
+      await nsClient.next('closed');
+      const ours = await connectPair('127.0.0.1');
+      started.push(ours.server, ours.client);
+      ours.client.send('close');
+      await ours.client.next('closed');
+      await new Promise((r) => setTimeout(r, 300));
+      rec.child.kill('SIGINT');
+      assert.equal(await rec.exited(), 0, rec.stderr);
+
+      const life = (...flags: string[]) => {
+        const r = cli(['report', file, 'life', '--json', ...flags]);
+        assert.equal(r.status, 0, r.stderr);
+        return r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+      };
+      const ports = (lines: { sport: number; dport: number }[]) => new Set(lines.flatMap((l) => [l.sport, l.dport]));
+      const inThat = life('--netns', String(inode));
+      assert.ok(inThat.length >= 2 && inThat.every((l) => l.netns === inode), JSON.stringify(inThat));
+      assert.ok(ports(inThat).has(nsPort) && !ports(inThat).has(ours.port));
+      const inOurs = life('--netns', String(ownInode));
+      assert.ok(ports(inOurs).has(ours.port) && inOurs.every((l) => l.netns === ownInode));
+      // Our pair's processes run in this test's cgroup; the namespace's too (ip netns exec keeps it): a cgroup none is in keeps nothing.
+      const ownCgroup = fs.readFileSync('/proc/self/cgroup', 'utf8').trim().split('\n').find((l) => l.startsWith('0::'))!.slice(3);
+      assert.ok(ports(life('--cgroup', ownCgroup)).has(ours.port), 'our cgroup keeps ours');
+      assert.deepEqual(life('--cgroup', `${ownCgroup === '/' ? '' : ownCgroup}/no-such-cgroup`), []);
+    } finally {
+      for (const p of started) p.send('exit');
+      await Promise.all(started.map((p) => p.exited()));
+      spawnSync('ip', ['netns', 'del', ns]);
+    }
+  });
+});

@@ -90,7 +90,7 @@ const BAD_VALUES: Record<string, Record<string, string[]>> = {
   record: { ...FILTER_VALUES, '--duration': SECONDS, '--output': OUTPUT, '--format': ['xml', 'gz'] },
   report: {
     '--by': ['host'], '--unit': ['ns'], '--min-age': SECONDS, '--pid': PIDS, '--output': OUTPUT, '--top': ['0', 'ten'],
-    '--port': PORTS, '--comm': [','], '--sort': ['size'],
+    '--port': PORTS, '--comm': [','], '--sort': ['size'], '--netns': NETNS, '--cgroup': ['', '  ', '/a/../b'],
   },
   export: { '--format': ['chrome', ''], '--output': OUTPUT },
 };

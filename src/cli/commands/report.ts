@@ -20,6 +20,9 @@ export interface ReportFlags {
   comm?: string[];
   sort?: CulpritSort;
   top?: number;
+  /** Every report: only these network namespaces, only owners in this cgroup (as live). */
+  netns?: number[];
+  cgroup?: string;
 }
 
 /** The flags that mean something only for one report, and which. */
@@ -51,7 +54,7 @@ export function checkReportFlags(kind: ReportKind, flags: ReportFlags & { html?:
 }
 
 export async function runReport(file: string, kind: ReportKind, flags: ReportFlags): Promise<void> {
-  const source = await FileSource.open(file);
+  const source = await FileSource.open(file, { netns: flags.netns, cgroup: flags.cgroup });
   const out = new LineOutput();
   let run: ReportRun;
   switch (kind) {
