@@ -17,8 +17,10 @@ export interface LiveViewInput {
   stats: LiveStats;
   counters: TracerCounters;
   filters: string;
-  /** Filters the kernel's socket counts cannot apply (--netns, --cgroup), named in their title. */
+  /** Filters the kernel's socket counts cannot apply (--cgroup), named in their title. */
   unfilteredCounts?: string[];
+  /** The network namespaces counted (--netns), as "net:[4026532321]"; unset: tcptrace's own. */
+  countedNetns?: string[];
   topN: number;
   /** Durations since start, in microseconds. */
   latencies: LatencySet;
@@ -149,6 +151,7 @@ export function renderLiveView(v: LiveViewInput): string {
   const columns = v.screen?.columns ?? 0;
   const rate = stats.lastIntervalTotal / v.intervalSeconds;
   const lost = counters.lostEvents ? `LOST ${thousands(counters.lostEvents)}` : 'lost 0';
+  const where = v.countedNetns?.length ? `network namespace ${v.countedNetns.join(' and ')}` : "tcptrace's own network namespace";
   const top = [
     `tcptrace live  ${v.now}  up ${Math.floor(v.elapsedSeconds)}s  transitions ${thousands(stats.total)} (${thousands(rate)}/s)  ${lost}` +
       (counters.untrackedSockets ? `  untracked sockets ${thousands(counters.untrackedSockets)}` : '') +
@@ -156,8 +159,9 @@ export function renderLiveView(v: LiveViewInput): string {
       (v.filters ? `  filters: ${v.filters}` : ''),
     '',
     v.unfilteredCounts?.length
-      ? `Sockets by state (now, tcptrace's own network namespace; not filtered by ${v.unfilteredCounts.join(' or ')}; TIME_WAIT has no owner)`
-      : 'Sockets by state (now, this network namespace; TIME_WAIT has no owner)',
+      ? `Sockets by state (now, ${where}; not filtered by ${v.unfilteredCounts.join(' or ')}; TIME_WAIT has no owner)`
+      : v.countedNetns?.length ? `Sockets by state (now, ${where}; TIME_WAIT has no owner)`
+        : 'Sockets by state (now, this network namespace; TIME_WAIT has no owner)',
     ...stateTable(v.stateCounts, columns),
   ].map((l) => clip(l, columns));
   const hints = nextCommands(v.stateCounts).map(({ line, hue }) => paint(hue, clip(line, columns)));

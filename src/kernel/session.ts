@@ -6,7 +6,7 @@
 import {
   CONNECTION_LAYOUT, decodeAggregates, decodeConnections, decodeTallies, DEFAULT_RING_BYTES, decodeEvents, KernelAggregates,
   KernelConnection, KernelTallies, decodeSnapshotFiles, decodeSnapshotSockets, decodeStateCounts, EVENT_LAYOUT, joinSockIds, recordsOwnedBy,
-  Snapshot, TransitionEvent, useResetReasonNames,
+  Snapshot, STATE_COUNT_SLOTS, TransitionEvent, useResetReasonNames,
 } from './decoder';
 import type { CgroupFilter } from './cgroup-filter';
 import { loadNative, NativeCapture, NativeTracer, TracerCounters, TracerOptions } from './native';
@@ -137,9 +137,21 @@ export class TraceSession {
     });
   }
 
-  /** Sockets per state number right now, after the family and port filters. */
-  stateCounts(): number[] {
-    return decodeStateCounts(this.tracer.runIterator('count_states'));
+  /**
+   * Sockets per state number right now, after the family and port filters: in
+   * tcptrace's own network namespace, or summed over these (--netns; one with
+   * no process in it and no `ip netns` name cannot be entered, and counts none).
+   */
+  stateCounts(netns: number[] = []): number[] {
+    if (!netns.length) return decodeStateCounts(this.tracer.runIterator('count_states'));
+    const paths = new Map(listNetns().map((n) => [n.inode, n.path]));
+    const total = new Array<number>(STATE_COUNT_SLOTS).fill(0);
+    for (const inode of netns) {
+      const path = paths.get(inode);
+      if (path === undefined) continue;
+      decodeStateCounts(this.tracer.runIterator('count_states', path)).forEach((n, state) => { total[state] += n; });
+    }
+    return total;
   }
 
   counters(): TracerCounters {

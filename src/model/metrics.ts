@@ -120,7 +120,7 @@ export const GAUGE_STATES = COUNTED_STATES.map(stateName);
 export const METRICS = {
   sockets: {
     name: 'tcptrace_sockets',
-    help: 'TCP sockets per state in this network namespace, as the kernel counts them (ss -tan), after the family and port filters; refreshed every --interval',
+    help: 'TCP sockets per state in this network namespace (or summed over those of --netns), as the kernel counts them (ss -tan), after the family and port filters; refreshed every --interval',
     labelNames: ['state'],
   },
   transitions: {

@@ -107,7 +107,7 @@ export class LiveSource implements EventSource {
 
   /** Sockets per state number now, as the kernel counts them (after the family and port filters). */
   stateCounts(): number[] {
-    return this.session.stateCounts();
+    return this.session.stateCounts(this.filters.netns);
   }
 
   stop(reason: string): void {

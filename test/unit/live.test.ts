@@ -321,8 +321,10 @@ test('the process table has a CONTAINER column when some process runs in one', (
 
 test('the state table says which filters its kernel counts do not follow', () => {
   assert.ok(view().includes('Sockets by state (now, this network namespace; TIME_WAIT has no owner)'));
-  assert.ok(view({ unfilteredCounts: ['--netns', '--cgroup'] }).includes(
-    "Sockets by state (now, tcptrace's own network namespace; not filtered by --netns or --cgroup; TIME_WAIT has no owner)"));
+  assert.ok(view({ unfilteredCounts: ['--cgroup'] }).includes(
+    "Sockets by state (now, tcptrace's own network namespace; not filtered by --cgroup; TIME_WAIT has no owner)"));
+  // --netns: the kernel counts those namespaces' sockets.
+  assert.ok(view({ countedNetns: ['net:[4026532999]'] }).includes('Sockets by state (now, network namespace net:[4026532999]; TIME_WAIT has no owner)'));
 });
 
 // ---- the view on a terminal of a given size -----------------------------------
