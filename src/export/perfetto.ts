@@ -17,7 +17,7 @@
 import { formatEndpoint } from '../kernel/addr';
 import { OwnerSource, SnapshotSocket, TransitionEvent } from '../kernel/decoder';
 import { stateName, TCP } from '../kernel/states';
-import { Connection, ConnectionTracker } from '../model/tracker';
+import { Connection, ConnectionTracker, FinishedConnection } from '../model/tracker';
 import { TraceFile, TraceFooter, TraceHeader, TraceLine, TraceLost } from '../trace/format';
 
 /** One event as written (the subset of the Trace Event Format used here). */
@@ -73,6 +73,8 @@ interface Track {
   /** Held until the connection ends, so its slice can be written before them (see top). */
   children: Child[];
   droppedChildren: number;
+  /** Its ->CLOSE, and when, until the tracker has finished it. */
+  closing?: { t: number; e: TransitionEvent };
 }
 
 export class PerfettoExporter {
@@ -83,6 +85,7 @@ export class PerfettoExporter {
     onTransition: (e, conn) => { if (conn) this.transition(conn, e); },
     onAccepted: (conn, e) => this.accepted(conn, e),
     onOwnerChanged: (conn, e) => this.ownerChanged(conn, e),
+    onFinished: (c) => this.finished(c),
   });
   /** The start snapshot's sockets, loaded into the tracker together (it needs them all at once). */
   private snapshotSockets: SnapshotSocket[] = [];
@@ -176,10 +179,18 @@ export class PerfettoExporter {
     if (track.stateSinceNs !== null) this.addChild(track, stateChild(track, conn.state, t));
     track.stateSinceNs = t;
     track.stateInferred = e.inferred;
-    if (e.newstate === TCP.CLOSE) {
-      this.tracks.delete(conn.sockId);
-      this.finish(track, t, e);
-    }
+    // Its end waits for the tracker's account of it (finished): the bytes life prints.
+    if (e.newstate === TCP.CLOSE) track.closing = { t, e };
+  }
+
+  /** The tracker's account of a connection that ended: payload bytes, as life counts them. */
+  private finished(c: FinishedConnection): void {
+    const track = this.tracks.get(c.sockId);
+    if (!track?.closing) return;
+    this.tracks.delete(c.sockId);
+    track.txBytes = c.txBytes;
+    track.rxBytes = c.rxBytes;
+    this.finish(track, track.closing.t, track.closing.e);
   }
 
   /** Takes an event's counters; returns its time, never before the connection's latest,
@@ -326,9 +337,11 @@ function ownerLabel(owner: Owner): string {
 }
 
 /**
- * What the slice's details panel shows. Bytes are the kernel's raw counters
- * from the last event (tx counts an acked SYN and FIN, rx the peer's FIN);
- * error and peerFinReceived are the ->CLOSE event's own fields.
+ * What the slice's details panel shows. Bytes of a connection that ended are
+ * its payload, as life prints them (the tracker's: no SYN or FIN); of one open
+ * at the trace's end, the kernel's raw counters from its last event (tx counts
+ * an acked SYN and FIN, rx the peer's FIN). error and peerFinReceived are the
+ * ->CLOSE event's own fields.
  */
 function connectionArgs(track: Track, close: TransitionEvent | null): Record<string, unknown> {
   const { conn } = track;

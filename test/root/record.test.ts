@@ -301,7 +301,8 @@ describe('the binary capture under a storm', () => {
     const load = await stormOnOwnPort();
     const rec = await startLive(['record', '-o', file, '-P', String(load.port)]);
     await stormUnder(load, [rec]);
-    assert.match(rec.stderr, /wrote [\d,]+ transitions to /);
+    // Events: the storm's transitions and one accept() per connection.
+    const wrote = Number(/wrote ([\d,]+) events \(transitions and accepts\) to /.exec(rec.stderr)![1].replace(/,/g, ''));
     const r = cli(['report', file, '--json']);
     assert.equal(r.status, 0, r.stderr);
     const summary = JSON.parse(r.stdout);
@@ -314,6 +315,7 @@ describe('the binary capture under a storm', () => {
     assert.deepEqual(countByTransition(lines), storm, rec.stderr);
     assert.equal(summary.counters.lostEvents, 0);
     assert.equal(summary.byEnding.active, STORM);
+    assert.equal(wrote, lines.length + STORM, 'the events record said it wrote: every transition, and an accept per connection');
     // Well under the 136 bytes of each record.
     const perTransition = fs.statSync(file).size / (STORM * 10);
     assert.ok(perTransition < 48, `${perTransition.toFixed(1)} bytes per transition`);

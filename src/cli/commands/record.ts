@@ -24,7 +24,7 @@ export async function runRecord(flags: RecordCmdFlags): Promise<void> {
   const status = () => {
     const c = source.counters();
     process.stderr.write(`\rrecording ${((Date.now() - startedMs) / 1000).toFixed(0)} s  ` +
-      `${thousands(writer.events)} transitions  ${megabytes(writer.bytesWritten)} written  lost ${c.lostEvents}   `);
+      `${thousands(writer.events)} events  ${megabytes(writer.bytesWritten)} written  lost ${c.lostEvents}   `);
   };
   const timer = process.stderr.isTTY ? setInterval(status, 1000) : undefined;
   try {
@@ -36,6 +36,7 @@ export async function runRecord(flags: RecordCmdFlags): Promise<void> {
     }
   }
   const where = flags.output === STDOUT ? 'stdout' : flags.output;
-  process.stderr.write(`tcptrace: wrote ${thousands(writer.events)} transitions to ${where} (${megabytes(writer.bytesWritten)})\n`);
+  // Events, not transitions: a recording also keeps each accept() (report counts transitions).
+  process.stderr.write(`tcptrace: wrote ${thousands(writer.events)} events (transitions and accepts) to ${where} (${megabytes(writer.bytesWritten)})\n`);
   await finishCommand(source, new LineOutput(), flags.verbose);
 }
