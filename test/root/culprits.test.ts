@@ -9,7 +9,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { afterEach, describe, test } from 'node:test';
 import { formatSeconds } from '../../src/units';
-import { bpfProgramNamesOf, CLI, FIXTURES, LineProcess, ROOT, exitAll, killStragglers, until } from './helpers';
+import { bpfProgramNamesOf, CLI, FIXTURES, LineProcess, ROOT, TestNetns, exitAll, killStragglers, until } from './helpers';
 
 afterEach(killStragglers);
 
@@ -226,37 +226,26 @@ describe('tcptrace culprits', () => {
 
 describe('culprits in every network namespace', () => {
   test('a leak made inside a namespace before tracing is reported from the host\'s, with its holder, count and namespace', async () => {
-    const ns = `tcptrace-culprit-${process.pid}`;
-    execFileSync('ip', ['netns', 'add', ns]);
-    const started: LineProcess[] = [];
+    const ns = new TestNetns(`tcptrace-culprit-${process.pid}`);
     try {
-      execFileSync('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
-      const inNs = (...args: string[]) => {
-        const p = new LineProcess('ip', ['netns', 'exec', ns, process.execPath, path.join(FIXTURES, 'tcp-peer.js'), ...args]);
-        started.push(p);
-        return p;
-      };
-      const srv = inNs('server', '127.0.0.1', '0', '--on-end', 'hold');
+      const srv = ns.peer('server', '127.0.0.1', 0, 'hold');
       const port = (await srv.next('listening')).port as number;
-      const clients = [inNs('client', '127.0.0.1', String(port), '--on-end', 'hold'), inNs('client', '127.0.0.1', String(port), '--on-end', 'hold')];
+      const clients = [ns.peer('client', '127.0.0.1', port, 'hold'), ns.peer('client', '127.0.0.1', port, 'hold')];
       for (const c of clients) await c.next('connected');
       await until('both accepted', () => srv.messages.filter((m) => m.event === 'accepted').length === 2);
       srv.send('close');
       for (const c of clients) await c.next('peer-ended');
-      const inode = Number(/\[(\d+)\]/.exec(execFileSync('ip', ['netns', 'exec', ns, 'readlink', '/proc/self/ns/net'], { encoding: 'utf8' }))![1]);
 
       const report = await reportOf(await startCulprits(['-d', '1']));
       for (const c of clients) {
         const culprit = culpritFor(report, c.child.pid!);
-        assert.deepEqual([culprit.count, culprit.netns, culprit.sockets[0].dport], [1, [inode], port]);
+        assert.deepEqual([culprit.count, culprit.netns, culprit.sockets[0].dport], [1, [ns.inode], port]);
       }
       const text = spawnSync(process.execPath, [CLI, 'culprits', '-d', '0.5', '-P', String(port)], { encoding: 'utf8', timeout: 30_000 });
       assert.equal(text.status, 0, text.stderr);
-      assert.match(text.stdout, new RegExp(`^PID ${clients[0].child.pid}  net:\\[${inode}\\]  `, 'm'), text.stdout);
+      assert.match(text.stdout, new RegExp(`^PID ${clients[0].child.pid}  net:\\[${ns.inode}\\]  `, 'm'), text.stdout);
     } finally {
-      for (const p of started) p.send('exit');
-      await Promise.all(started.map((p) => p.exited()));
-      execFileSync('ip', ['netns', 'del', ns]);
+      await ns.close();
     }
   });
 });

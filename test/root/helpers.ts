@@ -73,6 +73,35 @@ export function peer(role: 'server' | 'client', host: string, port: number, onEn
   return new LineProcess(process.execPath, [path.join(FIXTURES, 'tcp-peer.js'), role, host, String(port), '--on-end', onEnd]);
 }
 
+/**
+ * A network namespace of the test's own, loopback up, and tcp-peers run inside
+ * it (ip netns exec execs them: the pid is the peer's). close() ends them and
+ * removes it.
+ */
+export class TestNetns {
+  /** Its inode, as events, ss and lsns name it. */
+  readonly inode: number;
+  private readonly peers: LineProcess[] = [];
+
+  constructor(readonly name: string) {
+    execFileSync('ip', ['netns', 'add', name]);
+    execFileSync('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
+    this.inode = fs.statSync(`/run/netns/${name}`).ino;
+  }
+
+  peer(role: 'server' | 'client', host: string, port: number, onEnd: OnEnd = 'close'): LineProcess {
+    const p = new LineProcess('ip', ['netns', 'exec', this.name, process.execPath, path.join(FIXTURES, 'tcp-peer.js'), role, host, String(port), '--on-end', onEnd]);
+    this.peers.push(p);
+    return p;
+  }
+
+  async close(): Promise<void> {
+    for (const p of this.peers) p.send('exit');
+    await Promise.all(this.peers.map((p) => p.exited()));
+    execFileSync('ip', ['netns', 'del', this.name]);
+  }
+}
+
 export interface Pair {
   server: LineProcess;
   client: LineProcess;

@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, afterEach, describe, test } from 'node:test';
 import { readTrace } from '../../src/trace/reader';
-import { CLI, FIXTURES, LineProcess, Pair, connectPair, exitAll, killStragglers, peer, until } from './helpers';
+import { CLI, FIXTURES, LineProcess, Pair, TestNetns, connectPair, exitAll, killStragglers, peer, until } from './helpers';
 
 afterEach(killStragglers);
 
@@ -399,24 +399,17 @@ describe('every filter applies to every kind of record', () => {
 
 describe('report --netns and --cgroup', () => {
   test('a recording of two namespaces, reported for each, and for the owners of one cgroup', async () => {
-    const ns = `tcptrace-report-${process.pid}`;
-    spawnSync('ip', ['netns', 'add', ns]);
+    const ns = new TestNetns(`tcptrace-report-${process.pid}`);
+    const inode = ns.inode;
     const started: LineProcess[] = [];
     try {
-      spawnSync('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
-      const inode = Number(/\[(\d+)\]/.exec(spawnSync('ip', ['netns', 'exec', ns, 'readlink', '/proc/self/ns/net'], { encoding: 'utf8' }).stdout)![1]);
       const ownInode = Number(/\[(\d+)\]/.exec(fs.readlinkSync('/proc/self/ns/net'))![1]);
       const file = path.join(dir, 'two-namespaces.tcap');
       const rec = await startLive(['record', '-o', file]);
       // One connection inside the namespace, one in ours: each client closes first.
-      const inNs = (...args: string[]) => {
-        const p = new LineProcess('ip', ['netns', 'exec', ns, process.execPath, path.join(FIXTURES, 'tcp-peer.js'), ...args]);
-        started.push(p);
-        return p;
-      };
-      const nsServer = inNs('server', '127.0.0.1', '0');
+      const nsServer = ns.peer('server', '127.0.0.1', 0);
       const nsPort = (await nsServer.next('listening')).port as number;
-      const nsClient = inNs('client', '127.0.0.1', String(nsPort));
+      const nsClient = ns.peer('client', '127.0.0.1', nsPort);
       await nsClient.next('connected');
       nsClient.send('close');
       await nsClient.next('closed');
@@ -446,7 +439,7 @@ describe('report --netns and --cgroup', () => {
     } finally {
       for (const p of started) p.send('exit');
       await Promise.all(started.map((p) => p.exited()));
-      spawnSync('ip', ['netns', 'del', ns]);
+      await ns.close();
     }
   });
 });

@@ -12,7 +12,7 @@ import { buildSnapshotReport } from '../../src/model/snapshot-report';
 import { readSettings } from '../../src/host/settings';
 import { TraceSession } from '../../src/kernel/session';
 import { SS_STATES, stateName, TCP } from '../../src/kernel/states';
-import { bpfProgramIdsOf, CLI, FIXTURES, killStragglers, LineProcess, peer, until } from './helpers';
+import { bpfProgramIdsOf, CLI, killStragglers, LineProcess, peer, TestNetns, until } from './helpers';
 
 type Json = Record<string, any>;
 
@@ -169,37 +169,29 @@ describe('tcptrace snapshot', () => {
 });
 
 describe('every network namespace', () => {
-  const ns = `tcptrace-leak-${process.pid}`;
-  const inNs = (role: 'server' | 'client', port: number, onEnd: 'close' | 'hold') =>
-    new LineProcess('ip', ['netns', 'exec', ns, process.execPath, `${FIXTURES}/tcp-peer.js`, role, '127.0.0.1', String(port), '--on-end', onEnd]);
-  let server: LineProcess, client: LineProcess, port: number, clientPort: number;
+  let ns: TestNetns, server: LineProcess, client: LineProcess, port: number, clientPort: number;
 
   before(async () => {
-    execFileSync('ip', ['netns', 'add', ns]);
-    execFileSync('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+    ns = new TestNetns(`tcptrace-leak-${process.pid}`);
     // A CLOSE_WAIT leak inside the namespace, made before tracing starts.
-    server = inNs('server', 0, 'hold');
+    server = ns.peer('server', '127.0.0.1', 0, 'hold');
     port = (await server.next('listening')).port as number;
-    client = inNs('client', port, 'hold');
+    client = ns.peer('client', '127.0.0.1', port, 'hold');
     clientPort = (await client.next('connected')).localPort as number;
     await server.next('accepted');
     server.send('close');
     await client.next('peer-ended');
   });
 
-  after(async () => {
-    for (const p of [server, client]) p?.send('exit');
-    await Promise.all([server?.exited(), client?.exited()]);
-    execFileSync('ip', ['netns', 'del', ns]);
-  });
+  after(() => ns?.close());
 
   test('a walk of every namespace finds a leak inside one, with its holder and owner; a walk of our own does not', () => {
-    const inode = Number(/\[(\d+)\]/.exec(execFileSync('ip', ['netns', 'exec', ns, 'readlink', '/proc/self/ns/net'], { encoding: 'utf8' }))![1]);
+    const { inode } = ns;
     const session = TraceSession.open({ iteratorsOnly: true, everyNetns: true });
     try {
       const every = session.snapshot();
       const leak = every.sockets.find((s) => s.netns === inode && s.state === TCP.CLOSE_WAIT && s.sport === clientPort);
-      assert.ok(leak, `the CLOSE_WAIT socket in ${ns} (net:[${inode}])`);
+      assert.ok(leak, `the CLOSE_WAIT socket in ${ns.name} (net:[${inode}])`);
       assert.equal(leak.dport, port);
       const holders = every.files.filter((f) => f.sockId === leak.sockId && f.sockId !== 0);
       assert.deepEqual(holders.map((f) => f.pid), [client.child.pid], 'its holder, joined by socket id');
@@ -216,17 +208,17 @@ describe('every network namespace', () => {
   });
 
   test('the command counts the other namespaces, by name, state and holder; its own in full as before', () => {
-    const inode = Number(/\[(\d+)\]/.exec(execFileSync('ip', ['netns', 'exec', ns, 'readlink', '/proc/self/ns/net'], { encoding: 'utf8' }))![1]);
+    const { inode } = ns;
     const json = spawnSync(process.execPath, [CLI, 'snapshot', '--json'], { encoding: 'utf8', timeout: 30_000 });
     assert.equal(json.status, 0, json.stderr);
     const report = JSON.parse(json.stdout) as Json;
     const row = report.otherNamespaces.find((r: Json) => r.netns === inode);
     assert.ok(row, `net:[${inode}] among ${JSON.stringify(report.otherNamespaces.map((r: Json) => r.netns))}`);
     // The leak: the client's CLOSE_WAIT, the server's FIN_WAIT2, its listener.
-    assert.deepEqual([row.name, row.states.CLOSE_WAIT, row.states.FIN_WAIT2, row.states.LISTEN, row.sockets], [ns, 1, 1, 1, 3]);
+    assert.deepEqual([row.name, row.states.CLOSE_WAIT, row.states.FIN_WAIT2, row.states.LISTEN, row.sockets], [ns.name, 1, 1, 1, 3]);
     assert.ok(row.holders.includes('node'), JSON.stringify(row.holders));
     assert.ok(!report.byPort.some((p: Json) => p.port === port), 'its sockets are not counted as our own');
     const text = spawnSync(process.execPath, [CLI, 'snapshot'], { encoding: 'utf8', timeout: 30_000 });
-    assert.match(text.stdout, new RegExp(`^  net:\\[${inode}\\]\\s+${ns}\\s`, 'm'), text.stdout);
+    assert.match(text.stdout, new RegExp(`^  net:\\[${inode}\\]\\s+${ns.name}\\s`, 'm'), text.stdout);
   });
 });
