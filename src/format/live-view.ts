@@ -3,8 +3,10 @@ import { Log2Histogram } from '../model/hist';
 import { LatencySet, MEASURES } from '../model/latency';
 import { LiveStats, Ranked } from '../model/live-stats';
 import { TracerCounters } from '../kernel/native';
+import { netnsLabel } from '../host/netns';
 import { OPEN_STATES, stateName, TCP } from '../kernel/states';
 import { TIME_WAIT_MANY } from '../model/findings';
+import { busiestFirst, NamespaceCounts, socketsIn, totalCounts } from '../model/state-counts';
 import { clip, formatMicros, thousands } from '../units';
 import { Hue, Paint, PLAIN, STATE_HUE } from './colour';
 import { Column, renderTable } from './table';
@@ -13,14 +15,13 @@ export interface LiveViewInput {
   now: string;
   elapsedSeconds: number;
   intervalSeconds: number;
-  stateCounts: number[];
+  /** Sockets per state now, in each network namespace counted. */
+  namespaces: NamespaceCounts[];
+  /** Which namespaces are counted, for the title: "every one on the host", "--netns net:[4026532321]". */
+  countedWhere: string;
   stats: LiveStats;
   counters: TracerCounters;
   filters: string;
-  /** Filters the kernel's socket counts cannot apply (--cgroup), named in their title. */
-  unfilteredCounts?: string[];
-  /** The network namespaces counted (--netns), as "net:[4026532321]"; unset: tcptrace's own. */
-  countedNetns?: string[];
   topN: number;
   /** Durations since start, in microseconds. */
   latencies: LatencySet;
@@ -94,7 +95,7 @@ function rankedTable(title: string, rows: Ranked[], detailHeader?: string): stri
 /** One table of the states, or several of fewer columns each, so that each fits `width` (0: one). */
 function stateTable(counts: number[], width: number): string[] {
   const columns: Column<number>[] = OPEN_STATES.map((state) => ({
-    header: state === TCP.NEW_SYN_RECV ? 'SYN_RECV(req)' : stateName(state),
+    header: stateHeader(state),
     value: (row: number) => thousands(counts[state] ?? 0),
     align: 'right' as const,
   }));
@@ -111,19 +112,44 @@ function stateTable(counts: number[], width: number): string[] {
   return tables.flat();
 }
 
+/** One row per namespace with sockets: the states any of them has, and its total. */
+function namespaceTable(namespaces: NamespaceCounts[], topN: number): string[] {
+  const rows = busiestFirst(namespaces);
+  const states = OPEN_STATES.filter((state) => rows.some((r) => r.counts[state]));
+  const shown = rows.slice(0, topN);
+  const more = rows.length > topN ? [`  ... ${thousands(rows.length - topN)} more`] : [];
+  return [...renderTable<NamespaceCounts>([
+    { header: 'NETNS', value: (r) => `net:[${r.netns}]` },
+    { header: 'NAME', value: (r) => netnsLabel(r.holder) ?? (r.own ? "(tcptrace's own)" : '-') },
+    ...states.map((state) => ({ header: stateHeader(state), value: (r: NamespaceCounts) => thousands(r.counts[state] ?? 0), align: 'right' as const })),
+    { header: 'SOCKETS', value: (r) => thousands(socketsIn(r.counts)), align: 'right' },
+  ], shown, '  '), ...more];
+}
+
+/** A namespace table is worth its rows when the sockets are not all in tcptrace's own namespace. */
+function namespacesWorthShowing(namespaces: NamespaceCounts[]): boolean {
+  const withSockets = busiestFirst(namespaces);
+  return withSockets.length > 1 || (withSockets.length === 1 && !withSockets[0].own);
+}
+
+function stateHeader(state: number): string {
+  return state === TCP.NEW_SYN_RECV ? 'SYN_RECV(req)' : stateName(state);
+}
+
 function nextCommands(counts: number[]): { line: string; hue: Hue | undefined }[] {
   return NEXT_COMMANDS.filter((n) => (counts[n.state] ?? 0) >= n.atLeast)
     .map((n) => ({ line: `=> ${n.say(thousands(counts[n.state]))}`, hue: STATE_HUE[stateName(n.state)] }));
 }
 
 /** The tables below the states, least needed first to go when the screen is short. */
-type Section = 'distributions' | 'transitions' | 'processes' | 'peers';
-const SECTION_ORDER: Section[] = ['distributions', 'transitions', 'processes', 'peers'];
-const DROPPED_FIRST: Section[] = ['distributions', 'peers', 'transitions', 'processes'];
+type Section = 'namespaces' | 'distributions' | 'transitions' | 'processes' | 'peers';
+const SECTION_ORDER: Section[] = ['namespaces', 'distributions', 'transitions', 'processes', 'peers'];
+const DROPPED_FIRST: Section[] = ['distributions', 'peers', 'transitions', 'namespaces', 'processes'];
 
 function section(v: LiveViewInput, which: Section, topN: number): string[] {
   const { stats } = v;
   switch (which) {
+    case 'namespaces': return namespaceTable(v.namespaces, topN);
     case 'distributions': return latencyTable(v.latencies);
     case 'transitions': return rankedTable('TRANSITION', stats.transitions.top(topN, v.intervalSeconds));
     case 'processes': return rankedTable('PROCESS', stats.processes.top(topN, v.intervalSeconds), 'CONTAINER');
@@ -133,7 +159,7 @@ function section(v: LiveViewInput, which: Section, topN: number): string[] {
 
 /** The tables that fit `rows` lines (each after a blank one): as many rows each as fit, then fewer tables. */
 function fittedSections(v: LiveViewInput, rows: number | undefined): string[] {
-  let shown = [...SECTION_ORDER];
+  let shown = SECTION_ORDER.filter((which) => which !== 'namespaces' || namespacesWorthShowing(v.namespaces));
   for (;;) {
     for (let topN = v.topN; topN >= 1; topN--) {
       const lines = shown.flatMap((which) => ['', ...section(v, which, topN)]);
@@ -151,20 +177,17 @@ export function renderLiveView(v: LiveViewInput): string {
   const columns = v.screen?.columns ?? 0;
   const rate = stats.lastIntervalTotal / v.intervalSeconds;
   const lost = counters.lostEvents ? `LOST ${thousands(counters.lostEvents)}` : 'lost 0';
-  const where = v.countedNetns?.length ? `network namespace ${v.countedNetns.join(' and ')}` : "tcptrace's own network namespace";
+  const counts = totalCounts(v.namespaces);
   const top = [
     `tcptrace live  ${v.now}  up ${Math.floor(v.elapsedSeconds)}s  transitions ${thousands(stats.total)} (${thousands(rate)}/s)  ${lost}` +
       (counters.untrackedSockets ? `  untracked sockets ${thousands(counters.untrackedSockets)}` : '') +
       (v.connectionsDropped ? `  connections dropped ${thousands(v.connectionsDropped)}` : '') +
       (v.filters ? `  filters: ${v.filters}` : ''),
     '',
-    v.unfilteredCounts?.length
-      ? `Sockets by state (now, ${where}; not filtered by ${v.unfilteredCounts.join(' or ')}; TIME_WAIT has no owner)`
-      : v.countedNetns?.length ? `Sockets by state (now, ${where}; TIME_WAIT has no owner)`
-        : 'Sockets by state (now, this network namespace; TIME_WAIT has no owner)',
-    ...stateTable(v.stateCounts, columns),
+    `Sockets by state (now, ${thousands(v.namespaces.length)} network namespace${v.namespaces.length === 1 ? '' : 's'}: ${v.countedWhere}; TIME_WAIT has no owner)`,
+    ...stateTable(counts, columns),
   ].map((l) => clip(l, columns));
-  const hints = nextCommands(v.stateCounts).map(({ line, hue }) => paint(hue, clip(line, columns)));
+  const hints = nextCommands(counts).map(({ line, hue }) => paint(hue, clip(line, columns)));
   const next = hints.length ? ['', ...hints] : [];
   const bottom = ['', 'Ctrl-C to stop'];
   const rows = v.screen ? v.screen.rows - top.length - next.length - bottom.length : undefined;

@@ -145,6 +145,23 @@ export class CgroupTree implements CgroupNames {
     }
   }
 
+  /** The processes in this cgroup and every cgroup below it, now (at most maxDirs cgroups read). */
+  pidsIn(cgroupPath: string): number[] {
+    if (!this.mount) return [];
+    const pids: number[] = [];
+    const stack = [this.directoryOf(cgroupPath)];
+    for (let read = 0; stack.length && read < this.maxDirs; read++) {
+      const dir = stack.pop()!;
+      try {
+        for (const line of fs.readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').split('\n')) if (line) pids.push(Number(line));
+      } catch {
+        continue; // removed meanwhile
+      }
+      stack.push(...subdirectories(dir).map((name) => path.join(dir, name)));
+    }
+    return pids;
+  }
+
   /** Every cgroup now (a fresh walk): id -> path. */
   all(): ReadonlyMap<number, string> {
     this.walk();

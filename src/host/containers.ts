@@ -49,3 +49,16 @@ export function containerCgroupOf(cgroupPath: string): string | null {
   }
   return null;
 }
+
+/** A pod's cgroup: `pod<uid>` (cgroupfs driver) or `kubepods-<qos>-pod<uid>.slice`
+ *  (systemd driver, the UID's dashes as underscores; kind nodes: `kubelet-kubepods-...`). */
+const POD = /^(?:[a-z]+-)*pod([0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12})(?:\.slice)?$/;
+
+/** The UID of the Kubernetes pod this cgroup path is in (as kubectl shows it), or null. */
+export function podUidOf(cgroupPath: string): string | null {
+  for (const part of cgroupPath.split('/')) {
+    const match = POD.exec(part);
+    if (match) return match[1].replace(/_/g, '-');
+  }
+  return null;
+}

@@ -5,6 +5,8 @@
  */
 import * as fs from 'node:fs';
 import { usageError } from '../errors';
+import { unifiedPathIn } from './cgroups';
+import { containerIdOf, podUidOf, shortContainerId } from './containers';
 
 export const NETNS_RUN_DIR = '/run/netns';
 const MAX_INODE = 0xffff_ffff; // ns.inum is an unsigned int
@@ -75,6 +77,8 @@ export interface NetnsEntry {
   path: string;
   /** Its `ip netns` name, if it has one. */
   name: string | null;
+  /** A process in it (the first /proc lists), or null: only `ip netns` keeps it. */
+  pid: number | null;
 }
 
 /** Every network namespace a process is in or `ip netns` names, once each. */
@@ -83,13 +87,15 @@ export function listNetns(procDir = '/proc', runDir = NETNS_RUN_DIR): NetnsEntry
   for (const name of entries(runDir)) {
     const path = `${runDir}/${name}`;
     const inode = inodeOf(path);
-    if (inode !== null && !found.has(inode)) found.set(inode, { inode, path, name });
+    if (inode !== null && !found.has(inode)) found.set(inode, { inode, path, name, pid: null });
   }
   for (const pid of entries(procDir)) {
     if (!/^\d+$/.test(pid)) continue;
     const path = `${procDir}/${pid}/ns/net`;
     const inode = inodeOf(path);
-    if (inode !== null && !found.has(inode)) found.set(inode, { inode, path, name: null });
+    const seen = inode === null ? undefined : found.get(inode);
+    if (inode !== null && !seen) found.set(inode, { inode, path, name: null, pid: Number(pid) });
+    else if (seen && seen.pid === null) seen.pid = Number(pid);
   }
   return [...found.values()];
 }
@@ -99,5 +105,78 @@ function entries(dir: string): string[] {
     return fs.readdirSync(dir);
   } catch {
     return [];
+  }
+}
+
+/** The network namespaces these processes are in (a process gone meanwhile counts for none). */
+export function netnsOfPids(pids: number[], procDir = '/proc'): Set<number> {
+  const found = new Set<number>();
+  for (const pid of pids) {
+    const inode = inodeOf(`${procDir}/${pid}/ns/net`);
+    if (inode !== null) found.add(inode);
+  }
+  return found;
+}
+
+/** Who holds a network namespace, as this host can tell: its `ip netns` name, the pod or container of a process in it. */
+export interface NetnsHolder {
+  inode: number;
+  name: string | null;
+  /** The pod's name (its hostname, which kubelet sets to the pod's name), or its UID where that cannot be read. */
+  pod: string | null;
+  podUid: string | null;
+  /** The full id of the container a process in it runs in. */
+  container: string | null;
+}
+
+/** What a namespace is called in tables and labels: its `ip netns` name, "pod NAME", "container ID", or null. */
+export function netnsLabel(h: NetnsHolder): string | null {
+  if (h.name) return h.name;
+  if (h.pod) return `pod ${h.pod}`;
+  return h.container ? `container ${shortContainerId(h.container)}` : null;
+}
+
+/** The holder of one listed namespace, from its process's cgroup (and, in a pod, its hostname). */
+export function holderOf(entry: NetnsEntry, procDir = '/proc'): NetnsHolder {
+  const cgroupPath = entry.pid === null ? null : unifiedPathIn(readText(`${procDir}/${entry.pid}/cgroup`) ?? '');
+  const podUid = cgroupPath === null ? null : podUidOf(cgroupPath);
+  const hostname = podUid === null ? null : readText(`${procDir}/${entry.pid}/root/etc/hostname`)?.trim() || null;
+  return {
+    inode: entry.inode,
+    name: entry.name,
+    pod: podUid === null ? null : hostname ?? podUid,
+    podUid,
+    container: cgroupPath === null ? null : containerIdOf(cgroupPath),
+  };
+}
+
+/**
+ * The host's namespaces and their holders, listed again on each call; a
+ * holder is looked up once per namespace (by inode and the process seen in it).
+ */
+export class NetnsDirectory {
+  private holders = new Map<number, { pid: number | null; holder: NetnsHolder }>();
+
+  constructor(private readonly procDir = '/proc', private readonly runDir = NETNS_RUN_DIR) {}
+
+  list(): { entry: NetnsEntry; holder: NetnsHolder }[] {
+    const listed = listNetns(this.procDir, this.runDir);
+    const next = new Map<number, { pid: number | null; holder: NetnsHolder }>();
+    const out = listed.map((entry) => {
+      const known = this.holders.get(entry.inode);
+      const holder = known && known.pid === entry.pid ? known.holder : holderOf(entry, this.procDir);
+      next.set(entry.inode, { pid: entry.pid, holder });
+      return { entry, holder };
+    });
+    this.holders = next;
+    return out;
+  }
+}
+
+function readText(file: string): string | null {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return null;
   }
 }

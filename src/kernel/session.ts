@@ -6,7 +6,7 @@
 import {
   CONNECTION_LAYOUT, decodeAggregates, decodeConnections, decodeTallies, DEFAULT_RING_BYTES, decodeEvents, KernelAggregates,
   KernelConnection, KernelTallies, decodeSnapshotFiles, decodeSnapshotSockets, decodeStateCounts, EVENT_LAYOUT, joinSockIds, recordsOwnedBy,
-  Snapshot, STATE_COUNT_SLOTS, TransitionEvent, useResetReasonNames,
+  Snapshot, TransitionEvent, useResetReasonNames,
 } from './decoder';
 import type { CgroupFilter } from './cgroup-filter';
 import { loadNative, NativeCapture, NativeTracer, TracerCounters, TracerOptions } from './native';
@@ -41,6 +41,12 @@ export interface SessionOptions extends TracerOptions {
   cgroup?: CgroupFilter;
   /** Snapshots walk every network namespace of the host, not only tcptrace's own. */
   everyNetns?: boolean;
+}
+
+/** One network namespace's sockets per state number (TCP state numbers index it). */
+export interface NetnsStateCounts {
+  netns: number;
+  counts: number[];
 }
 
 export class TraceSession {
@@ -138,20 +144,20 @@ export class TraceSession {
   }
 
   /**
-   * Sockets per state number right now, after the family and port filters: in
-   * tcptrace's own network namespace, or summed over these (--netns; one with
-   * no process in it and no `ip netns` name cannot be entered, and counts none).
+   * Sockets per state number right now, after the family and port filters, in
+   * each of these namespaces (entered by a file such as /proc/PID/ns/net; null:
+   * tcptrace's own). One whose last process exited since it was listed is left out.
    */
-  stateCounts(netns: number[] = []): number[] {
-    if (!netns.length) return decodeStateCounts(this.tracer.runIterator('count_states'));
-    const paths = new Map(listNetns().map((n) => [n.inode, n.path]));
-    const total = new Array<number>(STATE_COUNT_SLOTS).fill(0);
-    for (const inode of netns) {
-      const path = paths.get(inode);
-      if (path === undefined) continue;
-      decodeStateCounts(this.tracer.runIterator('count_states', path)).forEach((n, state) => { total[state] += n; });
-    }
-    return total;
+  stateCountsIn(namespaces: { inode: number; path: string | null }[]): NetnsStateCounts[] {
+    const count = (path?: string) => decodeStateCounts(this.tracer.runIterator('count_states', path));
+    return namespaces.flatMap(({ inode, path }) => {
+      if (path === null) return [{ netns: inode, counts: count() }];
+      try {
+        return [{ netns: inode, counts: count(path) }];
+      } catch {
+        return []; // its last process exited since the listing
+      }
+    });
   }
 
   counters(): TracerCounters {

@@ -11,6 +11,7 @@ import { BoundedHistogram, KernelAggregates, MEASURE_KINDS, STATE_COUNT_SLOTS, T
 import { TracerCounters } from '../kernel/native';
 import { COUNTED_STATES, stateName, TCP } from '../kernel/states';
 import { MeasureKind } from './tracker';
+import { NamespaceCounts } from './state-counts';
 
 export interface HistogramSpec {
   name: string;
@@ -120,8 +121,15 @@ export const GAUGE_STATES = COUNTED_STATES.map(stateName);
 export const METRICS = {
   sockets: {
     name: 'tcptrace_sockets',
-    help: 'TCP sockets per state in this network namespace (or summed over those of --netns), as the kernel counts them (ss -tan), after the family and port filters; refreshed every --interval',
-    labelNames: ['state'],
+    help: 'TCP sockets per network namespace (its inode, as lsns and ss show it) and state, as the kernel counts them (ss -tan), ' +
+      'after the family and port filters: every namespace of the host, or those of --netns, or those --cgroup\'s processes are in; refreshed every --interval',
+    labelNames: ['netns', 'state'],
+  },
+  netnsInfo: {
+    name: 'tcptrace_netns_info',
+    help: 'Always 1, per network namespace counted: what names it (its ip netns name; the pod, by its hostname, and its UID; the container id of a process in it), ' +
+      '"" where nothing does; own="true" for tcptrace\'s own',
+    labelNames: ['netns', 'name', 'pod', 'pod_uid', 'container', 'own'],
   },
   transitions: {
     name: 'tcptrace_transitions_total',
@@ -189,8 +197,8 @@ export interface LossCounts {
 
 /** The values refreshed every interval. */
 export interface Refresh {
-  /** Sockets per kernel state number, as TraceSession.stateCounts() gives them. */
-  stateCounts: number[];
+  /** Sockets per kernel state number in each network namespace counted (LiveSource.stateCounts). */
+  namespaces: NamespaceCounts[];
   holders: HolderSummary;
   /** The oldest CLOSE_WAIT socket's time in it so far (s); 0 when none. */
   closeWaitOldestSeconds: number;
@@ -263,6 +271,7 @@ function mirroredCounter(
 export class TcpMetrics {
   readonly registry = new Registry();
   private readonly socketsGauge: Gauge<string>;
+  private readonly netnsInfoGauge: Gauge<string>;
   private readonly heldGauge: Gauge<string>;
   private readonly holdersGauge: Gauge<string>;
   private readonly closeWaitOldestGauge: Gauge<string>;
@@ -281,6 +290,7 @@ export class TcpMetrics {
     const gauge = (spec: { name: string; help: string; labelNames: readonly string[] }) =>
       new Gauge({ name: spec.name, help: spec.help, labelNames: [...spec.labelNames], registers });
     this.socketsGauge = gauge(METRICS.sockets);
+    this.netnsInfoGauge = gauge(METRICS.netnsInfo);
     this.heldGauge = gauge(METRICS.closeWaitHeld);
     this.holdersGauge = gauge(METRICS.closeWaitHolders);
     this.closeWaitOldestGauge = gauge(METRICS.closeWaitOldest);
@@ -332,8 +342,16 @@ export class TcpMetrics {
     this.histograms.get(kind)?.observe(ns / NS_PER_SECOND);
   }
 
-  refresh({ stateCounts, holders, closeWaitOldestSeconds, ephemeralPorts }: Refresh): void {
-    for (const state of COUNTED_STATES) this.socketsGauge.set({ state: stateName(state) }, stateCounts[state] ?? 0);
+  refresh({ namespaces, holders, closeWaitOldestSeconds, ephemeralPorts }: Refresh): void {
+    // Namespaces come and go (pods): only those counted now are kept.
+    this.socketsGauge.reset();
+    this.netnsInfoGauge.reset();
+    for (const { netns, counts, holder, own } of namespaces) {
+      for (const state of COUNTED_STATES) this.socketsGauge.set({ netns, state: stateName(state) }, counts[state] ?? 0);
+      this.netnsInfoGauge.set({
+        netns, name: holder.name ?? '', pod: holder.pod ?? '', pod_uid: holder.podUid ?? '', container: holder.container ?? '', own: String(own),
+      }, 1);
+    }
     // Processes come and go: only the current top N (and "other") are kept.
     this.heldGauge.reset();
     for (const holder of holders.top) this.heldGauge.set(holderLabels(holder), holder.sockets);

@@ -405,7 +405,7 @@ export function endpointText(addr: string, port: number | null): string {
 /** One network namespace of the host in a snapshot of every one: its sockets by state, and who holds them. */
 export interface NamespaceRow extends Counted {
   netns: number;
-  /** Its `ip netns` name, where it has one. */
+  /** What names it: its `ip netns` name, "pod NAME" or "container ID" (netnsLabel); null where nothing does. */
   name: string | null;
   /** The commands holding its sockets, the most sockets first (a pod's or a container's programs). */
   holders: string[];

@@ -1,11 +1,11 @@
 /** The kernel as an event source: a session attached now, optionally recorded to a file as it runs. */
 import { hostCgroups } from '../host/cgroups';
-import { ownNetns } from '../host/netns';
+import { NetnsDirectory, NetnsHolder, netnsOfPids, ownNetns } from '../host/netns';
 import { cmdlineOf } from '../host/proc';
 import { Clock } from '../kernel/clock';
 import { KernelAggregates, KernelTallies, Snapshot, SnapshotFile, TimedSnapshot } from '../kernel/decoder';
-import { TracerCounters, TracerOptions } from '../kernel/native';
-import { SessionOptions, TraceSession } from '../kernel/session';
+import { TracerCounters } from '../kernel/native';
+import { NetnsStateCounts, SessionOptions, TraceSession } from '../kernel/session';
 import { CaptureWriter } from '../trace/capture-writer';
 import { openRecording, RecordFormat, Recording } from '../trace/recording';
 import { attachSession, runUntilStopped } from './run';
@@ -29,6 +29,17 @@ export interface LiveRun {
   needsEvents?: boolean;
 }
 
+/** One counted network namespace: its sockets per TCP state number now, and what it is called. */
+export interface NamespaceCounts extends NetnsStateCounts {
+  /** Its `ip netns` name, the pod or container of a process in it (netnsLabel names it from these). */
+  holder: NetnsHolder;
+  /** tcptrace's own namespace. */
+  own: boolean;
+}
+
+/** Counting may take at most this share of the time (1/20: 5%): with many namespaces, counts refresh less often. */
+const COUNT_DUTY = 20;
+
 export class LiveSource implements EventSource {
   readonly clock = new Clock();
   readonly start: TimedSnapshot;
@@ -41,12 +52,15 @@ export class LiveSource implements EventSource {
   readonly ownNetns = ownNetns();
   /** Transitions per owner and per peer, counted by the kernel: set when opened with countTallies. */
   readonly tallies?: () => KernelTallies;
+  private readonly netns = new NetnsDirectory();
+  private counted?: NamespaceCounts[];
+  private nextCountMs = 0;
 
   private constructor(
     readonly session: TraceSession,
     private readonly run_: LiveRun,
     record: RecordTo | undefined,
-    private readonly filters: TracerOptions,
+    private readonly filters: SessionOptions,
   ) {
     if (filters.aggregateOnly) this.aggregates = () => session.aggregates();
     this.sendsConnections = Boolean(filters.emitConnections);
@@ -105,9 +119,30 @@ export class LiveSource implements EventSource {
     return this.session.counters();
   }
 
-  /** Sockets per state number now, as the kernel counts them (after the family and port filters). */
-  stateCounts(): number[] {
-    return this.session.stateCounts(this.filters.netns);
+  /**
+   * Sockets per state number now in each network namespace counted, as the
+   * kernel counts them (after the family and port filters): every namespace of
+   * the host, or those of --netns, or those --cgroup's processes are in. When
+   * counting costs more than COUNT_DUTY allows, the last counts are given again.
+   */
+  stateCounts(): NamespaceCounts[] {
+    const now = performance.now();
+    if (this.counted && now < this.nextCountMs) return this.counted;
+    const wanted = this.countedNetns();
+    const counts = this.session.stateCountsIn(wanted.map(({ inode, path }) => ({ inode, path: inode === this.ownNetns ? null : path })));
+    const holders = new Map(wanted.map((n) => [n.inode, n.holder]));
+    this.counted = counts.map((c) => ({ ...c, holder: holders.get(c.netns)!, own: c.netns === this.ownNetns }));
+    this.nextCountMs = now + (performance.now() - now) * COUNT_DUTY;
+    return this.counted;
+  }
+
+  private countedNetns(): { inode: number; path: string; holder: NetnsHolder }[] {
+    const only = this.filters.netns?.length ? new Set(this.filters.netns) : null;
+    const cgroup = this.filters.cgroup;
+    const inCgroup = cgroup ? netnsOfPids(this.cgroups.pidsIn(cgroup.top)) : null;
+    return this.netns.list()
+      .filter(({ entry }) => (!only || only.has(entry.inode)) && (!inCgroup || inCgroup.has(entry.inode)))
+      .map(({ entry, holder }) => ({ inode: entry.inode, path: entry.path, holder }));
   }
 
   stop(reason: string): void {

@@ -176,7 +176,7 @@ describe('tcptrace serve, scraped by Prometheus, on a known loopback workload', 
     const one = async (expr: string) => (await query(expr)).map((s) => s.value);
     return {
       transitions: byLabels(await query('tcptrace_transitions_total'), 'old_state', 'new_state'),
-      sockets: byLabels(await query('tcptrace_sockets != 0'), 'state'),
+      sockets: byLabels(await query(`tcptrace_sockets{netns="${fs.statSync(`/run/netns/${netns}`).ino}"} != 0`), 'state'),
       closeWaitHeld: byLabels(await query('tcptrace_close_wait_held_sockets'), 'pid', 'comm', 'service'),
       closeWaitHolders: await one('tcptrace_close_wait_holder_processes'),
       connectCount: await one('tcptrace_connect_latency_seconds_count'),
@@ -283,7 +283,7 @@ describe('tcptrace serve, ending and privileges', () => {
     assert.equal(/^CapEff:\s*(\w+)$/m.exec(status)![1], '000000c000000000', 'exactly CAP_PERFMON and CAP_BPF');
     assert.deepEqual(await get(`${url}/healthz`), { status: 200, text: 'ok\n', type: 'text/plain; charset=utf-8' });
     const metrics = (await get(`${url}/metrics`)).text;
-    assert.match(metrics, /^tcptrace_sockets\{state="LISTEN"\} [1-9]\d*$/m, 'the socket walk works');
+    assert.match(metrics, /^tcptrace_sockets\{netns="\d+",state="LISTEN"\} [1-9]\d*$/m, 'the socket walk works');
     await stopCleanly(serve, () => get(`${url}/healthz`), 'SIGTERM');
   });
 

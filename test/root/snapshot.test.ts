@@ -197,8 +197,8 @@ describe('every network namespace', () => {
       assert.deepEqual(holders.map((f) => f.pid), [client.child.pid], 'its holder, joined by socket id');
       assert.ok(every.sockets.some((s) => s.netns === inode && s.state === TCP.LISTEN && s.sport === port), 'its listener');
       assert.ok(every.sockets.some((s) => s.netns !== inode), 'and our own namespace too');
-      // The state counts of that namespace (--netns), as the kernel counts them there.
-      const counts = session.stateCounts([inode]);
+      // The state counts of that namespace, as the kernel counts them there.
+      const [{ counts }] = session.stateCountsIn([{ inode, path: `/run/netns/${ns.name}` }]);
       assert.deepEqual([counts[TCP.CLOSE_WAIT], counts[TCP.FIN_WAIT2], counts[TCP.LISTEN], counts[TCP.ESTABLISHED]], [1, 1, 1, 0]);
     } finally {
       void session.stop();

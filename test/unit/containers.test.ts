@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { containerCgroupOf, containerIdOf, shortContainerId } from '../../src/host/containers';
+import { containerCgroupOf, containerIdOf, podUidOf, shortContainerId } from '../../src/host/containers';
 
 // Ids as runtimes print them: 64 lowercase hex.
 const A = '8d1f1c7e2b3a4f5e6d7c8b9a0f1e2d3c4b5a69788796a5b4c3d2e1f0a9b8c7d6';
@@ -79,4 +79,17 @@ test('containerCgroupOf: the path down to the component naming the container', (
   assert.equal(containerCgroupOf(`/docker/${A}`), `/docker/${A}`);
   assert.equal(containerCgroupOf(`/docker/${A}/docker/${B}/x`), `/docker/${A}/docker/${B}`);
   assert.equal(containerCgroupOf('/system.slice/sshd.service'), null);
+});
+
+test('podUidOf: the pod of kubelet\'s cgroupfs and systemd layouts, every QoS class; not elsewhere', () => {
+  const UID = '5f1d2a3b-4c5d-6e7f-8a9b-0c1d2e3f4a5b';
+  assert.equal(podUidOf(`/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod5f1d2a3b_4c5d_6e7f_8a9b_0c1d2e3f4a5b.slice/cri-containerd-${A}.scope`), UID);
+  assert.equal(podUidOf('/kubepods.slice/kubepods-pod5f1d2a3b_4c5d_6e7f_8a9b_0c1d2e3f4a5b.slice'), UID);
+  assert.equal(podUidOf(`/kubepods/besteffort/pod${UID}/${A}`), UID);
+  assert.equal(podUidOf(`/kubepods/pod${UID}`), UID);
+  // kind: a node that is itself a container, the pod below it.
+  assert.equal(podUidOf(`/system.slice/docker-${B}.scope/kubelet.slice/kubelet-kubepods.slice/kubelet-kubepods-besteffort.slice/kubelet-kubepods-besteffort-pod5f1d2a3b_4c5d_6e7f_8a9b_0c1d2e3f4a5b.slice`), UID);
+  assert.equal(podUidOf(`/system.slice/docker-${A}.scope`), null);
+  assert.equal(podUidOf('/kubepods.slice/kubepods-pod5f1d2a3b_4c5d.slice'), null); // not a whole UID
+  assert.equal(podUidOf('/user.slice/pod-notes.scope'), null);
 });

@@ -5,12 +5,14 @@ import { formatMicros } from '../../src/units';
 import { LiveViewInput, renderLiveView } from '../../src/format/live-view';
 import { LatencySet } from '../../src/model/latency';
 import { LiveStats } from '../../src/model/live-stats';
+import { NamespaceCounts } from '../../src/model/state-counts';
 import { TracerCounters } from '../../src/kernel/native';
 import { TCP } from '../../src/kernel/states';
 import { Connection } from '../../src/model/tracker';
 import { ANSI, PLAIN } from '../../src/format/colour';
 import { eventLine } from '../../src/format/event-text';
 import { paintFor } from '../../src/cli/output';
+import { countedNamespaces } from '../../src/cli/commands/live';
 import { Clock } from '../../src/kernel/clock';
 
 const MAX_TOTAL_KEYS = 10_000; // src/live-stats.ts
@@ -191,6 +193,20 @@ test('a key active in the last interval keeps its label and total through a prun
 
 // ---- the live view ---------------------------------------------------------
 
+const OWN_NETNS = 4026531840;
+
+/** tcptrace's own namespace alone, with these counts (as LiveSource.stateCounts gives them). */
+function ownOnly(counts: number[]): NamespaceCounts[] {
+  return [namespace(OWN_NETNS, counts, { own: true })];
+}
+
+function namespace(netns: number, counts: number[], over: { own?: boolean; name?: string; pod?: string; container?: string } = {}): NamespaceCounts {
+  return {
+    netns, counts, own: over.own ?? false,
+    holder: { inode: netns, name: over.name ?? null, pod: over.pod ?? null, podUid: null, container: over.container ?? null },
+  };
+}
+
 function stateCounts(byState: Record<number, number>): number[] {
   const counts = new Array(16).fill(0);
   for (const [state, n] of Object.entries(byState)) counts[Number(state)] = n;
@@ -206,7 +222,7 @@ function view(over: Partial<LiveViewInput> = {}): string[] {
     now: '12:00:00.000',
     elapsedSeconds: 5.7,
     intervalSeconds: 1,
-    stateCounts: stateCounts({ [TCP.ESTABLISHED]: 42, [TCP.TIME_WAIT]: 1234, [TCP.CLOSE_WAIT]: 3, [TCP.NEW_SYN_RECV]: 2, [TCP.CLOSE]: 99 }),
+    namespaces: ownOnly(stateCounts({ [TCP.ESTABLISHED]: 42, [TCP.TIME_WAIT]: 1234, [TCP.CLOSE_WAIT]: 3, [TCP.NEW_SYN_RECV]: 2, [TCP.CLOSE]: 99 })), countedWhere: 'every one on the host',
     stats: statsAfterFirstInterval(),
     counters: counters(7, 0),
     filters: 'port 443',
@@ -319,12 +335,38 @@ test('the process table has a CONTAINER column when some process runs in one', (
   assert.equal(asked, 2);
 });
 
-test('the state table says which filters its kernel counts do not follow', () => {
-  assert.ok(view().includes('Sockets by state (now, this network namespace; TIME_WAIT has no owner)'));
-  assert.ok(view({ unfilteredCounts: ['--cgroup'] }).includes(
-    "Sockets by state (now, tcptrace's own network namespace; not filtered by --cgroup; TIME_WAIT has no owner)"));
-  // --netns: the kernel counts those namespaces' sockets.
-  assert.ok(view({ countedNetns: ['net:[4026532999]'] }).includes('Sockets by state (now, network namespace net:[4026532999]; TIME_WAIT has no owner)'));
+test('the state table says which namespaces it counts; a table per namespace once any other has sockets', () => {
+  assert.ok(view().includes('Sockets by state (now, 1 network namespace: every one on the host; TIME_WAIT has no owner)'));
+  assert.ok(!view().some((l) => l.startsWith('  NETNS')), 'one namespace: no table of them');
+  const pod = namespace(4026532321, stateCounts({ [TCP.CLOSE_WAIT]: 40, [TCP.ESTABLISHED]: 2 }), { pod: 'web-7d9f' });
+  const named = namespace(4026532400, stateCounts({ [TCP.LISTEN]: 1 }), { name: 'blue' });
+  const empty = namespace(4026532500, stateCounts({}), { container: 'c'.repeat(64) });
+  const own = ownOnly(stateCounts({ [TCP.ESTABLISHED]: 42, [TCP.CLOSE_WAIT]: 3 }));
+  const lines = view({ namespaces: [...own, named, pod, empty], countedWhere: 'every one on the host' });
+  const text = lines.join('\n');
+  assert.ok(lines.includes('Sockets by state (now, 4 network namespaces: every one on the host; TIME_WAIT has no owner)'), text);
+  // The totals: 42 + 2 established, 3 + 40 in CLOSE_WAIT.
+  const header = lines.findIndex((l) => /^\s+ESTABLISHED/.test(l));
+  const cells = (line: string) => line.trim().split(/\s+/);
+  const totals = Object.fromEntries(cells(lines[header]).map((h, i) => [h, cells(lines[header + 1])[i]]));
+  assert.equal(totals.ESTABLISHED, '44');
+  assert.equal(totals.CLOSE_WAIT, '43');
+  assert.equal(totals.LISTEN, '1');
+  // One row per namespace with sockets, the most first; the empty one left out.
+  const at = lines.findIndex((l) => l.startsWith('  NETNS'));
+  assert.deepEqual(cells(lines[at]), ['NETNS', 'NAME', 'ESTABLISHED', 'CLOSE_WAIT', 'LISTEN', 'SOCKETS']);
+  assert.deepEqual(lines.slice(at + 1, at + 4).map(cells), [
+    ['net:[4026531840]', "(tcptrace's", "own)", '42', '3', '0', '45'],
+    ['net:[4026532321]', 'pod', 'web-7d9f', '2', '40', '0', '42'],
+    ['net:[4026532400]', 'blue', '0', '0', '1', '1'],
+  ]);
+  assert.equal(lines[at + 4], '', 'no row for the namespace with no sockets');
+  // --netns: the namespaces named; one namespace other than ours gets its row.
+  assert.equal(countedNamespaces({}), 'every one on the host');
+  assert.equal(countedNamespaces({ cgroup: '/a' }), "those --cgroup's processes are in");
+  const other = view({ namespaces: [pod], countedWhere: countedNamespaces({ netns: [4026532321] }) });
+  assert.ok(other.includes('Sockets by state (now, 1 network namespace: --netns net:[4026532321]; TIME_WAIT has no owner)'));
+  assert.ok(other.some((l) => l.includes('pod web-7d9f')));
 });
 
 // ---- the view on a terminal of a given size -----------------------------------
@@ -344,7 +386,7 @@ function busy(): LiveStats {
 const PILE_UP = stateCounts({ [TCP.ESTABLISHED]: 4200, [TCP.TIME_WAIT]: 28_000, [TCP.CLOSE_WAIT]: 3000, [TCP.LISTEN]: 12 });
 
 test('at 80x24 the view fits: the title, every state, and the top rows of each table', () => {
-  const lines = view({ stats: busy(), stateCounts: PILE_UP, screen: { columns: 80, rows: 24 } });
+  const lines = view({ stats: busy(), namespaces: ownOnly(PILE_UP), countedWhere: 'every one on the host', screen: { columns: 80, rows: 24 } });
   assert.ok(lines.length <= 24, `${lines.length} lines:\n${lines.join('\n')}`);
   assert.deepEqual(lines.filter((l) => l.length > 80), []);
   assert.match(lines[0], /^tcptrace live {2}12:00:00\.000 {2}up 5s/);
@@ -358,8 +400,8 @@ test('at 80x24 the view fits: the title, every state, and the top rows of each t
 });
 
 test('a bigger terminal shows more: every table with its top N, the distributions too', () => {
-  const small = view({ stats: busy(), stateCounts: PILE_UP, screen: { columns: 80, rows: 24 } });
-  const big = view({ stats: busy(), stateCounts: PILE_UP, screen: { columns: 160, rows: 60 } });
+  const small = view({ stats: busy(), namespaces: ownOnly(PILE_UP), countedWhere: 'every one on the host', screen: { columns: 80, rows: 24 } });
+  const big = view({ stats: busy(), namespaces: ownOnly(PILE_UP), countedWhere: 'every one on the host', screen: { columns: 160, rows: 60 } });
   const rowsOf = (lines: string[], title: string) => {
     const at = lines.findIndex((l) => l.startsWith(`  ${title}`));
     const end = lines.indexOf('', at);
@@ -376,13 +418,13 @@ test('a bigger terminal shows more: every table with its top N, the distribution
 });
 
 test('a high CLOSE_WAIT or TIME_WAIT count names the command to run next', () => {
-  const lines = view({ stateCounts: PILE_UP });
+  const lines = view({ namespaces: ownOnly(PILE_UP) });
   assert.ok(lines.includes('=> 3,000 in CLOSE_WAIT: sudo tcptrace culprits names who holds them, and why'), lines.join('\n'));
   assert.ok(lines.includes('=> 28,000 in TIME_WAIT: sudo tcptrace doctor says which side closes first, and if ports run out'));
-  const quiet = view({ stateCounts: stateCounts({ [TCP.CLOSE_WAIT]: 99, [TCP.TIME_WAIT]: 999 }) });
+  const quiet = view({ namespaces: ownOnly(stateCounts({ [TCP.CLOSE_WAIT]: 99, [TCP.TIME_WAIT]: 999 })) });
   assert.ok(!quiet.some((l) => l.startsWith('=>')), quiet.join('\n'));
   // On a terminal, in the state's colour.
-  const coloured = view({ stateCounts: PILE_UP, paint: ANSI });
+  const coloured = view({ namespaces: ownOnly(PILE_UP), countedWhere: 'every one on the host', paint: ANSI });
   assert.ok(coloured.includes('\x1b[31m=> 3,000 in CLOSE_WAIT: sudo tcptrace culprits names who holds them, and why\x1b[0m'));
 });
 

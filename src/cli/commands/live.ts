@@ -7,6 +7,7 @@ import { eventJsonLine } from '../../format/event-json';
 import { LiveViewInput, renderLiveView } from '../../format/live-view';
 import { LatencySet } from '../../model/latency';
 import { LiveStats } from '../../model/live-stats';
+import { NamespaceCounts } from '../../model/state-counts';
 import { FilterFlags } from '../options';
 import { LineOutput, paintFor } from '../output';
 import { stateName } from '../../kernel/states';
@@ -39,6 +40,12 @@ export function describeFilters(flags: FilterFlags): string {
   if (flags.netns?.length) parts.push(`netns ${flags.netns.join(',')}`);
   if (flags.cgroup) parts.push(`cgroup ${flags.cgroup}`);
   return parts.join(' ');
+}
+
+/** Which network namespaces the view's state counts cover (LiveSource.stateCounts picks them). */
+export function countedNamespaces(flags: FilterFlags): string {
+  if (flags.netns?.length) return `--netns ${flags.netns.map((inode) => `net:[${inode}]`).join(',')}`;
+  return flags.cgroup ? "those --cgroup's processes are in" : 'every one on the host';
 }
 
 export async function runLive(flags: LiveFlags): Promise<void> {
@@ -83,7 +90,7 @@ export async function runLive(flags: LiveFlags): Promise<void> {
   };
   if (mode === 'events') out.writeLines([eventHeader(width, extra)]);
 
-  let stateCounts: number[] = [];
+  let namespaces: NamespaceCounts[] = [];
   let lastTickNs = startedNs;
   // The terminal's size now: the view fits it, and is drawn again when it changes.
   const screen = () => (process.stdout.columns && process.stdout.rows ? { columns: process.stdout.columns, rows: process.stdout.rows } : undefined);
@@ -100,12 +107,11 @@ export async function runLive(flags: LiveFlags): Promise<void> {
       now: clock.timeOfDay(nowNs),
       elapsedSeconds: (nowNs - startedNs) / 1e9,
       intervalSeconds: Math.max((nowNs - lastTickNs) / 1e9, 0.001),
-      stateCounts,
+      namespaces,
+      countedWhere: countedNamespaces(flags),
       stats,
       counters: source.counters(),
       filters: describeFilters(flags),
-      unfilteredCounts: flags.cgroup ? ['--cgroup'] : [],
-      countedNetns: flags.netns?.map((inode) => `net:[${inode}]`),
       topN: flags.top ?? 8,
       latencies,
       connectionsDropped: tracker.dropped,
@@ -113,7 +119,7 @@ export async function runLive(flags: LiveFlags): Promise<void> {
     lastTickNs = nowNs;
   };
   const refresh = () => {
-    stateCounts = source.stateCounts();
+    namespaces = source.stateCounts();
     if (source.aggregates && source.tallies) readKernelCounts(source.aggregates, source.tallies);
     redraw();
   };

@@ -59,7 +59,7 @@ async function serve(server: http.Server, flags: ServeFlags, version: string): P
   // buckets) itself, and sends no event; --cgroup picks events by owner: it needs them.
   const kernelCounts = !flags.cgroup;
   const source = openLiveSource(flags, {
-    command: 'serve', emitAccepts: true, endSnapshot: false, onStopping: () => { health.attached = false; },
+    command: 'serve', emitAccepts: true, endSnapshot: false, everyNetns: true, onStopping: () => { health.attached = false; },
     aggregateOnly: kernelCounts, ownersUnneeded: kernelCounts, boundsNs: kernelCounts ? durationBoundsNs() : undefined,
   });
   const tcp = new TcpMetrics(version, () => ({ tracer: source.counters(), connectionsDropped: tracker.dropped }), source.aggregates);

@@ -6,7 +6,7 @@ import { LineOutput } from '../output';
 import { cmdlineOf } from '../../host/proc';
 import { TraceSession } from '../../kernel/session';
 import { buildSnapshotReport, filterSnapshot, SocketFilter, splitByNamespace } from '../../model/snapshot-report';
-import { listNetns } from '../../host/netns';
+import { NetnsDirectory, netnsLabel } from '../../host/netns';
 import { stateName } from '../../kernel/states';
 import { parseSsFilter } from '../options';
 
@@ -71,8 +71,8 @@ export async function runSnapshot(flags: SnapshotFlags): Promise<void> {
   await out.flush();
 }
 
-/** Each namespace's `ip netns` name, where it has one. */
+/** What names each namespace: its `ip netns` name, or the pod or container of a process in it. */
 function netnsNames(): (netns: number) => string | null {
-  const names = new Map(listNetns().flatMap((n) => (n.name ? [[n.inode, n.name] as const] : [])));
+  const names = new Map(new NetnsDirectory().list().map(({ entry, holder }) => [entry.inode, netnsLabel(holder)]));
   return (netns) => names.get(netns) ?? null;
 }
