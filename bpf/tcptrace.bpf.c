@@ -1242,8 +1242,37 @@ int snapshot_files(struct bpf_iter__task_file *ctx)
 	return 0;
 }
 
+/* A listener's queue, drops and owner, for count_states. */
+static __always_inline void write_listener(struct seq_file *seq, struct sock_common *skc)
+{
+	struct tcptrace_listener_rec rec = {};
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock(skc);
+	struct sock_info *si;
+	struct sock *sk;
+	__u8 unused_daddr[16];
+
+	if (!tp)
+		return;
+	sk = &tp->inet_conn.icsk_inet.sk;
+	rec.skaddr = (__u64)skc;
+	rec.family = skc->skc_family;
+	rec.sport = skc->skc_num;
+	rec.netns = netns_of(skc);
+	read_addrs(skc, rec.family, rec.saddr, unused_daddr);
+	rec.ack_backlog = sk->sk_ack_backlog;
+	rec.max_ack_backlog = sk->sk_max_ack_backlog;
+	rec.listen_drops = listen_drops_of(sk);
+	si = bpf_sk_storage_get(&socks, tp, NULL, 0);
+	if (si && si->owner_src != OWNER_NONE) {
+		rec.owner_pid = si->owner.pid;
+		__builtin_memcpy(rec.owner_comm, si->owner.comm, sizeof(rec.owner_comm));
+	}
+	bpf_seq_write(seq, &rec, sizeof(rec));
+}
+
 /* Sockets per state right now (as `ss -tan` would count them), honouring
- * the family and port filters. Written out once, at the end of the walk. */
+ * the family and port filters, written out once at the end of the walk; and
+ * each listener as it is passed (write_listener). */
 SEC("iter/tcp")
 int count_states(struct bpf_iter__tcp *ctx)
 {
@@ -1264,5 +1293,7 @@ int count_states(struct bpf_iter__tcp *ctx)
 	barrier_var(state); /* one register, checked and then used to index */
 	if (state < TCPTRACE_NR_STATES)
 		state_counts[state]++;
+	if (state == TCP_LISTEN)
+		write_listener(ctx->meta->seq, skc);
 	return 0;
 }

@@ -176,6 +176,23 @@ struct tcptrace_file_rec {
 	__u64 cgroup_id;     /* the holder's cgroup v2 id */
 };
 
+/* A listener as count_states finds it: its accept queue and what it has
+ * dropped. count_states writes one per listener as it walks, then the state
+ * counts (TCPTRACE_NR_STATES __u32s) last. 64 bytes. */
+struct tcptrace_listener_rec {
+	__u64 skaddr;
+	__u8 saddr[16];
+	__u32 netns;
+	__u32 ack_backlog;     /* connections waiting in the accept queue */
+	__u32 max_ack_backlog; /* the queue's limit, min(listen() backlog, somaxconn) */
+	__u32 listen_drops;    /* as tcptrace_sock_rec's, since it began listening */
+	__u32 owner_pid;       /* its owner as the kernel side knows it; 0 = not known */
+	__u16 sport;
+	__u8 family;
+	__u8 pad;
+	char owner_comm[TCPTRACE_COMM_LEN];
+};
+
 /* Counters kept by the BPF program, read by the addon. */
 struct tcptrace_counters {
 	__u64 ring_buffer_full; /* events dropped: no room in the ring buffer */

@@ -568,6 +568,19 @@ Napi::Object Layout(Napi::Env env) {
 	FIELD(file, tcptrace_file_rec, comm);
 	FIELD(file, tcptrace_file_rec, cgroup_id);
 
+	Napi::Object listener = Napi::Object::New(env);
+	listener.Set("size", static_cast<double>(sizeof(tcptrace_listener_rec)));
+	FIELD(listener, tcptrace_listener_rec, skaddr);
+	FIELD(listener, tcptrace_listener_rec, saddr);
+	FIELD(listener, tcptrace_listener_rec, netns);
+	FIELD(listener, tcptrace_listener_rec, ack_backlog);
+	FIELD(listener, tcptrace_listener_rec, max_ack_backlog);
+	FIELD(listener, tcptrace_listener_rec, listen_drops);
+	FIELD(listener, tcptrace_listener_rec, owner_pid);
+	FIELD(listener, tcptrace_listener_rec, sport);
+	FIELD(listener, tcptrace_listener_rec, family);
+	FIELD(listener, tcptrace_listener_rec, owner_comm);
+
 	Napi::Object connection = Napi::Object::New(env);
 	connection.Set("size", static_cast<double>(sizeof(tcptrace_connection)));
 	FIELD(connection, tcptrace_connection, last);
@@ -605,6 +618,7 @@ Napi::Object Layout(Napi::Env env) {
 	layout.Set("event", event);
 	layout.Set("sockRec", sock);
 	layout.Set("fileRec", file);
+	layout.Set("listenerRec", listener);
 	layout.Set("connection", connection);
 	layout.Set("processTally", processTally);
 	layout.Set("peerTally", peerTally);

@@ -98,6 +98,7 @@ static_assert(sizeof(struct tcptrace_connection) == 264, "connection layout chan
 static_assert(sizeof(struct tcptrace_process_tally) == 40, "process tally layout changed");
 static_assert(sizeof(struct tcptrace_peer_tally) == 32, "peer tally layout changed");
 static_assert(sizeof(struct tcptrace_sock_rec) == 120, "socket record layout changed");
+static_assert(sizeof(struct tcptrace_listener_rec) == 64, "listener record layout changed");
 static_assert(sizeof(struct tcptrace_file_rec) == 48, "file record layout changed");
 
 bool Tracer::Open(const TracerOptions &opts, TracerError *err) {

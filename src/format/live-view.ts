@@ -6,6 +6,7 @@ import { TracerCounters } from '../kernel/native';
 import { netnsLabel } from '../host/netns';
 import { OPEN_STATES, stateName, TCP } from '../kernel/states';
 import { TIME_WAIT_MANY } from '../model/findings';
+import { DroppingListener } from '../model/listen-drops';
 import { busiestFirst, NamespaceCounts, socketsIn, totalCounts } from '../model/state-counts';
 import { clip, formatMicros, thousands } from '../units';
 import { Hue, Paint, PLAIN, STATE_HUE } from './colour';
@@ -17,6 +18,8 @@ export interface LiveViewInput {
   intervalSeconds: number;
   /** Sockets per state now, in each network namespace counted. */
   namespaces: NamespaceCounts[];
+  /** Listeners that dropped connections while watched (their accept queue was full), fastest first. */
+  dropping: DroppingListener[];
   /** Which namespaces are counted, for the title: "every one on the host", "--netns net:[4026532321]". */
   countedWhere: string;
   stats: LiveStats;
@@ -136,20 +139,40 @@ function stateHeader(state: number): string {
   return state === TCP.NEW_SYN_RECV ? 'SYN_RECV(req)' : stateName(state);
 }
 
-function nextCommands(counts: number[]): { line: string; hue: Hue | undefined }[] {
-  return NEXT_COMMANDS.filter((n) => (counts[n.state] ?? 0) >= n.atLeast)
+function nextCommands(counts: number[], dropping: DroppingListener[]): { line: string; hue: Hue | undefined }[] {
+  const hints = NEXT_COMMANDS.filter((n) => (counts[n.state] ?? 0) >= n.atLeast)
     .map((n) => ({ line: `=> ${n.say(thousands(counts[n.state]))}`, hue: STATE_HUE[stateName(n.state)] }));
+  const dropped = dropping.reduce((sum, l) => sum + l.droppedWhileWatched, 0);
+  if (dropped > 0) {
+    hints.push({
+      line: `=> ${thousands(dropped)} connection(s) dropped by full accept queues: sudo tcptrace doctor says whether listen()'s backlog or somaxconn is the limit`,
+      hue: 'red',
+    });
+  }
+  return hints;
+}
+
+/** The listeners that dropped while watched: who listens, how full its queue is, how many it dropped. */
+function droppingTable(dropping: DroppingListener[], topN: number): string[] {
+  return [...renderTable<DroppingListener>([
+    { header: 'LISTENER DROPPING', value: (l) => l.listener },
+    { header: 'PROCESS', value: (l) => (l.owner ? `${l.owner.pid} ${l.owner.comm}` : '-') },
+    { header: 'QUEUE', value: (l) => `${thousands(l.acceptQueue)}/${thousands(l.acceptQueueLimit)}`, align: 'right' },
+    { header: 'LAST', value: (l) => thousands(l.droppedLastRefresh), align: 'right' },
+    { header: 'DROPPED', value: (l) => thousands(l.droppedWhileWatched), align: 'right' },
+  ], dropping.slice(0, topN), '  '), ...(dropping.length > topN ? [`  ... ${thousands(dropping.length - topN)} more`] : [])];
 }
 
 /** The tables below the states, least needed first to go when the screen is short. */
-type Section = 'namespaces' | 'distributions' | 'transitions' | 'processes' | 'peers';
-const SECTION_ORDER: Section[] = ['namespaces', 'distributions', 'transitions', 'processes', 'peers'];
-const DROPPED_FIRST: Section[] = ['distributions', 'peers', 'transitions', 'namespaces', 'processes'];
+type Section = 'namespaces' | 'dropping' | 'distributions' | 'transitions' | 'processes' | 'peers';
+const SECTION_ORDER: Section[] = ['namespaces', 'dropping', 'distributions', 'transitions', 'processes', 'peers'];
+const DROPPED_FIRST: Section[] = ['distributions', 'peers', 'transitions', 'namespaces', 'processes', 'dropping'];
 
 function section(v: LiveViewInput, which: Section, topN: number): string[] {
   const { stats } = v;
   switch (which) {
     case 'namespaces': return namespaceTable(v.namespaces, topN);
+    case 'dropping': return droppingTable(v.dropping, topN);
     case 'distributions': return latencyTable(v.latencies);
     case 'transitions': return rankedTable('TRANSITION', stats.transitions.top(topN, v.intervalSeconds));
     case 'processes': return rankedTable('PROCESS', stats.processes.top(topN, v.intervalSeconds), 'CONTAINER');
@@ -159,7 +182,8 @@ function section(v: LiveViewInput, which: Section, topN: number): string[] {
 
 /** The tables that fit `rows` lines (each after a blank one): as many rows each as fit, then fewer tables. */
 function fittedSections(v: LiveViewInput, rows: number | undefined): string[] {
-  let shown = SECTION_ORDER.filter((which) => which !== 'namespaces' || namespacesWorthShowing(v.namespaces));
+  const worthShowing: Partial<Record<Section, boolean>> = { namespaces: namespacesWorthShowing(v.namespaces), dropping: v.dropping.length > 0 };
+  let shown = SECTION_ORDER.filter((which) => worthShowing[which] ?? true);
   for (;;) {
     for (let topN = v.topN; topN >= 1; topN--) {
       const lines = shown.flatMap((which) => ['', ...section(v, which, topN)]);
@@ -187,7 +211,7 @@ export function renderLiveView(v: LiveViewInput): string {
     `Sockets by state (now, ${thousands(v.namespaces.length)} network namespace${v.namespaces.length === 1 ? '' : 's'}: ${v.countedWhere}; TIME_WAIT has no owner)`,
     ...stateTable(counts, columns),
   ].map((l) => clip(l, columns));
-  const hints = nextCommands(counts).map(({ line, hue }) => paint(hue, clip(line, columns)));
+  const hints = nextCommands(counts, v.dropping).map(({ line, hue }) => paint(hue, clip(line, columns)));
   const next = hints.length ? ['', ...hints] : [];
   const bottom = ['', 'Ctrl-C to stop'];
   const rows = v.screen ? v.screen.rows - top.length - next.length - bottom.length : undefined;

@@ -62,6 +62,12 @@ export const SOCK_REC_LAYOUT = {
 export const PROCESS_TALLY_LAYOUT = { size: 40, pid: 0, transitions: 8, cgroup_id: 16, comm: 24 } as const;
 export const PEER_TALLY_LAYOUT = { size: 32, addr: 0, family: 16, transitions: 24 } as const;
 
+/** struct tcptrace_listener_rec: a listener as count_states passes it. */
+export const LISTENER_REC_LAYOUT = {
+  size: 64, skaddr: 0, saddr: 8, netns: 24, ack_backlog: 28, max_ack_backlog: 32, listen_drops: 36, owner_pid: 40,
+  sport: 44, family: 46, owner_comm: 48,
+} as const;
+
 export const FILE_REC_LAYOUT = { size: 48, skaddr: 0, sock_id: 8, pid: 16, fd: 20, comm: 24, cgroup_id: 40 } as const;
 
 export const COMM_LEN = 16;
@@ -579,12 +585,42 @@ export function aggregatesSince(now: KernelAggregates, before: KernelAggregates)
   };
 }
 
-/** Sockets per state number, from the count_states iterator. */
-export function decodeStateCounts(buf: Buffer): number[] {
-  if (buf.length !== 4 * STATE_COUNT_SLOTS) {
-    throw new Error(`state counts: ${buf.length} bytes, expected ${4 * STATE_COUNT_SLOTS}`);
-  }
+/** A listener now, as count_states finds it: its accept queue and what it has dropped (ListenDrops) since it began. */
+export interface ListenerNow {
+  skaddr: string;
+  family: 4 | 6;
+  saddr: string;
+  sport: number;
+  netns: number;
+  acceptQueue: number;
+  acceptQueueLimit: number;
+  listenDrops: number;
+  /** Its owner as the kernel side knows it (the holder at start, or the process that listened). */
+  owner: { pid: number; comm: string } | null;
+}
+
+/** What count_states writes: each listener as it passes it, then the sockets per state number. */
+export function decodeCountedStates(buf: Buffer): { counts: number[]; listeners: ListenerNow[] } {
+  const countsAt = buf.length - 4 * STATE_COUNT_SLOTS;
+  if (countsAt < 0) throw new Error(`state counts: ${buf.length} bytes, expected at least ${4 * STATE_COUNT_SLOTS}`);
   const counts: number[] = [];
-  for (let i = 0; i < STATE_COUNT_SLOTS; i++) counts.push(buf.readUInt32LE(i * 4));
-  return counts;
+  for (let i = 0; i < STATE_COUNT_SLOTS; i++) counts.push(buf.readUInt32LE(countsAt + i * 4));
+  return { counts, listeners: decodeEach(buf.subarray(0, countsAt), LISTENER_REC_LAYOUT.size, 'listener records', decodeListener) };
+}
+
+function decodeListener(buf: Buffer, at: number): ListenerNow {
+  const L = LISTENER_REC_LAYOUT;
+  const rawFamily = buf[at + L.family];
+  const pid = buf.readUInt32LE(at + L.owner_pid);
+  return {
+    skaddr: hex64(buf, at + L.skaddr),
+    family: familyOf(rawFamily),
+    saddr: addressText(buf, at + L.saddr, rawFamily),
+    sport: buf.readUInt16LE(at + L.sport),
+    netns: buf.readUInt32LE(at + L.netns),
+    acceptQueue: buf.readUInt32LE(at + L.ack_backlog),
+    acceptQueueLimit: buf.readUInt32LE(at + L.max_ack_backlog),
+    listenDrops: buf.readUInt32LE(at + L.listen_drops),
+    owner: pid ? { pid, comm: cString(buf, at + L.owner_comm, COMM_LEN) } : null,
+  };
 }

@@ -104,6 +104,7 @@ type Offsets = Record<string, number> & { size: number };
 export interface NativeLayout {
   event: Offsets;
   sockRec: Offsets;
+  listenerRec: Offsets;
   fileRec: Offsets;
   connection: Offsets & { dwellStates: number };
   processTally: Offsets;

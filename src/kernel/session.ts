@@ -5,8 +5,8 @@
  */
 import {
   CONNECTION_LAYOUT, decodeAggregates, decodeConnections, decodeTallies, DEFAULT_RING_BYTES, decodeEvents, KernelAggregates,
-  KernelConnection, KernelTallies, decodeSnapshotFiles, decodeSnapshotSockets, decodeStateCounts, EVENT_LAYOUT, joinSockIds, recordsOwnedBy,
-  Snapshot, TransitionEvent, useResetReasonNames,
+  KernelConnection, KernelTallies, decodeSnapshotFiles, decodeSnapshotSockets, decodeCountedStates, EVENT_LAYOUT, joinSockIds, recordsOwnedBy,
+  ListenerNow, Snapshot, TransitionEvent, useResetReasonNames,
 } from './decoder';
 import type { CgroupFilter } from './cgroup-filter';
 import { loadNative, NativeCapture, NativeTracer, TracerCounters, TracerOptions } from './native';
@@ -43,10 +43,11 @@ export interface SessionOptions extends TracerOptions {
   everyNetns?: boolean;
 }
 
-/** One network namespace's sockets per state number (TCP state numbers index it). */
+/** One network namespace's sockets per state number (TCP state numbers index it), and its listeners. */
 export interface NetnsStateCounts {
   netns: number;
   counts: number[];
+  listeners: ListenerNow[];
 }
 
 export class TraceSession {
@@ -144,16 +145,16 @@ export class TraceSession {
   }
 
   /**
-   * Sockets per state number right now, after the family and port filters, in
+   * Sockets per state number right now, and the listeners, after the family and port filters, in
    * each of these namespaces (entered by a file such as /proc/PID/ns/net; null:
    * tcptrace's own). One whose last process exited since it was listed is left out.
    */
   stateCountsIn(namespaces: { inode: number; path: string | null }[]): NetnsStateCounts[] {
-    const count = (path?: string) => decodeStateCounts(this.tracer.runIterator('count_states', path));
+    const count = (path?: string) => decodeCountedStates(this.tracer.runIterator('count_states', path));
     return namespaces.flatMap(({ inode, path }) => {
-      if (path === null) return [{ netns: inode, counts: count() }];
+      if (path === null) return [{ netns: inode, ...count() }];
       try {
-        return [{ netns: inode, counts: count(path) }];
+        return [{ netns: inode, ...count(path) }];
       } catch {
         return []; // its last process exited since the listing
       }

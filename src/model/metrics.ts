@@ -157,6 +157,13 @@ export const METRICS = {
     help: 'How long the oldest socket now in CLOSE_WAIT has been in it (one already in CLOSE_WAIT when tcptrace started counts from then); 0 when none; refreshed every --interval',
     labelNames: [],
   },
+  listenDrops: {
+    name: 'tcptrace_listen_drops_total',
+    help: 'Connections a listener dropped (SYNs and completed handshakes), mostly because its accept queue was full, as the kernel counts them per listener ' +
+      '(ListenDrops, per socket): listeners that dropped any, by network namespace and address; the first value includes drops before tcptrace started; ' +
+      'read every --interval (tcptrace doctor names the program, and whether its listen() backlog or net.core.somaxconn is the limit)',
+    labelNames: ['netns', 'listener'],
+  },
   lostEvents: {
     name: 'tcptrace_lost_events_total',
     help: 'Transitions that never reached tcptrace: ring_buffer_full (raise --ring-buffer) or nested (skipped by the kernel while the program ran on that CPU)',
@@ -199,6 +206,8 @@ export interface LossCounts {
 export interface Refresh {
   /** Sockets per kernel state number in each network namespace counted (LiveSource.stateCounts). */
   namespaces: NamespaceCounts[];
+  /** What each listener that ever dropped has dropped, cumulative (ListenDrops.cumulative). */
+  listenDrops: { netns: number; listener: string; drops: number }[];
   holders: HolderSummary;
   /** The oldest CLOSE_WAIT socket's time in it so far (s); 0 when none. */
   closeWaitOldestSeconds: number;
@@ -282,6 +291,7 @@ export class TcpMetrics {
   private readonly transitionsReported = new Float64Array(STATE_COUNT_SLOTS * STATE_COUNT_SLOTS);
   /** RSTs that ended connections, from events (when the kernel does not count them): "sent|REASON" or "received|". */
   private readonly resetCounts = new Map<string, number>();
+  private listenDrops: Refresh['listenDrops'] = [];
 
   /** kernel: the kernel's aggregates, when it counts transitions and durations itself (no events come then). */
   constructor(version: string, lossCounts: () => LossCounts, kernel?: () => KernelAggregates) {
@@ -316,6 +326,7 @@ export class TcpMetrics {
     });
     mirroredCounter(METRICS.resets, registry, () => (kernel ? kernelResets(kernel()) : [...metrics.resetCounts])
       .map(([key, n]) => { const [direction, reason] = key.split('|'); return [n, { direction, reason }]; }));
+    mirroredCounter(METRICS.listenDrops, registry, () => metrics.listenDrops.map(({ netns, listener, drops }) => [drops, { netns: String(netns), listener }]));
     mirroredCounter(METRICS.inferred, registry, () => [[lossCounts().tracer.inferred, {}]]);
     mirroredCounter(METRICS.mapFull, registry, () => [[lossCounts().tracer.untrackedSockets, {}]]);
     mirroredCounter(METRICS.connectionsDropped, registry, () => [[lossCounts().connectionsDropped, {}]]);
@@ -342,7 +353,8 @@ export class TcpMetrics {
     this.histograms.get(kind)?.observe(ns / NS_PER_SECOND);
   }
 
-  refresh({ namespaces, holders, closeWaitOldestSeconds, ephemeralPorts }: Refresh): void {
+  refresh({ namespaces, listenDrops, holders, closeWaitOldestSeconds, ephemeralPorts }: Refresh): void {
+    this.listenDrops = listenDrops;
     // Namespaces come and go (pods): only those counted now are kept.
     this.socketsGauge.reset();
     this.netnsInfoGauge.reset();

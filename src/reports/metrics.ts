@@ -5,12 +5,15 @@ import { ephemeralPortCount } from '../host/settings';
 import { TimedSnapshot } from '../kernel/decoder';
 import { TCP } from '../kernel/states';
 import { CloseWaitHolding, closeWaitHoldings } from '../model/culprits';
+import { ListenDrops } from '../model/listen-drops';
 import { Refresh, summariseHolders } from '../model/metrics';
 import { totalCounts } from '../model/state-counts';
 import { keptByKernel, stillInState } from '../model/still-in-state';
 import { LiveSource } from '../source/live';
 
 export interface GaugeOptions {
+  /** Follows the listeners' drops from one refresh to the next. */
+  listenDrops: ListenDrops;
   /** Only these holders. */
   pid?: number[];
   /** Holders named one by one; the rest are summed. */
@@ -29,6 +32,7 @@ export function gaugesNow(
   source: LiveSource, options: GaugeOptions, snapshot: () => TimedSnapshot = () => source.snapshotNow(),
 ): Refresh {
   const namespaces = source.stateCounts();
+  options.listenDrops.update(namespaces);
   let holdings: CloseWaitHolding[] = [];
   let closeWaitOldestSeconds = 0;
   if (totalCounts(namespaces)[TCP.CLOSE_WAIT] > 0) {
@@ -39,7 +43,7 @@ export function gaugesNow(
   }
   const containerOf = (pid: number) => shortContainerId(containerOfPid(pid)) ?? '';
   return {
-    namespaces, holders: summariseHolders(holdings, options.top, containerOf), closeWaitOldestSeconds, ephemeralPorts: ephemeralPortCount(),
+    namespaces, listenDrops: options.listenDrops.cumulative(), holders: summariseHolders(holdings, options.top, containerOf), closeWaitOldestSeconds, ephemeralPorts: ephemeralPortCount(),
   };
 }
 

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  AGGREGATES_LAYOUT, aggregatesSince, RESET_CODES, RESET_REASON_SLOTS, useResetReasonNames, decodeTallies, PEER_TALLY_LAYOUT, PROCESS_TALLY_LAYOUT, CONNECTION_CODES, CONNECTION_LAYOUT, decodeConnections, DWELL_STATES, decodeAggregates, HIST_BUCKETS, MAX_BOUNDS, MEASURE_KINDS, COMM_LEN, DEFAULT_RING_BYTES, decodeEvents, EVENT_FLAGS, EVENT_KINDS, decodeSnapshotFiles, decodeSnapshotSockets, decodeStateCounts,
+  AGGREGATES_LAYOUT, aggregatesSince, RESET_CODES, RESET_REASON_SLOTS, useResetReasonNames, decodeTallies, PEER_TALLY_LAYOUT, PROCESS_TALLY_LAYOUT, CONNECTION_CODES, CONNECTION_LAYOUT, decodeConnections, DWELL_STATES, decodeAggregates, HIST_BUCKETS, MAX_BOUNDS, MEASURE_KINDS, COMM_LEN, DEFAULT_RING_BYTES, decodeEvents, EVENT_FLAGS, EVENT_KINDS, decodeSnapshotFiles, decodeSnapshotSockets, decodeCountedStates, LISTENER_REC_LAYOUT,
   EVENT_LAYOUT, FILE_REC_LAYOUT, OWNER_SOURCES, SOCK_REC_LAYOUT, STATE_COUNT_SLOTS, TransitionEvent,
 } from '../../src/kernel/decoder';
 import { loadNative } from '../../src/kernel/native';
@@ -176,6 +176,10 @@ test('EVENT_LAYOUT matches the addon', () => {
 
 test('SOCK_REC_LAYOUT matches the addon', () => {
   assertSameLayout('sockRec', loadNative().layout.sockRec, SOCK_REC_LAYOUT);
+});
+
+test('LISTENER_REC_LAYOUT matches the addon', () => {
+  assertSameLayout('listenerRec', loadNative().layout.listenerRec, LISTENER_REC_LAYOUT);
 });
 
 test('FILE_REC_LAYOUT matches the addon', () => {
@@ -458,19 +462,43 @@ test('snapshot decoders reject partial records', () => {
   assert.deepEqual(decodeSnapshotFiles(Buffer.alloc(0)), []);
 });
 
-test('decodeStateCounts reads 16 little-endian u32 slots', () => {
+test('decodeCountedStates: the listeners as the walk passed them, then 16 little-endian u32 state slots', () => {
   const expected = Array.from({ length: STATE_COUNT_SLOTS }, (_, i) => i * 1000 + i);
   expected[TCP.TIME_WAIT] = 70_000;
   expected[15] = 0xffff_ffff;
-  const buf = Buffer.alloc(4 * STATE_COUNT_SLOTS);
-  expected.forEach((n, i) => buf.writeUInt32LE(n, 4 * i));
-  assert.deepEqual(decodeStateCounts(buf), expected);
+  const counts = Buffer.alloc(4 * STATE_COUNT_SLOTS);
+  expected.forEach((n, i) => counts.writeUInt32LE(n, 4 * i));
+  assert.deepEqual(decodeCountedStates(counts), { counts: expected, listeners: [] });
+
+  const L = LISTENER_REC_LAYOUT;
+  const listener = (family: number, port: number, owner?: [number, string]) => {
+    const b = Buffer.alloc(L.size);
+    b.writeBigUInt64LE(0xffff888812345678n, L.skaddr);
+    if (family === 2) Buffer.from([127, 0, 0, 1]).copy(b, L.saddr);
+    b.writeUInt32LE(4026532321, L.netns);
+    b.writeUInt32LE(129, L.ack_backlog);
+    b.writeUInt32LE(128, L.max_ack_backlog);
+    b.writeUInt32LE(4242, L.listen_drops);
+    b.writeUInt16LE(port, L.sport);
+    b[L.family] = family;
+    if (owner) {
+      b.writeUInt32LE(owner[0], L.owner_pid);
+      b.write(owner[1], L.owner_comm);
+    }
+    return b;
+  };
+  const decoded = decodeCountedStates(Buffer.concat([listener(2, 8080, [77, 'nginx']), listener(10, 443), counts]));
+  assert.deepEqual(decoded.counts, expected);
+  assert.deepEqual(decoded.listeners, [
+    { skaddr: 'ffff888812345678', family: 4, saddr: '127.0.0.1', sport: 8080, netns: 4026532321, acceptQueue: 129, acceptQueueLimit: 128, listenDrops: 4242, owner: { pid: 77, comm: 'nginx' } },
+    { skaddr: 'ffff888812345678', family: 6, saddr: '::', sport: 443, netns: 4026532321, acceptQueue: 129, acceptQueueLimit: 128, listenDrops: 4242, owner: null },
+  ]);
 });
 
-test('decodeStateCounts rejects a buffer of the wrong size', () => {
-  assert.throws(() => decodeStateCounts(Buffer.alloc(60)), /state counts: 60 bytes/);
-  assert.throws(() => decodeStateCounts(Buffer.alloc(0)), /state counts: 0 bytes/);
-  assert.throws(() => decodeStateCounts(Buffer.alloc(128)), /state counts: 128 bytes/);
+test('decodeCountedStates rejects what is too short for the counts, or cuts a listener', () => {
+  assert.throws(() => decodeCountedStates(Buffer.alloc(60)), /state counts: 60 bytes, expected at least 64/);
+  assert.throws(() => decodeCountedStates(Buffer.alloc(0)), /state counts: 0 bytes/);
+  assert.throws(() => decodeCountedStates(Buffer.alloc(64 + 10)), /listener records/);
 });
 
 test('the inferred flag bit decodes to inferred: true, and only that bit', () => {

@@ -202,7 +202,7 @@ function ownOnly(counts: number[]): NamespaceCounts[] {
 
 function namespace(netns: number, counts: number[], over: { own?: boolean; name?: string; pod?: string; container?: string } = {}): NamespaceCounts {
   return {
-    netns, counts, own: over.own ?? false,
+    netns, counts, listeners: [], own: over.own ?? false,
     holder: { inode: netns, name: over.name ?? null, pod: over.pod ?? null, podUid: null, container: over.container ?? null },
   };
 }
@@ -226,6 +226,7 @@ function view(over: Partial<LiveViewInput> = {}): string[] {
     stats: statsAfterFirstInterval(),
     counters: counters(7, 0),
     filters: 'port 443',
+    dropping: [],
     topN: 8,
     latencies: new LatencySet('us'),
     ...over,
@@ -367,6 +368,20 @@ test('the state table says which namespaces it counts; a table per namespace onc
   const other = view({ namespaces: [pod], countedWhere: countedNamespaces({ netns: [4026532321] }) });
   assert.ok(other.includes('Sockets by state (now, 1 network namespace: --netns net:[4026532321]; TIME_WAIT has no owner)'));
   assert.ok(other.some((l) => l.includes('pod web-7d9f')));
+});
+
+test('listeners dropping: a table of who listens, how full, how many dropped, and the command that says why', () => {
+  assert.ok(!view().some((l) => l.includes('LISTENER DROPPING') || l.includes('accept queues')), 'none dropping: nothing said');
+  const lines = view({ dropping: [
+    { netns: OWN_NETNS, listener: '127.0.0.1:8080', owner: { pid: 42, comm: 'app' }, acceptQueue: 129, acceptQueueLimit: 128, droppedWhileWatched: 1200, droppedLastRefresh: 30 },
+    { netns: OWN_NETNS, listener: '[::]:443', owner: null, acceptQueue: 0, acceptQueueLimit: 4096, droppedWhileWatched: 3, droppedLastRefresh: 0 },
+  ] });
+  assert.ok(lines.includes("=> 1,203 connection(s) dropped by full accept queues: sudo tcptrace doctor says whether listen()'s backlog or somaxconn is the limit"), lines.join('\n'));
+  const at = lines.findIndex((l) => l.startsWith('  LISTENER DROPPING'));
+  const cells = (line: string) => line.trim().split(/\s+/);
+  assert.deepEqual(cells(lines[at]), ['LISTENER', 'DROPPING', 'PROCESS', 'QUEUE', 'LAST', 'DROPPED']);
+  assert.deepEqual(cells(lines[at + 1]), ['127.0.0.1:8080', '42', 'app', '129/128', '30', '1,200']);
+  assert.deepEqual(cells(lines[at + 2]), ['[::]:443', '-', '0/4,096', '0', '3']);
 });
 
 // ---- the view on a terminal of a given size -----------------------------------

@@ -35,7 +35,7 @@ const STATE_COUNTS = [0, 5, 0, 0, 0, 2, 7, 0, 3, 0, 1, 0, 4, 0, 0, 0];
 const OWN_NETNS = 4026531840;
 /** tcptrace's own namespace with STATE_COUNTS (what LiveSource.stateCounts gives with no other namespace). */
 const OWN_ONLY: NamespaceCounts[] = [{
-  netns: OWN_NETNS, counts: STATE_COUNTS, own: true, holder: { inode: OWN_NETNS, name: null, pod: null, podUid: null, container: null },
+  netns: OWN_NETNS, counts: STATE_COUNTS, listeners: [], own: true, holder: { inode: OWN_NETNS, name: null, pod: null, podUid: null, container: null },
 }];
 
 /** The sample lines of one metric family (no comments), as text. */
@@ -62,7 +62,7 @@ test('summariseHolders: per process, most first, ties by pid, the rest summed', 
 
 test('state gauge: every kernel state per namespace, zeros included, from the kernel\'s counts', async () => {
   const m = newMetrics();
-  m.refresh({ namespaces: OWN_ONLY, holders: NO_HOLDERS, closeWaitOldestSeconds: 0, ephemeralPorts: 28232 });
+  m.refresh({ listenDrops: [], namespaces: OWN_ONLY, holders: NO_HOLDERS, closeWaitOldestSeconds: 0, ephemeralPorts: 28232 });
   const lines = await samples(m, METRICS.sockets.name);
   assert.equal(lines.length, GAUGE_STATES.length);
   assert.equal(GAUGE_STATES.length, 12);
@@ -74,7 +74,7 @@ test('state gauge: every kernel state per namespace, zeros included, from the ke
   assert.deepEqual(await samples(m, METRICS.netnsInfo.name),
     ['tcptrace_netns_info{netns="4026531840",name="",pod="",pod_uid="",container="",own="true"} 1']);
   assert.deepEqual(await samples(m, METRICS.ephemeralPorts.name), ['tcptrace_ephemeral_ports 28232']);
-  m.refresh({ namespaces: OWN_ONLY, holders: NO_HOLDERS, closeWaitOldestSeconds: 0, ephemeralPorts: null });
+  m.refresh({ listenDrops: [], namespaces: OWN_ONLY, holders: NO_HOLDERS, closeWaitOldestSeconds: 0, ephemeralPorts: null });
   // prom-client writes "Nan", which Prometheus parses as NaN (case-insensitive).
   assert.match((await samples(m, METRICS.ephemeralPorts.name)).join('\n'), /^tcptrace_ephemeral_ports nan$/i, 'an unreadable range is unknown, not 0');
 });
@@ -82,17 +82,17 @@ test('state gauge: every kernel state per namespace, zeros included, from the ke
 test('state gauge: a pod\'s namespace gets its own series and an info line naming it; a namespace gone since is dropped', async () => {
   const m = newMetrics();
   const pod: NamespaceCounts = {
-    netns: 4026532321, counts: [0, 0, 0, 0, 0, 0, 0, 0, 40], own: false,
+    netns: 4026532321, counts: [0, 0, 0, 0, 0, 0, 0, 0, 40], listeners: [], own: false,
     holder: { inode: 4026532321, name: null, pod: 'web-7d9f', podUid: '5f1d2a3b-4c5d-6e7f-8a9b-0c1d2e3f4a5b', container: 'ab'.repeat(32) },
   };
-  m.refresh({ namespaces: [...OWN_ONLY, pod], holders: NO_HOLDERS, closeWaitOldestSeconds: 0, ephemeralPorts: 1 });
+  m.refresh({ listenDrops: [], namespaces: [...OWN_ONLY, pod], holders: NO_HOLDERS, closeWaitOldestSeconds: 0, ephemeralPorts: 1 });
   const lines = await samples(m, METRICS.sockets.name);
   assert.equal(lines.length, 2 * GAUGE_STATES.length);
   assert.ok(lines.includes('tcptrace_sockets{netns="4026532321",state="CLOSE_WAIT"} 40'));
   assert.ok(lines.includes('tcptrace_sockets{netns="4026531840",state="CLOSE_WAIT"} 3'));
   assert.ok((await samples(m, METRICS.netnsInfo.name)).includes(
     `tcptrace_netns_info{netns="4026532321",name="",pod="web-7d9f",pod_uid="5f1d2a3b-4c5d-6e7f-8a9b-0c1d2e3f4a5b",container="${'ab'.repeat(32)}",own="false"} 1`));
-  m.refresh({ namespaces: OWN_ONLY, holders: NO_HOLDERS, closeWaitOldestSeconds: 0, ephemeralPorts: 1 });
+  m.refresh({ listenDrops: [], namespaces: OWN_ONLY, holders: NO_HOLDERS, closeWaitOldestSeconds: 0, ephemeralPorts: 1 });
   assert.ok(!(await samples(m, METRICS.sockets.name)).some((l) => l.includes('4026532321')), 'the pod is gone: so are its series');
   assert.equal((await samples(m, METRICS.netnsInfo.name)).length, 1);
 });
@@ -131,13 +131,13 @@ test('CLOSE_WAIT holders: the top N by pid and comm, the rest under "other", old
   const m = newMetrics();
   const holdings = [heldBy([7, 'leaky']), heldBy([7, 'leaky']), heldBy([8, 'b"q\\uote']), heldBy([9, 'c'])];
   const containers = new Map([[7, '0123456789ab']]);
-  m.refresh({ namespaces: OWN_ONLY, holders: summariseHolders(holdings, 1, (pid) => containers.get(pid) ?? ''), closeWaitOldestSeconds: 0, ephemeralPorts: 1 });
+  m.refresh({ listenDrops: [], namespaces: OWN_ONLY, holders: summariseHolders(holdings, 1, (pid) => containers.get(pid) ?? ''), closeWaitOldestSeconds: 0, ephemeralPorts: 1 });
   assert.deepEqual(await samples(m, METRICS.closeWaitHeld.name), [
     'tcptrace_close_wait_held_sockets{pid="7",comm="leaky",container="0123456789ab",service="127.0.0.1:2"} 2',
     'tcptrace_close_wait_held_sockets{pid="other",comm="other",container="other",service="other"} 2',
   ]);
   assert.deepEqual(await samples(m, METRICS.closeWaitHolders.name), ['tcptrace_close_wait_holder_processes 3']);
-  m.refresh({ namespaces: OWN_ONLY, holders: summariseHolders([heldBy([8, 'b"q\\uote'])], 1), closeWaitOldestSeconds: 0, ephemeralPorts: 1 });
+  m.refresh({ listenDrops: [], namespaces: OWN_ONLY, holders: summariseHolders([heldBy([8, 'b"q\\uote'])], 1), closeWaitOldestSeconds: 0, ephemeralPorts: 1 });
   assert.deepEqual(await samples(m, METRICS.closeWaitHeld.name), [
     'tcptrace_close_wait_held_sockets{pid="8",comm="b\\"q\\\\uote",container="",service="127.0.0.1:2"} 1',
   ], 'pid 7 is gone, and label values are escaped');
@@ -154,7 +154,7 @@ test('CLOSE_WAIT holders: one series per process and service, as culprits groups
     at(9090, 50_000, 'server'), at(9090, 50_001, 'server'), at(45_000, 5432, 'client'),
   ];
   const m = newMetrics();
-  m.refresh({ namespaces: OWN_ONLY, holders: summariseHolders(holdings, 10), closeWaitOldestSeconds: 0, ephemeralPorts: 1 });
+  m.refresh({ listenDrops: [], namespaces: OWN_ONLY, holders: summariseHolders(holdings, 10), closeWaitOldestSeconds: 0, ephemeralPorts: 1 });
   assert.deepEqual(await samples(m, METRICS.closeWaitHeld.name), [
     'tcptrace_close_wait_held_sockets{pid="7",comm="server",container="",service="10.0.0.1:8080"} 300',
     'tcptrace_close_wait_held_sockets{pid="7",comm="server",container="",service="10.0.0.1:9090"} 2',
@@ -165,9 +165,9 @@ test('CLOSE_WAIT holders: one series per process and service, as culprits groups
 
 test('the oldest CLOSE_WAIT socket\'s age is a gauge, 0 when none is', async () => {
   const m = newMetrics();
-  m.refresh({ namespaces: OWN_ONLY, holders: NO_HOLDERS, closeWaitOldestSeconds: 4.25, ephemeralPorts: 1 });
+  m.refresh({ listenDrops: [], namespaces: OWN_ONLY, holders: NO_HOLDERS, closeWaitOldestSeconds: 4.25, ephemeralPorts: 1 });
   assert.deepEqual(await samples(m, METRICS.closeWaitOldest.name), ['tcptrace_close_wait_oldest_seconds 4.25']);
-  m.refresh({ namespaces: OWN_ONLY, holders: NO_HOLDERS, closeWaitOldestSeconds: 0, ephemeralPorts: 1 });
+  m.refresh({ listenDrops: [], namespaces: OWN_ONLY, holders: NO_HOLDERS, closeWaitOldestSeconds: 0, ephemeralPorts: 1 });
   assert.deepEqual(await samples(m, METRICS.closeWaitOldest.name), ['tcptrace_close_wait_oldest_seconds 0']);
 });
 
@@ -207,7 +207,7 @@ test('promtool check metrics passes on every family, all populated', async () =>
   const m = newMetrics(() => ({ tracer: { ...NO_LOSS, lostRingBufferFull: 1, lostNested: 1, inferred: 1, untrackedSockets: 1 }, connectionsDropped: 1 }));
   m.addEvents([transition(TCP.SYN_SENT, TCP.ESTABLISHED), transition(TCP.LAST_ACK, TCP.CLOSE)]);
   for (const kind of ['connect', 'accept', 'lifetime', 'closeWait'] as const) m.observe(kind, 1e6);
-  m.refresh({ namespaces: OWN_ONLY, holders: summariseHolders([heldBy([7, 'a']), heldBy([8, 'b'])], 1), closeWaitOldestSeconds: 0, ephemeralPorts: 28232 });
+  m.refresh({ listenDrops: [], namespaces: OWN_ONLY, holders: summariseHolders([heldBy([7, 'a']), heldBy([8, 'b'])], 1), closeWaitOldestSeconds: 0, ephemeralPorts: 28232 });
   const text = await m.registry.metrics();
   const check = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8', timeout: 10_000 });
   assert.equal(check.error, undefined, 'promtool runs (Debian package prometheus: scripts/setup.sh --test)');
@@ -280,4 +280,15 @@ test('resets: the RSTs that ended connections, sent by reason or received, alike
   ];
   assert.deepEqual((await samples(fromEvents, METRICS.resets.name)).sort(), [...expected].sort());
   assert.deepEqual((await samples(fromKernel, METRICS.resets.name)).sort(), [...expected].sort());
+});
+
+test('listen drops: a counter per listener that dropped, by namespace and address, never going back', async () => {
+  const m = newMetrics();
+  const refresh = (drops: number) => m.refresh({
+    namespaces: OWN_ONLY, listenDrops: [{ netns: OWN_NETNS, listener: '127.0.0.1:8080', drops }], holders: NO_HOLDERS, closeWaitOldestSeconds: 0, ephemeralPorts: 1,
+  });
+  refresh(7);
+  assert.deepEqual(await samples(m, METRICS.listenDrops.name), ['tcptrace_listen_drops_total{netns="4026531840",listener="127.0.0.1:8080"} 7']);
+  refresh(12);
+  assert.deepEqual(await samples(m, METRICS.listenDrops.name), ['tcptrace_listen_drops_total{netns="4026531840",listener="127.0.0.1:8080"} 12']);
 });

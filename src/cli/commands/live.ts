@@ -7,6 +7,7 @@ import { eventJsonLine } from '../../format/event-json';
 import { LiveViewInput, renderLiveView } from '../../format/live-view';
 import { LatencySet } from '../../model/latency';
 import { LiveStats } from '../../model/live-stats';
+import { ListenDrops } from '../../model/listen-drops';
 import { NamespaceCounts } from '../../model/state-counts';
 import { FilterFlags } from '../options';
 import { LineOutput, paintFor } from '../output';
@@ -91,6 +92,7 @@ export async function runLive(flags: LiveFlags): Promise<void> {
   if (mode === 'events') out.writeLines([eventHeader(width, extra)]);
 
   let namespaces: NamespaceCounts[] = [];
+  const listenDrops = new ListenDrops();
   let lastTickNs = startedNs;
   // The terminal's size now: the view fits it, and is drawn again when it changes.
   const screen = () => (process.stdout.columns && process.stdout.rows ? { columns: process.stdout.columns, rows: process.stdout.rows } : undefined);
@@ -108,6 +110,7 @@ export async function runLive(flags: LiveFlags): Promise<void> {
       elapsedSeconds: (nowNs - startedNs) / 1e9,
       intervalSeconds: Math.max((nowNs - lastTickNs) / 1e9, 0.001),
       namespaces,
+      dropping: listenDrops.droppingNow(),
       countedWhere: countedNamespaces(flags),
       stats,
       counters: source.counters(),
@@ -119,7 +122,10 @@ export async function runLive(flags: LiveFlags): Promise<void> {
     lastTickNs = nowNs;
   };
   const refresh = () => {
-    namespaces = source.stateCounts();
+    const counted = source.stateCounts();
+    // The same counts again (counting was due later): the listeners have not moved.
+    if (counted !== namespaces) listenDrops.update(counted);
+    namespaces = counted;
     if (source.aggregates && source.tallies) readKernelCounts(source.aggregates, source.tallies);
     redraw();
   };

@@ -11,6 +11,7 @@ import { TcptraceError } from '../../errors';
 import { durationBoundsNs, TcpMetrics } from '../../model/metrics';
 import { ConnectionTracker } from '../../model/tracker';
 import { gaugesNow } from '../../reports/metrics';
+import { ListenDrops } from '../../model/listen-drops';
 import { FilterFlags, ListenAddress } from '../options';
 import { openLiveSource, printCounters } from '../run';
 
@@ -67,9 +68,10 @@ async function serve(server: http.Server, flags: ServeFlags, version: string): P
   // their durations can be measured (their start was not seen), and a host may
   // hold 100,000 idle ones. Those that change state are followed from then on.
   const tracker = new ConnectionTracker({ onMeasure: (kind, ns) => tcp.observe(kind, ns) });
+  const gauges = { pid: flags.pid, top: flags.top, listenDrops: new ListenDrops() };
 
   try {
-    tcp.refresh(gaugesNow(source, flags, () => source.start));
+    tcp.refresh(gaugesNow(source, gauges, () => source.start));
   } catch (err) {
     await source.close();
     throw err;
@@ -77,7 +79,7 @@ async function serve(server: http.Server, flags: ServeFlags, version: string): P
   metrics = tcp;
   health.attached = true;
   const timer = setInterval(() => {
-    if (health.attached) refreshReporting(() => tcp.refresh(gaugesNow(source, flags)), health); // not while detaching
+    if (health.attached) refreshReporting(() => tcp.refresh(gaugesNow(source, gauges)), health); // not while detaching
   }, flags.interval * 1000);
 
   const running = source.run({
