@@ -47,10 +47,12 @@ const socketColumns = (holder: number): Column<CulpritSocket>[] => [
 
 const MORE_HINT = '--top shows more, --json lists all';
 
-/** "net:[4026532321]  " where the snapshot covers several namespaces, or the culprit is not in tcptrace's (as ss and lsns name them). */
+/** "net:[4026532321] pod web-1  " where the snapshot covers several namespaces, or the culprit is not in tcptrace's
+ *  (as ss and lsns name them; then what names it, where something does). */
 function netnsLabel(c: Culprit, report: CulpritReport): string {
   const elsewhere = report.ownNetns != null && c.netns.some((inode) => inode !== report.ownNetns);
-  return (report.namespaces ?? 1) > 1 || elsewhere ? c.netns.map((inode) => `net:[${inode}]  `).join('') : '';
+  const named = (inode: number) => [`net:[${inode}]`, report.netnsNames?.[inode]].filter(Boolean).join(' ');
+  return (report.namespaces ?? 1) > 1 || elsewhere ? c.netns.map((inode) => `${named(inode)}  `).join('') : '';
 }
 
 function culpritBlock(c: Culprit, { top, width }: CulpritsLayout, report: CulpritReport): string[] {

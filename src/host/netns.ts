@@ -171,6 +171,12 @@ export class NetnsDirectory {
     this.holders = next;
     return out;
   }
+
+  /** What names each namespace now (netnsLabel), listed once for all the lookups. */
+  names(): (inode: number) => string | null {
+    const names = new Map(this.list().map(({ entry, holder }) => [entry.inode, netnsLabel(holder)]));
+    return (inode) => names.get(inode) ?? null;
+  }
 }
 
 function readText(file: string): string | null {

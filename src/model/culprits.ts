@@ -124,6 +124,8 @@ export interface CulpritReport {
    *  a culprit says which it is in when there are several, or when it is not tcptrace's. */
   namespaces?: number;
   ownNetns?: number | null;
+  /** What names the culprits' namespaces, where something does ("pod web-1", an ip netns name), by inode. */
+  netnsNames?: Record<number, string>;
 }
 
 export interface ReportInput extends CulpritFilter {
@@ -140,6 +142,8 @@ export interface ReportInput extends CulpritFilter {
   /** Where connect() picks local ports: tells a client end from a server end when nothing else does. */
   ephemeral?: PortRange;
   ownNetns?: number | null;
+  /** Names a namespace (live: NetnsDirectory.names); absent, none is named. */
+  netnsName?: (inode: number) => string | null;
 }
 
 /** Linux's default net.ipv4.ip_local_port_range. */
@@ -245,7 +249,21 @@ export function buildCulpritReport(input: ReportInput): CulpritReport {
   });
   culprits.sort(CULPRIT_ORDER[input.sortBy ?? 'count']);
   const namespaces = new Set(snapshot.sockets.map((s) => s.netns)).size;
-  return { culprits, sockets: held, orphans, observedMs: Math.round(observedMs), namespaces, ownNetns: input.ownNetns ?? null };
+  const netnsNames = namesOf(culprits.flatMap((c) => c.netns), input.netnsName);
+  return {
+    culprits, sockets: held, orphans, observedMs: Math.round(observedMs), namespaces, ownNetns: input.ownNetns ?? null,
+    ...(netnsNames ? { netnsNames } : {}),
+  };
+}
+
+function namesOf(inodes: number[], nameOf: ((inode: number) => string | null) | undefined): Record<number, string> | undefined {
+  if (!nameOf || inodes.length === 0) return undefined;
+  const names: Record<number, string> = {};
+  for (const inode of new Set(inodes)) {
+    const name = nameOf(inode);
+    if (name) names[inode] = name;
+  }
+  return Object.keys(names).length ? names : undefined;
 }
 
 /** The fds each process holds one socket on (several after dup), sorted. */

@@ -35,10 +35,11 @@ export async function culpritsReport(
   if (!source.aggregates) tracker.loadSnapshot(source.start.sockets, source.start.tsNs);
   // Aggregate-only, no events come: the kernel side's facts on each socket say the same.
   const logFor = (snapshot: TimedSnapshot) => (source.aggregates ? CloseWaitLog.fromSnapshot(snapshot.sockets) : log);
+  // Looked up once per report: a pod's name does not change while it lives.
   const report = (snapshot: TimedSnapshot): CulpritReport => buildCulpritReport({
     snapshot, log: logFor(snapshot), tracker, nowNs: snapshot.tsNs, startedNs: source.start.tsNs,
     minAgeMs: (options.minAge ?? 0) * 1000, pids: options.pid, comms: options.comm, ports: options.port, sortBy: options.sort,
-    cmdlineOf, cgroups: source.cgroups, ownNetns: source.ownNetns,
+    cmdlineOf, cgroups: source.cgroups, ownNetns: source.ownNetns, netnsName: source.netnsNames?.(),
   });
   const timer = options.watchSeconds
     ? setInterval(() => onWatch?.(report(source.snapshotNow())), options.watchSeconds * 1000)

@@ -136,6 +136,10 @@ export class LiveSource implements EventSource {
     return this.counted;
   }
 
+  netnsNames(): (inode: number) => string | null {
+    return this.netns.names();
+  }
+
   private countedNetns(): { inode: number; path: string; holder: NetnsHolder }[] {
     const only = this.filters.netns?.length ? new Set(this.filters.netns) : null;
     const cgroup = this.filters.cgroup;

@@ -35,6 +35,8 @@ export interface EventSource {
   readonly aggregates?: () => KernelAggregates;
   /** The network namespace tcptrace runs in (live; a recording's is not kept). */
   readonly ownNetns?: number | null;
+  /** What names each network namespace now (its ip netns name, pod or container); live only. */
+  netnsNames?(): (inode: number) => string | null;
   /** Set when the kernel follows each connection itself and sends one record at its end, and no events (a live source opened so). */
   readonly sendsConnections?: boolean;
   stop(reason: string): void;

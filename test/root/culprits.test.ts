@@ -241,9 +241,10 @@ describe('culprits in every network namespace', () => {
         const culprit = culpritFor(report, c.child.pid!);
         assert.deepEqual([culprit.count, culprit.netns, culprit.sockets[0].dport], [1, [ns.inode], port]);
       }
+      assert.equal(report.netnsNames?.[ns.inode], ns.name, 'the namespace named as ip netns names it');
       const text = spawnSync(process.execPath, [CLI, 'culprits', '-d', '0.5', '-P', String(port)], { encoding: 'utf8', timeout: 30_000 });
       assert.equal(text.status, 0, text.stderr);
-      assert.match(text.stdout, new RegExp(`^PID ${clients[0].child.pid}  net:\\[${ns.inode}\\]  `, 'm'), text.stdout);
+      assert.match(text.stdout, new RegExp(`^PID ${clients[0].child.pid}  net:\\[${ns.inode}\\] ${ns.name}  `, 'm'), text.stdout);
     } finally {
       await ns.close();
     }

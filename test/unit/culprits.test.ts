@@ -69,6 +69,7 @@ interface Setup {
   comms?: string[];
   sortBy?: 'count' | 'age';
   cgroups?: CgroupNames;
+  netnsName?: (inode: number) => string | null;
 }
 
 /** Feeds the events to both the log and the tracker, as the command does, and builds the report. */
@@ -87,6 +88,7 @@ function report(setup: Setup) {
       return `/usr/bin/${comm} --worker=${pid}`;
     },
     cgroups: setup.cgroups ?? new CgroupTable(),
+    netnsName: setup.netnsName,
   };
   const result = buildCulpritReport(input);
   assertNoKernelTuning(result);
@@ -703,4 +705,15 @@ test('culprits in several network namespaces each say which: the text names it o
   // One namespace, but not the one tcptrace runs in (live, -P narrowed it to a pod's port).
   assert.ok(renderCulprits({ ...one, ownNetns: other }).some((l) => l.startsWith(`PID 10  net:[${NETNS}]  `)));
   assert.ok(!renderCulprits({ ...one, ownNetns: NETNS }).some((l) => l.includes('net:[')));
+  // What names a namespace (a pod, an ip netns name) follows its inode; one nothing names has none.
+  const { result: named } = report({
+    sockets: [sock(1, CLOSE_WAIT), sock(2, CLOSE_WAIT, { netns: other })],
+    files: [file(1, 10, 3, 'app'), file(2, 20, 3, 'app')],
+    netnsName: (inode) => (inode === other ? 'pod web-7d9f' : null),
+  });
+  assert.deepEqual(named.netnsNames, { [other]: 'pod web-7d9f' });
+  const text = renderCulprits(named);
+  assert.ok(text.some((l) => l.startsWith(`PID 20  net:[${other}] pod web-7d9f  `)), text.join('\n'));
+  assert.ok(text.some((l) => l.startsWith(`PID 10  net:[${NETNS}]  `)));
+  assert.equal(both.netnsNames, undefined, 'nothing to name: no key');
 });

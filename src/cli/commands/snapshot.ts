@@ -6,7 +6,7 @@ import { LineOutput } from '../output';
 import { cmdlineOf } from '../../host/proc';
 import { TraceSession } from '../../kernel/session';
 import { buildSnapshotReport, filterSnapshot, SocketFilter, splitByNamespace } from '../../model/snapshot-report';
-import { NetnsDirectory, netnsLabel } from '../../host/netns';
+import { NetnsDirectory } from '../../host/netns';
 import { stateName } from '../../kernel/states';
 import { parseSsFilter } from '../options';
 
@@ -52,7 +52,7 @@ export async function runSnapshot(flags: SnapshotFlags): Promise<void> {
   // Every namespace: tcptrace's own in full, the others (pods, containers) counted.
   const all = TraceSession.snapshotOnce({ everyNetns: true });
   const read = performance.now();
-  const names = netnsNames();
+  const names = new NetnsDirectory().names();
   const whole = splitByNamespace(all, settings.netns, names).own;
   const { own: snapshot, others } = splitByNamespace(filterSnapshot(all, filter), settings.netns, names);
   const report = buildSnapshotReport({
@@ -71,8 +71,3 @@ export async function runSnapshot(flags: SnapshotFlags): Promise<void> {
   await out.flush();
 }
 
-/** What names each namespace: its `ip netns` name, or the pod or container of a process in it. */
-function netnsNames(): (netns: number) => string | null {
-  const names = new Map(new NetnsDirectory().list().map(({ entry, holder }) => [entry.inode, netnsLabel(holder)]));
-  return (netns) => names.get(netns) ?? null;
-}
