@@ -29,7 +29,7 @@ export type TraceLayout = 'jsonl' | 'json';
 
 /** Lines held before they are compressed and written: bounds memory and what a crash loses. */
 const GZIP_MEMBER_BYTES = 1 << 20;
-const GZIP_FLUSH_MS = 1000;
+export const GZIP_FLUSH_MS = 1000;
 /** Snapshot lines serialised and written at a time. */
 const SNAPSHOT_SLICE = 4096;
 

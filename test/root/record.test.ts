@@ -34,6 +34,10 @@ interface Workload {
   /** The servers' ports: the active close, the passive close, the reset, the leak (refused: port 1). */
   ports: number[];
   leakPid: number;
+  /** The leak: the server closed, the client holds CLOSE_WAIT to the end. */
+  leak: Pair;
+  /** The client whose connect to port 1 was refused. */
+  refusedPid: number;
 }
 
 /** A server of the tcp-peer fixture, listening. */
@@ -81,6 +85,8 @@ async function workload(trace: (ports: number[]) => Promise<LineProcess>): Promi
     closed: [{ name: 'active close', pair: a }, { name: 'passive close', pair: b }, { name: 'reset', pair: c }],
     ports,
     leakPid: leak.client.pid,
+    leak,
+    refusedPid: refused.pid,
   };
 }
 
@@ -231,6 +237,17 @@ describe('record, then report again', () => {
       assert.equal(server.args!.ended, 'closed', name);
       assert.deepEqual([statesOn(client), statesOn(server)], EXPECTED_STATES[name], name);
     }
+    // The leak: still open at the end, the client in CLOSE_WAIT, the server in FIN_WAIT2.
+    const leakClient = sliceOf(`127.0.0.1:${w.leak.clientPort}`, `127.0.0.1:${w.leak.port}`);
+    const leakServer = sliceOf(`127.0.0.1:${w.leak.port}`, `127.0.0.1:${w.leak.clientPort}`);
+    assert.deepEqual([leakClient.pid, leakServer.pid], [w.leak.client.pid, w.leak.server.pid], 'the leak: each end on its owner\'s track');
+    assert.deepEqual([leakClient.args!.ended, leakServer.args!.ended], ['open at trace end', 'open at trace end']);
+    assert.deepEqual([statesOn(leakClient), statesOn(leakServer)],
+      [['SYN_SENT', 'ESTABLISHED', 'CLOSE_WAIT'], ['SYN_RECV', 'ESTABLISHED', 'FIN_WAIT1', 'FIN_WAIT2']]);
+    // The refused connect: one slice on its process's track, SYN_SENT and no further.
+    const refused = connections.filter((c) => c.pid === w.refusedPid);
+    assert.equal(refused.length, 1, 'the refused connect is a slice');
+    assert.deepEqual([refused[0].args!.remote, refused[0].args!.ended, statesOn(refused[0])], ['127.0.0.1:1', 'closed', ['SYN_SENT']]);
     const names = doc.traceEvents.filter((e) => e.ph === 'M' && e.name === 'process_name');
     for (const { pair } of w.closed) assert.ok(names.some((m) => m.pid === pair.client.pid), 'each owner\'s track is named');
   });

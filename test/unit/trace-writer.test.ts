@@ -8,7 +8,7 @@ import { TcptraceError } from '../../src/errors';
 import { TracerCounters } from '../../src/kernel/native';
 import { TraceLine } from '../../src/trace/format';
 import { forEachTraceLine, TraceReadResult } from '../../src/trace/reader';
-import { bounded, TraceWriter } from '../../src/trace/writer';
+import { bounded, GZIP_FLUSH_MS, TraceWriter } from '../../src/trace/writer';
 import { MAX_LINE_BYTES, MAX_TEXT_BYTES } from '../../src/trace/format';
 import { CgroupNames } from '../../src/host/cgroups';
 
@@ -38,7 +38,8 @@ function started(file: string): TraceWriter {
   return writer;
 }
 
-test('a .gz trace reaches the file within about a second, so kill -9 loses at most that', async () => {
+test('a .gz trace reaches the file while still open, flushed every second, so kill -9 loses at most a second', async () => {
+  assert.ok(GZIP_FLUSH_MS <= 1000, 'a flush a second at least');
   const file = path.join(dir, 'open.jsonl.gz');
   const writer = started(file);
   const writtenMs = Date.now();
@@ -51,8 +52,7 @@ test('a .gz trace reaches the file within about a second, so kill -9 loses at mo
     read = await readSoFar();
   }
   const { lines, result } = read;
-  // A flush a second, and a generous margin for a loaded machine: never "only at the end".
-  assert.ok(Date.now() - writtenMs < 5000, `on disk after ${Date.now() - writtenMs} ms`);
+  // On disk before finish(): the timer flushed it, not the end. (How soon depends on the machine's load, not on the writer.)
   assert.deepEqual(lines.map((l) => l.type), ['header', 'snapshot', 'event', 'event']);
   assert.equal(result.truncated, true);
   await writer.finish(3e9, 1.7e12, COUNTERS);
