@@ -4,7 +4,8 @@
  * tracer, under each tcptrace mode, and under the peer (bpftrace's bare in-kernel
  * count on sock:inet_sock_set_state), in one run, 3 rounds in alternating order,
  * medians. Prints ratios measured side by side, never compared with absolute
- * thresholds.
+ * thresholds; then, per row, what each of its BPF programs (each attach point)
+ * costs: runs per connection, ns per run and per transition (bpf_stats).
  *
  *   npm run bench -- [--seconds 5] [--rounds 3] [--server-closes-first] [--modes a,b]
  *                    [--rate N|P%[,...]] [--hold N]
@@ -66,13 +67,24 @@ export const MODES: Mode[] = [
   { name: 'serve', args: ['serve', '-l', '127.0.0.1:0'] },
 ];
 
-interface Sample extends StormRun {
+/** One BPF program's runs and run time (bpf_stats), or what they grew by over a storm. */
+export interface ProgramRun {
+  /** As bpftool shows it. */
+  name: string;
+  runs: number;
+  ns: number;
+}
+
+export interface Sample extends StormRun {
   lost?: number;
   inferred?: number;
   /** bpftrace only: the transitions its count saw, listeners' left out. */
   counted?: number;
   cpuSeconds?: number;
+  /** The tracer's event programs' run time over the storm, per transition: the sum of `programs`. */
   bpfNs?: number;
+  /** Each event program's runs and run time over the storm. */
+  programs?: ProgramRun[];
   attachMs?: number;
   rssMb?: number;
   /** record only: the file's bytes over the storm's transitions. */
@@ -164,15 +176,24 @@ export function bpfIdsHeldBy(pid: number, kind: 'prog' | 'map'): Set<number> {
   return ids;
 }
 
-interface ProgInfo { id: number; name?: string; run_time_ns?: number }
+interface ProgInfo { id: number; name?: string; run_cnt?: number; run_time_ns?: number }
 
 function loadedPrograms(): ProgInfo[] {
   return JSON.parse(execFileSync('bpftool', ['-j', 'prog', 'show'], { encoding: 'utf8' })) as ProgInfo[];
 }
 
-/** run_time_ns summed over these programs (kernel.bpf_stats_enabled must be on). */
-function bpfRunTimeNs(ids: Set<number>): number {
-  return loadedPrograms().filter((p) => ids.has(p.id)).reduce((sum, p) => sum + (p.run_time_ns ?? 0), 0);
+/** run_cnt and run_time_ns of these programs now, by id (kernel.bpf_stats_enabled must be on). */
+function programStats(ids: Set<number>): Map<number, ProgramRun> {
+  return new Map(loadedPrograms().filter((p) => ids.has(p.id))
+    .map((p) => [p.id, { name: p.name ?? `id ${p.id}`, runs: p.run_cnt ?? 0, ns: p.run_time_ns ?? 0 }]));
+}
+
+/** What each program ran between two readings (one taken before it was loaded counts from 0). */
+export function programDeltas(before: Map<number, ProgramRun>, after: Map<number, ProgramRun>): ProgramRun[] {
+  return [...after].map(([id, now]) => {
+    const then = before.get(id);
+    return { name: now.name, runs: now.runs - (then?.runs ?? 0), ns: now.ns - (then?.ns ?? 0) };
+  });
 }
 
 function procStats(pid: number): { cpuSeconds: number; rssMb: number } {
@@ -316,13 +337,16 @@ async function sampleUnder(tracer: Tracer, generator: Generator, storm: StormOpt
   if (!tracer.attach) return runStorm(generator, storm);
   const attached = await tracer.attach();
   try {
+    const ids = attached.programIds();
+    const before = programStats(ids);
     const run = await runStorm(generator, storm);
     await sleep(DRAIN_MS); // let the tracer drain
-    const bpfNs = bpfRunTimeNs(attached.programIds());
+    const programs = programDeltas(before, programStats(ids));
     const { cpuSeconds, rssMb } = procStats(attached.pid);
     const said = await attached.stop();
     const bytesPerTransition = tracer.name === 'record' ? fs.statSync(RECORD_FILE).size / transitions(run) : undefined;
-    return { ...run, ...said, cpuSeconds, rssMb, bpfNs: bpfNs / transitions(run), attachMs: attached.attachMs, bytesPerTransition };
+    const bpfNs = programs.reduce((sum, p) => sum + p.ns, 0) / transitions(run);
+    return { ...run, ...said, cpuSeconds, rssMb, bpfNs, programs, attachMs: attached.attachMs, bytesPerTransition };
   } finally {
     attached.kill();
   }
@@ -401,6 +425,45 @@ function table(results: Map<string, Sample[]>): string[] {
   return renderMarkdownTable(COLUMNS, rows);
 }
 
+// ---- what each attach point costs -------------------------------------------------------
+
+/** One program of one row: its samples are the row's, each with that program's run in it. */
+export interface ProgramRow {
+  mode: string;
+  program: string;
+  samples: Sample[];
+}
+
+/** A program's metric, median over the rounds that loaded it. */
+function perProgram(metric: (p: ProgramRun, s: Sample) => number | undefined): (r: ProgramRow) => number | undefined {
+  return (r) => medianOf(r.samples, (s) => {
+    const run = s.programs?.find((p) => p.name === r.program);
+    return run && metric(run, s);
+  });
+}
+
+const PROGRAM_COLUMNS: Column<ProgramRow>[] = [
+  { header: 'mode', value: (r) => r.mode },
+  { header: 'BPF program', value: (r) => r.program },
+  { header: 'runs/connection', value: (r) => fmt(perProgram((p, s) => p.runs / s.connections)(r), 2), align: 'right' },
+  { header: 'ns/run', value: (r) => fmt(perProgram((p) => (p.runs ? p.ns / p.runs : undefined))(r)), align: 'right' },
+  { header: 'ns/transition', value: (r) => fmt(perProgram((p, s) => p.ns / transitions(s))(r)), align: 'right' },
+];
+
+/** tcptrace's programs in OUR_PROGRAMS' order, then any other (the peer's). */
+const programOrder = (name: string) => (OUR_PROGRAMS.includes(name) ? OUR_PROGRAMS.indexOf(name) : OUR_PROGRAMS.length);
+
+/** One row per program each traced row ran, in the main table's order. */
+export function programRows(results: Map<string, Sample[]>): ProgramRow[] {
+  return [...results].flatMap(([mode, samples]) => {
+    const names = [...new Set(samples.flatMap((s) => s.programs?.map((p) => p.name) ?? []))];
+    names.sort((a, b) => programOrder(a) - programOrder(b) || a.localeCompare(b));
+    return names.map((program) => ({ mode, program, samples }));
+  });
+}
+
+export const programTable = (results: Map<string, Sample[]>) => renderMarkdownTable(PROGRAM_COLUMNS, programRows(results));
+
 /** bpftrace's count against the storm's own: a check that both count the same transitions. */
 function peerCheck(samples: Sample[] | undefined): string | undefined {
   if (!samples?.length) return undefined;
@@ -423,6 +486,9 @@ function report(generator: Generator, o: Options, rate: string | undefined, resu
   for (const line of table(results)) console.log(line);
   const check = peerCheck(results.get(PEER));
   if (check) console.log(check);
+  console.log('');
+  console.log('What each attach point costs (bpf_stats over the storm, medians): runs per connection, ns per run, ns it adds per transition');
+  for (const line of programTable(results)) console.log(line);
   console.log('');
 }
 
