@@ -9,10 +9,17 @@
  *
  *   npm run bench -- [--seconds 5] [--rounds 3] [--server-closes-first] [--modes a,b]
  *                    [--rate N|P%[,...]] [--hold N]
+ *   npm run bench -- --netns-cost [--namespaces 100] [--rounds 3] [--seconds 5]
  * --rate paces the storm: at N connections per second, or at P % of the untraced
  * full rate (measured first, in the same run); a list gives one table per pace.
  * --hold N keeps N idle loopback connections (2N sockets) open through every
  * run (bench/tcphold.c), to show what many live sockets cost.
+ * --netns-cost runs, instead of the storms, what the walks over every network
+ * namespace cost (count_states in each, snapshot_socks in each, the file tables
+ * of every task once, and snapshotOnce with and without everyNetns): with none
+ * of the bench's namespaces, with --namespaces of them filled by bench/nsfill.c,
+ * and with those plus a --seconds storm's TIME_WAIT sockets in the host's own;
+ * --rounds repetitions each, medians. It removes its namespaces however it ends.
  * Needs root (BPF). Turns kernel.bpf_stats_enabled on for the run, and raises
  * net.ipv4.tcp_max_tw_buckets (each storm leaves tens of thousands of TIME_WAIT
  * sockets for 60 s; past the limit the kernel answers with RSTs instead), then
@@ -24,10 +31,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Column, renderMarkdownTable } from '../src/format/table';
+import { FILE_REC_LAYOUT, SOCK_REC_LAYOUT } from '../src/kernel/decoder';
 import { ensureTracefs } from '../src/kernel/preflight';
+import { TraceSession } from '../src/kernel/session';
+import { listNetns, NetnsEntry, ownNetns } from '../src/host/netns';
 import {
-  buildLoadGenerators, Generator, holdConnections, pickGenerator, ROOT, runStorm, StormOptions, StormRun,
-  TRANSITIONS_PER_CONNECTION,
+  addNamespaces, BENCH_NETNS_PREFIX, benchNamespaces, buildLoadGenerators, Generator, holdConnections, NetnsFill, pickGenerator,
+  removeBenchNamespaces, ROOT, runStorm, startFiller, StormOptions, StormRun, TRANSITIONS_PER_CONNECTION,
 } from './generators';
 
 export const CLI = path.join(ROOT, 'bin', 'tcptrace');
@@ -116,6 +126,9 @@ interface Options {
   modes: string[];
   paces: Pace[];
   hold: number;
+  /** Measure the every-namespace walks instead of the storms. */
+  netnsCost: boolean;
+  namespaces: number;
 }
 
 /** A --rate entry: connections per second, or a share of the untraced full rate. */
@@ -158,6 +171,8 @@ function parseOptions(): Options {
     modes,
     paces: rate === undefined ? [] : rate.split(',').map(parsePace),
     hold: option('--hold') === undefined ? 0 : Math.round(positive('--hold', 0)),
+    netnsCost: process.argv.includes('--netns-cost'),
+    namespaces: Math.round(positive('--namespaces', 100)),
   };
 }
 
@@ -500,16 +515,194 @@ export const BENCH_SYSCTLS: Record<string, string> = {
   'net.ipv4.tcp_max_tw_buckets': '1048576',
 };
 
+/** What must be undone however the run ends: by withUndo's finally, or by interrupted(). */
+const toUndo = new Set<() => void>();
+
+/** Runs fn, then undo (synchronous), however fn ends; on SIGINT/SIGTERM too, where main installs interrupted(). */
+export async function withUndo<T>(undo: () => void, fn: () => Promise<T>): Promise<T> {
+  toUndo.add(undo);
+  try {
+    return await fn();
+  } finally {
+    toUndo.delete(undo);
+    undo();
+  }
+}
+
+/** SIGINT/SIGTERM: the same undoing, innermost first, then out (children end with their own signal or with us). */
+function interrupted(signal: NodeJS.Signals): void {
+  console.error(`bench: ${signal}: undoing what the run set up`);
+  for (const undo of [...toUndo].reverse()) {
+    try { undo(); } catch (err) { console.error(`bench: ${(err as Error).message}`); }
+  }
+  process.exit(signal === 'SIGINT' ? 130 : 143);
+}
+
 /** Runs fn with these sysctls set, and puts the previous values back after it, however it ends. */
 export async function withSysctls<T>(settings: Record<string, string>, fn: () => Promise<T>): Promise<T> {
   const before = new Map(Object.keys(settings).map((key) =>
     [key, execFileSync('sysctl', ['-n', key], { encoding: 'utf8' }).trim()]));
-  for (const [key, value] of Object.entries(settings)) execFileSync('sysctl', ['-qw', `${key}=${value}`]);
+  const restore = () => { for (const [key, value] of before) execFileSync('sysctl', ['-qw', `${key}=${value}`]); };
+  return withUndo(restore, async () => {
+    for (const [key, value] of Object.entries(settings)) execFileSync('sysctl', ['-qw', `${key}=${value}`]);
+    return fn();
+  });
+}
+
+// ---- every-namespace walks ------------------------------------------------------------
+
+/** What nsfill makes in each of the bench's namespaces: 56 sockets (bench/nsfill.c). */
+const NETNS_FILL: NetnsFill = { established: 20, closeWait: 5, timeWait: 5 };
+/** nsfill's own bound; the part ends it sooner. */
+const NETNS_FILL_MAX_SECONDS = 600;
+const TCP_TIME_WAIT = 6;
+/** The part's: no bpf_stats, which would add two clock reads to every socket an iterator visits. */
+const NETNS_SYSCTLS = { 'net.ipv4.tcp_max_tw_buckets': BENCH_SYSCTLS['net.ipv4.tcp_max_tw_buckets'] };
+
+/** The namespaces on the host when a scenario starts. */
+interface Host {
+  all: NetnsEntry[];
+  /** All but tcptrace's own (the ones everyNetns walks one by one). */
+  others: NetnsEntry[];
+}
+
+/** What one pass visited. */
+export interface Walked {
+  /** The namespaces it covered; undefined for the file-table walk, which covers tasks, whatever their namespace. */
+  namespaces?: number;
+  sockets: number;
+}
+
+/** One row of the part's table: `run` makes one pass, in a session with only the iterators loaded. */
+interface Walk {
+  what: string;
+  run(session: TraceSession, host: Host): Walked;
+}
+
+/** The session's kernel side, for the bare walks its methods make together (bracket access keeps the type check). */
+const kernelOf = (session: TraceSession) => session['tracer'];
+const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+
+/** snapshot_socks in one namespace: its records (none where it is gone, as the session has it). */
+function socketWalk(session: TraceSession, netnsPath?: string): number {
   try {
-    return await fn();
-  } finally {
-    for (const [key, value] of before) execFileSync('sysctl', ['-qw', `${key}=${value}`]);
+    return kernelOf(session).runIterator('snapshot_socks', netnsPath).length / SOCK_REC_LAYOUT.size;
+  } catch {
+    return 0;
   }
+}
+
+const WALKS: Walk[] = [
+  { what: 'count_states, own namespace: stateCounts()', run: (s) => ({ namespaces: 1, sockets: sum(s.stateCounts()) }) },
+  {
+    what: 'count_states in each namespace: stateCounts(every inode)',
+    run: (s, h) => ({ namespaces: h.all.length, sockets: sum(s.stateCounts(h.all.map((n) => n.inode))) }),
+  },
+  {
+    what: 'snapshot_files: every task\'s file table, one walk',
+    run: (s) => {
+      kernelOf(s).holdersOfEveryNetns(true);
+      return { sockets: kernelOf(s).runIterator('snapshot_files').length / FILE_REC_LAYOUT.size };
+    },
+  },
+  { what: 'snapshot_socks, own namespace', run: (s) => ({ namespaces: 1, sockets: socketWalk(s) }) },
+  {
+    what: 'snapshot_socks in each other namespace',
+    run: (s, h) => ({ namespaces: h.others.length, sockets: sum(h.others.map((n) => socketWalk(s, n.path))) }),
+  },
+  { what: 'snapshotOnce(): load, both walks, decode, unload', run: () => ({ namespaces: 1, sockets: TraceSession.snapshotOnce().sockets.length }) },
+  {
+    what: 'snapshotOnce({ everyNetns: true })',
+    run: (_, h) => ({ namespaces: h.all.length, sockets: TraceSession.snapshotOnce({ everyNetns: true }).sockets.length }),
+  },
+];
+
+export interface WalkResult {
+  what: string;
+  /** What the last pass visited. */
+  walked: Walked;
+  /** Each pass's time. */
+  ms: number[];
+}
+
+/** Every walk once per round, in turn, so drift falls on all alike. */
+function timeWalks(session: TraceSession, host: Host, rounds: number): WalkResult[] {
+  const results: WalkResult[] = WALKS.map((w) => ({ what: w.what, walked: { sockets: 0 }, ms: [] }));
+  for (let round = 0; round < rounds; round++) {
+    WALKS.forEach((walk, i) => {
+      const started = process.hrtime.bigint();
+      results[i].walked = walk.run(session, host);
+      results[i].ms.push(Number(process.hrtime.bigint() - started) / 1e6);
+    });
+  }
+  return results;
+}
+
+const WALK_COLUMNS: Column<WalkResult>[] = [
+  { header: 'what', value: (r) => r.what },
+  { header: 'namespaces', value: (r) => (r.walked.namespaces === undefined ? 'all (tasks)' : String(r.walked.namespaces)), align: 'right' },
+  { header: 'sockets', value: (r) => String(r.walked.sockets), align: 'right' },
+  { header: 'ms per pass', value: (r) => fmt(median(r.ms), 1), align: 'right' },
+  { header: 'ms per namespace', value: (r) => (r.walked.namespaces ? fmt(median(r.ms) / r.walked.namespaces, 2) : '-'), align: 'right' },
+  { header: 'each pass ms', value: (r) => r.ms.map((ms) => fmt(ms, 1)).join('/') },
+];
+
+export const walkTable = (results: WalkResult[]) => renderMarkdownTable(WALK_COLUMNS, results);
+
+/** One scenario: the host's own sockets counted, then every walk `rounds` times in a fresh session. */
+function measureWalks(scenario: string, rounds: number): void {
+  process.stderr.write(`netns cost: ${scenario}...\n`);
+  const session = TraceSession.open({ iteratorsOnly: true, everyNetns: true });
+  try {
+    const own = session.stateCounts();
+    const all = listNetns();
+    const self = ownNetns();
+    const results = timeWalks(session, { all, others: all.filter((n) => n.inode !== self) }, rounds);
+    console.log(`${scenario}: the host's own namespace holds ${sum(own)} sockets (${own[TCP_TIME_WAIT]} TIME_WAIT); ${all.length} namespaces on the host`);
+    for (const line of walkTable(results)) console.log(line);
+    console.log('');
+  } finally {
+    void session.stop(); // never started: detaches and unloads at once
+  }
+}
+
+/**
+ * Runs fn with a way to make and fill the bench's namespaces; ends their filler
+ * and removes them however it ends (Ctrl-C too), and first any an interrupted
+ * earlier run left.
+ */
+async function withBenchNamespaces<T>(fn: (make: (count: number) => Promise<number>) => Promise<T>): Promise<T> {
+  let filler: ChildProcess | undefined;
+  const undo = () => {
+    filler?.kill('SIGKILL');
+    removeBenchNamespaces();
+  };
+  const leftovers = benchNamespaces();
+  if (leftovers.length) console.log(`note: removing ${leftovers.length} namespaces (${BENCH_NETNS_PREFIX}*) an interrupted run left`);
+  undo();
+  return withUndo(undo, () => fn(async (count) => {
+    const started = startFiller(addNamespaces(count), NETNS_FILL, NETNS_FILL_MAX_SECONDS);
+    filler = started.filler;
+    return started.ready;
+  }));
+}
+
+/** --netns-cost: the walks with none of the bench's namespaces, with them, and with them and a host full of TIME_WAIT. */
+async function netnsCost(generator: Generator, o: Options): Promise<void> {
+  console.log(`tcptrace bench --netns-cost: the walks over every network namespace, ${o.rounds} ${o.rounds === 1 ? 'pass' : 'passes'} each, ` +
+    `medians; ${os.cpus().length} CPUs, kernel ${os.release()}`);
+  console.log('');
+  await withBenchNamespaces(async (make) => {
+    measureWalks('none of the bench\'s namespaces', o.rounds);
+    const started = Date.now();
+    const sockets = await make(o.namespaces);
+    const made = `${o.namespaces} namespaces of the bench's, each with a listener and ${NETNS_FILL.established} established, ` +
+      `${NETNS_FILL.closeWait} CLOSE_WAIT and ${NETNS_FILL.timeWait} TIME_WAIT connections (${sockets} sockets; made in ${((Date.now() - started) / 1000).toFixed(1)} s)`;
+    measureWalks(made, o.rounds);
+    process.stderr.write(`netns cost: a ${o.seconds} s storm for the host's TIME_WAIT...\n`);
+    const storm = await runStorm(generator, { seconds: o.seconds, serverClosesFirst: false });
+    measureWalks(`${made}, after a ${o.seconds} s storm of ${storm.connections} connections in the host's own namespace`, o.rounds);
+  });
 }
 
 /** Each pace as connections per second and as printed; [undefined] when unpaced. */
@@ -521,11 +714,25 @@ async function resolvePaces(generator: Generator, o: Options): Promise<({ perSec
     : { perSecond: p.perSecond, label: `${p.perSecond}/s` }));
 }
 
+/** The usage lines of the comment at the top of this file. */
+const USAGE = `usage:
+  npm run bench -- [--seconds 5] [--rounds 3] [--server-closes-first] [--modes a,b]
+                   [--rate N|P%[,...]] [--hold N]
+  npm run bench -- --netns-cost [--namespaces 100] [--rounds 3] [--seconds 5]
+(docs/performance.md says what each prints)`;
+
 async function main(): Promise<void> {
+  if (process.argv.includes('--help')) return console.log(USAGE);
   if (process.geteuid?.() !== 0) throw new Error('the benchmark loads BPF: run it as root');
   const o = parseOptions();
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
   const { generator, note } = pickGenerator();
   if (note) console.log(`note: ${note}`);
+  if (o.netnsCost) {
+    buildLoadGenerators(generator);
+    return withSysctls(NETNS_SYSCTLS, () => netnsCost(generator, o));
+  }
   const withPeer = peerInstalled();
   if (!withPeer) console.log(`note: ${PEER} is not installed (apt-get install ${PEER}, or scripts/setup.sh --test): no peer row`);
   else if (ensureTracefs().mounted) console.log('note: mounted tracefs at /sys/kernel/tracing (bpftrace reads the tracepoint there)');
