@@ -49,6 +49,7 @@ const OUR_PROGRAMS = [
 const PEER = 'bpftrace';
 const PEER_PROGRAM = 'tracepoint:sock:inet_sock_set_state { @[args->oldstate, args->newstate] = count(); }';
 const PEER_TRACEPOINT = 'inet_sock_set_state';
+const PEER_STOP_RETRY_MS = 5000;
 /** TCP_CLOSE and TCP_LISTEN: a listener's own transitions, left out of the per-connection count. */
 const LISTENER_STATES = new Set([7, 10]);
 const ATTACH_TIMEOUT_MS = 30_000;
@@ -323,8 +324,11 @@ const peer: Tracer = {
       attachMs: Date.now() - started,
       programIds: () => ids,
       async stop() {
+        // bpftrace 0.17 once slept on through a SIGINT (10 minutes, counting the
+        // host's traffic) and stopped at the next one: ask again until it goes.
         run.child.kill('SIGINT');
-        await run.exited;
+        const again = setInterval(() => run.child.kill('SIGINT'), PEER_STOP_RETRY_MS);
+        await run.exited.finally(() => clearInterval(again));
         return { counted: connectionTransitions(run.out()) };
       },
       kill: () => { if (run.child.exitCode === null) run.child.kill('SIGKILL'); },
