@@ -662,7 +662,7 @@ function measureWalks(scenario: string, rounds: number): void {
     const all = listNetns();
     const self = ownNetns();
     const results = timeWalks(session, { all, others: all.filter((n) => n.inode !== self) }, rounds);
-    console.log(`${scenario}: the host's own namespace holds ${sum(own)} sockets (${own[TCP_TIME_WAIT]} TIME_WAIT); ${all.length} namespaces on the host`);
+    console.log(`${scenario}: the host's own namespace holds ${sum(own)} sockets (${own[TCP_TIME_WAIT]} TIME_WAIT); ${all.length} ${all.length === 1 ? 'namespace' : 'namespaces'} on the host`);
     for (const line of walkTable(results)) console.log(line);
     console.log('');
   } finally {
@@ -701,7 +701,7 @@ async function netnsCost(generator: Generator, o: Options): Promise<void> {
     const started = Date.now();
     const sockets = await make(o.namespaces);
     const made = `${o.namespaces} namespaces of the bench's, each with a listener and ${NETNS_FILL.established} established, ` +
-      `${NETNS_FILL.closeWait} CLOSE_WAIT and ${NETNS_FILL.timeWait} TIME_WAIT connections (${sockets} sockets; made in ${((Date.now() - started) / 1000).toFixed(1)} s)`;
+      `${NETNS_FILL.closeWait} CLOSE_WAIT and ${NETNS_FILL.timeWait} TIME_WAIT connections (${sockets} sockets; made in ${Date.now() - started} ms)`;
     measureWalks(made, o.rounds);
     process.stderr.write(`netns cost: a ${o.seconds} s storm for the host's TIME_WAIT...\n`);
     const storm = await runStorm(generator, { seconds: o.seconds, serverClosesFirst: false });
