@@ -4,14 +4,22 @@
  * tracer, under each tcptrace mode, and under the peer (bpftrace's bare in-kernel
  * count on sock:inet_sock_set_state), in one run, 3 rounds in alternating order,
  * medians. Prints ratios measured side by side, never compared with absolute
- * thresholds.
+ * thresholds; then, per row, what each of its BPF programs (each attach point)
+ * costs: runs per connection, ns per run and per transition (bpf_stats).
  *
  *   npm run bench -- [--seconds 5] [--rounds 3] [--server-closes-first] [--modes a,b]
  *                    [--rate N|P%[,...]] [--hold N]
+ *   npm run bench -- --netns-cost [--namespaces 100] [--rounds 3] [--seconds 5]
  * --rate paces the storm: at N connections per second, or at P % of the untraced
  * full rate (measured first, in the same run); a list gives one table per pace.
  * --hold N keeps N idle loopback connections (2N sockets) open through every
  * run (bench/tcphold.c), to show what many live sockets cost.
+ * --netns-cost runs, instead of the storms, what the walks over every network
+ * namespace cost (count_states in each, snapshot_socks in each, the file tables
+ * of every task once, and snapshotOnce with and without everyNetns): with none
+ * of the bench's namespaces, with --namespaces of them filled by bench/nsfill.c,
+ * and with those plus a --seconds storm's TIME_WAIT sockets in the host's own;
+ * --rounds repetitions each, medians. It removes its namespaces however it ends.
  * Needs root (BPF). Turns kernel.bpf_stats_enabled on for the run, and raises
  * net.ipv4.tcp_max_tw_buckets (each storm leaves tens of thousands of TIME_WAIT
  * sockets for 60 s; past the limit the kernel answers with RSTs instead), then
@@ -23,10 +31,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Column, renderMarkdownTable } from '../src/format/table';
+import { FILE_REC_LAYOUT, SOCK_REC_LAYOUT } from '../src/kernel/decoder';
 import { ensureTracefs } from '../src/kernel/preflight';
+import { TraceSession } from '../src/kernel/session';
+import { listNetns, NetnsEntry, ownNetns } from '../src/host/netns';
 import {
-  buildLoadGenerators, Generator, holdConnections, pickGenerator, ROOT, runStorm, StormOptions, StormRun,
-  TRANSITIONS_PER_CONNECTION,
+  addNamespaces, BENCH_NETNS_PREFIX, benchNamespaces, buildLoadGenerators, Generator, holdConnections, NetnsFill, pickGenerator,
+  removeBenchNamespaces, ROOT, runStorm, startFiller, StormOptions, StormRun, TRANSITIONS_PER_CONNECTION,
 } from './generators';
 
 export const CLI = path.join(ROOT, 'bin', 'tcptrace');
@@ -38,6 +49,7 @@ const OUR_PROGRAMS = [
 const PEER = 'bpftrace';
 const PEER_PROGRAM = 'tracepoint:sock:inet_sock_set_state { @[args->oldstate, args->newstate] = count(); }';
 const PEER_TRACEPOINT = 'inet_sock_set_state';
+const PEER_STOP_RETRY_MS = 5000;
 /** TCP_CLOSE and TCP_LISTEN: a listener's own transitions, left out of the per-connection count. */
 const LISTENER_STATES = new Set([7, 10]);
 const ATTACH_TIMEOUT_MS = 30_000;
@@ -66,13 +78,24 @@ export const MODES: Mode[] = [
   { name: 'serve', args: ['serve', '-l', '127.0.0.1:0'] },
 ];
 
-interface Sample extends StormRun {
+/** One BPF program's runs and run time (bpf_stats), or what they grew by over a storm. */
+export interface ProgramRun {
+  /** As bpftool shows it. */
+  name: string;
+  runs: number;
+  ns: number;
+}
+
+export interface Sample extends StormRun {
   lost?: number;
   inferred?: number;
   /** bpftrace only: the transitions its count saw, listeners' left out. */
   counted?: number;
   cpuSeconds?: number;
+  /** The tracer's event programs' run time over the storm, per transition: the sum of `programs`. */
   bpfNs?: number;
+  /** Each event program's runs and run time over the storm. */
+  programs?: ProgramRun[];
   attachMs?: number;
   rssMb?: number;
   /** record only: the file's bytes over the storm's transitions. */
@@ -104,6 +127,9 @@ interface Options {
   modes: string[];
   paces: Pace[];
   hold: number;
+  /** Measure the every-namespace walks instead of the storms. */
+  netnsCost: boolean;
+  namespaces: number;
 }
 
 /** A --rate entry: connections per second, or a share of the untraced full rate. */
@@ -146,6 +172,8 @@ function parseOptions(): Options {
     modes,
     paces: rate === undefined ? [] : rate.split(',').map(parsePace),
     hold: option('--hold') === undefined ? 0 : Math.round(positive('--hold', 0)),
+    netnsCost: process.argv.includes('--netns-cost'),
+    namespaces: Math.round(positive('--namespaces', 100)),
   };
 }
 
@@ -164,15 +192,24 @@ export function bpfIdsHeldBy(pid: number, kind: 'prog' | 'map'): Set<number> {
   return ids;
 }
 
-interface ProgInfo { id: number; name?: string; run_time_ns?: number }
+interface ProgInfo { id: number; name?: string; run_cnt?: number; run_time_ns?: number }
 
 function loadedPrograms(): ProgInfo[] {
   return JSON.parse(execFileSync('bpftool', ['-j', 'prog', 'show'], { encoding: 'utf8' })) as ProgInfo[];
 }
 
-/** run_time_ns summed over these programs (kernel.bpf_stats_enabled must be on). */
-function bpfRunTimeNs(ids: Set<number>): number {
-  return loadedPrograms().filter((p) => ids.has(p.id)).reduce((sum, p) => sum + (p.run_time_ns ?? 0), 0);
+/** run_cnt and run_time_ns of these programs now, by id (kernel.bpf_stats_enabled must be on). */
+function programStats(ids: Set<number>): Map<number, ProgramRun> {
+  return new Map(loadedPrograms().filter((p) => ids.has(p.id))
+    .map((p) => [p.id, { name: p.name ?? `id ${p.id}`, runs: p.run_cnt ?? 0, ns: p.run_time_ns ?? 0 }]));
+}
+
+/** What each program ran between two readings (one taken before it was loaded counts from 0). */
+export function programDeltas(before: Map<number, ProgramRun>, after: Map<number, ProgramRun>): ProgramRun[] {
+  return [...after].map(([id, now]) => {
+    const then = before.get(id);
+    return { name: now.name, runs: now.runs - (then?.runs ?? 0), ns: now.ns - (then?.ns ?? 0) };
+  });
 }
 
 function procStats(pid: number): { cpuSeconds: number; rssMb: number } {
@@ -287,8 +324,11 @@ const peer: Tracer = {
       attachMs: Date.now() - started,
       programIds: () => ids,
       async stop() {
+        // bpftrace 0.17 once slept on through a SIGINT (10 minutes, counting the
+        // host's traffic) and stopped at the next one: ask again until it goes.
         run.child.kill('SIGINT');
-        await run.exited;
+        const again = setInterval(() => run.child.kill('SIGINT'), PEER_STOP_RETRY_MS);
+        await run.exited.finally(() => clearInterval(again));
         return { counted: connectionTransitions(run.out()) };
       },
       kill: () => { if (run.child.exitCode === null) run.child.kill('SIGKILL'); },
@@ -316,13 +356,16 @@ async function sampleUnder(tracer: Tracer, generator: Generator, storm: StormOpt
   if (!tracer.attach) return runStorm(generator, storm);
   const attached = await tracer.attach();
   try {
+    const ids = attached.programIds();
+    const before = programStats(ids);
     const run = await runStorm(generator, storm);
     await sleep(DRAIN_MS); // let the tracer drain
-    const bpfNs = bpfRunTimeNs(attached.programIds());
+    const programs = programDeltas(before, programStats(ids));
     const { cpuSeconds, rssMb } = procStats(attached.pid);
     const said = await attached.stop();
     const bytesPerTransition = tracer.name === 'record' ? fs.statSync(RECORD_FILE).size / transitions(run) : undefined;
-    return { ...run, ...said, cpuSeconds, rssMb, bpfNs: bpfNs / transitions(run), attachMs: attached.attachMs, bytesPerTransition };
+    const bpfNs = programs.reduce((sum, p) => sum + p.ns, 0) / transitions(run);
+    return { ...run, ...said, cpuSeconds, rssMb, bpfNs, programs, attachMs: attached.attachMs, bytesPerTransition };
   } finally {
     attached.kill();
   }
@@ -401,6 +444,45 @@ function table(results: Map<string, Sample[]>): string[] {
   return renderMarkdownTable(COLUMNS, rows);
 }
 
+// ---- what each attach point costs -------------------------------------------------------
+
+/** One program of one row: its samples are the row's, each with that program's run in it. */
+export interface ProgramRow {
+  mode: string;
+  program: string;
+  samples: Sample[];
+}
+
+/** A program's metric, median over the rounds that loaded it. */
+function perProgram(metric: (p: ProgramRun, s: Sample) => number | undefined): (r: ProgramRow) => number | undefined {
+  return (r) => medianOf(r.samples, (s) => {
+    const run = s.programs?.find((p) => p.name === r.program);
+    return run && metric(run, s);
+  });
+}
+
+const PROGRAM_COLUMNS: Column<ProgramRow>[] = [
+  { header: 'mode', value: (r) => r.mode },
+  { header: 'BPF program', value: (r) => r.program },
+  { header: 'runs/connection', value: (r) => fmt(perProgram((p, s) => p.runs / s.connections)(r), 2), align: 'right' },
+  { header: 'ns/run', value: (r) => fmt(perProgram((p) => (p.runs ? p.ns / p.runs : undefined))(r)), align: 'right' },
+  { header: 'ns/transition', value: (r) => fmt(perProgram((p, s) => p.ns / transitions(s))(r)), align: 'right' },
+];
+
+/** tcptrace's programs in OUR_PROGRAMS' order, then any other (the peer's). */
+const programOrder = (name: string) => (OUR_PROGRAMS.includes(name) ? OUR_PROGRAMS.indexOf(name) : OUR_PROGRAMS.length);
+
+/** One row per program each traced row ran, in the main table's order. */
+export function programRows(results: Map<string, Sample[]>): ProgramRow[] {
+  return [...results].flatMap(([mode, samples]) => {
+    const names = [...new Set(samples.flatMap((s) => s.programs?.map((p) => p.name) ?? []))];
+    names.sort((a, b) => programOrder(a) - programOrder(b) || a.localeCompare(b));
+    return names.map((program) => ({ mode, program, samples }));
+  });
+}
+
+export const programTable = (results: Map<string, Sample[]>) => renderMarkdownTable(PROGRAM_COLUMNS, programRows(results));
+
 /** bpftrace's count against the storm's own: a check that both count the same transitions. */
 function peerCheck(samples: Sample[] | undefined): string | undefined {
   if (!samples?.length) return undefined;
@@ -424,6 +506,9 @@ function report(generator: Generator, o: Options, rate: string | undefined, resu
   const check = peerCheck(results.get(PEER));
   if (check) console.log(check);
   console.log('');
+  console.log('What each attach point costs (bpf_stats over the storm, medians): runs per connection, ns per run, ns it adds per transition');
+  for (const line of programTable(results)) console.log(line);
+  console.log('');
 }
 
 // ---- main ----------------------------------------------------------------------------
@@ -434,16 +519,194 @@ export const BENCH_SYSCTLS: Record<string, string> = {
   'net.ipv4.tcp_max_tw_buckets': '1048576',
 };
 
+/** What must be undone however the run ends: by withUndo's finally, or by interrupted(). */
+const toUndo = new Set<() => void>();
+
+/** Runs fn, then undo (synchronous), however fn ends; on SIGINT/SIGTERM too, where main installs interrupted(). */
+export async function withUndo<T>(undo: () => void, fn: () => Promise<T>): Promise<T> {
+  toUndo.add(undo);
+  try {
+    return await fn();
+  } finally {
+    toUndo.delete(undo);
+    undo();
+  }
+}
+
+/** SIGINT/SIGTERM: the same undoing, innermost first, then out (children end with their own signal or with us). */
+function interrupted(signal: NodeJS.Signals): void {
+  console.error(`bench: ${signal}: undoing what the run set up`);
+  for (const undo of [...toUndo].reverse()) {
+    try { undo(); } catch (err) { console.error(`bench: ${(err as Error).message}`); }
+  }
+  process.exit(signal === 'SIGINT' ? 130 : 143);
+}
+
 /** Runs fn with these sysctls set, and puts the previous values back after it, however it ends. */
 export async function withSysctls<T>(settings: Record<string, string>, fn: () => Promise<T>): Promise<T> {
   const before = new Map(Object.keys(settings).map((key) =>
     [key, execFileSync('sysctl', ['-n', key], { encoding: 'utf8' }).trim()]));
-  for (const [key, value] of Object.entries(settings)) execFileSync('sysctl', ['-qw', `${key}=${value}`]);
+  const restore = () => { for (const [key, value] of before) execFileSync('sysctl', ['-qw', `${key}=${value}`]); };
+  return withUndo(restore, async () => {
+    for (const [key, value] of Object.entries(settings)) execFileSync('sysctl', ['-qw', `${key}=${value}`]);
+    return fn();
+  });
+}
+
+// ---- every-namespace walks ------------------------------------------------------------
+
+/** What nsfill makes in each of the bench's namespaces: 56 sockets (bench/nsfill.c). */
+const NETNS_FILL: NetnsFill = { established: 20, closeWait: 5, timeWait: 5 };
+/** nsfill's own bound; the part ends it sooner. */
+const NETNS_FILL_MAX_SECONDS = 600;
+const TCP_TIME_WAIT = 6;
+/** The part's: no bpf_stats, which would add two clock reads to every socket an iterator visits. */
+const NETNS_SYSCTLS = { 'net.ipv4.tcp_max_tw_buckets': BENCH_SYSCTLS['net.ipv4.tcp_max_tw_buckets'] };
+
+/** The namespaces on the host when a scenario starts. */
+interface Host {
+  all: NetnsEntry[];
+  /** All but tcptrace's own (the ones everyNetns walks one by one). */
+  others: NetnsEntry[];
+}
+
+/** What one pass visited. */
+export interface Walked {
+  /** The namespaces it covered; undefined for the file-table walk, which covers tasks, whatever their namespace. */
+  namespaces?: number;
+  sockets: number;
+}
+
+/** One row of the part's table: `run` makes one pass, in a session with only the iterators loaded. */
+interface Walk {
+  what: string;
+  run(session: TraceSession, host: Host): Walked;
+}
+
+/** The session's kernel side, for the bare walks its methods make together (bracket access keeps the type check). */
+const kernelOf = (session: TraceSession) => session['tracer'];
+const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+
+/** snapshot_socks in one namespace: its records (none where it is gone, as the session has it). */
+function socketWalk(session: TraceSession, netnsPath?: string): number {
   try {
-    return await fn();
-  } finally {
-    for (const [key, value] of before) execFileSync('sysctl', ['-qw', `${key}=${value}`]);
+    return kernelOf(session).runIterator('snapshot_socks', netnsPath).length / SOCK_REC_LAYOUT.size;
+  } catch {
+    return 0;
   }
+}
+
+const WALKS: Walk[] = [
+  { what: 'count_states, own namespace: stateCounts()', run: (s) => ({ namespaces: 1, sockets: sum(s.stateCounts()) }) },
+  {
+    what: 'count_states in each namespace: stateCounts(every inode)',
+    run: (s, h) => ({ namespaces: h.all.length, sockets: sum(s.stateCounts(h.all.map((n) => n.inode))) }),
+  },
+  {
+    what: 'snapshot_files: every task\'s file table, one walk',
+    run: (s) => {
+      kernelOf(s).holdersOfEveryNetns(true);
+      return { sockets: kernelOf(s).runIterator('snapshot_files').length / FILE_REC_LAYOUT.size };
+    },
+  },
+  { what: 'snapshot_socks, own namespace', run: (s) => ({ namespaces: 1, sockets: socketWalk(s) }) },
+  {
+    what: 'snapshot_socks in each other namespace',
+    run: (s, h) => ({ namespaces: h.others.length, sockets: sum(h.others.map((n) => socketWalk(s, n.path))) }),
+  },
+  { what: 'snapshotOnce(): load, both walks, decode, unload', run: () => ({ namespaces: 1, sockets: TraceSession.snapshotOnce().sockets.length }) },
+  {
+    what: 'snapshotOnce({ everyNetns: true })',
+    run: (_, h) => ({ namespaces: h.all.length, sockets: TraceSession.snapshotOnce({ everyNetns: true }).sockets.length }),
+  },
+];
+
+export interface WalkResult {
+  what: string;
+  /** What the last pass visited. */
+  walked: Walked;
+  /** Each pass's time. */
+  ms: number[];
+}
+
+/** Every walk once per round, in turn, so drift falls on all alike. */
+function timeWalks(session: TraceSession, host: Host, rounds: number): WalkResult[] {
+  const results: WalkResult[] = WALKS.map((w) => ({ what: w.what, walked: { sockets: 0 }, ms: [] }));
+  for (let round = 0; round < rounds; round++) {
+    WALKS.forEach((walk, i) => {
+      const started = process.hrtime.bigint();
+      results[i].walked = walk.run(session, host);
+      results[i].ms.push(Number(process.hrtime.bigint() - started) / 1e6);
+    });
+  }
+  return results;
+}
+
+const WALK_COLUMNS: Column<WalkResult>[] = [
+  { header: 'what', value: (r) => r.what },
+  { header: 'namespaces', value: (r) => (r.walked.namespaces === undefined ? 'all (tasks)' : String(r.walked.namespaces)), align: 'right' },
+  { header: 'sockets', value: (r) => String(r.walked.sockets), align: 'right' },
+  { header: 'ms per pass', value: (r) => fmt(median(r.ms), 1), align: 'right' },
+  { header: 'ms per namespace', value: (r) => (r.walked.namespaces ? fmt(median(r.ms) / r.walked.namespaces, 2) : '-'), align: 'right' },
+  { header: 'each pass ms', value: (r) => r.ms.map((ms) => fmt(ms, 1)).join('/') },
+];
+
+export const walkTable = (results: WalkResult[]) => renderMarkdownTable(WALK_COLUMNS, results);
+
+/** One scenario: the host's own sockets counted, then every walk `rounds` times in a fresh session. */
+function measureWalks(scenario: string, rounds: number): void {
+  process.stderr.write(`netns cost: ${scenario}...\n`);
+  const session = TraceSession.open({ iteratorsOnly: true, everyNetns: true });
+  try {
+    const own = session.stateCounts();
+    const all = listNetns();
+    const self = ownNetns();
+    const results = timeWalks(session, { all, others: all.filter((n) => n.inode !== self) }, rounds);
+    console.log(`${scenario}: the host's own namespace holds ${sum(own)} sockets (${own[TCP_TIME_WAIT]} TIME_WAIT); ${all.length} ${all.length === 1 ? 'namespace' : 'namespaces'} on the host`);
+    for (const line of walkTable(results)) console.log(line);
+    console.log('');
+  } finally {
+    void session.stop(); // never started: detaches and unloads at once
+  }
+}
+
+/**
+ * Runs fn with a way to make and fill the bench's namespaces; ends their filler
+ * and removes them however it ends (Ctrl-C too), and first any an interrupted
+ * earlier run left.
+ */
+async function withBenchNamespaces<T>(fn: (make: (count: number) => Promise<number>) => Promise<T>): Promise<T> {
+  let filler: ChildProcess | undefined;
+  const undo = () => {
+    filler?.kill('SIGKILL');
+    removeBenchNamespaces();
+  };
+  const leftovers = benchNamespaces();
+  if (leftovers.length) console.log(`note: removing ${leftovers.length} namespaces (${BENCH_NETNS_PREFIX}*) an interrupted run left`);
+  undo();
+  return withUndo(undo, () => fn(async (count) => {
+    const started = startFiller(addNamespaces(count), NETNS_FILL, NETNS_FILL_MAX_SECONDS);
+    filler = started.filler;
+    return started.ready;
+  }));
+}
+
+/** --netns-cost: the walks with none of the bench's namespaces, with them, and with them and a host full of TIME_WAIT. */
+async function netnsCost(generator: Generator, o: Options): Promise<void> {
+  console.log(`tcptrace bench --netns-cost: the walks over every network namespace, ${o.rounds} ${o.rounds === 1 ? 'pass' : 'passes'} each, ` +
+    `medians; ${os.cpus().length} CPUs, kernel ${os.release()}`);
+  console.log('');
+  await withBenchNamespaces(async (make) => {
+    measureWalks('none of the bench\'s namespaces', o.rounds);
+    const started = Date.now();
+    const sockets = await make(o.namespaces);
+    const made = `${o.namespaces} namespaces of the bench's, each with a listener and ${NETNS_FILL.established} established, ` +
+      `${NETNS_FILL.closeWait} CLOSE_WAIT and ${NETNS_FILL.timeWait} TIME_WAIT connections (${sockets} sockets; made in ${Date.now() - started} ms)`;
+    measureWalks(made, o.rounds);
+    process.stderr.write(`netns cost: a ${o.seconds} s storm for the host's TIME_WAIT...\n`);
+    const storm = await runStorm(generator, { seconds: o.seconds, serverClosesFirst: false });
+    measureWalks(`${made}, after a ${o.seconds} s storm of ${storm.connections} connections in the host's own namespace`, o.rounds);
+  });
 }
 
 /** Each pace as connections per second and as printed; [undefined] when unpaced. */
@@ -455,11 +718,25 @@ async function resolvePaces(generator: Generator, o: Options): Promise<({ perSec
     : { perSecond: p.perSecond, label: `${p.perSecond}/s` }));
 }
 
+/** The usage lines of the comment at the top of this file. */
+const USAGE = `usage:
+  npm run bench -- [--seconds 5] [--rounds 3] [--server-closes-first] [--modes a,b]
+                   [--rate N|P%[,...]] [--hold N]
+  npm run bench -- --netns-cost [--namespaces 100] [--rounds 3] [--seconds 5]
+(docs/performance.md says what each prints)`;
+
 async function main(): Promise<void> {
+  if (process.argv.includes('--help')) return console.log(USAGE);
   if (process.geteuid?.() !== 0) throw new Error('the benchmark loads BPF: run it as root');
   const o = parseOptions();
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
   const { generator, note } = pickGenerator();
   if (note) console.log(`note: ${note}`);
+  if (o.netnsCost) {
+    buildLoadGenerators(generator);
+    return withSysctls(NETNS_SYSCTLS, () => netnsCost(generator, o));
+  }
   const withPeer = peerInstalled();
   if (!withPeer) console.log(`note: ${PEER} is not installed (apt-get install ${PEER}, or scripts/setup.sh --test): no peer row`);
   else if (ensureTracefs().mounted) console.log('note: mounted tracefs at /sys/kernel/tracing (bpftrace reads the tracepoint there)');

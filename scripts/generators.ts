@@ -2,8 +2,9 @@
  * The loads the bench and the soak drive, all loopback only and bounded in time:
  * the project's reference storm (../shared/bench/storm.c, beside the repository;
  * a read-only copy in CI), the repository's own bench/tcpstorm.c (the soak's, and
- * the bench's fallback when the reference is absent), and bench/tcphold.c (idle
- * connections held open).
+ * the bench's fallback when the reference is absent), bench/tcphold.c (idle
+ * connections held open), and bench/nsfill.c (network namespaces of the bench's
+ * own, each with loopback sockets in known states).
  */
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -14,6 +15,7 @@ const BUILD = path.join(ROOT, 'build');
 export const REFERENCE_SOURCE = path.resolve(ROOT, '..', 'shared', 'bench', 'storm.c');
 export const STORM = path.join(BUILD, 'tcpstorm');
 const HOLDER = path.join(BUILD, 'tcphold');
+const NSFILL = path.join(BUILD, 'nsfill');
 
 /** One connection, both sides: 5 transitions each (a listener's own 2 are not counted). */
 export const TRANSITIONS_PER_CONNECTION = 10;
@@ -80,10 +82,11 @@ export function pickGenerator(): { generator: Generator; note?: string } {
   };
 }
 
-/** Compiles the generator and the idle-connection holder into build/. */
+/** Compiles the generator, the idle-connection holder and the namespace filler into build/. */
 export function buildLoadGenerators(generator: Generator = TCPSTORM): void {
   compile(generator.source, generator.binary);
   compile(path.join(ROOT, 'bench', 'tcphold.c'), HOLDER);
+  compile(path.join(ROOT, 'bench', 'nsfill.c'), NSFILL);
 }
 
 /** One bounded storm; resolves with its summary, rejects with its first line of complaint. */
@@ -113,4 +116,66 @@ export function holdConnections(count: number): Promise<ChildProcess> {
     holder.stdout!.once('data', () => resolve(holder));
     holder.once('exit', (code) => reject(new Error(`tcphold exited (${code}) before holding its connections`)));
   });
+}
+
+// ---- namespaces of the bench's own ------------------------------------------------
+
+/** `ip netns` names the bench makes; nothing else on the host has them. */
+export const BENCH_NETNS_PREFIX = 'tcptrace-bench-';
+const NETNS_RUN_DIR = '/run/netns';
+
+/** Connections nsfill makes in each namespace, per state (bench/nsfill.c). */
+export interface NetnsFill {
+  established: number;
+  closeWait: number;
+  timeWait: number;
+}
+
+/** nsfill's line once every socket is made: {"namespaces":N,"sockets":S}. */
+export function parseFillReady(line: string): { namespaces: number; sockets: number } {
+  const ready = JSON.parse(line) as { namespaces?: unknown; sockets?: unknown };
+  if (!Number.isInteger(ready.namespaces) || !Number.isInteger(ready.sockets)) throw new Error(`nsfill said "${line}", not its ready line`);
+  return { namespaces: ready.namespaces as number, sockets: ready.sockets as number };
+}
+
+/** Runs `ip -batch -` with these commands, one process for all; -force goes on past a failed one. */
+function ipBatch(commands: string[], force: boolean): void {
+  if (commands.length) execFileSync('ip', [...(force ? ['-force'] : []), '-batch', '-'], { input: commands.join('\n') + '\n', stdio: ['pipe', 'ignore', 'pipe'] });
+}
+
+/** The bench's namespaces now on the host (an interrupted earlier run's too). */
+export function benchNamespaces(): string[] {
+  try {
+    return fs.readdirSync(NETNS_RUN_DIR).filter((n) => n.startsWith(BENCH_NETNS_PREFIX));
+  } catch {
+    return [];
+  }
+}
+
+/** Makes `count` namespaces (lo stays down: nsfill brings it up); resolves their files. */
+export function addNamespaces(count: number): string[] {
+  const names = Array.from({ length: count }, (_, i) => `${BENCH_NETNS_PREFIX}${i + 1}`);
+  ipBatch(names.map((n) => `netns add ${n}`), false);
+  return names.map((n) => path.join(NETNS_RUN_DIR, n));
+}
+
+/** Removes every namespace of the bench's; synchronous, so a signal handler can run it. */
+export function removeBenchNamespaces(): void {
+  ipBatch(benchNamespaces().map((n) => `netns del ${n}`), true);
+}
+
+/** Starts nsfill on these namespace files: it at once (to end it however the run ends),
+ *  and the sockets it made once every one is made. */
+export function startFiller(files: string[], fill: NetnsFill, maxSeconds: number): { filler: ChildProcess; ready: Promise<number> } {
+  const filler = spawn(NSFILL, ['--established', String(fill.established), '--close-wait', String(fill.closeWait),
+    '--time-wait', String(fill.timeWait), '--max-seconds', String(Math.ceil(maxSeconds)), ...files], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  filler.stderr!.on('data', (d) => { stderr += d; });
+  const ready = new Promise<number>((resolve, reject) => {
+    filler.stdout!.once('data', (d) => {
+      try { resolve(parseFillReady(String(d).trim()).sockets); } catch (err) { reject(err); }
+    });
+    filler.once('exit', (code) => reject(new Error(`nsfill exited (${code}) before its sockets were made: ${stderr.trim().split('\n')[0] || 'no message'}`)));
+  });
+  return { filler, ready };
 }
