@@ -20,6 +20,8 @@ export interface LiveViewInput {
   namespaces: NamespaceCounts[];
   /** Listeners that dropped connections while watched (their accept queue was full), fastest first. */
   dropping: DroppingListener[];
+  /** How long ago the namespaces other than tcptrace's own were counted (with many, not every second). */
+  othersCountedSecondsAgo?: number;
   /** Which namespaces are counted, for the title: "every one on the host", "--netns net:[4026532321]". */
   countedWhere: string;
   stats: LiveStats;
@@ -129,6 +131,12 @@ function namespaceTable(namespaces: NamespaceCounts[], topN: number): string[] {
   ], shown, '  '), ...more];
 }
 
+/** Said once the other namespaces' counts are 2 s old or more: counting many of them is spread out. */
+function staleness(v: LiveViewInput): string {
+  const age = v.othersCountedSecondsAgo ?? 0;
+  return v.namespaces.some((n) => !n.own) && age >= 2 ? `; the others as counted ${Math.floor(age)}s ago` : '';
+}
+
 /** A namespace table is worth its rows when the sockets are not all in tcptrace's own namespace. */
 function namespacesWorthShowing(namespaces: NamespaceCounts[]): boolean {
   const withSockets = busiestFirst(namespaces);
@@ -208,7 +216,8 @@ export function renderLiveView(v: LiveViewInput): string {
       (v.connectionsDropped ? `  connections dropped ${thousands(v.connectionsDropped)}` : '') +
       (v.filters ? `  filters: ${v.filters}` : ''),
     '',
-    `Sockets by state (now, ${thousands(v.namespaces.length)} network namespace${v.namespaces.length === 1 ? '' : 's'}: ${v.countedWhere}; TIME_WAIT has no owner)`,
+    `Sockets by state (now, ${thousands(v.namespaces.length)} network namespace${v.namespaces.length === 1 ? '' : 's'}: ${v.countedWhere}` +
+      `${staleness(v)}; TIME_WAIT has no owner)`,
     ...stateTable(counts, columns),
   ].map((l) => clip(l, columns));
   const hints = nextCommands(counts, v.dropping).map(({ line, hue }) => paint(hue, clip(line, columns)));

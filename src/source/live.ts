@@ -37,7 +37,7 @@ export interface NamespaceCounts extends NetnsStateCounts {
   own: boolean;
 }
 
-/** Counting may take at most this share of the time (1/20: 5%): with many namespaces, counts refresh less often. */
+/** Counting the other namespaces may take at most this share of the time (1/20: 5%): with many, they refresh less often. */
 const COUNT_DUTY = 20;
 
 export class LiveSource implements EventSource {
@@ -53,7 +53,8 @@ export class LiveSource implements EventSource {
   /** Transitions per owner and per peer, counted by the kernel: set when opened with countTallies. */
   readonly tallies?: () => KernelTallies;
   private readonly netns = new NetnsDirectory();
-  private counted?: NamespaceCounts[];
+  /** The namespaces other than tcptrace's own, as last counted. */
+  private others?: NamespaceCounts[];
   private nextCountMs = 0;
 
   private constructor(
@@ -122,18 +123,32 @@ export class LiveSource implements EventSource {
   /**
    * Sockets per state number now in each network namespace counted, as the
    * kernel counts them (after the family and port filters): every namespace of
-   * the host, or those of --netns, or those --cgroup's processes are in. When
-   * counting costs more than COUNT_DUTY allows, the last counts are given again.
+   * the host, or those of --netns, or those --cgroup's processes are in.
+   * tcptrace's own is counted on every call; each other namespace's walk visits
+   * the whole host's TCP table too, so the others are counted again only once
+   * that fits in COUNT_DUTY (countedAtMs says when they were).
    */
   stateCounts(): NamespaceCounts[] {
     const now = performance.now();
-    if (this.counted && now < this.nextCountMs) return this.counted;
     const wanted = this.countedNetns();
-    const counts = this.session.stateCountsIn(wanted.map(({ inode, path }) => ({ inode, path: inode === this.ownNetns ? null : path })));
-    const holders = new Map(wanted.map((n) => [n.inode, n.holder]));
-    this.counted = counts.map((c) => ({ ...c, holder: holders.get(c.netns)!, own: c.netns === this.ownNetns }));
-    this.nextCountMs = now + (performance.now() - now) * COUNT_DUTY;
-    return this.counted;
+    const others = wanted.filter((n) => n.inode !== this.ownNetns);
+    if (now >= this.nextCountMs || !this.others) {
+      this.others = this.count(others);
+      this.countedAtMs = now;
+      this.nextCountMs = now + (performance.now() - now) * COUNT_DUTY;
+    }
+    const own = this.count(wanted.filter((n) => n.inode === this.ownNetns));
+    const stillWanted = new Set(others.map((n) => n.inode));
+    return [...own, ...this.others.filter((n) => stillWanted.has(n.netns))];
+  }
+
+  /** When the namespaces other than tcptrace's own were last counted (performance.now() ms). */
+  countedAtMs = 0;
+
+  private count(namespaces: { inode: number; path: string; holder: NetnsHolder }[]): NamespaceCounts[] {
+    const holders = new Map(namespaces.map((n) => [n.inode, n.holder]));
+    return this.session.stateCountsIn(namespaces.map(({ inode, path }) => ({ inode, path: inode === this.ownNetns ? null : path })))
+      .map((c) => ({ ...c, holder: holders.get(c.netns)!, own: c.netns === this.ownNetns }));
   }
 
   netnsNames(): (inode: number) => string | null {

@@ -362,6 +362,10 @@ test('the state table says which namespaces it counts; a table per namespace onc
     ['net:[4026532400]', 'blue', '0', '0', '1', '1'],
   ]);
   assert.equal(lines[at + 4], '', 'no row for the namespace with no sockets');
+  // Many namespaces are counted less often than every second: the title says how old the others' counts are.
+  const stale = view({ namespaces: [...own, pod], countedWhere: 'every one on the host', othersCountedSecondsAgo: 12.7 });
+  assert.ok(stale.includes('Sockets by state (now, 2 network namespaces: every one on the host; the others as counted 12s ago; TIME_WAIT has no owner)'), stale.join('\n'));
+  assert.ok(!view({ namespaces: [...own, pod], countedWhere: 'x', othersCountedSecondsAgo: 1.5 }).some((l) => l.includes('counted 1s ago')));
   // --netns: the namespaces named; one namespace other than ours gets its row.
   assert.equal(countedNamespaces({}), 'every one on the host');
   assert.equal(countedNamespaces({ cgroup: '/a' }), "those --cgroup's processes are in");

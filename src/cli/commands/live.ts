@@ -111,6 +111,7 @@ export async function runLive(flags: LiveFlags): Promise<void> {
       intervalSeconds: Math.max((nowNs - lastTickNs) / 1e9, 0.001),
       namespaces,
       dropping: listenDrops.droppingNow(),
+      othersCountedSecondsAgo: (performance.now() - source.countedAtMs) / 1000,
       countedWhere: countedNamespaces(flags),
       stats,
       counters: source.counters(),
@@ -122,10 +123,8 @@ export async function runLive(flags: LiveFlags): Promise<void> {
     lastTickNs = nowNs;
   };
   const refresh = () => {
-    const counted = source.stateCounts();
-    // The same counts again (counting was due later): the listeners have not moved.
-    if (counted !== namespaces) listenDrops.update(counted);
-    namespaces = counted;
+    namespaces = source.stateCounts();
+    listenDrops.update(namespaces);
     if (source.aggregates && source.tallies) readKernelCounts(source.aggregates, source.tallies);
     redraw();
   };
