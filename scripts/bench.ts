@@ -37,7 +37,7 @@ import { TraceSession } from '../src/kernel/session';
 import { listNetns, NetnsEntry, ownNetns } from '../src/host/netns';
 import {
   addNamespaces, BENCH_NETNS_PREFIX, benchNamespaces, buildLoadGenerators, Generator, holdConnections, NetnsFill, pickGenerator,
-  removeBenchNamespaces, ROOT, runStorm, startFiller, StormOptions, StormRun, TRANSITIONS_PER_CONNECTION,
+  removeBenchNamespaces, ROOT, runStorm, startFiller, StormOptions, StormRun, TRANSITIONS_PER_CONNECTION, transitions,
 } from './generators';
 
 export const CLI = path.join(ROOT, 'bin', 'tcptrace');
@@ -370,8 +370,6 @@ async function sampleUnder(tracer: Tracer, generator: Generator, storm: StormOpt
     attached.kill();
   }
 }
-
-const transitions = (run: StormRun) => run.connections * TRANSITIONS_PER_CONNECTION;
 
 /** Every tracer once per round; even rounds run them in reverse, so drift over the run falls on all rows alike. */
 async function runRounds(rows: Tracer[], generator: Generator, storm: StormOptions, rounds: number): Promise<Map<string, Sample[]>> {
