@@ -2,13 +2,14 @@
  * tcpstorm: a bounded loopback TCP connection storm for benchmarks.
  *
  *   tcpstorm --duration SECONDS [--count N] [--concurrency C]
- *            [--server-closes-first] [--rate CONN_PER_S]
+ *            [--server-closes-first | --abort] [--rate CONN_PER_S]
  *
  * Safe by construction: it only connects to 127.0.0.1 (hard-coded), to ports
  * its own server just bound there, stops by itself after --duration
  * (required, at most 600 s) or --count completed connections, then waits at
  * most 2 s for connections still in flight and prints one JSON line:
  *   {"connections":N,"failed":N,"seconds":S,"rate":R,"mode":"...","concurrency":C}
+ * (mode: client-closes-first, server-closes-first or client-aborts)
  * "seconds" runs from the first connect to the end of that wait. Exit 0 on
  * success, 1 on setup errors, 2 on usage errors (both on stderr).
  *
@@ -19,13 +20,23 @@
  *
  * Each connection: connect; then the side that closes first closes as soon as
  * it can (client: once connected; server: right after accept) and the other
- * closes when it reads EOF. No data, no SO_LINGER: 10 TCP state transitions
- * per connection, 5 per side:
+ * closes when it reads EOF. No data, no SO_LINGER (but see --abort): 10 TCP
+ * state transitions per connection, 5 per side:
  *   client CLOSE>SYN_SENT>ESTABLISHED>FIN_WAIT1>FIN_WAIT2>CLOSE (or the
  *     passive-close sequence below, with --server-closes-first)
  *   server LISTEN>SYN_RECV>ESTABLISHED>CLOSE_WAIT>LAST_ACK>CLOSE
  * (TIME_WAIT is a separate timewait socket: no transition of its own), plus
  * CLOSE>LISTEN>CLOSE once per listening socket.
+ *
+ * --abort: the client closes each connection as soon as it is connected with
+ * SO_LINGER {on, 0}, so the kernel sends a RST instead of a FIN (no data is
+ * ever sent, so the RST is the client's only close), and the server closes
+ * when its read fails with ECONNRESET. 6 transitions per connection, 3 per
+ * side, and one RST (tcp:tcp_send_reset on the client, tcp:tcp_receive_reset
+ * on the server):
+ *   client CLOSE>SYN_SENT>ESTABLISHED>CLOSE
+ *   server LISTEN>SYN_RECV>ESTABLISHED>CLOSE
+ * No TIME_WAIT on either side. Not with --server-closes-first.
  *
  * TIME_WAIT lands on the side that closes first. Client-closes-first (the
  * default) leaves it on the client's (port, server port) pairs; the client
@@ -76,6 +87,7 @@ struct opts {
     long long count; /* 0: unbounded */
     int concurrency;
     int server_closes_first;
+    int abort;      /* client closes with a RST (SO_LINGER {on, 0}) */
     long long rate; /* 0: unpaced */
 };
 
@@ -122,11 +134,13 @@ static void usage(const char *msg)
     if (msg)
         fprintf(stderr, "tcpstorm: %s\n", msg);
     fprintf(stderr, "usage: tcpstorm --duration SECONDS [--count N] [--concurrency C]\n"
-                    "                [--server-closes-first] [--rate CONN_PER_S]\n"
+                    "                [--server-closes-first | --abort] [--rate CONN_PER_S]\n"
                     "  --duration S   required, 0 < S <= %d\n"
                     "  --count N      stop after N completed connections\n"
                     "  --concurrency  connections in flight, 1..%d (default 64)\n"
-                    "  --rate R       start at most R connections per second\n",
+                    "  --rate R       start at most R connections per second\n"
+                    "  --server-closes-first  the server closes first (TIME_WAIT on its side)\n"
+                    "  --abort        the client closes with a RST (SO_LINGER {on, 0}), not a FIN\n",
             MAX_DURATION_S, MAX_CONCURRENCY);
     exit(2);
 }
@@ -163,6 +177,8 @@ static struct opts parse_opts(int argc, char **argv)
             o.rate = parse_ll(v, 1, 100000000, a), i++;
         } else if (!strcmp(a, "--server-closes-first")) {
             o.server_closes_first = 1;
+        } else if (!strcmp(a, "--abort")) {
+            o.abort = 1;
         } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(NULL);
         } else {
@@ -171,6 +187,8 @@ static struct opts parse_opts(int argc, char **argv)
     }
     if (o.duration_s <= 0)
         usage("--duration is required");
+    if (o.abort && o.server_closes_first)
+        usage("--abort is the client's close: not with --server-closes-first");
     return o;
 }
 
@@ -331,6 +349,14 @@ static void *server_main(void *arg)
 
 /* ----------------------------------------------------------------- client */
 
+/* The next close() sends a RST and drops the connection at once (no FIN, no
+ * TIME_WAIT). A failure here would turn the RST into a FIN: count it failed. */
+static int linger_zero(int fd)
+{
+    struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+    return setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg) == 0;
+}
+
 static void client_close(struct client *c, int fd, int ok)
 {
     c->state[fd] = FREE;
@@ -412,7 +438,8 @@ static void on_client_event(struct client *c, int fd, uint32_t events)
         c->state[fd] = CONNECTED;
         atomic_fetch_add(&c->sh->connected, 1);
         if (!c->sh->o.server_closes_first) {
-            client_close(c, fd, 1); /* client closes first */
+            /* client closes first: with a FIN, or with --abort a RST */
+            client_close(c, fd, !c->sh->o.abort || linger_zero(fd));
             return;
         }
     }
@@ -497,7 +524,7 @@ int main(int argc, char **argv)
     printf("{\"connections\":%lld,\"failed\":%lld,\"seconds\":%.3f,\"rate\":%.0f,"
            "\"mode\":\"%s\",\"concurrency\":%d}\n",
            c.completed, c.failed, secs, secs > 0 ? (double)c.completed / secs : 0.0,
-           sh.o.server_closes_first ? "server-closes-first" : "client-closes-first",
+           sh.o.server_closes_first ? "server-closes-first" : sh.o.abort ? "client-aborts" : "client-closes-first",
            sh.o.concurrency);
     return 0;
 }

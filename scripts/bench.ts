@@ -10,6 +10,7 @@
  *   npm run bench -- [--seconds 5] [--rounds 3] [--server-closes-first] [--modes a,b]
  *                    [--rate N|P%[,...]] [--hold N]
  *   npm run bench -- --netns-cost [--namespaces 100] [--rounds 3] [--seconds 5]
+ *   npm run bench -- --reset-cost [--rounds 3] [--seconds 5]
  * --rate paces the storm: at N connections per second, or at P % of the untraced
  * full rate (measured first, in the same run); a list gives one table per pace.
  * --hold N keeps N idle loopback connections (2N sockets) open through every
@@ -20,6 +21,9 @@
  * of the bench's namespaces, with --namespaces of them filled by bench/nsfill.c,
  * and with those plus a --seconds storm's TIME_WAIT sockets in the host's own;
  * --rounds repetitions each, medians. It removes its namespaces however it ends.
+ * --reset-cost runs, instead of the storms, bench/tcpstorm.c --abort (the client
+ * closes every connection with a RST) untraced and under the modes that load the
+ * reset programs, alternating, medians: what following a RST costs, per program.
  * Needs root (BPF). Turns kernel.bpf_stats_enabled on for the run, and raises
  * net.ipv4.tcp_max_tw_buckets (each storm leaves tens of thousands of TIME_WAIT
  * sockets for 60 s; past the limit the kernel answers with RSTs instead), then
@@ -37,7 +41,8 @@ import { TraceSession } from '../src/kernel/session';
 import { listNetns, NetnsEntry, ownNetns } from '../src/host/netns';
 import {
   addNamespaces, BENCH_NETNS_PREFIX, benchNamespaces, buildLoadGenerators, Generator, holdConnections, NetnsFill, pickGenerator,
-  removeBenchNamespaces, ROOT, runStorm, startFiller, StormOptions, StormRun, TRANSITIONS_PER_CONNECTION,
+  removeBenchNamespaces, ROOT, runStorm, startFiller, StormOptions, StormRun, TCPSTORM, TRANSITIONS_PER_ABORTED_CONNECTION,
+  TRANSITIONS_PER_CONNECTION, transitions,
 } from './generators';
 
 export const CLI = path.join(ROOT, 'bin', 'tcptrace');
@@ -100,6 +105,8 @@ export interface Sample extends StormRun {
   rssMb?: number;
   /** record only: the file's bytes over the storm's transitions. */
   bytesPerTransition?: number;
+  /** The RSTs this network namespace sent over the storm (TcpOutRsts): the storm's, and any other socket's. */
+  resetsSent?: number;
 }
 
 /** A tracer attached for one storm. */
@@ -130,6 +137,8 @@ interface Options {
   /** Measure the every-namespace walks instead of the storms. */
   netnsCost: boolean;
   namespaces: number;
+  /** Measure an aborting storm (one RST per connection) instead of the storms. */
+  resetCost: boolean;
 }
 
 /** A --rate entry: connections per second, or a share of the untraced full rate. */
@@ -165,6 +174,7 @@ function parseOptions(): Options {
   const unknown = modes.filter((m) => !known.includes(m));
   if (unknown.length) throw new Error(`--modes: "${unknown[0]}" is not one of ${known.join(', ')}`);
   const rate = option('--rate');
+  if (process.argv.includes('--netns-cost') && process.argv.includes('--reset-cost')) throw new Error('--netns-cost and --reset-cost are two runs: one at a time');
   return {
     seconds: positive('--seconds', 5),
     rounds: Math.round(positive('--rounds', 3)),
@@ -174,6 +184,7 @@ function parseOptions(): Options {
     hold: option('--hold') === undefined ? 0 : Math.round(positive('--hold', 0)),
     netnsCost: process.argv.includes('--netns-cost'),
     namespaces: Math.round(positive('--namespaces', 100)),
+    resetCost: process.argv.includes('--reset-cost'),
   };
 }
 
@@ -350,15 +361,38 @@ function tracers(o: Options, withPeer: boolean): Tracer[] {
   return [{ name: 'untraced' }, ...modes.map(tcptrace), ...(withPeer ? [peer] : [])];
 }
 
+/**
+ * One counter of /proc/net/snmp (or /proc/net/netstat), where each group is a
+ * line of names and then a line of values, both led by "Group:".
+ */
+export function snmpCounter(text: string, group: string, name: string): number | undefined {
+  const lines = text.split('\n').filter((line) => line.startsWith(`${group}: `)).map((line) => line.trim().split(/\s+/));
+  for (let i = 0; i + 1 < lines.length; i += 2) {
+    const at = lines[i].indexOf(name);
+    if (at > 0 && lines[i + 1][at] !== undefined) return Number(lines[i + 1][at]);
+  }
+  return undefined;
+}
+
+/** The RSTs this network namespace has sent so far (TcpOutRsts). */
+const resetsSentSoFar = () => snmpCounter(fs.readFileSync('/proc/net/snmp', 'utf8'), 'Tcp', 'OutRsts') ?? NaN;
+
 // ---- the run ----------------------------------------------------------------------
 
+/** One storm, and the RSTs sent meanwhile. */
+async function stormCountingResets(generator: Generator, storm: StormOptions): Promise<StormRun & Pick<Sample, 'resetsSent'>> {
+  const before = resetsSentSoFar();
+  const run = await runStorm(generator, storm);
+  return { ...run, resetsSent: resetsSentSoFar() - before };
+}
+
 async function sampleUnder(tracer: Tracer, generator: Generator, storm: StormOptions): Promise<Sample> {
-  if (!tracer.attach) return runStorm(generator, storm);
+  if (!tracer.attach) return stormCountingResets(generator, storm);
   const attached = await tracer.attach();
   try {
     const ids = attached.programIds();
     const before = programStats(ids);
-    const run = await runStorm(generator, storm);
+    const run = await stormCountingResets(generator, storm);
     await sleep(DRAIN_MS); // let the tracer drain
     const programs = programDeltas(before, programStats(ids));
     const { cpuSeconds, rssMb } = procStats(attached.pid);
@@ -370,8 +404,6 @@ async function sampleUnder(tracer: Tracer, generator: Generator, storm: StormOpt
     attached.kill();
   }
 }
-
-const transitions = (run: StormRun) => run.connections * TRANSITIONS_PER_CONNECTION;
 
 /** Every tracer once per round; even rounds run them in reverse, so drift over the run falls on all rows alike. */
 async function runRounds(rows: Tracer[], generator: Generator, storm: StormOptions, rounds: number): Promise<Map<string, Sample[]>> {
@@ -493,11 +525,20 @@ function peerCheck(samples: Sample[] | undefined): string | undefined {
   return `${PEER}'s count, listeners' transitions left out, against the storm's ${TRANSITIONS_PER_CONNECTION} per connection: ${rounds.join('; ')}`;
 }
 
+const roundsRun = (rounds: number) => `${rounds} ${rounds === 1 ? 'round' : 'rounds in alternating order'}, medians`;
+const machine = () => `${os.cpus().length} CPUs, kernel ${os.release()}`;
+
 function header(generator: Generator, o: Options, rate: string | undefined): string {
   const closes = o.serverClosesFirst ? 'server closes first' : 'client closes first';
   return `tcptrace bench: ${generator.name}, ${o.seconds} s loopback storms (${closes}${rate ? `, paced at ${rate}` : ''}), ` +
-    `${o.rounds} ${o.rounds === 1 ? 'round' : 'rounds in alternating order'}, medians; ${os.cpus().length} CPUs, kernel ${os.release()}` +
+    `${roundsRun(o.rounds)}; ${machine()}` +
     (o.hold ? `; ${o.hold} idle connections (${2 * o.hold} sockets) held open throughout` : '');
+}
+
+function printProgramTable(results: Map<string, Sample[]>): void {
+  console.log('What each attach point costs (bpf_stats over the storm, medians): runs per connection, ns per run, ns it adds per transition');
+  for (const line of programTable(results)) console.log(line);
+  console.log('');
 }
 
 function report(generator: Generator, o: Options, rate: string | undefined, results: Map<string, Sample[]>): void {
@@ -506,9 +547,7 @@ function report(generator: Generator, o: Options, rate: string | undefined, resu
   const check = peerCheck(results.get(PEER));
   if (check) console.log(check);
   console.log('');
-  console.log('What each attach point costs (bpf_stats over the storm, medians): runs per connection, ns per run, ns it adds per transition');
-  for (const line of programTable(results)) console.log(line);
-  console.log('');
+  printProgramTable(results);
 }
 
 // ---- main ----------------------------------------------------------------------------
@@ -716,6 +755,48 @@ async function netnsCost(generator: Generator, o: Options): Promise<void> {
   });
 }
 
+// ---- what a RST costs -----------------------------------------------------------------
+
+/**
+ * The modes --reset-cost runs, one of each kind (a report, the event stream, the
+ * exporter): their sessions leave resetsUnneeded unset, so they load the reset
+ * programs; the live view, hist and culprits do not (src/cli/commands).
+ */
+const RESET_MODES = ['life', 'live --json', 'serve'];
+/** The programs a session loads only when it follows resets (native/tracer.cc). */
+const RESET_PROGRAMS = ['on_send_reset', 'on_send_reset_no_reason', 'on_receive_reset', 'on_destroy_sock'];
+/** The part's: an aborted connection leaves no TIME_WAIT to make room for. */
+const RESET_SYSCTLS = { 'kernel.bpf_stats_enabled': BENCH_SYSCTLS['kernel.bpf_stats_enabled'] };
+
+/** Per row, RSTs sent per connection (median over the rounds) and each round's count. */
+export function resetsSentLine(results: Map<string, Sample[]>): string {
+  const rows = [...results].map(([name, samples]) =>
+    `${name} ${fmt(medianOf(samples, (s) => (s.resetsSent === undefined ? undefined : s.resetsSent / s.connections)), 2)} (${each(samples, (s) => s.resetsSent)})`);
+  return `RSTs sent per connection (TcpOutRsts over each storm, every socket of the namespace's), median (each round): ${rows.join('; ')}`;
+}
+
+/** The traced rows that ran none of the reset programs: they cannot say what a RST costs. */
+export function rowsWithoutResetPrograms(results: Map<string, Sample[]>): string[] {
+  return [...results].filter(([name, samples]) => name !== 'untraced' &&
+    !samples.some((s) => s.programs?.some((p) => RESET_PROGRAMS.includes(p.name)))).map(([name]) => name);
+}
+
+/** --reset-cost: the aborting storm untraced and under each mode that follows resets. */
+async function resetCost(o: Options): Promise<void> {
+  buildLoadGenerators(TCPSTORM);
+  const rows = [{ name: 'untraced' }, ...MODES.filter((m) => RESET_MODES.includes(m.name)).map(tcptrace)];
+  const storm = { seconds: o.seconds, serverClosesFirst: false, abort: true };
+  const results = await withSysctls(RESET_SYSCTLS, () => runRounds(rows, TCPSTORM, storm, o.rounds));
+  console.log(`tcptrace bench --reset-cost: ${TCPSTORM.name} --abort, ${o.seconds} s loopback storms whose client closes every connection ` +
+    `with a RST (SO_LINGER {on, 0}: ${TRANSITIONS_PER_ABORTED_CONNECTION} transitions and 1 RST per connection), ${roundsRun(o.rounds)}; ${machine()}`);
+  for (const line of table(results)) console.log(line);
+  console.log(resetsSentLine(results));
+  const without = rowsWithoutResetPrograms(results);
+  if (without.length) console.log(`note: ${without.join(', ')} loaded none of ${RESET_PROGRAMS.join(', ')}`);
+  console.log('');
+  printProgramTable(results);
+}
+
 /** Each pace as connections per second and as printed; [undefined] when unpaced. */
 async function resolvePaces(generator: Generator, o: Options): Promise<({ perSecond: number; label: string } | undefined)[]> {
   if (!o.paces.length) return [undefined];
@@ -730,7 +811,16 @@ const USAGE = `usage:
   npm run bench -- [--seconds 5] [--rounds 3] [--server-closes-first] [--modes a,b]
                    [--rate N|P%[,...]] [--hold N]
   npm run bench -- --netns-cost [--namespaces 100] [--rounds 3] [--seconds 5]
+  npm run bench -- --reset-cost [--rounds 3] [--seconds 5]
 (docs/performance.md says what each prints)`;
+
+/** Says so if a tcptrace is attached already: every row pays for it. */
+function noteStrays(): void {
+  const strays = loadedPrograms().filter((p) => p.name === 'on_set_state').map((p) => p.id);
+  if (strays.length) {
+    console.log(`note: a tcptrace is already attached (program ${strays.join(', ')}): every row, the untraced one too, pays for it`);
+  }
+}
 
 async function main(): Promise<void> {
   if (process.argv.includes('--help')) return console.log(USAGE);
@@ -738,6 +828,10 @@ async function main(): Promise<void> {
   const o = parseOptions();
   process.once('SIGINT', interrupted);
   process.once('SIGTERM', interrupted);
+  if (o.resetCost) {
+    noteStrays();
+    return resetCost(o);
+  }
   const { generator, note } = pickGenerator();
   if (note) console.log(`note: ${note}`);
   if (o.netnsCost) {
@@ -747,10 +841,7 @@ async function main(): Promise<void> {
   const withPeer = peerInstalled();
   if (!withPeer) console.log(`note: ${PEER} is not installed (apt-get install ${PEER}, or scripts/setup.sh --test): no peer row`);
   else if (ensureTracefs().mounted) console.log('note: mounted tracefs at /sys/kernel/tracing (bpftrace reads the tracepoint there)');
-  const strays = loadedPrograms().filter((p) => p.name === 'on_set_state').map((p) => p.id);
-  if (strays.length) {
-    console.log(`note: a tcptrace is already attached (program ${strays.join(', ')}): every row, the untraced one too, pays for it`);
-  }
+  noteStrays();
   buildLoadGenerators(generator);
   const holder = o.hold > 0 ? await holdConnections(o.hold) : undefined;
   const rows = tracers(o, withPeer);

@@ -19,12 +19,16 @@ const NSFILL = path.join(BUILD, 'nsfill');
 
 /** One connection, both sides: 5 transitions each (a listener's own 2 are not counted). */
 export const TRANSITIONS_PER_CONNECTION = 10;
+/** One connection the client aborts (tcpstorm --abort), both sides: 3 each, the last to CLOSE on the RST. */
+export const TRANSITIONS_PER_ABORTED_CONNECTION = 6;
 
 export interface StormOptions {
   seconds: number;
   /** Connections per second to pace at; none: as fast as it can. */
   rate?: number;
   serverClosesFirst: boolean;
+  /** The client closes each connection with a RST, not a FIN (tcpstorm --abort; the reference storm has no such close). */
+  abort?: boolean;
 }
 
 export interface StormRun {
@@ -32,7 +36,13 @@ export interface StormRun {
   seconds: number;
   rate: number;
   errors: number;
+  /** Its connections ended in the client's RST (StormOptions.abort). */
+  aborted?: boolean;
 }
+
+/** The TCP state transitions a storm's connections made (listeners' left out). */
+export const transitions = (run: StormRun) =>
+  run.connections * (run.aborted ? TRANSITIONS_PER_ABORTED_CONNECTION : TRANSITIONS_PER_CONNECTION);
 
 export interface Generator {
   /** As the bench's header names it. */
@@ -47,7 +57,10 @@ const REFERENCE: Generator = {
   name: 'the reference storm (../shared/bench/storm.c)',
   source: REFERENCE_SOURCE,
   binary: path.join(BUILD, 'storm'),
-  args: (o) => ['-d', String(o.seconds), ...(o.rate ? ['-r', String(o.rate)] : []), ...(o.serverClosesFirst ? ['-s'] : [])],
+  args(o) {
+    if (o.abort) throw new Error('the reference storm has no abort (RST) close: drive bench/tcpstorm.c --abort');
+    return ['-d', String(o.seconds), ...(o.rate ? ['-r', String(o.rate)] : []), ...(o.serverClosesFirst ? ['-s'] : [])];
+  },
   parse(stdout) {
     const m = /connections=(\d+) seconds=([\d.]+) conn_per_s=([\d.]+) errors=(\d+)/.exec(stdout);
     if (!m) throw new Error(`storm printed no summary line: ${stdout.trim().slice(-200)}`);
@@ -55,12 +68,13 @@ const REFERENCE: Generator = {
   },
 };
 
-const TCPSTORM: Generator = {
+/** The repository's storm: the only one with --abort. */
+export const TCPSTORM: Generator = {
   name: 'bench/tcpstorm.c',
   source: path.join(ROOT, 'bench', 'tcpstorm.c'),
   binary: STORM,
   args: (o) => ['--duration', String(o.seconds), ...(o.rate ? ['--rate', String(Math.round(o.rate))] : []),
-    ...(o.serverClosesFirst ? ['--server-closes-first'] : [])],
+    ...(o.serverClosesFirst ? ['--server-closes-first'] : []), ...(o.abort ? ['--abort'] : [])],
   parse(stdout) {
     const s = JSON.parse(stdout.trim().split('\n').pop()!) as { connections: number; failed: number; seconds: number; rate: number };
     return { connections: s.connections, seconds: s.seconds, rate: s.rate, errors: s.failed };
@@ -101,7 +115,7 @@ export function runStorm(generator: Generator, o: StormOptions): Promise<StormRu
     child.once('exit', (code, signal) => {
       clearTimeout(timer);
       if (code === 0) {
-        try { resolve(generator.parse(stdout)); } catch (err) { reject(err); }
+        try { resolve({ ...generator.parse(stdout), ...(o.abort ? { aborted: true } : {}) }); } catch (err) { reject(err); }
       } else {
         reject(new Error(`${path.basename(generator.binary)} failed (${signal ?? `exit ${code}`}): ${stderr.trim().split('\n')[0] || 'no message'}`));
       }

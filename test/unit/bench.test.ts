@@ -1,8 +1,10 @@
 /** The bench's own arithmetic (scripts/): what it reads from bpf_stats and nsfill, and the tables it prints. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { programDeltas, programTable, ProgramRun, Sample, walkTable } from '../../scripts/bench';
-import { parseFillReady } from '../../scripts/generators';
+import {
+  programDeltas, programTable, ProgramRun, resetsSentLine, rowsWithoutResetPrograms, Sample, snmpCounter, walkTable,
+} from '../../scripts/bench';
+import { parseFillReady, transitions } from '../../scripts/generators';
 
 /** A Markdown table's body rows as cells. */
 const cells = (lines: string[]) => lines.slice(2).map((line) => line.split('|').slice(1, -1).map((cell) => cell.trim()));
@@ -58,4 +60,51 @@ test('parseFillReady: nsfill\'s ready line, and anything else refused', () => {
   assert.deepEqual(parseFillReady('{"namespaces":100,"sockets":5600}'), { namespaces: 100, sockets: 5600 });
   assert.throws(() => parseFillReady('{"held":3}'), /not its ready line/);
   assert.throws(() => parseFillReady('nsfill: connect'), SyntaxError);
+});
+
+test('transitions: 10 per connection closed with FINs, 6 per connection the client aborts with a RST', () => {
+  assert.equal(transitions(storm(100)), 1000);
+  assert.equal(transitions({ ...storm(100), aborted: true }), 600);
+});
+
+test('programTable: an aborting storm\'s ns/transition divides by its 6 transitions per connection', () => {
+  const aborted = { ...storm(100, [{ name: 'on_send_reset', runs: 100, ns: 60_000 }]), aborted: true };
+  assert.deepEqual(cells(programTable(new Map([['life', [aborted]]]))), [['life', 'on_send_reset', '1.00', '600', '100']]);
+});
+
+// /proc/net/snmp as Linux 6.x prints it, cut short: a line of names, then one of values, per group.
+const SNMP = [
+  'Ip: Forwarding DefaultTTL InReceives',
+  'Ip: 1 64 123456',
+  'Tcp: RtoAlgorithm RtoMin ActiveOpens EstabResets OutRsts InCsumErrors',
+  'Tcp: 1 200 5000 12 67462 0',
+  'Udp: InDatagrams OutRsts',
+  'Udp: 7 8',
+  '',
+].join('\n');
+
+test('snmpCounter: a counter by group and name, not one of another group with the same name; undefined when absent', () => {
+  assert.equal(snmpCounter(SNMP, 'Tcp', 'OutRsts'), 67462);
+  assert.equal(snmpCounter(SNMP, 'Udp', 'OutRsts'), 8);
+  assert.equal(snmpCounter(SNMP, 'Tcp', 'InReceives'), undefined);
+  assert.equal(snmpCounter(SNMP, 'TcpExt', 'OutRsts'), undefined);
+  assert.equal(snmpCounter(SNMP, 'Tcp', 'Tcp:'), undefined);
+});
+
+test('resetsSentLine: RSTs per connection, median over the rounds, and each round\'s count', () => {
+  const sent = (connections: number, resetsSent: number): Sample => ({ ...storm(connections), resetsSent });
+  const line = resetsSentLine(new Map([
+    ['untraced', [sent(100, 100), sent(200, 201), sent(100, 150)]],
+    ['life', [storm(100)]],
+  ]));
+  assert.match(line, /: untraced 1\.00 \(100\/201\/150\); life - \(-\)$/);
+});
+
+test('rowsWithoutResetPrograms: the traced rows that loaded none of the reset programs', () => {
+  const results = new Map([
+    ['untraced', [storm(100)]],
+    ['life', [storm(100, [{ name: 'on_set_state', runs: 600, ns: 1 }, { name: 'on_receive_reset', runs: 0, ns: 0 }])]],
+    ['hist', [storm(100, [{ name: 'on_set_state', runs: 600, ns: 1 }])]],
+  ]);
+  assert.deepEqual(rowsWithoutResetPrograms(results), ['hist']);
 });
