@@ -116,13 +116,15 @@ export class TraceSession {
   /**
    * Both walks now (they also give sockets that predate the trace their ids
    * and owners in the kernel); decoding them waits for the returned function.
-   * A host may hold 100,000 sockets that a report never reads.
+   * A host may hold 100,000 sockets that a report never reads. `otherNetns`
+   * narrows which other namespaces are walked (everyNetns): each walk visits
+   * the whole host's table.
    */
-  walk(): () => Snapshot {
+  walk(otherNetns: (inode: number) => boolean = () => true): () => Snapshot {
     // Files first: the socket walks take their holders as the owners of sockets that predate the trace.
     this.tracer.holdersOfEveryNetns(this.everyNetns);
     const fileRecords = this.tracer.runIterator('snapshot_files');
-    const socketRecords = [this.tracer.runIterator('snapshot_socks'), ...this.otherNetnsSockets()];
+    const socketRecords = [this.tracer.runIterator('snapshot_socks'), ...this.otherNetnsSockets(otherNetns)];
     return () => {
       const files = decodeSnapshotFiles(fileRecords);
       const sockets = socketRecords.flatMap(decodeSnapshotSockets);
@@ -132,10 +134,10 @@ export class TraceSession {
   }
 
   /** The socket walk of every other namespace (everyNetns); one that is gone by then has none. */
-  private otherNetnsSockets(): Buffer[] {
+  private otherNetnsSockets(wanted: (inode: number) => boolean): Buffer[] {
     if (!this.everyNetns) return [];
     const own = ownNetns();
-    return listNetns().filter((n) => n.inode !== own).flatMap((n) => {
+    return listNetns().filter((n) => n.inode !== own && wanted(n.inode)).flatMap((n) => {
       try {
         return [this.tracer.runIterator('snapshot_socks', n.path)];
       } catch {

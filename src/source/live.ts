@@ -97,8 +97,8 @@ export class LiveSource implements EventSource {
   }
 
   /** Taken now; decoded (and the holders' command lines read) only when a report reads it. */
-  snapshotNow(): TimedSnapshot {
-    const decode = this.session.walk();
+  snapshotNow(otherNetns?: (inode: number) => boolean): TimedSnapshot {
+    const decode = this.session.walk(otherNetns);
     const tsNs = this.clock.nowNs();
     let taken: Snapshot | undefined;
     const read = (): Snapshot => {
