@@ -24,7 +24,6 @@
 #include <fcntl.h>
 #include <net/if.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -35,6 +34,8 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include "hold.h"
 
 #define MAX_NAMESPACES 1000
 #define MAX_PER_STATE 10000
@@ -206,13 +207,6 @@ int main(int argc, char **argv)
 	printf("{\"namespaces\":%ld,\"sockets\":%ld}\n", namespaces, sockets);
 	fflush(stdout);
 
-	/* Until stdin closes or time is up; SIGINT/SIGTERM end it by default. */
-	struct pollfd in = { .fd = 0, .events = POLLIN };
-	char buf[64];
-
-	for (long waited = 0; waited < max_seconds * 1000; waited += 200) {
-		if (poll(&in, 1, 200) > 0 && read(0, buf, sizeof(buf)) <= 0)
-			break;
-	}
+	hold_until_stdin_closes(max_seconds);
 	return 0;
 }

@@ -16,7 +16,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +25,8 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "hold.h"
 
 #define MAX_CONNECTIONS 500000
 #define MAX_WORKERS 256
@@ -168,14 +169,7 @@ int main(int argc, char **argv)
 	printf("{\"held\":%ld,\"sockets\":%ld}\n", connections, connections * 2);
 	fflush(stdout);
 
-	/* Until stdin closes or time is up; SIGINT/SIGTERM end it by default. */
-	struct pollfd in = { .fd = 0, .events = POLLIN };
-	char buf[64];
-
-	for (long waited = 0; waited < max_seconds * 1000; waited += 200) {
-		if (poll(&in, 1, 200) > 0 && read(0, buf, sizeof(buf)) <= 0)
-			break;
-	}
+	hold_until_stdin_closes(max_seconds);
 	stop_workers(workers, nworkers);
 	return 0;
 }
