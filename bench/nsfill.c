@@ -87,14 +87,9 @@ static void lo_up(const char *where)
 
 static int listener(struct sockaddr_in *sa, const char *where)
 {
-	socklen_t len = sizeof(*sa);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = loopback_listener(sa);
 
-	memset(sa, 0, sizeof(*sa));
-	sa->sin_family = AF_INET;
-	sa->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd < 0 || bind(fd, (struct sockaddr *)sa, sizeof(*sa)) < 0 || listen(fd, 1024) < 0 ||
-	    getsockname(fd, (struct sockaddr *)sa, &len) < 0)
+	if (fd < 0)
 		die("listener on 127.0.0.1", where);
 	return fd;
 }
