@@ -4,10 +4,8 @@ import { CulpritSort } from '../../model/culprits';
 import { printCulprits } from '../print';
 import { RecordFlags, runLiveReport } from '../run';
 
-export interface CulpritsFlags extends RecordFlags {
-  duration?: number;
-  watch?: boolean;
-  interval?: number;
+/** What picks and orders the culprits, live or from a recording (report FILE culprits). */
+export interface CulpritSelectionFlags {
   minAge?: number;
   pid?: number[];
   /** Only sockets with one of these ports (the kernel side's filter too). */
@@ -20,6 +18,12 @@ export interface CulpritsFlags extends RecordFlags {
   /** Only holders in this cgroup (see options.ts parseCgroup). */
   cgroup?: string;
   json?: boolean;
+}
+
+export interface CulpritsFlags extends CulpritSelectionFlags, RecordFlags {
+  duration?: number;
+  watch?: boolean;
+  interval?: number;
   verbose?: boolean;
   ringBuffer?: number;
 }

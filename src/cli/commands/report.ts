@@ -1,28 +1,20 @@
 /** `tcptrace report FILE [summary|life|hist|culprits]`: the live reports, made from a recording. */
 import { usageError } from '../../errors';
 import { selectionOf } from '../../format/extra-columns';
-import { CulpritSort } from '../../model/culprits';
 import { SplitBy, Unit } from '../../model/latency';
 import { ReportRun } from '../../reports/report-run';
 import { FileSource } from '../../source/file';
 import { LineOutput } from '../output';
 import { printCulprits, printHist, printLife, printSummary } from '../print';
+import { CulpritSelectionFlags } from './culprits';
 
 export type ReportKind = 'summary' | 'life' | 'hist' | 'culprits';
 
-export interface ReportFlags {
-  json?: boolean;
+export interface ReportFlags extends CulpritSelectionFlags {
   by?: SplitBy;
   unit?: Unit;
-  minAge?: number;
-  pid?: number[];
-  port?: number[];
-  comm?: string[];
-  sort?: CulpritSort;
-  top?: number;
-  /** Every report: only these network namespaces, only owners in this cgroup (as live). */
+  /** Every report: only these network namespaces, and (cgroup) only owners in this cgroup, as live. */
   netns?: number[];
-  cgroup?: string;
 }
 
 /** The flags that mean something only for one report, and which. */
