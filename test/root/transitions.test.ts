@@ -60,15 +60,16 @@ for (const [family, host] of [['IPv4', '127.0.0.1'], ['IPv6', '::1']] as const) 
     after(() => recorder.stop());
 
     test('client closes first: active close on the client, passive on the server', async () => {
+      const since = recorder.mark();
       const pair = await connectPair(host, 'close', 'close');
       pair.client.send('close');
       await recorder.waitFor('both sides closed', (evs) =>
-        evs.filter((e) => (e.sport === pair.port || e.dport === pair.port) && transitionsOf([e])[0].endsWith('>CLOSE')).length >= 2);
+        evs.filter((e) => (e.sport === pair.port || e.dport === pair.port) && transitionsOf([e])[0].endsWith('>CLOSE')).length >= 2, 5000, since);
       await finish(pair);
-      await recorder.waitFor('listener closed', (evs) => evs.some((e) => e.sport === pair.port && transitionsOf([e])[0] === 'LISTEN>CLOSE'));
+      await recorder.waitFor('listener closed', (evs) => evs.some((e) => e.sport === pair.port && transitionsOf([e])[0] === 'LISTEN>CLOSE'), 5000, since);
 
-      const events = recorder.onPort(pair.port);
-      const client = socketStartingWith(events, 'CLOSE>SYN_SENT');
+      const events = recorder.onPort(pair.port, since);
+      const client = socketStartingWith(events, 'CLOSE>SYN_SENT', (e) => e.pid === pair.client.pid);
       const child = socketStartingWith(events, 'LISTEN>SYN_RECV');
       const listener = socketStartingWith(events, 'CLOSE>LISTEN');
       assert.deepEqual(transitionsOf(client), ACTIVE_CLOSE);
@@ -83,14 +84,15 @@ for (const [family, host] of [['IPv4', '127.0.0.1'], ['IPv6', '::1']] as const) 
     });
 
     test('server closes first: the client passes through CLOSE_WAIT, owned by the client', async () => {
+      const since = recorder.mark();
       const pair = await connectPair(host, 'close', 'close');
       pair.server.send('close');
       await recorder.waitFor('both sides closed', (evs) =>
-        evs.filter((e) => (e.sport === pair.port || e.dport === pair.port) && transitionsOf([e])[0].endsWith('>CLOSE')).length >= 2);
+        evs.filter((e) => (e.sport === pair.port || e.dport === pair.port) && transitionsOf([e])[0].endsWith('>CLOSE')).length >= 2, 5000, since);
       await finish(pair);
 
-      const events = recorder.onPort(pair.port);
-      const client = socketStartingWith(events, 'CLOSE>SYN_SENT');
+      const events = recorder.onPort(pair.port, since);
+      const client = socketStartingWith(events, 'CLOSE>SYN_SENT', (e) => e.pid === pair.client.pid);
       const child = socketStartingWith(events, 'LISTEN>SYN_RECV');
       assert.deepEqual(transitionsOf(client), PASSIVE_CLOSE_CLIENT);
       assert.deepEqual(transitionsOf(child), CHILD_ACTIVE_CLOSE);
@@ -106,27 +108,29 @@ for (const [family, host] of [['IPv4', '127.0.0.1'], ['IPv6', '::1']] as const) 
     });
 
     test('connection refused: SYN_SENT straight to CLOSE', async () => {
+      const since = recorder.mark();
       const port = await freePort(host);
       const client = peer('client', host, port);
       assert.equal((await client.next('error')).code, 'ECONNREFUSED');
       client.send('exit');
       await client.exited();
-      await recorder.waitFor('refused connection closed', (evs) => evs.some((e) => e.dport === port && e.newstate === 7));
+      await recorder.waitFor('refused connection closed', (evs) => evs.some((e) => e.dport === port && e.newstate === 7), 5000, since);
 
-      const sockets = socketStartingWith(recorder.onPort(port), 'CLOSE>SYN_SENT');
+      const sockets = socketStartingWith(recorder.onPort(port, since), 'CLOSE>SYN_SENT', (e) => e.pid === client.pid);
       assert.deepEqual(transitionsOf(sockets), ['CLOSE>SYN_SENT', 'SYN_SENT>CLOSE']);
       assertOwner(sockets, client.pid, 'client');
     });
 
     test('reset: the client aborts, both sides go straight to CLOSE', async () => {
+      const since = recorder.mark();
       const pair = await connectPair(host, 'hold', 'hold');
       pair.client.send('reset');
       await recorder.waitFor('both sides reset', (evs) =>
-        evs.filter((e) => (e.sport === pair.port || e.dport === pair.port) && transitionsOf([e])[0] === 'ESTABLISHED>CLOSE').length >= 2);
+        evs.filter((e) => (e.sport === pair.port || e.dport === pair.port) && transitionsOf([e])[0] === 'ESTABLISHED>CLOSE').length >= 2, 5000, since);
       await finish(pair);
 
-      const events = recorder.onPort(pair.port);
-      const client = socketStartingWith(events, 'CLOSE>SYN_SENT');
+      const events = recorder.onPort(pair.port, since);
+      const client = socketStartingWith(events, 'CLOSE>SYN_SENT', (e) => e.pid === pair.client.pid);
       const child = socketStartingWith(events, 'LISTEN>SYN_RECV');
       assert.deepEqual(transitionsOf(client), ['CLOSE>SYN_SENT', 'SYN_SENT>ESTABLISHED', 'ESTABLISHED>CLOSE']);
       assert.deepEqual(transitionsOf(child), ['LISTEN>SYN_RECV', 'SYN_RECV>ESTABLISHED', 'ESTABLISHED>CLOSE']);
