@@ -22,6 +22,13 @@ export interface DroppingListener {
   droppedLastRefresh: number;
 }
 
+/** What one listening address has dropped in all, over its sockets' lives (a Prometheus counter's value). */
+export interface ListenerDropTotal {
+  netns: number;
+  listener: string;
+  drops: number;
+}
+
 /** At most this many listeners remembered (the oldest forgotten first). */
 const MAX_LISTENERS = 10_000;
 
@@ -29,7 +36,7 @@ export class ListenDrops {
   /** Per listening socket: its drop count when first seen, and at the last refresh. */
   private readonly seen = new Map<string, { first: number; last: number }>();
   /** Per (namespace, address): drops the kernel counted, summed over its sockets' lives (a restarted listener adds on). */
-  private readonly totals = new Map<string, { netns: number; listener: string; drops: number }>();
+  private readonly totals = new Map<string, ListenerDropTotal>();
   private dropping: DroppingListener[] = [];
 
   update(namespaces: NamespaceCounts[]): void {
@@ -57,7 +64,7 @@ export class ListenDrops {
   }
 
   /** Drops per (namespace, address) that ever dropped: cumulative, for a Prometheus counter. */
-  cumulative(): { netns: number; listener: string; drops: number }[] {
+  cumulative(): ListenerDropTotal[] {
     return [...this.totals.values()].filter((t) => t.drops > 0);
   }
 

@@ -11,6 +11,7 @@ import { BoundedHistogram, KernelAggregates, MEASURE_KINDS, STATE_COUNT_SLOTS, T
 import { TracerCounters } from '../kernel/native';
 import { COUNTED_STATES, stateName, TCP } from '../kernel/states';
 import { MeasureKind } from './tracker';
+import { ListenerDropTotal } from './listen-drops';
 import { NamespaceCounts } from './state-counts';
 
 export interface HistogramSpec {
@@ -207,7 +208,7 @@ export interface Refresh {
   /** Sockets per kernel state number in each network namespace counted (LiveSource.stateCounts). */
   namespaces: NamespaceCounts[];
   /** What each listener that ever dropped has dropped, cumulative (ListenDrops.cumulative). */
-  listenDrops: { netns: number; listener: string; drops: number }[];
+  listenDrops: ListenerDropTotal[];
   holders: HolderSummary;
   /** The oldest CLOSE_WAIT socket's time in it so far (s); 0 when none. */
   closeWaitOldestSeconds: number;
