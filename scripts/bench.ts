@@ -635,11 +635,9 @@ function socketWalk(session: TraceSession, netnsPath?: string): number {
   }
 }
 
-/** count_states in these namespaces (tcptrace's own without entering it, as LiveSource counts): the sockets counted. */
+/** count_states in these namespaces, as LiveSource counts them: the sockets counted. */
 function countStates(session: TraceSession, namespaces: NetnsEntry[]): number {
-  const self = ownNetns();
-  return sum(session.stateCountsIn(namespaces.map((n) => ({ inode: n.inode, path: n.inode === self ? null : n.path })))
-    .map((n) => sum(n.counts)));
+  return sum(session.stateCountsIn(namespaces).map((n) => sum(n.counts)));
 }
 
 const WALKS: Walk[] = [
@@ -706,7 +704,7 @@ function measureWalks(scenario: string, rounds: number): void {
   try {
     const all = listNetns();
     const self = ownNetns();
-    const [{ counts: own }] = session.stateCountsIn([{ inode: self ?? 0, path: null }]);
+    const { counts: own } = session.ownStateCounts();
     const results = timeWalks(session, { all, others: all.filter((n) => n.inode !== self) }, rounds);
     console.log(`${scenario}: the host's own namespace holds ${sum(own)} sockets (${own[TCP_TIME_WAIT]} TIME_WAIT); ${all.length} ${all.length === 1 ? 'namespace' : 'namespaces'} on the host`);
     for (const line of walkTable(results)) console.log(line);

@@ -57,6 +57,7 @@ export class TraceSession {
   /** What the ring buffer carries: transitions, or (emitConnections) finished connections. */
   private readonly connections: boolean;
   private readonly everyNetns: boolean;
+  private readonly ownNetns = ownNetns();
   private lostSeen = 0;
   private stopped?: Promise<void>;
   private finishStop?: () => void;
@@ -136,8 +137,7 @@ export class TraceSession {
   /** The socket walk of every other namespace (everyNetns); one that is gone by then has none. */
   private otherNetnsSockets(wanted: (inode: number) => boolean): Buffer[] {
     if (!this.everyNetns) return [];
-    const own = ownNetns();
-    return listNetns().filter((n) => n.inode !== own && wanted(n.inode)).flatMap((n) => {
+    return listNetns().filter((n) => n.inode !== this.ownNetns && wanted(n.inode)).flatMap((n) => {
       try {
         return [this.tracer.runIterator('snapshot_socks', n.path)];
       } catch {
@@ -147,20 +147,25 @@ export class TraceSession {
   }
 
   /**
-   * Sockets per state number right now, and the listeners, after the family and port filters, in
-   * each of these namespaces (entered by a file such as /proc/PID/ns/net; null:
-   * tcptrace's own). One whose last process exited since it was listed is left out.
+   * Sockets per state number right now, and the listeners, after the family
+   * and port filters, in each of these namespaces (entered by a file such as
+   * /proc/PID/ns/net; tcptrace's own is counted where it runs). One whose last
+   * process exited since it was listed is left out.
    */
-  stateCountsIn(namespaces: { inode: number; path: string | null }[]): NetnsStateCounts[] {
-    const count = (path?: string) => decodeCountedStates(this.tracer.runIterator('count_states', path));
+  stateCountsIn(namespaces: { inode: number; path: string }[]): NetnsStateCounts[] {
     return namespaces.flatMap(({ inode, path }) => {
-      if (path === null) return [{ netns: inode, ...count() }];
+      if (inode === this.ownNetns) return [this.ownStateCounts()];
       try {
-        return [{ netns: inode, ...count(path) }];
+        return [{ netns: inode, ...decodeCountedStates(this.tracer.runIterator('count_states', path)) }];
       } catch {
         return []; // its last process exited since the listing
       }
     });
+  }
+
+  /** The same in tcptrace's own namespace. */
+  ownStateCounts(): NetnsStateCounts {
+    return { netns: this.ownNetns ?? 0, ...decodeCountedStates(this.tracer.runIterator('count_states')) };
   }
 
   counters(): TracerCounters {

@@ -53,8 +53,9 @@ export class LiveSource implements EventSource {
   /** Transitions per owner and per peer, counted by the kernel: set when opened with countTallies. */
   readonly tallies?: () => KernelTallies;
   private readonly netns = new NetnsDirectory();
-  /** The namespaces other than tcptrace's own, as last counted. */
+  /** The namespaces other than tcptrace's own, as last counted, and when (performance.now() ms). */
   private others?: NamespaceCounts[];
+  countedAtMs = 0;
   private nextCountMs = 0;
 
   private constructor(
@@ -142,12 +143,9 @@ export class LiveSource implements EventSource {
     return [...own, ...this.others.filter((n) => stillWanted.has(n.netns))];
   }
 
-  /** When the namespaces other than tcptrace's own were last counted (performance.now() ms). */
-  countedAtMs = 0;
-
   private count(namespaces: { inode: number; path: string; holder: NetnsHolder }[]): NamespaceCounts[] {
     const holders = new Map(namespaces.map((n) => [n.inode, n.holder]));
-    return this.session.stateCountsIn(namespaces.map(({ inode, path }) => ({ inode, path: inode === this.ownNetns ? null : path })))
+    return this.session.stateCountsIn(namespaces)
       .map((c) => ({ ...c, holder: holders.get(c.netns)!, own: c.netns === this.ownNetns }));
   }
 

@@ -100,7 +100,7 @@ describe('state counts', () => {
 
     const recorder = new Recorder({ ports: [held.port] });
     try {
-      const [{ counts }] = recorder.session.stateCountsIn([{ inode: 0, path: null }]); // tcptrace's own namespace
+      const { counts } = recorder.session.ownStateCounts();
       const ssCount = (state: string) => execFileSync('ss', ['-tanH', 'state', state, `( sport = :${held.port} or dport = :${held.port} )`], { encoding: 'utf8' })
         .split('\n').filter(Boolean).length;
       // [tcptrace state, ss state name, our sockets in it on this port]. An
